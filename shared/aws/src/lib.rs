@@ -1,0 +1,1 @@
+//! AWS adapters for the deploy ports: Step Functions, EventBridge Scheduler, Batch.

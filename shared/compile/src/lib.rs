@@ -1,0 +1,1 @@
+//! Flow spec -> Amazon States Language, Batch job definitions, schedules; naming rules and production tokens.

@@ -1,0 +1,1 @@
+//! The embedded stack: a Step Functions state-machine executor, local process runner, schedule clock.

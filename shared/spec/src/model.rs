@@ -1,0 +1,284 @@
+//! The flow spec v1: what `ferry spec FLOW.py` prints and what the deploy use case compiles.
+//!
+//! The JSON shape is documented in `docs/flow-spec.md` and `docs/flow-spec.schema.json`.
+//! Field names follow Metaflow's graph (`metaflow/graph.py`) and decorator attribute names.
+//! Graph-derived fields (`in_funcs`, `split_parents`, `is_inside_foreach`, `matching_join`) are
+//! not part of the spec: [`crate::graph::FlowGraph`] computes them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The only spec version this crate reads and writes.
+pub const SPEC_VERSION: u32 = 1;
+
+/// A whole flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    /// Always [`SPEC_VERSION`].
+    pub spec_version: u32,
+    /// The flow's class name, e.g. `HelloFlow`.
+    pub flow: String,
+    /// The flow file's path relative to the code package root, e.g. `hello.py`.
+    pub file: String,
+    /// The `metaflow` version the exporter imported, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metaflow_version: Option<String>,
+    /// Flow parameters, in declaration order.
+    #[serde(default)]
+    pub parameters: Vec<Parameter>,
+    /// Flow-level decorators.
+    #[serde(default)]
+    pub decorators: FlowDecorators,
+    /// Steps, `start` first; order is otherwise the exporter's (Metaflow's `sorted_nodes`).
+    pub steps: Vec<Step>,
+}
+
+/// The type of a flow parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    Str,
+    Int,
+    Float,
+    Bool,
+    /// `JSONType`: the value is any JSON document.
+    Json,
+}
+
+/// A flow `Parameter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ParamType,
+    /// The default as JSON (a JSON parameter's default is the parsed document); `None`: no default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+/// Flow-level decorators Ferry understands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowDecorators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<Project>,
+    /// `@pypi_base`: applies to every step without its own `@pypi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pypi_base: Option<PythonEnv>,
+    /// `@conda_base`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda_base: Option<PythonEnv>,
+    /// Names of flow decorators that Ferry cannot deploy (e.g. `trigger`, `exit_hook`); validation
+    /// rejects them with a message each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
+}
+
+/// `@schedule`: when the deployed flow runs by itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    #[serde(flatten)]
+    pub every: ScheduleKind,
+    /// IANA time zone, e.g. `Europe/Paris`; `None`: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+/// The cadence of a [`Schedule`]. JSON: `{"kind": "daily"}` or `{"kind": "cron", "cron": "0 10 * * ? *"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// `0 * * * ? *`
+    Hourly,
+    /// `0 0 * * ? *` (Metaflow's default for `@schedule()`).
+    Daily,
+    /// `0 0 ? * SUN *`
+    Weekly,
+    /// An EventBridge 6-field cron expression (without the `cron(...)` wrapper).
+    Cron { cron: String },
+}
+
+impl ScheduleKind {
+    /// The EventBridge cron expression (6 fields, no `cron(...)` wrapper).
+    pub fn expression(&self) -> &str {
+        match self {
+            ScheduleKind::Hourly => "0 * * * ? *",
+            ScheduleKind::Daily => "0 0 * * ? *",
+            ScheduleKind::Weekly => "0 0 ? * SUN *",
+            ScheduleKind::Cron { cron } => cron,
+        }
+    }
+}
+
+/// `@project(name=...)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    pub name: String,
+    /// `branch=` given in the decorator itself, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// `production=True` given in the decorator itself.
+    #[serde(default)]
+    pub production: bool,
+}
+
+/// The Metaflow graph node type (`DAGNode.type`, with `split-switch` as `switch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepType {
+    Start,
+    Linear,
+    /// Static fan-out to every step in `next`.
+    Split,
+    /// Dynamic fan-out over the artifact named by `foreach`.
+    Foreach,
+    /// Takes `inputs`; closes the innermost open split or foreach.
+    Join,
+    End,
+    /// A conditional `self.next({...}, condition=...)`: not deployable, rejected by validation.
+    Switch,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: StepType,
+    /// Out-functions in `self.next(...)` order (Metaflow's `out_funcs`).
+    #[serde(default)]
+    pub next: Vec<String>,
+    /// For `foreach` steps: the artifact iterated over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreach: Option<String>,
+    /// `@parallel` (`num_parallel`): not deployable, rejected by validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_parallel: Option<u32>,
+    #[serde(default)]
+    pub decorators: StepDecorators,
+    /// A generic workload: this argv runs instead of `python FLOW.py step ...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+}
+
+/// Step decorators Ferry understands. Attribute names and units are Metaflow's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDecorators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch: Option<Catch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timeout>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Batch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pypi: Option<PythonEnv>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conda: Option<PythonEnv>,
+    /// Names of step decorators Ferry cannot deploy (e.g. `slurm`, `kubernetes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
+}
+
+/// `@retry(times=3, minutes_between_retries=2)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub times: u32,
+    #[serde(default)]
+    pub minutes_between_retries: u32,
+}
+
+/// `@catch(var=..., print_exception=...)`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub var: Option<String>,
+    #[serde(default = "yes")]
+    pub print_exception: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `@timeout(seconds=, minutes=, hours=)`, summed into seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeout {
+    pub seconds: u64,
+}
+
+/// `@resources(cpu=, gpu=, memory=, shared_memory=)`. Memory in MiB.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory: Option<u64>,
+}
+
+/// `@batch(image=, queue=, iam_role=, cpu=, gpu=, memory=, shared_memory=)`. Memory in MiB.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory: Option<u64>,
+}
+
+/// `@environment(vars={...})`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `@pypi`/`@pypi_base` (`packages`: name → version spec) or `@conda`/`@conda_base`
+/// (`packages` = `libraries`). `disabled`: the step runs in the task image's own environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonEnv {
+    #[serde(default)]
+    pub packages: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+}

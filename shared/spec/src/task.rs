@@ -1,0 +1,218 @@
+//! The task description: what a task wrapper needs that is static for a deployment and a step.
+//!
+//! Stored content-addressed at blob key `tasks/<sha256>.json` (see `docs/runtime-contract.md`);
+//! the compiled Batch task passes only its URL on the wrapper's argv. Everything that changes per
+//! execution (run id, task id, attempt, parent task ids, split index, trigger parameters) comes
+//! from environment variables instead (the `ENV_*` constants below).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the task description format this crate writes.
+pub const TASK_DESCRIPTION_VERSION: u32 = 1;
+
+/// Batch job id = Metaflow task id (stable across attempts).
+pub const ENV_JOB_ID: &str = "AWS_BATCH_JOB_ID";
+/// 1-based Batch attempt.
+pub const ENV_JOB_ATTEMPT: &str = "AWS_BATCH_JOB_ATTEMPT";
+/// Execution name; the Metaflow run id is `sfn-<this>`.
+pub const ENV_RUN_ID: &str = "FERRY_RUN_ID";
+/// The trigger's `Parameters` string (JSON object encoded as a string), `start` only.
+pub const ENV_PARAMETERS: &str = "FERRY_PARAMETERS";
+/// The single parent's task id.
+pub const ENV_PARENT_TASK_ID: &str = "FERRY_PARENT_TASK_ID";
+/// Foreach split index of the first step of a foreach body.
+pub const ENV_SPLIT_INDEX: &str = "FERRY_SPLIT_INDEX";
+/// Task id of the foreach step whose fan-out is being joined (joins and body tails).
+pub const ENV_SPLIT_PARENT_TASK_ID: &str = "FERRY_SPLIT_PARENT_TASK_ID";
+/// Split index of this body iteration (body tails).
+pub const ENV_FOREACH_INDEX: &str = "FERRY_FOREACH_INDEX";
+
+/// The environment variable carrying the task id of static-join parent `i`.
+pub fn env_parent_task_id(i: usize) -> String {
+    format!("FERRY_PARENT_{i}_TASK_ID")
+}
+
+/// The run id Metaflow sees for an execution name: `sfn-<execution name>`.
+pub fn run_id_for_execution(execution_name: &str) -> String {
+    format!("sfn-{execution_name}")
+}
+
+/// Everything static about one step of one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDescription {
+    /// Always [`TASK_DESCRIPTION_VERSION`].
+    pub version: u32,
+    /// Flow class name.
+    pub flow: String,
+    /// Step name.
+    pub step: String,
+    /// Flow file, relative to the code package root (e.g. `hello.py`).
+    pub flow_file: String,
+    /// The code package.
+    pub code_package: PackageRef,
+    /// What runs.
+    pub command: StepCommand,
+    /// Extra environment for the step (`@environment` vars and deployment settings), applied
+    /// after the wrapper's own variables.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// `@retry`/`@catch` counts.
+    pub retries: Retries,
+    /// Where the step's flow records metadata.
+    pub metadata: MetadataSettings,
+    /// Where the step's flow writes artifacts and where the logs go.
+    pub datastore: DatastoreSettings,
+    /// The blob store holding the code package and this description.
+    pub blobs: BlobStoreRef,
+    /// The state table for foreach fan-out.
+    pub state_table: TableRef,
+    /// The deployment's production token (namespace `production:<token>`).
+    pub production_token: String,
+    /// The deployer (`METAFLOW_OWNER`).
+    pub owner: String,
+    /// `--namespace` given at deploy, if any (else the flow runs in `production:<token>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `@project` options to forward as top-level options (`--branch B`, `--production`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<ProjectOptions>,
+    /// User tags given at deploy (`--tag`), passed to `init` and `step`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Deploy-time parameter defaults (name → JSON value); `start` only.
+    #[serde(default)]
+    pub default_parameters: BTreeMap<String, serde_json::Value>,
+    /// How the step's input paths are built.
+    pub inputs: StepInputs,
+    /// What the wrapper records in the state table after the step succeeds.
+    #[serde(default)]
+    pub fanout: Fanout,
+    /// Seconds after which the state table items expire (`ttl` = now + this).
+    #[serde(default = "default_ttl")]
+    pub state_ttl_seconds: u64,
+}
+
+fn default_ttl() -> u64 {
+    (366 + 90) * 24 * 3600
+}
+
+/// A content-addressed code package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRef {
+    /// Blob key, `code/<sha256>.tgz`.
+    pub key: String,
+    /// Lower-case hex sha256 of the package bytes.
+    pub sha256: String,
+}
+
+/// What the task runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StepCommand {
+    /// `python <flow_file> [top options] step <step> …` (and `init` first for `start`).
+    Metaflow {
+        /// The Python interpreter to run (e.g. `python3`), looked up on `PATH`.
+        python: String,
+    },
+    /// A generic workload: this argv, with the same environment, logs and exit handling.
+    Argv { argv: Vec<String> },
+}
+
+/// Retry counts (contract metaflow-sfn §1.9).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retries {
+    /// `--max-user-code-retries`: `@retry(times)`.
+    pub max_user_code_retries: u32,
+    /// Batch `RetryStrategy.Attempts` = user retries + error retries + 1.
+    pub total_attempts: u32,
+}
+
+/// Metadata provider settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataSettings {
+    /// `service` or `local`.
+    pub kind: String,
+    /// `METAFLOW_SERVICE_URL` when `kind` is `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// Datastore settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatastoreSettings {
+    /// `s3` or `local`.
+    pub kind: String,
+    /// `METAFLOW_DATASTORE_SYSROOT_S3` (`s3://bucket/metaflow`) or `METAFLOW_DATASTORE_SYSROOT_LOCAL` (a directory).
+    pub root: String,
+}
+
+/// A blob store: S3 bucket and prefix, or a local directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreRef {
+    S3 {
+        bucket: String,
+        #[serde(default)]
+        prefix: String,
+    },
+    Dir { path: String },
+}
+
+/// A table: a DynamoDB table or an SQLite file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableRef {
+    Dynamodb { table: String },
+    Sqlite { path: String },
+}
+
+/// `@project` options forwarded to every task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectOptions {
+    /// `--branch` given at deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// `--production` given at deploy.
+    #[serde(default)]
+    pub production: bool,
+}
+
+/// How the wrapper builds the step's input paths (run id `R` = `sfn-$FERRY_RUN_ID`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepInputs {
+    /// `start`: runs `init` for `R/_parameters/<job id>-params` first, then uses it as input.
+    Start,
+    /// One parent: `R/<step>/$FERRY_PARENT_TASK_ID`.
+    Parent { step: String },
+    /// A static join: `R/<steps[i]>/$FERRY_PARENT_<i>_TASK_ID` for each `i`.
+    StaticJoin { steps: Vec<String> },
+    /// A foreach join: `R/<step>/<id>` for each id in the state table's parent set of
+    /// `$FERRY_SPLIT_PARENT_TASK_ID`, ordered by split index.
+    ForeachJoin { step: String },
+}
+
+/// What the wrapper records in the state table after the step succeeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fanout {
+    /// This is a foreach step: record its cardinality under its own task id (and write
+    /// `foreach/<task id>.json` to the blob store when `items_object` is set).
+    #[serde(default)]
+    pub foreach: bool,
+    /// Also write the split indexes as a blob for a distributed Map's `ItemReader`.
+    #[serde(default)]
+    pub items_object: bool,
+    /// This is the last step of a foreach body: add `<$FERRY_FOREACH_INDEX>:<task id>` to the
+    /// parent set of `$FERRY_SPLIT_PARENT_TASK_ID`.
+    #[serde(default)]
+    pub join_parent: bool,
+}

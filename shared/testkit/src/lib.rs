@@ -1,0 +1,174 @@
+//! Test support shared by every crate's tests: where the pinned tools live, a moto server on
+//! 127.0.0.1, `asl-validator`, free ports.
+//!
+//! Tools are installed by `scripts/setup-tools` into `.tools/` (or `$FERRY_TOOLS`). A missing tool
+//! is a test failure with a message saying how to install it, never a silent skip.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root (the folder of the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|p| p.join("Cargo.toml").is_file() && p.join("shared").is_dir() && p.join("cli").is_dir())
+        .expect("workspace root above shared/testkit")
+        .to_path_buf()
+}
+
+/// The tools folder: `$FERRY_TOOLS`, else `<workspace>/.tools`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("FERRY_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".tools"))
+}
+
+fn require(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.exists(),
+        "{what} not found at {}: run scripts/setup-tools (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// The venv's Python, which has the pinned `metaflow`, `moto`, `boto3`, `cfn-lint`, `pytest`.
+pub fn python() -> PathBuf {
+    require(tools_dir().join("venv/bin/python"), "the tools venv's python")
+}
+
+/// The venv's `bin` folder (prepend it to `PATH` for subprocesses that run `python`/`metaflow`).
+pub fn venv_bin() -> PathBuf {
+    require(tools_dir().join("venv/bin"), "the tools venv")
+}
+
+/// The `asl-validator` executable.
+pub fn asl_validator() -> PathBuf {
+    require(
+        tools_dir().join("node/node_modules/.bin/asl-validator"),
+        "asl-validator",
+    )
+}
+
+/// Validate state machine definitions (JSON files) with `asl-validator`.
+/// `Err` carries its report when any file is invalid.
+pub fn asl_validate(files: &[&Path]) -> Result<(), String> {
+    let mut cmd = Command::new(asl_validator());
+    for f in files {
+        cmd.arg("--json-path").arg(f);
+    }
+    let out = cmd.output().expect("running asl-validator");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port()
+}
+
+/// Wait until something listens on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A moto server: `$FERRY_MOTO_URL` when set (the test script starts one for the whole run),
+/// else one started for this test process on a free port and stopped when the process exits.
+/// Configured with `execute_state_machine`, `batch.use_docker=false`, `lambda.use_docker=false`.
+/// Tests share it: give every AWS resource a unique name (see [`unique`]).
+pub fn moto_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("FERRY_MOTO_URL") {
+            return url;
+        }
+        let port = free_port();
+        let server = require(tools_dir().join("venv/bin/moto_server"), "moto_server");
+        let mut child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting moto_server");
+        let stderr = child.stderr.take().expect("moto stderr");
+        std::thread::spawn(move || for _ in BufReader::new(stderr).lines() {});
+        assert!(
+            wait_for_port(port, Duration::from_secs(30)),
+            "moto_server did not listen on 127.0.0.1:{port}"
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        configure_moto(&url);
+        // The server lives as long as this test process.
+        std::mem::forget(KillOnExit(Some(child)));
+        url
+    })
+    .clone()
+}
+
+struct KillOnExit(Option<Child>);
+impl Drop for KillOnExit {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+        }
+    }
+}
+
+/// POST moto's test configuration (state machines execute; Batch and Lambda without Docker).
+pub fn configure_moto(url: &str) {
+    let body = r#"{"stepfunctions":{"execute_state_machine":true},"batch":{"use_docker":false},"lambda":{"use_docker":false}}"#;
+    let status = Command::new(python())
+        .args([
+            "-c",
+            "import sys,urllib.request as u; r=u.Request(sys.argv[1]+'/moto-api/config', data=sys.argv[2].encode(), headers={'Content-Type':'application/json'}); u.urlopen(r).read()",
+            url,
+            body,
+        ])
+        .status()
+        .expect("configuring moto");
+    assert!(status.success(), "configuring moto at {url} failed");
+}
+
+/// Environment for AWS SDK clients pointed at moto: fake credentials and region.
+pub fn aws_test_env() -> [(&'static str, &'static str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ]
+}
+
+/// A name unique to this process and call, for AWS resources in a shared moto server:
+/// `<prefix>-<pid>-<counter>-<nanos>`.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}

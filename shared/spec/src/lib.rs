@@ -1,7 +1,9 @@
 //! The Ferry flow spec v1: the DAG model ([`model`]), the task description handed to every task
 //! ([`task`]), and (added by their owners) graph derivation, validation and the Metaflow exporter.
 
+pub mod graph;
 pub mod model;
 pub mod task;
 
+pub use graph::{FlowGraph, GraphError, Node};
 pub use model::*;

@@ -1,1 +1,24 @@
 //! The deploy use case: request -> token check -> compile -> state machine -> schedule -> record -> result.
+//!
+//! - [`ports`]: what the use case drives ([`Orchestrator`], [`Schedules`], [`JobDefinitions`])
+//!   and the execution types mirroring Step Functions. `ferry-aws` implements them on AWS,
+//!   `ferry-local` on the embedded stack.
+//! - [`request`]: the `request.json` / `result.json` documents.
+//! - [`keys`]: the blob keys of the deploy path and their validation.
+//! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
+
+pub mod keys;
+pub mod ports;
+pub mod record;
+pub mod request;
+
+pub use keys::{RequestId, RequestKey, parse_request_key};
+pub use ports::{
+    Execution, ExecutionStatus, JobDefinitionError, JobDefinitionSpec, JobDefinitions,
+    NoJobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
+    StateMachine, StateMachineRef,
+};
+pub use record::{DeploymentRecord, DeploymentStore};
+pub use request::{
+    BlobRef, DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo,
+};

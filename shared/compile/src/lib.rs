@@ -1,1 +1,3 @@
 //! Flow spec -> Amazon States Language, Batch job definitions, schedules; naming rules and production tokens.
+
+pub mod token;

@@ -1,6 +1,7 @@
 //! The Ferry flow spec v1: the DAG model ([`model`]), the task description handed to every task
 //! ([`task`]), and (added by their owners) graph derivation, validation and the Metaflow exporter.
 
+pub mod aws_cron;
 pub mod graph;
 pub mod model;
 pub mod task;

@@ -1,1 +1,135 @@
-fn main() {}
+//! `ferry`: take a Metaflow flow to production on the embedded stack (`ferry up`) or on AWS.
+
+mod cmd;
+mod context;
+mod package;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::Context;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  the request was refused (production token) or failed (bad flow, compile error, timeout…)
+  2  usage error (unknown flag, missing argument)
+
+Quick start (embedded stack, no AWS):
+  ferry up &                         # start the local stack in ~/.ferry
+  ferry deploy examples/hello.py     # deploy the flow (prints its production namespace)
+  ferry trigger examples/hello.py    # start a run
+  ferry list-runs examples/hello.py";
+
+/// Ferry takes a Metaflow flow from a laptop to production: a Step Functions state machine on
+/// AWS, or the same state machine on the embedded stack (`ferry up`), with schedules,
+/// production tokens and @project branches as Metaflow has them.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    /// Ferry's home folder: the embedded stack's data and `config.json` (the target).
+    /// Example: `--home /tmp/ferry-demo`.
+    #[arg(long, global = true, env = "FERRY_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout (messages still go to stderr).
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a flow's spec (its DAG, parameters and decorators) as JSON.
+    ///
+    /// Example: `ferry spec examples/hello.py > hello.spec.json`
+    Spec(cmd::spec::SpecArgs),
+
+    /// Deploy a flow to production (a state machine, its schedule and a deployment record).
+    ///
+    /// Packages the flow's folder, uploads it with the flow's spec, and waits until the deploy
+    /// handler has compiled it, set its schedule and recorded the deployment.
+    ///
+    /// Examples:
+    ///   ferry deploy flow.py
+    ///   ferry deploy flow.py --authorize production:myflow-0-abcd   # replace someone else's deployment
+    ///   ferry deploy flow.py --branch feature_x                     # @project test branch
+    ///   ferry deploy flow.py --only-json > definition.json          # compile only
+    #[command(verbatim_doc_comment)]
+    Deploy(cmd::deploy::DeployArgs),
+
+    /// Delete a deployment: its schedule, its state machine and its record. Running executions
+    /// are not stopped.
+    ///
+    /// Example: `ferry delete flow.py --branch feature_x`
+    Delete(cmd::deploy::DeleteArgs),
+
+    /// Show a deployment: owner, namespace, token hint, schedule, parameters, versions.
+    ///
+    /// Example: `ferry describe flow.py --production`
+    Describe(cmd::describe::DescribeArgs),
+
+    /// List every deployment with its flow, project, branch, owner and schedule.
+    ///
+    /// Example: `ferry deployments --json`
+    Deployments(cmd::describe::DeploymentsArgs),
+
+    /// Run the embedded stack (metadata service, deploy handler, executor, schedules) in the
+    /// foreground.
+    Up(cmd::up::UpArgs),
+
+    /// Start a run of a deployed flow.
+    Trigger(cmd::trigger::TriggerArgs),
+
+    /// List the runs of a deployed flow.
+    ListRuns(cmd::runs::ListRunsArgs),
+
+    /// Show the status of one run.
+    Status(cmd::runs::StatusArgs),
+
+    /// Print the logs of a run's tasks.
+    Logs(cmd::logs::LogsArgs),
+
+    /// Stop a running run.
+    Terminate(cmd::runs::TerminateArgs),
+
+    /// Point ferry at a Ferry stack on AWS.
+    Configure(cmd::configure::ConfigureArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = match Context::load(cli.home.clone(), cli.json) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let outcome = match cli.command {
+        Command::Spec(a) => cmd::spec::run(&ctx, a).await,
+        Command::Deploy(a) => cmd::deploy::deploy(&ctx, a).await,
+        Command::Delete(a) => cmd::deploy::delete(&ctx, a).await,
+        Command::Describe(a) => cmd::describe::describe(&ctx, a).await,
+        Command::Deployments(a) => cmd::describe::deployments(&ctx, a).await,
+        Command::Up(a) => cmd::up::run(&ctx, a).await,
+        Command::Trigger(a) => cmd::trigger::run(&ctx, a).await,
+        Command::ListRuns(a) => cmd::runs::list_runs(&ctx, a).await,
+        Command::Status(a) => cmd::runs::status(&ctx, a).await,
+        Command::Logs(a) => cmd::logs::run(&ctx, a).await,
+        Command::Terminate(a) => cmd::runs::terminate(&ctx, a).await,
+        Command::Configure(a) => cmd::configure::run(&ctx, a).await,
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+/// Print `ferry: error: …` (with its causes) on stderr and exit 1.
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("ferry: error: {e:#}");
+    ExitCode::from(1)
+}

@@ -1,0 +1,14 @@
+//! Placeholder: replaced by its owner (see `cmd/mod.rs`).
+
+use std::process::ExitCode;
+
+use crate::context::Context;
+
+/// Arguments of the command (placeholder).
+#[derive(Debug, clap::Args)]
+pub struct ConfigureArgs {}
+
+/// Not built yet.
+pub async fn run(_ctx: &Context, _args: ConfigureArgs) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("this command is not built yet")
+}

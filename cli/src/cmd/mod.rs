@@ -1,0 +1,23 @@
+//! One module per command (or family of commands). Each exposes a clap `Args` struct and
+//! `pub async fn run(ctx: &Context, args: …) -> anyhow::Result<ExitCode>`; `main.rs` holds the
+//! top-level command enum and dispatches.
+//!
+//! | module | commands | owner |
+//! |---|---|---|
+//! | `spec` | `ferry spec` | deploy |
+//! | `deploy` | `ferry deploy`, `ferry delete` | deploy |
+//! | `describe` | `ferry describe`, `ferry deployments` | deploy |
+//! | `up` | `ferry up` | embedded stack |
+//! | `trigger` | `ferry trigger` | embedded stack |
+//! | `runs` | `ferry list-runs`, `ferry status`, `ferry terminate` | embedded stack |
+//! | `logs` | `ferry logs` | embedded stack |
+//! | `configure` | `ferry configure` | AWS |
+
+pub mod configure;
+pub mod deploy;
+pub mod describe;
+pub mod logs;
+pub mod runs;
+pub mod spec;
+pub mod trigger;
+pub mod up;

@@ -1,0 +1,148 @@
+//! What every command needs: the Ferry home, the target (embedded stack or AWS), the output
+//! mode and the user.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use ferry_spec::task::BlobStoreRef;
+use ferry_store::Blobs;
+use serde::{Deserialize, Serialize};
+
+/// Where deploys go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "target", rename_all = "lowercase")]
+pub enum Target {
+    /// The embedded stack (`ferry up`): blobs in `<home>/blobs`, the table in `<home>/ferry.db`.
+    Local,
+    /// A deployed Ferry stack on AWS (written by `ferry configure`).
+    Aws(AwsTarget),
+}
+
+/// The AWS target's settings (`<home>/config.json`, `"target": "aws"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsTarget {
+    /// The stack's bucket.
+    pub bucket: String,
+    /// Key prefix of Ferry's blobs in the bucket (`ferry/`).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// AWS region, e.g. `eu-west-1`; `None`: the SDK's default chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Endpoint override (a moto server in tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// The stack's DynamoDB table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Anything else `ferry configure` records (metadata URL, stack name, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+fn default_prefix() -> String {
+    "ferry/".to_string()
+}
+
+/// The config file, `<home>/config.json`. Absent: [`Target::Local`].
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Shared state of one `ferry` invocation.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `--home`, else `$FERRY_HOME`, else `~/.ferry`.
+    pub home: PathBuf,
+    /// From `<home>/config.json`; the embedded stack when there is none.
+    pub target: Target,
+    /// `--json`: print machine-readable JSON on stdout instead of text.
+    pub json: bool,
+    /// The user: `$METAFLOW_USER`, else `$USER`, else `$USERNAME`.
+    pub user: String,
+}
+
+impl Context {
+    /// Build the context from the global flags and the environment.
+    pub fn load(home: Option<PathBuf>, json: bool) -> anyhow::Result<Self> {
+        let home = match home {
+            Some(h) => h,
+            None => default_home()?,
+        };
+        let target = read_target(&home)?;
+        Ok(Context {
+            home,
+            target,
+            json,
+            user: current_user()?,
+        })
+    }
+
+    /// The embedded stack's blob root, `<home>/blobs`.
+    pub fn local_blobs_dir(&self) -> PathBuf {
+        self.home.join("blobs")
+    }
+
+    /// The embedded stack's table file, `<home>/ferry.db`.
+    pub fn local_table_path(&self) -> PathBuf {
+        self.home.join("ferry.db")
+    }
+
+    /// The blob store deploys are uploaded to: `<home>/blobs` locally, the stack's bucket and
+    /// prefix on AWS.
+    pub fn blob_store_ref(&self) -> BlobStoreRef {
+        match &self.target {
+            Target::Local => BlobStoreRef::Dir {
+                path: self.local_blobs_dir().display().to_string(),
+            },
+            Target::Aws(aws) => BlobStoreRef::S3 {
+                bucket: aws.bucket.clone(),
+                prefix: aws.prefix.clone(),
+            },
+        }
+    }
+
+    /// Open the blob store of [`Self::blob_store_ref`].
+    pub async fn blobs(&self) -> anyhow::Result<Arc<dyn Blobs>> {
+        let r = self.blob_store_ref();
+        ferry_store::open_blobs(&r)
+            .await
+            .with_context(|| format!("opening the blob store {r:?}"))
+    }
+}
+
+/// `$FERRY_HOME`, else `~/.ferry`.
+pub fn default_home() -> anyhow::Result<PathBuf> {
+    if let Some(h) = std::env::var_os("FERRY_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".ferry")),
+        None => bail!("set --home or FERRY_HOME: there is no HOME to put ~/.ferry in"),
+    }
+}
+
+/// The user, as Metaflow finds it: `$METAFLOW_USER`, else `$USER`, else `$USERNAME`.
+pub fn current_user() -> anyhow::Result<String> {
+    for var in ["METAFLOW_USER", "USER", "USERNAME"] {
+        if let Ok(u) = std::env::var(var)
+            && !u.trim().is_empty()
+        {
+            if u.chars().any(char::is_control) {
+                bail!("${var} contains control characters");
+            }
+            return Ok(u);
+        }
+    }
+    bail!("cannot tell who you are: set METAFLOW_USER (or USER)")
+}
+
+fn read_target(home: &Path) -> anyhow::Result<Target> {
+    let path = home.join(CONFIG_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Target::Local),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}

@@ -1,0 +1,655 @@
+//! The process Batch runner: runs the job of a `arn:aws:states:::batch:submitJob.sync` Task state as
+//! a local process, the way AWS Batch would run its container.
+//!
+//! - argv = `ContainerOverrides.Command`, never through a shell. A first element `task-wrapper`
+//!   resolves to `$FERRY_TASK_WRAPPER`, else the `task-wrapper` next to the running executable,
+//!   else `task-wrapper` on `PATH`.
+//! - environment = the runner's own environment, then `ContainerOverrides.Environment`, then
+//!   `AWS_BATCH_JOB_ID` (a fresh UUID per job, stable across attempts) and
+//!   `AWS_BATCH_JOB_ATTEMPT` (1-based), as Batch sets them.
+//! - `RetryStrategy.Attempts` (1..=10, default 1) attempts with the same job id;
+//!   `Timeout.AttemptDurationSeconds` kills an attempt that runs longer (and counts as a failure).
+//! - at most `max_workers` processes at once (a semaphore shared by every execution).
+//! - each process is the leader of its own process group; terminating a job (dropping its future,
+//!   [`ProcessRunner::terminate_execution`] or [`ProcessRunner::terminate_all`]) sends SIGTERM to
+//!   the group, then SIGKILL after a grace period.
+//! - stdout/stderr go to `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
+//!
+//! The result mirrors Batch `DescribeJobs` (`{JobId, JobName, JobQueue, JobDefinition, Status,
+//! StatusReason, Parameters, Attempts, Container, CreatedAt, StartedAt, StoppedAt}`, times in
+//! epoch milliseconds), which is what Step Functions hands to the state's output processing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, watch};
+
+/// Name of the environment variable overriding where `task-wrapper` is found.
+pub const ENV_TASK_WRAPPER: &str = "FERRY_TASK_WRAPPER";
+
+/// Largest `RetryStrategy.Attempts` AWS Batch accepts.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Errors of the runner itself (bad job parameters). A job that runs and fails is not an error
+/// of this kind: it is a [`JobFailed`].
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The Task state's `Parameters` are not a valid SubmitJob request.
+    #[error("invalid SubmitJob parameters: {0}")]
+    InvalidJob(String),
+}
+
+/// A job that ended in `FAILED`: every attempt failed, timed out, or the job was terminated.
+/// `description` is the DescribeJobs-like record (Status `FAILED`, with `StatusReason`); Step
+/// Functions reports it as error `States.TaskFailed` with the record as the cause.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("job {job_id} failed: {reason}")]
+pub struct JobFailed {
+    /// The job id.
+    pub job_id: String,
+    /// Why the last attempt ended (`Essential container in task exited`, a timeout, termination).
+    pub reason: String,
+    /// The DescribeJobs-like record.
+    pub description: Value,
+}
+
+/// The parts of a SubmitJob request the runner uses (Step Functions field names).
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// `JobName`.
+    pub job_name: String,
+    /// `JobQueue` (echoed only).
+    pub job_queue: String,
+    /// `JobDefinition` (echoed only).
+    pub job_definition: String,
+    /// `Parameters`: string map echoed back in the result (carries state between states).
+    pub parameters: serde_json::Map<String, Value>,
+    /// `ContainerOverrides.Command`.
+    pub command: Vec<String>,
+    /// `ContainerOverrides.Environment` as name → value, in order (later names win).
+    pub environment: Vec<(String, String)>,
+    /// `RetryStrategy.Attempts` (1..=10).
+    pub attempts: u32,
+    /// `Timeout.AttemptDurationSeconds`.
+    pub attempt_timeout: Option<Duration>,
+}
+
+impl JobSpec {
+    /// Parse the (already JSONPath-resolved) `Parameters` of a `batch:submitJob.sync` Task.
+    pub fn from_submit_job(p: &Value) -> Result<Self, RunnerError> {
+        let bad = |m: &str| RunnerError::InvalidJob(m.to_string());
+        let obj = p.as_object().ok_or_else(|| bad("not a JSON object"))?;
+        let s = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let overrides = obj
+            .get("ContainerOverrides")
+            .and_then(Value::as_object)
+            .ok_or_else(|| bad("ContainerOverrides is missing"))?;
+        let command: Vec<String> = overrides
+            .get("Command")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("ContainerOverrides.Command is missing"))?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("ContainerOverrides.Command must be an array of strings"))?;
+        if command.is_empty() {
+            return Err(bad("ContainerOverrides.Command is empty"));
+        }
+        let mut environment = Vec::new();
+        if let Some(env) = overrides.get("Environment") {
+            let env = env
+                .as_array()
+                .ok_or_else(|| bad("ContainerOverrides.Environment must be an array"))?;
+            for e in env {
+                let name = e
+                    .get("Name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("Environment entry without Name"))?;
+                if name.is_empty() || name.contains('=') || name.contains('\0') {
+                    return Err(bad("Environment entry with an invalid Name"));
+                }
+                let value = match e.get("Value") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                };
+                if value.contains('\0') {
+                    return Err(bad("Environment value contains NUL"));
+                }
+                environment.push((name.to_string(), value));
+            }
+        }
+        let parameters = match obj.get("Parameters") {
+            None | Some(Value::Null) => serde_json::Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Err(bad("Parameters must be an object")),
+        };
+        let attempts = obj
+            .get("RetryStrategy")
+            .and_then(|r| r.get("Attempts"))
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, MAX_ATTEMPTS as u64) as u32;
+        let attempt_timeout = obj
+            .get("Timeout")
+            .and_then(|t| t.get("AttemptDurationSeconds"))
+            .and_then(Value::as_u64)
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs);
+        Ok(JobSpec {
+            job_name: s("JobName"),
+            job_queue: s("JobQueue"),
+            job_definition: s("JobDefinition"),
+            parameters,
+            command,
+            environment,
+            attempts,
+            attempt_timeout,
+        })
+    }
+
+    /// The execution this job belongs to: `FERRY_RUN_ID`, else the `metaflow.run_id` parameter.
+    pub fn execution(&self) -> Option<String> {
+        self.environment
+            .iter()
+            .rev()
+            .find(|(k, _)| k == ferry_spec::task::ENV_RUN_ID)
+            .map(|(_, v)| v.clone())
+            .or_else(|| {
+                self.parameters
+                    .get("metaflow.run_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The step this job runs: the `step_name` parameter, else the job name.
+    pub fn step(&self) -> String {
+        self.parameters
+            .get("step_name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| self.job_name.clone())
+    }
+}
+
+/// Settings of a [`ProcessRunner`].
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Root of the per-execution log files.
+    pub log_dir: PathBuf,
+    /// Root of the per-attempt working directories (removed after each attempt).
+    pub work_dir: PathBuf,
+    /// Processes running at once, over every execution.
+    pub max_workers: usize,
+    /// Time between SIGTERM and SIGKILL when a job is terminated or times out.
+    pub kill_grace: Duration,
+    /// Extra environment for every job, applied before the job's own `Environment`.
+    pub base_env: Vec<(String, String)>,
+}
+
+impl RunnerConfig {
+    /// Defaults under `home`: logs in `<home>/logs`, work dirs in `<home>/work`, 2×cores workers.
+    pub fn under(home: &Path) -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        RunnerConfig {
+            log_dir: home.join("logs"),
+            work_dir: home.join("work"),
+            max_workers: (cores * 2).max(2),
+            kill_grace: Duration::from_secs(5),
+            base_env: Vec::new(),
+        }
+    }
+}
+
+/// A live job: its execution and a channel that asks it to stop.
+struct Live {
+    execution: Option<String>,
+    stop: watch::Sender<Option<String>>,
+}
+
+/// Runs Batch jobs as local process groups. Cheap to clone.
+#[derive(Clone)]
+pub struct ProcessRunner {
+    cfg: Arc<RunnerConfig>,
+    slots: Arc<Semaphore>,
+    live: Arc<Mutex<HashMap<String, Live>>>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn safe_segment(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        "_".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// Where `task-wrapper` is: `$FERRY_TASK_WRAPPER`, else next to the current executable, else `PATH`.
+pub fn resolve_task_wrapper() -> PathBuf {
+    if let Some(p) = std::env::var_os(ENV_TASK_WRAPPER).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let sibling = dir.join("task-wrapper");
+        if sibling.is_file() {
+            return sibling;
+        }
+    }
+    PathBuf::from("task-wrapper")
+}
+
+/// How one attempt ended.
+enum AttemptEnd {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut,
+    Terminated(String),
+    SpawnFailed(String),
+}
+
+/// Kills the process group when dropped (the job future was cancelled) unless disarmed.
+struct GroupGuard {
+    pgid: Option<i32>,
+    grace: Duration,
+}
+
+impl GroupGuard {
+    fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            terminate_group(pgid, self.grace);
+        }
+    }
+}
+
+/// SIGTERM the group now and SIGKILL it after `grace` (from a background thread).
+fn terminate_group(pgid: i32, grace: Duration) {
+    let pid = Pid::from_raw(pgid);
+    if killpg(pid, Signal::SIGTERM).is_err() {
+        return; // already gone
+    }
+    std::thread::spawn(move || {
+        let step = Duration::from_millis(100);
+        let mut waited = Duration::ZERO;
+        while waited < grace {
+            std::thread::sleep(step);
+            waited += step;
+            // Signal 0 probes whether any member of the group is left.
+            if killpg(pid, None).is_err() {
+                return;
+            }
+        }
+        let _ = killpg(pid, Signal::SIGKILL);
+    });
+}
+
+impl ProcessRunner {
+    /// A runner with these settings.
+    pub fn new(cfg: RunnerConfig) -> Self {
+        let slots = Arc::new(Semaphore::new(cfg.max_workers.max(1)));
+        ProcessRunner {
+            cfg: Arc::new(cfg),
+            slots,
+            live: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RunnerConfig {
+        &self.cfg
+    }
+
+    /// Number of jobs currently registered (running or waiting for a slot).
+    pub fn live_jobs(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    /// Stop every job of `execution` (SIGTERM, then SIGKILL after the grace period). Their
+    /// [`ProcessRunner::run`] calls return [`JobFailed`] with `reason`.
+    pub fn terminate_execution(&self, execution: &str, reason: &str) -> usize {
+        let Ok(live) = self.live.lock() else { return 0 };
+        let mut n = 0;
+        for job in live
+            .values()
+            .filter(|j| j.execution.as_deref() == Some(execution))
+        {
+            let _ = job.stop.send(Some(reason.to_string()));
+            n += 1;
+        }
+        n
+    }
+
+    /// Stop every job (stack shutdown).
+    pub fn terminate_all(&self, reason: &str) -> usize {
+        let Ok(live) = self.live.lock() else { return 0 };
+        for job in live.values() {
+            let _ = job.stop.send(Some(reason.to_string()));
+        }
+        live.len()
+    }
+
+    /// Run the job described by SubmitJob `parameters` to its end; `Ok` is the DescribeJobs-like
+    /// record of a `SUCCEEDED` job. Dropping the future terminates the running process group.
+    pub async fn run(&self, parameters: &Value) -> Result<Result<Value, JobFailed>, RunnerError> {
+        let spec = JobSpec::from_submit_job(parameters)?;
+        Ok(self.run_spec(spec).await)
+    }
+
+    /// [`ProcessRunner::run`] for an already parsed job.
+    pub async fn run_spec(&self, spec: JobSpec) -> Result<Value, JobFailed> {
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let (stop_tx, stop_rx) = watch::channel(None);
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(
+                job_id.clone(),
+                Live {
+                    execution: spec.execution(),
+                    stop: stop_tx,
+                },
+            );
+        }
+        struct Unregister<'a>(&'a ProcessRunner, String);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut live) = self.0.live.lock() {
+                    live.remove(&self.1);
+                }
+            }
+        }
+        let _unregister = Unregister(self, job_id.clone());
+
+        let created = now_ms();
+        let mut attempts_out = Vec::new();
+        let mut started_first: Option<i64> = None;
+        let mut last_reason = String::new();
+        let mut last_exit: Option<i32> = None;
+        for attempt in 1..=spec.attempts {
+            if let Some(reason) = stop_rx.borrow().clone() {
+                last_reason = reason;
+                break;
+            }
+            let permit = tokio::select! {
+                p = self.slots.clone().acquire_owned() => p.ok(),
+                _ = stop_requested(stop_rx.clone()) => None,
+            };
+            let Some(_permit) = permit else {
+                last_reason = stop_rx
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| "Job terminated".into());
+                break;
+            };
+            let started = now_ms();
+            started_first.get_or_insert(started);
+            let (end, log_stream) = self
+                .run_attempt(&spec, &job_id, attempt, stop_rx.clone())
+                .await;
+            let stopped = now_ms();
+            let (exit_code, reason) = match &end {
+                AttemptEnd::Exited(0) => {
+                    (Some(0), "Essential container in task exited".to_string())
+                }
+                AttemptEnd::Exited(c) => {
+                    (Some(*c), "Essential container in task exited".to_string())
+                }
+                AttemptEnd::Signalled(s) => (
+                    Some(128 + s),
+                    format!("Essential container in task exited (signal {s})"),
+                ),
+                AttemptEnd::TimedOut => (None, "Job attempt duration exceeded timeout".to_string()),
+                AttemptEnd::Terminated(r) => (None, r.clone()),
+                AttemptEnd::SpawnFailed(e) => (None, format!("CannotStartContainerError: {e}")),
+            };
+            attempts_out.push(json!({
+                "Container": {"ExitCode": exit_code, "LogStreamName": log_stream, "Reason": reason},
+                "StartedAt": started, "StoppedAt": stopped, "StatusReason": reason,
+            }));
+            last_exit = exit_code;
+            last_reason = reason;
+            match end {
+                AttemptEnd::Exited(0) => {
+                    return Ok(self.describe(
+                        &spec,
+                        &job_id,
+                        "SUCCEEDED",
+                        &last_reason,
+                        last_exit,
+                        attempts_out,
+                        created,
+                        started_first,
+                        stopped,
+                    ));
+                }
+                AttemptEnd::Terminated(_) => break,
+                _ => continue,
+            }
+        }
+        let description = self.describe(
+            &spec,
+            &job_id,
+            "FAILED",
+            &last_reason,
+            last_exit,
+            attempts_out,
+            created,
+            started_first,
+            now_ms(),
+        );
+        Err(JobFailed {
+            job_id,
+            reason: last_reason,
+            description,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn describe(
+        &self,
+        spec: &JobSpec,
+        job_id: &str,
+        status: &str,
+        reason: &str,
+        exit_code: Option<i32>,
+        attempts: Vec<Value>,
+        created: i64,
+        started: Option<i64>,
+        stopped: i64,
+    ) -> Value {
+        let env: Vec<Value> = spec
+            .environment
+            .iter()
+            .map(|(k, v)| json!({"Name": k, "Value": v}))
+            .collect();
+        json!({
+            "JobId": job_id,
+            "JobName": spec.job_name,
+            "JobQueue": spec.job_queue,
+            "JobDefinition": spec.job_definition,
+            "Status": status,
+            "StatusReason": reason,
+            "Parameters": Value::Object(spec.parameters.clone()),
+            "Attempts": attempts,
+            "Container": {"Command": spec.command, "Environment": env, "ExitCode": exit_code},
+            "RetryStrategy": {"Attempts": spec.attempts},
+            "Timeout": {"AttemptDurationSeconds": spec.attempt_timeout.map(|d| d.as_secs())},
+            "CreatedAt": created,
+            "StartedAt": started,
+            "StoppedAt": stopped,
+        })
+    }
+
+    /// Log file paths of one attempt: `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
+    pub fn log_paths(
+        &self,
+        execution: Option<&str>,
+        step: &str,
+        job_id: &str,
+        attempt: u32,
+    ) -> (PathBuf, PathBuf) {
+        let dir = self
+            .cfg
+            .log_dir
+            .join(safe_segment(execution.unwrap_or("no-execution")))
+            .join(safe_segment(step));
+        (
+            dir.join(format!("{job_id}.{attempt}.stdout")),
+            dir.join(format!("{job_id}.{attempt}.stderr")),
+        )
+    }
+
+    async fn run_attempt(
+        &self,
+        spec: &JobSpec,
+        job_id: &str,
+        attempt: u32,
+        stop: watch::Receiver<Option<String>>,
+    ) -> (AttemptEnd, String) {
+        let (out_path, err_path) =
+            self.log_paths(spec.execution().as_deref(), &spec.step(), job_id, attempt);
+        let log_stream = out_path.display().to_string();
+        let work = self.cfg.work_dir.join(format!("{job_id}.{attempt}"));
+        let prepared = (|| -> std::io::Result<(std::fs::File, std::fs::File)> {
+            if let Some(dir) = out_path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::create_dir_all(&work)?;
+            Ok((
+                std::fs::File::create(&out_path)?,
+                std::fs::File::create(&err_path)?,
+            ))
+        })();
+        let (out, err) = match prepared {
+            Ok(files) => files,
+            Err(e) => {
+                return (
+                    AttemptEnd::SpawnFailed(format!("preparing logs and work dir: {e}")),
+                    log_stream,
+                );
+            }
+        };
+        let program = if spec.command[0] == "task-wrapper" {
+            resolve_task_wrapper()
+        } else {
+            PathBuf::from(&spec.command[0])
+        };
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.args(&spec.command[1..])
+            .current_dir(&work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        for (k, v) in &self.cfg.base_env {
+            cmd.env(k, v);
+        }
+        for (k, v) in &spec.environment {
+            cmd.env(k, v);
+        }
+        cmd.env(ferry_spec::task::ENV_JOB_ID, job_id)
+            .env(ferry_spec::task::ENV_JOB_ATTEMPT, attempt.to_string());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&work);
+                return (
+                    AttemptEnd::SpawnFailed(format!("{}: {e}", program.display())),
+                    log_stream,
+                );
+            }
+        };
+        let mut guard = GroupGuard {
+            pgid: child.id().map(|p| p as i32),
+            grace: self.cfg.kill_grace,
+        };
+        let timeout = async {
+            match spec.attempt_timeout {
+                Some(d) => tokio::time::sleep(d).await,
+                None => futures::future::pending::<()>().await,
+            }
+        };
+        let end = tokio::select! {
+            status = child.wait() => {
+                // The leader is gone; kill what it left behind in its group, as Batch stops the
+                // container when its main process exits.
+                if let Some(pgid) = guard.pgid {
+                    let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+                }
+                guard.disarm();
+                match status {
+                    Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                        (Some(c), _) => AttemptEnd::Exited(c),
+                        (None, Some(sig)) => AttemptEnd::Signalled(sig),
+                        (None, None) => AttemptEnd::Exited(1),
+                    },
+                    Err(e) => AttemptEnd::SpawnFailed(format!("waiting for the process: {e}")),
+                }
+            }
+            _ = timeout => {
+                drop(guard);
+                let _ = child.wait().await;
+                AttemptEnd::TimedOut
+            }
+            reason = stop_requested(stop) => {
+                drop(guard);
+                let _ = child.wait().await;
+                AttemptEnd::Terminated(reason)
+            }
+        };
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        (end, log_stream)
+    }
+}
+
+/// Resolves with the stop reason once a stop is requested (never, if the sender is dropped
+/// without one).
+async fn stop_requested(mut rx: watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(r) = rx.borrow_and_update().clone() {
+            return r;
+        }
+        if rx.changed().await.is_err() {
+            return futures::future::pending().await;
+        }
+    }
+}
+
+/// Environment entries as a map (later entries win), for callers that inspect a job.
+pub fn env_map(spec: &JobSpec) -> BTreeMap<String, String> {
+    spec.environment.iter().cloned().collect()
+}

@@ -4,11 +4,21 @@
 //!   counters and sets, partition queries with a sort-key prefix, transactions).
 //! - [`Blobs`]: an object store (S3 semantics).
 //!
-//! The SQLite and directory adapters are always built; the DynamoDB and S3 adapters need the
-//! `aws` feature, so crates that only run locally do not compile the AWS SDK.
+//! The SQLite ([`SqliteTable`]) and directory ([`DirBlobs`]) adapters are always built; the
+//! DynamoDB (`DynamoTable`) and S3 (`S3Blobs`) adapters need the `aws` feature, so crates that
+//! only run locally do not compile the AWS SDK. [`open_table`] and [`open_blobs`] build an
+//! adapter from the references in a task description.
 
 pub mod blobs;
+pub mod dir;
+pub mod open;
+pub mod sqlite;
 pub mod table;
+mod validate;
+
 
 pub use blobs::{BlobError, Blobs, validate_key};
+pub use dir::DirBlobs;
+pub use open::{open_blobs, open_table};
+pub use sqlite::SqliteTable;
 pub use table::{Attr, Condition, Item, Page, Query, Table, TableError, WriteOp};

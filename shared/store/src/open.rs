@@ -1,0 +1,62 @@
+//! Factories from the deployment's references ([`TableRef`], [`BlobStoreRef`] of
+//! `ferry_spec::task`) to adapters.
+//!
+//! SQLite and directory references always open. DynamoDB and S3 references need the `aws`
+//! feature; without it they fail with a clear error. AWS clients are configured from the
+//! environment (`aws_config::load_defaults`), which honours `AWS_ENDPOINT_URL` (so tests and the
+//! local tooling can point at moto), `AWS_REGION`/`AWS_DEFAULT_REGION` and the usual credentials.
+
+use std::sync::Arc;
+
+use ferry_spec::task::{BlobStoreRef, TableRef};
+
+use crate::blobs::{BlobError, Blobs};
+use crate::dir::DirBlobs;
+use crate::sqlite::SqliteTable;
+use crate::table::{Table, TableError};
+
+/// The logical table name used inside an SQLite file opened from a [`TableRef::Sqlite`].
+pub const SQLITE_DEFAULT_TABLE: &str = "default";
+
+/// Open the table a [`TableRef`] names: an [`SqliteTable`] (logical table
+/// [`SQLITE_DEFAULT_TABLE`], file created when missing) or, with feature `aws`, a
+/// `DynamoTable` on an existing DynamoDB table.
+///
+/// Errors: [`TableError::Invalid`] for a DynamoDB reference without the `aws` feature;
+/// [`TableError::Other`] when the SQLite file cannot be opened.
+pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> {
+    match table {
+        TableRef::Sqlite { path } => {
+            let path = path.clone();
+            let t =
+                tokio::task::spawn_blocking(move || SqliteTable::open(path, SQLITE_DEFAULT_TABLE))
+                    .await
+                    .map_err(|e| TableError::Other(format!("opening sqlite: {e}")))??;
+            Ok(Arc::new(t))
+        }
+        TableRef::Dynamodb { table } => Err(TableError::Invalid(format!(
+            "DynamoDB table {table:?}: the DynamoDB/S3 adapters are not in this ferry-store version yet"
+        ))),
+    }
+}
+
+/// Open the blob store a [`BlobStoreRef`] names: a [`DirBlobs`] (folder created when missing)
+/// or, with feature `aws`, an `S3Blobs` (path-style addressing when `FERRY_S3_PATH_STYLE` is
+/// `1`/`true`, or when it is unset and `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3` is set, as for moto).
+///
+/// Errors: [`BlobError::Other`] for an S3 reference without the `aws` feature or a folder that
+/// cannot be created; [`BlobError::InvalidKey`] for an invalid S3 prefix.
+pub async fn open_blobs(blobs: &BlobStoreRef) -> Result<Arc<dyn Blobs>, BlobError> {
+    match blobs {
+        BlobStoreRef::Dir { path } => {
+            let path = path.clone();
+            let b = tokio::task::spawn_blocking(move || DirBlobs::open(path))
+                .await
+                .map_err(|e| BlobError::Other(format!("opening folder: {e}")))??;
+            Ok(Arc::new(b))
+        }
+        BlobStoreRef::S3 { bucket, .. } => Err(BlobError::Other(format!(
+            "S3 bucket {bucket:?}: the DynamoDB/S3 adapters are not in this ferry-store version yet"
+        ))),
+    }
+}

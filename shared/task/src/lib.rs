@@ -1,1 +1,239 @@
-//! The task wrapper's logic: task description, code package, running a step, logs, foreach fan-out state.
+//! The task wrapper's logic: what every AWS Batch job (and every local task of the embedded
+//! executor) runs, as `task-wrapper run --task <blob URL of the task description>`.
+//!
+//! One invocation runs ONE attempt of one task (`docs/runtime-contract.md`):
+//! 1. read the per-task environment ([`env`]) and the content-addressed task description
+//!    ([`description`], sha256 checked against its key);
+//! 2. make the code package available ([`package`]: download with retries, sha256 check, safe
+//!    extraction ([`extract`]), host cache by sha256);
+//! 3. build the input paths ([`inputs`], through a file, never argv), run Metaflow's `init` for
+//!    `start` when the run's `_parameters` task does not exist yet ([`params`]), then the step
+//!    ([`command`], [`child`]: no shell, own process group, signals forwarded);
+//! 4. stream the output to the console and to the datastore's mflog files ([`logs`], [`mflog`]);
+//! 5. after success, record the foreach fan-out state ([`fanout`]).
+//!
+//! The step's exit code is the wrapper's; the wrapper's own failures exit
+//! [`EXIT_WRAPPER_FAILURE`] after one line `ferry task-wrapper: <reason>` on stderr.
+
+pub mod child;
+pub mod command;
+pub mod description;
+pub mod env;
+pub mod error;
+pub mod extract;
+pub mod fanout;
+pub mod inputs;
+pub mod logs;
+pub mod mflog;
+pub mod package;
+pub mod params;
+pub mod retry;
+pub mod stores;
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_spec::task::{StepCommand, StepInputs, TaskDescription};
+
+pub use error::{EXIT_WRAPPER_FAILURE, TaskError};
+
+use crate::child::Shutdown;
+use crate::command::{CommandContext, datastore_root, parameters_task_id};
+use crate::env::TaskEnv;
+use crate::logs::{LogSink, Stream};
+
+/// How the wrapper runs, beyond the task description.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The task description URL (`s3://…`, `file:///…` or an absolute path).
+    pub task_url: String,
+    /// Host cache (extracted packages); see [`package::default_cache_dir`].
+    pub cache_dir: PathBuf,
+    /// Between forwarding SIGTERM/SIGINT to the step's process group and SIGKILL.
+    pub kill_grace: Duration,
+    /// Between two uploads of the logs while the step runs.
+    pub log_interval: Duration,
+}
+
+impl Options {
+    /// Defaults, overridable by `FERRY_CACHE_DIR`, `FERRY_KILL_GRACE_SECONDS` (default 5) and
+    /// `FERRY_LOG_FLUSH_SECONDS` (default 5; fractions allowed).
+    pub fn from_env(task_url: String) -> Self {
+        let secs = |name: &str, default: f64| {
+            let v = std::env::var(name).ok().and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(default);
+            Duration::from_secs_f64(if v.is_finite() && v > 0.0 { v.min(3600.0) } else { default })
+        };
+        Options {
+            task_url,
+            cache_dir: package::default_cache_dir(),
+            kill_grace: secs("FERRY_KILL_GRACE_SECONDS", 5.0),
+            log_interval: secs("FERRY_LOG_FLUSH_SECONDS", 5.0),
+        }
+    }
+}
+
+/// Run one task attempt and return the process exit code: the step's, 128 + signal when it was
+/// killed by one, or [`EXIT_WRAPPER_FAILURE`] (after printing one line on stderr) when the
+/// wrapper itself failed. Must run inside a tokio runtime.
+pub async fn run(opts: Options) -> i32 {
+    let mut sink: Option<Arc<LogSink>> = None;
+    let result = match Shutdown::install() {
+        Ok(mut shutdown) => run_task(&opts, &mut shutdown, &mut sink).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let line = format!("ferry task-wrapper: {e}").replace(['\n', '\r'], " ");
+            eprintln!("{line}");
+            if let Some(sink) = sink {
+                sink.note(Stream::Stderr, &line);
+                sink.flush().await;
+            }
+            EXIT_WRAPPER_FAILURE
+        }
+    }
+}
+
+async fn run_task(opts: &Options, shutdown: &mut Shutdown, sink_out: &mut Option<Arc<LogSink>>) -> Result<i32, TaskError> {
+    let env = TaskEnv::from_process()?;
+    let url = description::TaskUrl::parse(&opts.task_url)?;
+    let desc = description::fetch(&url).await?;
+    check_description(&desc)?;
+    let is_metaflow = matches!(desc.command, StepCommand::Metaflow { .. });
+    let run_id = env.run_id();
+    // Parameter problems are found before anything runs.
+    let init_env = match (&desc.inputs, is_metaflow) {
+        (StepInputs::Start, true) => Some(params::init_env(&desc.default_parameters, env.parameters())?),
+        _ => None,
+    };
+
+    let ds_blobs = stores::open_blobs(&stores::datastore_blobs_ref(&desc.datastore)?).await?;
+    let work = tempfile::Builder::new()
+        .prefix("ferry-task-")
+        .tempdir()
+        .map_err(|e| TaskError::io("creating the task's work directory", e))?;
+    let task_prefix = format!("{}/{run_id}/{}/{}", desc.flow, desc.step, env.job_id);
+    let sink = Arc::new(LogSink::new(&work.path().join(".logs"), Arc::clone(&ds_blobs), &task_prefix, env.retry_count())?);
+    *sink_out = Some(Arc::clone(&sink));
+    let periodic = sink.flush_periodically(opts.log_interval);
+    let result = run_with_logs(opts, shutdown, &env, &desc, &sink, ds_blobs.as_ref(), work.path(), init_env).await;
+    periodic.abort();
+    if result.is_ok() {
+        sink.flush().await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_with_logs(
+    opts: &Options,
+    shutdown: &mut Shutdown,
+    env: &TaskEnv,
+    desc: &TaskDescription,
+    sink: &LogSink,
+    ds_blobs: &dyn ferry_store::Blobs,
+    work: &Path,
+    init_env: Option<Vec<(String, String)>>,
+) -> Result<i32, TaskError> {
+    let interrupted = |s: &Shutdown| s.requested().map(|sig| 128 + sig);
+    let blobs = stores::open_blobs(&desc.blobs).await?;
+    let package_dir = package::prepare(blobs.as_ref(), &desc.code_package, &opts.cache_dir).await?;
+    if let Some(code) = interrupted(shutdown) {
+        return Ok(code);
+    }
+    let needs_table =
+        desc.fanout.foreach || desc.fanout.join_parent || matches!(desc.inputs, StepInputs::ForeachJoin { .. });
+    let table = if needs_table { Some(stores::open_table(&desc.state_table).await?) } else { None };
+
+    let paths = inputs::input_paths(desc, env, table.as_deref()).await?;
+    let input_file = work.join("input-paths");
+    std::fs::write(&input_file, &paths).map_err(|e| TaskError::io("writing the input paths file", e))?;
+    let ctx = CommandContext { desc, env, package_dir: &package_dir, input_paths_file: &input_file };
+
+    if let Some(init_env) = init_env {
+        let done_key = format!(
+            "{}/{}/_parameters/{}/0.DONE.lock",
+            desc.flow,
+            env.run_id(),
+            parameters_task_id(&env.job_id)
+        );
+        let done = retry::with_retries("checking the _parameters task", || ds_blobs.exists(&done_key))
+            .await
+            .map_err(|e| TaskError::Store(e.to_string()))?;
+        if !done {
+            let outcome = child::run(&ctx.init(init_env)?, sink, shutdown, opts.kill_grace).await?;
+            if outcome.code != 0 {
+                return Ok(outcome.code);
+            }
+        }
+    }
+    if let Some(code) = interrupted(shutdown) {
+        return Ok(code);
+    }
+
+    let mut step = ctx.step()?;
+    if !matches!(desc.command, StepCommand::Metaflow { .. }) {
+        step.env.push(("FERRY_INPUT_PATHS_FILE".into(), input_file.to_string_lossy().into_owned()));
+    }
+    let outcome = child::run(&step, sink, shutdown, opts.kill_grace).await?;
+    if outcome.code != 0 || outcome.interrupted_by.is_some() {
+        return Ok(if outcome.code == 0 { 128 + outcome.interrupted_by.unwrap_or(0) } else { outcome.code });
+    }
+
+    if let Some(table) = &table {
+        record_fanout(desc, env, table.as_ref(), blobs.as_ref(), &ctx, &package_dir).await?;
+    }
+    Ok(0)
+}
+
+async fn record_fanout(
+    desc: &TaskDescription,
+    env: &TaskEnv,
+    table: &dyn ferry_store::Table,
+    blobs: &dyn ferry_store::Blobs,
+    ctx: &CommandContext<'_>,
+    package_dir: &Path,
+) -> Result<(), TaskError> {
+    if desc.fanout.foreach {
+        let StepCommand::Metaflow { python } = &desc.command else {
+            return Err(TaskError::Description("a generic (argv) step cannot be a foreach".into()));
+        };
+        let root = datastore_root(desc);
+        let run_id = env.run_id();
+        let q = fanout::SplitsQuery {
+            python,
+            flow: &desc.flow,
+            datastore_kind: &desc.datastore.kind,
+            datastore_root: &root,
+            run_id: &run_id,
+            step: &desc.step,
+            task_id: &env.job_id,
+            attempt: env.retry_count(),
+        };
+        let n = fanout::read_num_splits(&q, &ctx.base_env(), package_dir).await?;
+        let items = if desc.fanout.items_object { Some(blobs) } else { None };
+        fanout::record_cardinality(table, items, &env.job_id, n, desc.state_ttl_seconds).await?;
+    }
+    if desc.fanout.join_parent {
+        let split_parent = env.split_parent_task_id()?;
+        fanout::add_join_parent(table, &split_parent, env.foreach_index()?, &env.job_id).await?;
+    }
+    Ok(())
+}
+
+/// Names that end up in paths and command lines must be safe.
+fn check_description(desc: &TaskDescription) -> Result<(), TaskError> {
+    inputs::check_step(&desc.flow).map_err(|_| TaskError::Description(format!("{:?} is not a valid flow name", desc.flow)))?;
+    inputs::check_step(&desc.step)?;
+    let ff = Path::new(&desc.flow_file);
+    let clean = !desc.flow_file.is_empty() && ff.components().all(|c| matches!(c, Component::Normal(_)));
+    if !clean {
+        return Err(TaskError::Description(format!(
+            "the flow file {:?} must be a relative path inside the package",
+            desc.flow_file
+        )));
+    }
+    Ok(())
+}

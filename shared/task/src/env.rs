@@ -1,0 +1,163 @@
+//! What changes per execution and per task, read from the environment the executor sets
+//! (`docs/runtime-contract.md` §2): job id, attempt, run id, trigger parameters, parent task ids,
+//! split indexes.
+
+use std::collections::BTreeMap;
+
+use ferry_spec::task::{
+    ENV_FOREACH_INDEX, ENV_JOB_ATTEMPT, ENV_JOB_ID, ENV_PARAMETERS, ENV_PARENT_TASK_ID, ENV_RUN_ID,
+    ENV_SPLIT_INDEX, ENV_SPLIT_PARENT_TASK_ID, env_parent_task_id,
+};
+
+use crate::error::TaskError;
+
+/// The per-task environment of one wrapper invocation.
+#[derive(Debug, Clone)]
+pub struct TaskEnv {
+    /// `AWS_BATCH_JOB_ID`: the Metaflow task id, stable across attempts.
+    pub job_id: String,
+    /// `AWS_BATCH_JOB_ATTEMPT`: 1-based attempt.
+    pub attempt: u32,
+    /// `FERRY_RUN_ID`: the execution name (the Metaflow run id is `sfn-<this>`).
+    pub execution: String,
+    vars: BTreeMap<String, String>,
+}
+
+impl TaskEnv {
+    /// Read the task environment from `(name, value)` pairs (e.g. `std::env::vars_os()` made
+    /// UTF-8). Errors when the job id, attempt or run id is missing or not a safe id.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, TaskError> {
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("FERRY_") || k.starts_with("AWS_BATCH_"))
+            .collect();
+        let get = |name: &str| {
+            vars.get(name)
+                .cloned()
+                .ok_or_else(|| TaskError::Env(format!("{name} is not set")))
+        };
+        let job_id = get(ENV_JOB_ID)?;
+        validate_id(ENV_JOB_ID, &job_id)?;
+        let attempt_text = get(ENV_JOB_ATTEMPT)?;
+        let attempt: u32 = attempt_text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|a| *a >= 1)
+            .ok_or_else(|| {
+                TaskError::Env(format!("{ENV_JOB_ATTEMPT} must be an integer >= 1, got {attempt_text:?}"))
+            })?;
+        let execution = get(ENV_RUN_ID)?;
+        validate_id(ENV_RUN_ID, &execution)?;
+        Ok(TaskEnv { job_id, attempt, execution, vars })
+    }
+
+    /// The current process environment.
+    pub fn from_process() -> Result<Self, TaskError> {
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+    }
+
+    /// Metaflow's retry count: attempt − 1.
+    pub fn retry_count(&self) -> u32 {
+        self.attempt - 1
+    }
+
+    /// The Metaflow run id, `sfn-<execution>`.
+    pub fn run_id(&self) -> String {
+        ferry_spec::task::run_id_for_execution(&self.execution)
+    }
+
+    /// `FERRY_PARAMETERS`, if set.
+    pub fn parameters(&self) -> Option<&str> {
+        self.vars.get(ENV_PARAMETERS).map(String::as_str)
+    }
+
+    /// `FERRY_PARENT_TASK_ID`, validated.
+    pub fn parent_task_id(&self) -> Result<String, TaskError> {
+        self.required_id(ENV_PARENT_TASK_ID)
+    }
+
+    /// `FERRY_PARENT_<i>_TASK_ID`, validated.
+    pub fn static_parent_task_id(&self, i: usize) -> Result<String, TaskError> {
+        self.required_id(&env_parent_task_id(i))
+    }
+
+    /// `FERRY_SPLIT_PARENT_TASK_ID`, validated.
+    pub fn split_parent_task_id(&self) -> Result<String, TaskError> {
+        self.required_id(ENV_SPLIT_PARENT_TASK_ID)
+    }
+
+    /// `FERRY_SPLIT_INDEX`, if set.
+    pub fn split_index(&self) -> Result<Option<u64>, TaskError> {
+        self.optional_index(ENV_SPLIT_INDEX)
+    }
+
+    /// `FERRY_FOREACH_INDEX`, required.
+    pub fn foreach_index(&self) -> Result<u64, TaskError> {
+        self.optional_index(ENV_FOREACH_INDEX)?
+            .ok_or_else(|| TaskError::Env(format!("{ENV_FOREACH_INDEX} is not set")))
+    }
+
+    fn required_id(&self, name: &str) -> Result<String, TaskError> {
+        let v = self
+            .vars
+            .get(name)
+            .cloned()
+            .ok_or_else(|| TaskError::Env(format!("{name} is not set")))?;
+        validate_id(name, &v)?;
+        Ok(v)
+    }
+
+    fn optional_index(&self, name: &str) -> Result<Option<u64>, TaskError> {
+        match self.vars.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| TaskError::Env(format!("{name} must be a non-negative integer, got {v:?}"))),
+        }
+    }
+}
+
+/// Check that an id (job id, execution name, parent task id) is safe in a Metaflow pathspec, a
+/// datastore path, a state table key and an input-paths list: 1 to 256 characters from
+/// `[A-Za-z0-9._-]`, not starting with `.`.
+pub fn validate_id(what: &str, id: &str) -> Result<(), TaskError> {
+    let ok = !id.is_empty()
+        && id.len() <= 256
+        && !id.starts_with('.')
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TaskError::Env(format!(
+            "{what} must be 1-256 characters of [A-Za-z0-9._-] not starting with '.', got {id:?}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<TaskEnv, TaskError> {
+        TaskEnv::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn reads_ids_and_attempt() {
+        let e = env(&[("AWS_BATCH_JOB_ID", "j-1"), ("AWS_BATCH_JOB_ATTEMPT", "2"), ("FERRY_RUN_ID", "r1")]).unwrap();
+        assert_eq!(e.retry_count(), 1);
+        assert_eq!(e.run_id(), "sfn-r1");
+        assert!(e.parent_task_id().is_err());
+    }
+
+    #[test]
+    fn refuses_unsafe_ids() {
+        for bad in ["", "a/b", "..", "a,b", "a:b", ".x", "a b"] {
+            assert!(env(&[("AWS_BATCH_JOB_ID", bad), ("AWS_BATCH_JOB_ATTEMPT", "1"), ("FERRY_RUN_ID", "r")]).is_err(), "{bad}");
+        }
+        assert!(env(&[("AWS_BATCH_JOB_ID", "j"), ("AWS_BATCH_JOB_ATTEMPT", "0"), ("FERRY_RUN_ID", "r")]).is_err());
+    }
+}

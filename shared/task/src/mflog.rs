@@ -1,0 +1,93 @@
+//! Metaflow's structured log line format (`metaflow/mflog/mflog.py`):
+//! `[MFLOG|0|<UTC %Y-%m-%dT%H:%M:%S.%6f>Z|<source>|<line id>]<line>`. The client parses these
+//! lines to merge and print `Task.stdout`/`Task.stderr`.
+
+use chrono::{DateTime, Utc};
+
+/// The log source of task output.
+pub const TASK_SOURCE: &str = "task";
+
+/// Append one decorated line to `out`. `line` is the raw line without or with its `\n`; the
+/// decorated line always ends with `\n`.
+pub fn decorate_into(out: &mut Vec<u8>, source: &str, now: DateTime<Utc>, id: u64, line: &[u8]) {
+    out.extend_from_slice(b"[MFLOG|0|");
+    out.extend_from_slice(now.format("%Y-%m-%dT%H:%M:%S%.6f").to_string().as_bytes());
+    out.extend_from_slice(b"Z|");
+    out.extend_from_slice(source.as_bytes());
+    out.extend_from_slice(b"|");
+    // Zero-padded so that lines with equal timestamps keep their order when the client sorts them.
+    out.extend_from_slice(format!("{id:016}").as_bytes());
+    out.extend_from_slice(b"]");
+    out.extend_from_slice(line);
+    if !line.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+}
+
+/// Splits a byte stream into lines and decorates each complete one.
+#[derive(Debug, Default)]
+pub struct LineDecorator {
+    partial: Vec<u8>,
+    next_id: u64,
+}
+
+impl LineDecorator {
+    /// Feed a chunk; returns the decorated complete lines it finished.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let now = Utc::now();
+        let mut rest = chunk;
+        while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
+            let (line, tail) = rest.split_at(pos + 1);
+            if self.partial.is_empty() {
+                decorate_into(&mut out, TASK_SOURCE, now, self.id(), line);
+            } else {
+                self.partial.extend_from_slice(line);
+                let full = std::mem::take(&mut self.partial);
+                decorate_into(&mut out, TASK_SOURCE, now, self.id(), &full);
+            }
+            rest = tail;
+        }
+        self.partial.extend_from_slice(rest);
+        out
+    }
+
+    /// The decorated unterminated last line, if any.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.partial.is_empty() {
+            let full = std::mem::take(&mut self.partial);
+            let id = self.id();
+            decorate_into(&mut out, TASK_SOURCE, Utc::now(), id, &full);
+        }
+        out
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decorates_lines_and_partials() {
+        let mut d = LineDecorator::default();
+        let a = d.feed(b"hello\nwor");
+        let b = d.feed(b"ld\nx");
+        let c = d.finish();
+        let all = String::from_utf8([a, b, c].concat()).unwrap();
+        let lines: Vec<&str> = all.lines().collect();
+        assert_eq!(lines.len(), 3);
+        for (l, want) in lines.iter().zip(["hello", "world", "x"]) {
+            assert!(l.starts_with("[MFLOG|0|"), "{l}");
+            assert!(l.ends_with(&format!("]{want}")), "{l}");
+            let ts = &l[9..l.find("Z|").unwrap()];
+            assert!(chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.6f").is_ok(), "{ts}");
+            assert_eq!(ts.len(), 26);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Parameters for Metaflow's hidden `init` command: deploy-time defaults merged with the
+//! trigger's `FERRY_PARAMETERS`, handed over as `METAFLOW_INIT_<NAME>` environment variables.
+//!
+//! `init` is a click command under `auto_envvar_prefix="METAFLOW"`, so parameter `alpha-beta`
+//! reads `METAFLOW_INIT_ALPHA_BETA`, and click parses the text exactly as it would parse the
+//! command-line option: a JSON string value is passed as its raw text, every other JSON value
+//! (number, boolean, object, array) as its compact JSON text. No shell is involved, so `$HOME`,
+//! backticks, quotes and non-ASCII text arrive byte-exact. `null` means "no value" (the flow's
+//! own default applies).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::TaskError;
+
+/// The prefix click gives the `init` command's options.
+pub const INIT_ENV_PREFIX: &str = "METAFLOW_INIT_";
+
+/// Merge `defaults` with the trigger's parameters (a JSON object as text, as carried by
+/// `FERRY_PARAMETERS`; empty or `null` means none) and return the `init` environment, sorted by
+/// variable name.
+pub fn init_env(
+    defaults: &BTreeMap<String, Value>,
+    trigger: Option<&str>,
+) -> Result<Vec<(String, String)>, TaskError> {
+    let mut merged: BTreeMap<String, Value> = defaults.clone();
+    if let Some(text) = trigger.filter(|t| !t.trim().is_empty()) {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => merged.extend(map),
+            Ok(Value::Null) => {}
+            Ok(other) => {
+                return Err(TaskError::Parameters(format!(
+                    "FERRY_PARAMETERS must be a JSON object, got {}",
+                    kind(&other)
+                )));
+            }
+            Err(e) => return Err(TaskError::Parameters(format!("FERRY_PARAMETERS is not JSON: {e}"))),
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in merged {
+        let var = env_name(&name)?;
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        if text.contains('\0') {
+            return Err(TaskError::Parameters(format!("the value of {name:?} contains a NUL byte")));
+        }
+        if out.insert(var.clone(), text).is_some() {
+            return Err(TaskError::Parameters(format!("two parameters map to {var}")));
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `METAFLOW_INIT_<NAME>` for a parameter name (upper-cased, `-` → `_`). Names must be
+/// 1-128 characters of `[A-Za-z0-9_-]`.
+pub fn env_name(name: &str) -> Result<String, TaskError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(TaskError::Parameters(format!(
+            "parameter name {name:?} must be 1-128 characters of [A-Za-z0-9_-]"
+        )));
+    }
+    Ok(format!("{INIT_ENV_PREFIX}{}", name.to_ascii_uppercase().replace('-', "_")))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merges_trigger_over_defaults() {
+        let defaults: BTreeMap<String, Value> =
+            [("alpha".to_string(), json!(0.5)), ("my-name".to_string(), json!("x"))].into();
+        let env = init_env(&defaults, Some(r#"{"my-name": "$HOME `echo hi`", "cfg": {"a": [1, true]}, "n": null}"#)).unwrap();
+        assert_eq!(
+            env,
+            vec![
+                ("METAFLOW_INIT_ALPHA".to_string(), "0.5".to_string()),
+                ("METAFLOW_INIT_CFG".to_string(), r#"{"a":[1,true]}"#.to_string()),
+                ("METAFLOW_INIT_MY_NAME".to_string(), "$HOME `echo hi`".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        assert!(init_env(&BTreeMap::new(), Some("[1]")).is_err());
+        assert!(init_env(&BTreeMap::new(), Some("{")).is_err());
+        assert!(init_env(&BTreeMap::new(), Some(r#"{"a b": 1}"#)).is_err());
+        assert!(init_env(&BTreeMap::new(), Some(r#"{"a": "x\u0000"}"#)).is_err());
+        assert!(init_env(&BTreeMap::new(), Some(r#"{"a-b": 1, "a_b": 2}"#)).is_err());
+        assert!(init_env(&BTreeMap::new(), Some("")).unwrap().is_empty());
+    }
+}

@@ -7,10 +7,17 @@
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
 
+pub mod compiler;
 pub mod keys;
+pub mod messages;
 pub mod ports;
 pub mod record;
 pub mod request;
+pub mod tokens;
+pub mod usecase;
+
+/// `--max-workers` when not given (Metaflow's default).
+pub const DEFAULT_MAX_WORKERS: u32 = 100;
 
 pub use keys::{RequestId, RequestKey, parse_request_key};
 pub use ports::{
@@ -22,3 +29,4 @@ pub use record::{DeploymentRecord, DeploymentStore};
 pub use request::{
     BlobRef, DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo,
 };
+pub use usecase::{DeployContext, DeployError, DeploySettings, handle_request_key, process};

@@ -1,4 +1,23 @@
-//! Flow spec -> Amazon States Language, Batch job definitions, schedules; naming rules and production tokens.
+//! Flow spec → Amazon States Language, Batch job definitions and a schedule; the naming rules
+//! and the production-token algorithm.
+//!
+//! * [`compile`] (in [`asl`]): `FlowSpec` + `FlowGraph` + [`CompileOptions`] → [`Compiled`]
+//!   (definition, content-addressed task descriptions, job definitions, schedule).
+//! * [`naming`]: `@project` branches, deployment/state machine/schedule/job/state names.
+//! * [`token`]: Metaflow-compatible production tokens.
+//! * [`limits`]: the AWS limits and a definition checker.
+//!
+//! The interface with the task wrapper and the executors is `docs/runtime-contract.md`.
 
+pub mod asl;
+pub mod canonical;
+pub mod limits;
 pub mod naming;
+pub mod options;
+pub mod output;
+pub mod schedule;
 pub mod token;
+
+pub use asl::compile;
+pub use options::{CompileOptions, MapMode, Platform};
+pub use output::{CompileError, Compiled, JobDefinitionSpec, ScheduleSpec, TaskDescriptionBlob};

@@ -53,6 +53,18 @@ pub enum CronError {
         "the year field of the cron expression {expr:?} names year {year}; EventBridge accepts 1970 to 2199"
     )]
     YearRange { expr: String, year: u64 },
+    /// A number outside its field's range.
+    #[error(
+        "the {field} field {value:?} of the cron expression {expr:?} has {number}; it must be between {min} and {max}"
+    )]
+    OutOfRange {
+        expr: String,
+        field: &'static str,
+        value: String,
+        number: u64,
+        min: u32,
+        max: u32,
+    },
     /// croner refused the expression (a value out of range, a malformed range or step...).
     #[error("the cron expression {expr:?} is not valid: {reason}")]
     Invalid { expr: String, reason: String },
@@ -71,6 +83,7 @@ const FIELD_NAMES: [&str; 6] = [
     "day-of-week",
     "year",
 ];
+const FIELD_MIN: [u32; 6] = [0, 0, 1, 1, 1, YEAR_RANGE.0];
 const FIELD_MAX: [u32; 6] = [59, 23, 31, 12, 7, YEAR_RANGE.1];
 
 fn allowed(field: usize, ch: char) -> bool {
@@ -139,6 +152,18 @@ impl AwsCron {
                 return Err(CronError::YearRange { expr: e(), year });
             }
         }
+        for (i, f) in fields.iter().enumerate().take(5) {
+            if let Some(number) = out_of_range(f, FIELD_MIN[i], FIELD_MAX[i]) {
+                return Err(CronError::OutOfRange {
+                    expr: e(),
+                    field: FIELD_NAMES[i],
+                    value: f.to_string(),
+                    number,
+                    min: FIELD_MIN[i],
+                    max: FIELD_MAX[i],
+                });
+            }
+        }
         let rewritten: Vec<String> = fields
             .iter()
             .enumerate()
@@ -152,7 +177,7 @@ impl AwsCron {
             .build();
         let cron = parser.parse(&pattern).map_err(|err| CronError::Invalid {
             expr: e(),
-            reason: err.to_string(),
+            reason: err.to_string().trim_end_matches('.').to_string(),
         })?;
         Ok(AwsCron {
             expr: trimmed.to_string(),
@@ -193,6 +218,23 @@ impl AwsCron {
         }
         out
     }
+}
+
+/// The first number of a field (not a step after `/`, not an nth after `#`) outside
+/// `min..=max`.
+fn out_of_range(field: &str, min: u32, max: u32) -> Option<u64> {
+    field.split(',').find_map(|part| {
+        let range = part.split('/').next().unwrap_or("");
+        let range = range.split('#').next().unwrap_or("");
+        range.split('-').find_map(|token| {
+            let digits = token.trim_end_matches(['L', 'W', 'l', 'w']);
+            if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let n: u64 = digits.parse().unwrap_or(u64::MAX);
+            (n < u64::from(min) || n > u64::from(max)).then_some(n)
+        })
+    })
 }
 
 /// Rewrite AWS's `N/step` (start at N, every step) to croner's `N-max/step`, part by part.
@@ -366,7 +408,15 @@ mod tests {
             err("0 10 * * ? 2300"),
             CronError::YearRange { .. }
         ));
-        assert!(matches!(err("0 25 * * ? *"), CronError::Invalid { .. }));
+        assert!(matches!(
+            err("0 25 * * ? *"),
+            CronError::OutOfRange { number: 25, .. }
+        ));
+        assert!(matches!(
+            err("0 1 ? * 0 *"),
+            CronError::OutOfRange { number: 0, .. }
+        ));
+        assert!(matches!(err("0 1 ? * 2#6 *"), CronError::Invalid { .. }));
         assert!(matches!(err("0 10 W * ? *"), CronError::Invalid { .. }));
         assert!(matches!(
             err("0 1L * * ? *"),

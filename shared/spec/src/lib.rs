@@ -5,6 +5,8 @@ pub mod aws_cron;
 pub mod graph;
 pub mod model;
 pub mod task;
+pub mod validate;
 
 pub use graph::{FlowGraph, GraphError, Node};
 pub use model::*;
+pub use validate::{ValidationError, ValidationErrors, validate};

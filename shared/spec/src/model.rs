@@ -84,8 +84,9 @@ pub struct FlowDecorators {
 }
 
 /// `@schedule`: when the deployed flow runs by itself.
+///
+/// (No `deny_unknown_fields` here: serde cannot combine it with the flattened `every`.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Schedule {
     #[serde(flatten)]
     pub every: ScheduleKind,

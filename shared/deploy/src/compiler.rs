@@ -1,23 +1,27 @@
-//! The seam between the deploy use case and `ferry-compile`: turn a validated spec, the chosen
-//! names and token, and the installation's settings into what gets deployed.
+//! The seam between the deploy use case and `ferry-compile`: fill the installation's
+//! [`CompileOptions`] template with what is specific to one deploy (names, token, owner,
+//! package, options) and compile.
 
 use std::collections::BTreeMap;
 
 use ferry_compile::naming::DeploymentNames;
+use ferry_compile::{CompileOptions, JobDefinitionSpec, compile};
+use ferry_spec::task::{PackageRef, ProjectOptions};
 use ferry_spec::{FlowGraph, FlowSpec};
 
-use crate::ports::JobDefinitionSpec;
 use crate::request::{BlobRef, DeployRequest};
 
-/// What the compiler needs to know about the installation (placeholder until `ferry-compile`
-/// exposes its options type).
-#[derive(Debug, Clone, Default)]
-pub struct CompileEnvironment {}
+/// The installation's compile settings: a [`CompileOptions`] whose installation-wide fields
+/// (blobs, state table, job queue, image, roles, wrapper command, python, metadata,
+/// datastore, environment, map mode…) are set. The per-deploy fields are overwritten.
+pub type CompileEnvironment = CompileOptions;
 
 /// The schedule a compiled deployment asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledSchedule {
+    /// 6-field EventBridge cron expression, without the `cron(...)` wrapper.
     pub expression: String,
+    /// IANA time zone.
     pub timezone: Option<String>,
 }
 
@@ -36,17 +40,72 @@ pub struct CompiledDeployment {
     pub tags: BTreeMap<String, String>,
 }
 
+/// The options of one deploy.
+pub fn options_for(
+    env: &CompileEnvironment,
+    names: &DeploymentNames,
+    request: &DeployRequest,
+    package: &BlobRef,
+    token: &str,
+) -> CompileOptions {
+    let o = &request.options;
+    let mut opts = env.clone();
+    opts.state_machine_name = names.state_machine.clone();
+    opts.code_package = PackageRef {
+        key: package.key.clone(),
+        sha256: package.sha256.clone(),
+    };
+    opts.max_workers = o.max_workers.unwrap_or(crate::DEFAULT_MAX_WORKERS);
+    opts.workflow_timeout_seconds = o.workflow_timeout;
+    opts.tags = o.tags.clone();
+    opts.namespace = o.namespace.clone();
+    opts.owner = request.user.clone();
+    opts.production_token = token.to_string();
+    opts.project = names.project.as_ref().map(|_| ProjectOptions {
+        branch: o.branch.clone(),
+        production: o.production,
+    });
+    opts
+}
+
 /// Compile. `Err(lines)`: the flow cannot be deployed, with what to do.
 pub fn compile_deployment(
-    _env: &CompileEnvironment,
-    _spec: &FlowSpec,
-    _graph: &FlowGraph,
-    _names: &DeploymentNames,
-    _request: &DeployRequest,
-    _package: &BlobRef,
-    _token: &str,
+    env: &CompileEnvironment,
+    spec: &FlowSpec,
+    graph: &FlowGraph,
+    names: &DeploymentNames,
+    request: &DeployRequest,
+    package: &BlobRef,
+    token: &str,
 ) -> Result<CompiledDeployment, Vec<String>> {
-    Err(vec![
-        "The compiler is not available in this build yet.".to_string(),
-    ])
+    let opts = options_for(env, names, request, package, token);
+    let compiled = compile(spec, graph, &opts).map_err(|e| {
+        vec![
+            format!("The flow {} cannot be compiled:", spec.flow),
+            format!("    {e}"),
+        ]
+    })?;
+    let schedule = compiled.schedule.as_ref().map(|s| CompiledSchedule {
+        expression: s
+            .expression
+            .strip_prefix("cron(")
+            .and_then(|x| x.strip_suffix(')'))
+            .unwrap_or(&s.expression)
+            .to_string(),
+        timezone: Some(s.timezone.clone()),
+    });
+    let mut tags = BTreeMap::new();
+    tags.insert("ferry:flow".to_string(), spec.flow.clone());
+    tags.insert("ferry:owner".to_string(), request.user.clone());
+    Ok(CompiledDeployment {
+        definition: compiled.definition,
+        task_descriptions: compiled
+            .task_descriptions
+            .into_iter()
+            .map(|t| (t.key, t.bytes))
+            .collect(),
+        job_definitions: compiled.job_definitions,
+        schedule,
+        tags,
+    })
 }

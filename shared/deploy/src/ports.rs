@@ -276,23 +276,17 @@ pub trait Schedules: Send + Sync + 'static {
     async fn get(&self, name: &str) -> Result<Option<ScheduleSpec>, ScheduleError>;
 }
 
-/// A Batch job definition to register (`RegisterJobDefinition`), named by content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobDefinitionSpec {
-    /// The job definition name, which the compiled state machine references
-    /// (`Parameters.JobDefinition`). It embeds a hash of `body`, so the same content always has the
-    /// same name and a changed content gets a new name.
-    pub name: String,
-    /// The `RegisterJobDefinition` request without `jobDefinitionName`, in the Batch API's
-    /// camelCase JSON (`type`, `containerProperties`, `retryStrategy`, `timeout`, `tags`, …).
-    pub body: serde_json::Value,
-}
+/// A Batch job definition to register (`RegisterJobDefinition`, type `container`), named by
+/// content (`ferry-<hash>`): the compiled state machine references it by that name, so the same
+/// content is registered once and reused. Defined by `ferry-compile`.
+pub use ferry_compile::JobDefinitionSpec;
 
 /// The job definitions port: Batch on AWS, nothing locally.
 #[async_trait]
 pub trait JobDefinitions: Send + Sync + 'static {
     /// Make sure an ACTIVE job definition named `spec.name` exists, registering it if not
-    /// (reusing the existing one otherwise). Returns its ARN (or the name when there is none).
+    /// (reusing the existing one otherwise; the name is a content hash, so an existing one has
+    /// the same content). Returns its ARN (or the name when there is none).
     async fn ensure(&self, spec: &JobDefinitionSpec) -> Result<String, JobDefinitionError>;
 }
 

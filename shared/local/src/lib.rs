@@ -1,4 +1,12 @@
 //! The embedded stack: a Step Functions state-machine executor, local process runner, schedule clock.
+//!
+//! - [`executor`]: runs an Amazon States Language definition locally ([`executor::Executor`]),
+//!   with Task resources behind [`executor::TaskResources`] (Batch jobs through a
+//!   [`executor::BatchRunner`], DynamoDB on a [`ferry_store::Table`], S3 on a
+//!   [`ferry_store::Blobs`]).
+//! - [`time`]: the time port the executor waits on ([`time::SystemTime`], [`time::ManualTime`]).
 
+pub mod executor;
 pub mod orchestrator;
 pub mod runner;
+pub mod time;

@@ -1,0 +1,476 @@
+//! Task resources: what a `Task` state's `Resource` ARN does locally.
+//!
+//! [`TaskResources`] is the port; [`Resources`] is the embedded implementation:
+//!
+//! | resource (`arn:<partition>:states:::…`) | local meaning |
+//! |---|---|
+//! | `batch:submitJob.sync` | [`BatchRunner::run`] with the resolved parameters as a [`BatchJob`] |
+//! | `dynamodb:getItem` / `putItem` / `updateItem` / `deleteItem` | a [`Table`] by `TableName` |
+//! | `s3:getObject` / `s3:putObject` / `s3:listObjectsV2` (also `aws-sdk:s3:*`) | a [`Blobs`] by `Bucket` |
+//!
+//! DynamoDB errors are `DynamoDB.<Exception>` (`ResourceNotFoundException` for an unknown
+//! table, `ConditionalCheckFailedException`, `ValidationException`); S3 errors are
+//! `S3.NoSuchBucketException` / `S3.NoSuchKeyException`; a failed Batch job is
+//! `States.TaskFailed` with the job description as cause.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_store::{Attr, Blobs, Table, TableError};
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+use super::cancel::Cancellation;
+use super::ddb;
+use super::error::StatesError;
+
+/// What a Task invocation knows about where it runs.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    /// `$$.Execution.Name` of the (child) execution.
+    pub execution_name: String,
+    /// `$$.Execution.Id`.
+    pub execution_id: String,
+    /// The Task state's name.
+    pub state_name: String,
+    /// How many times the state was retried before this attempt (`$$.State.RetryCount`).
+    pub retry_count: u32,
+    /// Fires when the execution is stopped. The future running the task may also simply be
+    /// dropped (execution stopped, a sibling branch failed, the state timed out), so runners
+    /// that start processes should also kill them on drop (`tokio::process::Command::kill_on_drop`).
+    pub cancel: Cancellation,
+}
+
+/// The port the interpreter calls for `Task` states (and distributed-Map readers/writers).
+#[async_trait]
+pub trait TaskResources: Send + Sync + 'static {
+    /// Whether `resource` is handled; a definition using an unsupported resource is rejected
+    /// when it is validated.
+    fn supports(&self, resource: &str) -> bool;
+
+    /// Run `resource` with the resolved `Parameters`; `Ok` is the state's raw result.
+    async fn invoke(&self, resource: &str, parameters: Value, ctx: &TaskContext) -> Result<Value, StatesError>;
+}
+
+/// `arn:<partition>:states:::<service>:<action>` -> `<service>:<action>`.
+pub fn integration(resource: &str) -> Option<&str> {
+    let rest = resource.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    if !partition.starts_with("aws") {
+        return None;
+    }
+    rest.strip_prefix("states:::")
+}
+
+/// A `batch:submitJob.sync` request, resolved from the Task's `Parameters` (AWS Batch
+/// `SubmitJob` in PascalCase, as Step Functions takes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchJob {
+    /// `JobName`.
+    pub job_name: String,
+    /// `JobQueue`.
+    pub job_queue: String,
+    /// `JobDefinition`.
+    pub job_definition: String,
+    /// `Parameters` (string map; non-string values are JSON-encoded).
+    pub parameters: BTreeMap<String, String>,
+    /// `ContainerOverrides.Command`.
+    pub command: Vec<String>,
+    /// `ContainerOverrides.Environment` as `(Name, Value)` in order (non-string values JSON-encoded).
+    pub environment: Vec<(String, String)>,
+    /// `ContainerOverrides.ResourceRequirements` as `(Type, Value)`, e.g. `("VCPU", "1")`.
+    pub resource_requirements: Vec<(String, String)>,
+    /// `RetryStrategy.Attempts` (default 1): Batch-level attempts, each with
+    /// `AWS_BATCH_JOB_ATTEMPT` = 1, 2, ...
+    pub attempts: u32,
+    /// `Timeout.AttemptDurationSeconds`: per-attempt limit.
+    pub attempt_duration_seconds: Option<u64>,
+    /// The resolved parameters as given.
+    pub raw: Value,
+}
+
+fn stringify(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl BatchJob {
+    /// Read the resolved `Parameters` of a `batch:submitJob.sync` state.
+    pub fn from_parameters(p: &Value) -> Result<BatchJob, StatesError> {
+        let bad = |why: String| StatesError::new("Batch.ClientException", why);
+        let s = |k: &str| -> Result<String, StatesError> {
+            p.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(format!("{k} is required (a string)")))
+        };
+        let co = p.get("ContainerOverrides").cloned().unwrap_or(json!({}));
+        let command = match co.get("Command") {
+            None => vec![],
+            Some(Value::Array(a)) => a.iter().map(stringify).collect(),
+            Some(_) => return Err(bad("ContainerOverrides.Command must be an array".into())),
+        };
+        let pairs = |k: &str, kn: &str, kv: &str| -> Result<Vec<(String, String)>, StatesError> {
+            match co.get(k) {
+                None => Ok(vec![]),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|e| match (e.get(kn).and_then(Value::as_str), e.get(kv)) {
+                        (Some(n), Some(v)) => Ok((n.to_string(), stringify(v))),
+                        _ => Err(bad(format!("ContainerOverrides.{k} entries need {kn} and {kv}"))),
+                    })
+                    .collect(),
+                Some(_) => Err(bad(format!("ContainerOverrides.{k} must be an array"))),
+            }
+        };
+        let parameters = match p.get("Parameters") {
+            None => BTreeMap::new(),
+            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), stringify(v))).collect(),
+            Some(_) => return Err(bad("Parameters must be an object".into())),
+        };
+        let attempts = p
+            .get("RetryStrategy")
+            .and_then(|r| r.get("Attempts"))
+            .map(|a| a.as_u64().filter(|n| (1..=10).contains(n)).ok_or_else(|| bad("RetryStrategy.Attempts must be 1..10".into())))
+            .transpose()?
+            .unwrap_or(1) as u32;
+        let attempt_duration_seconds = p
+            .get("Timeout")
+            .and_then(|t| t.get("AttemptDurationSeconds"))
+            .map(|a| a.as_u64().ok_or_else(|| bad("Timeout.AttemptDurationSeconds must be an integer".into())))
+            .transpose()?;
+        Ok(BatchJob {
+            job_name: s("JobName")?,
+            job_queue: s("JobQueue")?,
+            job_definition: s("JobDefinition")?,
+            parameters,
+            command,
+            environment: pairs("Environment", "Name", "Value")?,
+            resource_requirements: pairs("ResourceRequirements", "Type", "Value")?,
+            attempts,
+            attempt_duration_seconds,
+            raw: p.clone(),
+        })
+    }
+}
+
+/// Runs Batch jobs locally (implemented with task-wrapper processes by the embedded stack).
+///
+/// Contract: run the job with Batch semantics (up to [`BatchJob::attempts`] attempts, each
+/// limited to `attempt_duration_seconds`; `AWS_BATCH_JOB_ID` stable across attempts,
+/// `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the `DescribeJobs` record of the finished job,
+/// at least `{"JobId", "JobName", "JobQueue", "Status": "SUCCEEDED", "Parameters": {...},
+/// "Attempts": [...]}` (the Parameters echoed back, since later states read them). When the
+/// last attempt fails, answer `Err(StatesError::task_failed(<that record as JSON text>))`
+/// (what Step Functions reports for `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
+#[async_trait]
+pub trait BatchRunner: Send + Sync + 'static {
+    /// Run `job` to completion.
+    async fn run(&self, job: BatchJob, ctx: &TaskContext) -> Result<Value, StatesError>;
+}
+
+/// Where an S3 bucket name points locally: a [`Blobs`] and the key prefix it stands for
+/// (`ferry/` when the bucket's `ferry/…` keys are the blob root; `""` for the whole bucket).
+#[derive(Clone)]
+pub struct BucketMount {
+    /// The store.
+    pub blobs: Arc<dyn Blobs>,
+    /// S3 keys under this prefix map to blob keys without it; other keys do not exist.
+    pub prefix: String,
+}
+
+/// The embedded [`TaskResources`]: Batch through a [`BatchRunner`], DynamoDB tables and S3
+/// buckets by name.
+#[derive(Clone, Default)]
+pub struct Resources {
+    batch: Option<Arc<dyn BatchRunner>>,
+    tables: HashMap<String, Arc<dyn Table>>,
+    buckets: HashMap<String, BucketMount>,
+}
+
+impl Resources {
+    /// No Batch runner, no tables, no buckets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Handle `batch:submitJob.sync` with `runner`.
+    pub fn with_batch(mut self, runner: Arc<dyn BatchRunner>) -> Self {
+        self.batch = Some(runner);
+        self
+    }
+    /// Serve DynamoDB table `name` from `table`.
+    pub fn with_table(mut self, name: impl Into<String>, table: Arc<dyn Table>) -> Self {
+        self.tables.insert(name.into(), table);
+        self
+    }
+    /// Serve S3 bucket `name` from `blobs`; S3 key `<prefix><k>` is blob key `<k>`.
+    pub fn with_bucket(mut self, name: impl Into<String>, blobs: Arc<dyn Blobs>, prefix: impl Into<String>) -> Self {
+        self.buckets.insert(name.into(), BucketMount { blobs, prefix: prefix.into() });
+        self
+    }
+
+    fn table(&self, p: &Value) -> Result<&Arc<dyn Table>, StatesError> {
+        let name = p
+            .get("TableName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ddb::validation("TableName is required"))?;
+        self.tables.get(name).ok_or_else(|| {
+            StatesError::new(
+                "DynamoDB.ResourceNotFoundException",
+                format!("Requested resource not found: Table: {name} not found"),
+            )
+        })
+    }
+
+    fn bucket<'a>(&'a self, p: &'a Value) -> Result<(&'a str, &'a BucketMount), StatesError> {
+        let name = p
+            .get("Bucket")
+            .and_then(Value::as_str)
+            .ok_or_else(|| StatesError::new("S3.InvalidRequestException", "Bucket is required"))?;
+        let m = self.buckets.get(name).ok_or_else(|| {
+            StatesError::new("S3.NoSuchBucketException", format!("The specified bucket does not exist: {name}"))
+        })?;
+        Ok((name, m))
+    }
+
+    async fn dynamodb(&self, action: &str, p: Value) -> Result<Value, StatesError> {
+        let table = self.table(&p)?;
+        let names = p.get("ExpressionAttributeNames");
+        let values = p.get("ExpressionAttributeValues");
+        let cond = || ddb::condition(p.get("ConditionExpression").and_then(Value::as_str), names, values);
+        match action {
+            "getItem" => {
+                let (pk, sk) = ddb::key(p.get("Key"))?;
+                let Some(item) = table.get(&pk, &sk).await.map_err(table_err)? else {
+                    return Ok(json!({}));
+                };
+                let mut m = ddb::item_to_json(&item);
+                if let Some(proj) = p.get("ProjectionExpression").and_then(Value::as_str) {
+                    let keep = proj
+                        .split(',')
+                        .map(|t| ddb::name(t.trim(), names))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    m.retain(|k, _| keep.contains(k));
+                }
+                Ok(json!({"Item": m}))
+            }
+            "putItem" => {
+                let item = ddb::item(p.get("Item"))?;
+                table.put(item, cond()?).await.map_err(table_err)?;
+                Ok(json!({}))
+            }
+            "deleteItem" => {
+                let (pk, sk) = ddb::key(p.get("Key"))?;
+                table.delete(&pk, &sk, cond()?).await.map_err(table_err)?;
+                Ok(json!({}))
+            }
+            "updateItem" => {
+                let (pk, sk) = ddb::key(p.get("Key"))?;
+                let expr = p
+                    .get("UpdateExpression")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ddb::validation("UpdateExpression is required"))?;
+                let updates = ddb::update_expression(expr, names, values)?;
+                let condition = cond()?;
+                let mut sets = BTreeMap::new();
+                let mut adds = Vec::new();
+                for u in updates {
+                    match u {
+                        ddb::Update::Set(n, a) if n != "pk" && n != "sk" => {
+                            sets.insert(n, a);
+                        }
+                        ddb::Update::Add(n, a) if n != "pk" && n != "sk" => adds.push((n, a)),
+                        _ => return Err(ddb::validation("key attributes cannot be updated")),
+                    }
+                }
+                if !adds.is_empty() && condition != ferry_store::Condition::None {
+                    return Err(ddb::validation("ConditionExpression with ADD is not supported locally"));
+                }
+                if !sets.is_empty() || adds.is_empty() {
+                    table.set(&pk, &sk, sets, condition).await.map_err(table_err)?;
+                }
+                for (n, a) in adds {
+                    match a {
+                        Attr::N(d) => {
+                            table.add(&pk, &sk, &n, d).await.map_err(table_err)?;
+                        }
+                        Attr::Ss(v) => table.add_to_set(&pk, &sk, &n, &v).await.map_err(table_err)?,
+                        _ => return Err(ddb::validation("ADD supports numbers (N) and string sets (SS)")),
+                    }
+                }
+                Ok(json!({}))
+            }
+            other => Err(StatesError::runtime(format!("dynamodb:{other} is not supported"))),
+        }
+    }
+
+    async fn s3(&self, action: &str, p: Value) -> Result<Value, StatesError> {
+        let (bucket, m) = self.bucket(&p)?;
+        let key_param = |k: &str| -> Result<String, StatesError> {
+            p.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| StatesError::new("S3.InvalidRequestException", format!("{k} is required")))
+        };
+        let no_key = |k: &str| StatesError::new("S3.NoSuchKeyException", format!("The specified key does not exist: {k}"));
+        let s3_err = |e: ferry_store::BlobError| StatesError::new("S3.S3Exception", e.to_string());
+        match action {
+            "getObject" => {
+                let key = key_param("Key")?;
+                let local = key.strip_prefix(m.prefix.as_str()).ok_or_else(|| no_key(&key))?;
+                if ferry_store::validate_key(local).is_err() {
+                    return Err(no_key(&key));
+                }
+                let body = m.blobs.get(local).await.map_err(s3_err)?.ok_or_else(|| no_key(&key))?;
+                let len = body.len();
+                let text = String::from_utf8(body)
+                    .map_err(|_| StatesError::new("S3.InvalidObjectState", format!("{key} is not UTF-8 text")))?;
+                Ok(json!({"Body": text, "ContentLength": len, "ContentType": "application/octet-stream"}))
+            }
+            "putObject" => {
+                let key = key_param("Key")?;
+                let local = key.strip_prefix(m.prefix.as_str()).ok_or_else(|| {
+                    StatesError::new("S3.AccessDeniedException", format!("{key} is outside the local mount of {bucket}"))
+                })?;
+                ferry_store::validate_key(local).map_err(|e| StatesError::new("S3.InvalidRequestException", e.to_string()))?;
+                let body = match p.get("Body") {
+                    Some(Value::String(s)) => s.clone().into_bytes(),
+                    Some(v) => v.to_string().into_bytes(),
+                    None => vec![],
+                };
+                let etag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&body)[..16]));
+                m.blobs.put(local, body).await.map_err(s3_err)?;
+                Ok(json!({"ETag": etag}))
+            }
+            "listObjectsV2" => {
+                let prefix = p.get("Prefix").and_then(Value::as_str).unwrap_or("");
+                // Only keys under the mount prefix exist locally.
+                let (local_prefix, ok) = if let Some(l) = prefix.strip_prefix(m.prefix.as_str()) {
+                    (l.to_string(), true)
+                } else {
+                    (String::new(), m.prefix.starts_with(prefix))
+                };
+                let mut contents = Vec::new();
+                if ok {
+                    for k in m.blobs.list(&local_prefix).await.map_err(s3_err)? {
+                        let size = m.blobs.get(&k).await.map_err(s3_err)?.map(|b| b.len()).unwrap_or(0);
+                        contents.push(json!({"Key": format!("{}{k}", m.prefix), "Size": size, "StorageClass": "STANDARD"}));
+                    }
+                }
+                Ok(json!({"Name": bucket, "Prefix": prefix, "KeyCount": contents.len(), "Contents": contents}))
+            }
+            other => Err(StatesError::runtime(format!("s3:{other} is not supported"))),
+        }
+    }
+}
+
+fn table_err(e: TableError) -> StatesError {
+    match e {
+        TableError::ConditionFailed { .. } => {
+            StatesError::new("DynamoDB.ConditionalCheckFailedException", "The conditional request failed")
+        }
+        TableError::Transient(m) => StatesError::new("DynamoDB.ProvisionedThroughputExceededException", m),
+        TableError::Invalid(m) => ddb::validation(m),
+        TableError::Other(m) => StatesError::new("DynamoDB.InternalServerErrorException", m),
+    }
+}
+
+const SUPPORTED: &[&str] = &[
+    "batch:submitJob.sync",
+    "dynamodb:getItem",
+    "dynamodb:putItem",
+    "dynamodb:updateItem",
+    "dynamodb:deleteItem",
+    "s3:getObject",
+    "s3:putObject",
+    "s3:listObjectsV2",
+    "aws-sdk:s3:getObject",
+    "aws-sdk:s3:putObject",
+    "aws-sdk:s3:listObjectsV2",
+];
+
+#[async_trait]
+impl TaskResources for Resources {
+    fn supports(&self, resource: &str) -> bool {
+        integration(resource).is_some_and(|i| SUPPORTED.contains(&i))
+    }
+
+    async fn invoke(&self, resource: &str, parameters: Value, ctx: &TaskContext) -> Result<Value, StatesError> {
+        let i = integration(resource)
+            .filter(|i| SUPPORTED.contains(i))
+            .ok_or_else(|| StatesError::runtime(format!("unsupported resource {resource}")))?;
+        let i = i.strip_prefix("aws-sdk:").unwrap_or(i);
+        let (service, action) = i.split_once(':').expect("supported integrations have a service");
+        match service {
+            "batch" => {
+                let runner = self
+                    .batch
+                    .as_ref()
+                    .ok_or_else(|| StatesError::task_failed("no Batch runner is configured for this executor"))?;
+                let job = BatchJob::from_parameters(&parameters)?;
+                runner.run(job, ctx).await
+            }
+            "dynamodb" => self.dynamodb(action, parameters).await,
+            "s3" => self.s3(action, parameters).await,
+            _ => unreachable!("SUPPORTED lists batch, dynamodb and s3 only"),
+        }
+    }
+}
+
+/// Convenience for Batch runners: a `DescribeJobs`-like record.
+pub fn describe_job(job: &BatchJob, job_id: &str, status: &str, attempts: &[Value]) -> Value {
+    let mut params = Map::new();
+    for (k, v) in &job.parameters {
+        params.insert(k.clone(), Value::String(v.clone()));
+    }
+    json!({
+        "JobId": job_id,
+        "JobName": job.job_name,
+        "JobQueue": job.job_queue,
+        "JobDefinition": job.job_definition,
+        "Status": status,
+        "Parameters": params,
+        "Attempts": attempts,
+        "RetryStrategy": {"Attempts": job.attempts},
+        "Container": {
+            "Command": job.command,
+            "Environment": job.environment.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integration_names() {
+        assert_eq!(integration("arn:aws:states:::batch:submitJob.sync"), Some("batch:submitJob.sync"));
+        assert_eq!(integration("arn:aws-us-gov:states:::dynamodb:getItem"), Some("dynamodb:getItem"));
+        assert_eq!(integration("arn:aws:lambda:us-east-1:1:function:f"), None);
+        let r = Resources::new();
+        assert!(r.supports("arn:aws:states:::dynamodb:putItem"));
+        assert!(!r.supports("arn:aws:states:::lambda:invoke"));
+        assert!(!r.supports("arn:aws:states:::batch:submitJob"));
+    }
+
+    #[test]
+    fn batch_job_from_parameters() {
+        let p = json!({
+            "JobName": "SFN-F--start--", "JobQueue": "q", "JobDefinition": "d",
+            "Parameters": {"metaflow.run_id": "sfn-x", "n": 3},
+            "ContainerOverrides": {"Command": ["task-wrapper", "run"],
+                "Environment": [{"Name": "A", "Value": "1"}, {"Name": "B", "Value": 2}],
+                "ResourceRequirements": [{"Type": "VCPU", "Value": "1"}]},
+            "RetryStrategy": {"Attempts": 3}, "Timeout": {"AttemptDurationSeconds": 60}
+        });
+        let j = BatchJob::from_parameters(&p).unwrap();
+        assert_eq!(j.parameters["n"], "3");
+        assert_eq!(j.environment, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+        assert_eq!(j.attempts, 3);
+        assert_eq!(j.attempt_duration_seconds, Some(60));
+        let d = describe_job(&j, "id-1", "SUCCEEDED", &[]);
+        assert_eq!(d["Parameters"]["metaflow.run_id"], "sfn-x");
+        assert!(BatchJob::from_parameters(&json!({"JobName": "x"})).is_err());
+    }
+}

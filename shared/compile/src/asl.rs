@@ -55,10 +55,6 @@ pub const PARAM_RUN_ID: &str = "metaflow.run_id";
 pub const PARAM_OWNER: &str = "metaflow.owner";
 /// Batch parameter carrying the production token (start step only).
 pub const PARAM_PRODUCTION_TOKEN: &str = "metaflow.production_token";
-/// Environment variable with the Step Functions retry count of a step retried with a delay.
-pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
-/// Environment variable with the task id of the foreach that a body tail belongs to.
-pub const ENV_TAIL_SPLIT_PARENT_TASK_ID: &str = "FERRY_TAIL_SPLIT_PARENT_TASK_ID";
 
 /// Batch attempts `@catch` adds (Metaflow's `NUM_FALLBACK_RETRIES`).
 const CATCH_ERROR_RETRIES: u32 = 3;
@@ -609,25 +605,26 @@ impl<'a> Compiler<'a> {
             env.push((td::ENV_SPLIT_INDEX.to_string(), "$.Index".to_string()));
         }
         if let Some(f) = &tail_of {
-            env.push((ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(f)));
+            env.push((td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(f)));
             env.push((td::ENV_FOREACH_INDEX.to_string(), input.split_index(f)));
         }
         if delayed {
             env.push((
-                ENV_RETRY_COUNT.to_string(),
+                td::ENV_RETRY_COUNT.to_string(),
                 "States.Format('{}', $$.State.RetryCount)".to_string(),
             ));
         }
 
         // Batch parameters: static identity + carried state.
+        // Identity (flow, owner, token) only on the start state, where deployment readers look
+        // (`States[StartAt].Parameters.Parameters`): the definition stays small for big flows.
         let mut params = Map::new();
-        params.insert("metaflow.flow_name".into(), json!(self.spec.flow));
-        params.insert("metaflow.step_name".into(), json!(step_name));
-        params.insert("step_name".into(), json!(step_name));
-        params.insert(PARAM_OWNER.into(), json!(o.owner));
         if matches!(inputs, StepInputs::Start) {
+            params.insert("metaflow.flow_name".into(), json!(self.spec.flow));
+            params.insert(PARAM_OWNER.into(), json!(o.owner));
             params.insert(PARAM_PRODUCTION_TOKEN.into(), json!(o.production_token));
         }
+        params.insert("step_name".into(), json!(step_name));
         params.insert(format!("{PARAM_RUN_ID}.$"), json!(input.run_id()));
         for f in g.enclosing_foreaches(step_name) {
             params.insert(format!("{}.$", param_split_parent(f)), json!(input.split_parent(f)));
@@ -643,20 +640,27 @@ impl<'a> Compiler<'a> {
         // Resources and the job definition.
         let (image, role, cpu, memory, gpu, shm) = resources(step, o);
         let job_definition = self.job_definition(image, role, shm);
-        let mut requirements = vec![
-            json!({"Type": "VCPU", "Value": format_cpu(cpu)}),
-            json!({"Type": "MEMORY", "Value": memory.to_string()}),
-        ];
+        // The job definition already asks for the defaults (1 vCPU, 4,096 MiB): override only
+        // what differs.
+        let mut requirements = Vec::new();
+        if cpu != DEFAULT_CPU {
+            requirements.push(json!({"Type": "VCPU", "Value": format_cpu(cpu)}));
+        }
+        if memory != DEFAULT_MEMORY_MIB {
+            requirements.push(json!({"Type": "MEMORY", "Value": memory.to_string()}));
+        }
         if gpu > 0 {
             requirements.push(json!({"Type": "GPU", "Value": gpu.to_string()}));
         }
         let mut command: Vec<Value> = o.wrapper_command.iter().map(|s| json!(s)).collect();
         command.extend([json!("run"), json!("--task"), json!(url)]);
-        let overrides = json!({
+        let mut overrides = json!({
             "Command": command,
             "Environment": env.iter().map(|(n, p)| json!({"Name": n, "Value.$": p})).collect::<Vec<_>>(),
-            "ResourceRequirements": requirements,
         });
+        if !requirements.is_empty() {
+            overrides["ResourceRequirements"] = Value::Array(requirements);
+        }
         let chars = limits::overrides_upper_bound(&overrides);
         if chars > limits::MAX_OVERRIDES_CHARS {
             return Err(CompileError::OverridesTooLarge {

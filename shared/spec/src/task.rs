@@ -24,10 +24,18 @@ pub const ENV_PARAMETERS: &str = "FERRY_PARAMETERS";
 pub const ENV_PARENT_TASK_ID: &str = "FERRY_PARENT_TASK_ID";
 /// Foreach split index of the first step of a foreach body.
 pub const ENV_SPLIT_INDEX: &str = "FERRY_SPLIT_INDEX";
-/// Task id of the foreach step whose fan-out is being joined (joins and body tails).
+/// Task id of the foreach step whose fan-out is being joined (foreach joins).
 pub const ENV_SPLIT_PARENT_TASK_ID: &str = "FERRY_SPLIT_PARENT_TASK_ID";
+/// Task id of the foreach step that opened this body iteration (body tails). Separate from
+/// [`ENV_SPLIT_PARENT_TASK_ID`] because a step can be both a foreach join and a body tail
+/// (nested foreaches).
+pub const ENV_TAIL_SPLIT_PARENT_TASK_ID: &str = "FERRY_TAIL_SPLIT_PARENT_TASK_ID";
 /// Split index of this body iteration (body tails).
 pub const ENV_FOREACH_INDEX: &str = "FERRY_FOREACH_INDEX";
+/// Step Functions retry count (`"0"`, `"1"`, …) of a step retried with a delay
+/// (`@retry(minutes_between_retries>0)`); such steps run one Batch attempt per Step Functions
+/// attempt, so Metaflow's `retry_count` = this + `AWS_BATCH_JOB_ATTEMPT` − 1.
+pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
 
 /// The environment variable carrying the task id of static-join parent `i`.
 pub fn env_parent_task_id(i: usize) -> String {
@@ -212,7 +220,7 @@ pub struct Fanout {
     #[serde(default)]
     pub items_object: bool,
     /// This is the last step of a foreach body: add `<$FERRY_FOREACH_INDEX>:<task id>` to the
-    /// parent set of `$FERRY_SPLIT_PARENT_TASK_ID`.
+    /// parent set of `$FERRY_TAIL_SPLIT_PARENT_TASK_ID`.
     #[serde(default)]
     pub join_parent: bool,
 }

@@ -149,20 +149,11 @@ impl Blobs for DirBlobs {
     /// Keys starting with `prefix` (a plain string prefix, as on S3: `a/b` matches `a/bc`).
     /// Errors: [`BlobError::InvalidKey`] when the folder part of the prefix is not a valid key.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, BlobError> {
+        crate::validate::blob_prefix(prefix)?;
         let folder = match prefix.rfind('/') {
-            Some(i) => {
-                let folder = &prefix[..i];
-                validate_key(folder)?;
-                self.root.join(folder)
-            }
+            Some(i) => self.root.join(&prefix[..i]),
             None => self.root.clone(),
         };
-        if prefix.contains('\\') || prefix.contains('\0') {
-            return Err(BlobError::InvalidKey(
-                prefix.to_string(),
-                "contains a backslash or NUL",
-            ));
-        }
         let (root, prefix) = (self.root.clone(), prefix.to_string());
         blocking(move || {
             let mut keys = Vec::new();

@@ -16,9 +16,20 @@ pub mod sqlite;
 pub mod table;
 mod validate;
 
+#[cfg(feature = "aws")]
+mod aws_env;
+#[cfg(feature = "aws")]
+pub mod dynamodb;
+#[cfg(feature = "aws")]
+pub mod s3;
 
 pub use blobs::{BlobError, Blobs, validate_key};
 pub use dir::DirBlobs;
 pub use open::{open_blobs, open_table};
 pub use sqlite::SqliteTable;
 pub use table::{Attr, Condition, Item, Page, Query, Table, TableError, WriteOp};
+
+#[cfg(feature = "aws")]
+pub use dynamodb::DynamoTable;
+#[cfg(feature = "aws")]
+pub use s3::S3Blobs;

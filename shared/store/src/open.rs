@@ -34,8 +34,17 @@ pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> 
                     .map_err(|e| TableError::Other(format!("opening sqlite: {e}")))??;
             Ok(Arc::new(t))
         }
+        #[cfg(feature = "aws")]
+        TableRef::Dynamodb { table } => {
+            let config = crate::aws_env::sdk_config().await;
+            Ok(Arc::new(crate::dynamodb::DynamoTable::new(
+                aws_sdk_dynamodb::Client::new(&config),
+                table,
+            )))
+        }
+        #[cfg(not(feature = "aws"))]
         TableRef::Dynamodb { table } => Err(TableError::Invalid(format!(
-            "DynamoDB table {table:?}: the DynamoDB/S3 adapters are not in this ferry-store version yet"
+            "DynamoDB table {table:?}: this build of ferry-store has no `aws` feature"
         ))),
     }
 }
@@ -55,8 +64,21 @@ pub async fn open_blobs(blobs: &BlobStoreRef) -> Result<Arc<dyn Blobs>, BlobErro
                 .map_err(|e| BlobError::Other(format!("opening folder: {e}")))??;
             Ok(Arc::new(b))
         }
+        #[cfg(feature = "aws")]
+        BlobStoreRef::S3 { bucket, prefix } => {
+            let config = crate::aws_env::sdk_config().await;
+            let s3 = aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(crate::aws_env::s3_path_style())
+                .build();
+            Ok(Arc::new(crate::s3::S3Blobs::new(
+                aws_sdk_s3::Client::from_conf(s3),
+                bucket,
+                prefix,
+            )?))
+        }
+        #[cfg(not(feature = "aws"))]
         BlobStoreRef::S3 { bucket, .. } => Err(BlobError::Other(format!(
-            "S3 bucket {bucket:?}: the DynamoDB/S3 adapters are not in this ferry-store version yet"
+            "S3 bucket {bucket:?}: this build of ferry-store has no `aws` feature"
         ))),
     }
 }

@@ -186,3 +186,18 @@ pub(crate) fn holds(condition: &Condition, current: Option<&BTreeMap<String, Att
         Condition::AttrEquals(name, v) => current.and_then(|a| a.get(name)) == Some(v),
     }
 }
+
+/// A blob-listing prefix: any string whose folder part (up to the last `/`) is a valid key, so
+/// that `../` or `/etc/` prefixes are refused like the keys they would match.
+pub(crate) fn blob_prefix(prefix: &str) -> Result<(), crate::blobs::BlobError> {
+    if prefix.contains('\\') || prefix.contains('\0') {
+        return Err(crate::blobs::BlobError::InvalidKey(
+            prefix.to_string(),
+            "contains a backslash or NUL",
+        ));
+    }
+    match prefix.rfind('/') {
+        Some(i) => crate::blobs::validate_key(&prefix[..i]),
+        None => Ok(()),
+    }
+}

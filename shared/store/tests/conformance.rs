@@ -1076,3 +1076,216 @@ async fn sqlite_no_lost_update_across_processes() {
         "no lost set member"
     );
 }
+
+// ---- DynamoDB and S3 on moto -----------------------------------------------------------------
+
+#[cfg(feature = "aws")]
+mod aws {
+    use super::*;
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    use ferry_store::{DynamoTable, S3Blobs};
+
+    /// SDK configuration for the test moto server, with fake credentials.
+    async fn sdk_config() -> aws_config::SdkConfig {
+        let env = ferry_testkit::aws_test_env();
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| *v).unwrap();
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(get("AWS_DEFAULT_REGION")))
+            .endpoint_url(ferry_testkit::moto_url())
+            .credentials_provider(Credentials::new(
+                get("AWS_ACCESS_KEY_ID"),
+                get("AWS_SECRET_ACCESS_KEY"),
+                None,
+                None,
+                "ferry-test",
+            ))
+            .load()
+            .await
+    }
+
+    async fn s3_client() -> aws_sdk_s3::Client {
+        let conf = sdk_config().await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb_conforms() {
+        let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let name = unique("ferry-store");
+        DynamoTable::create_table_if_missing(&client, &name)
+            .await
+            .unwrap();
+        // Idempotent.
+        DynamoTable::create_table_if_missing(&client, &name)
+            .await
+            .unwrap();
+        table_suite(&DynamoTable::new(client, name)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb_sets_are_native() {
+        // A number set is a real `NS` (what a Step Functions getItem reads), a counter a real `N`.
+        let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let name = unique("ferry-store-native");
+        DynamoTable::create_table_if_missing(&client, &name)
+            .await
+            .unwrap();
+        let t = DynamoTable::new(client.clone(), &name);
+        t.put(
+            item(
+                "p",
+                "s",
+                &[("for_each_cardinality", Attr::Ns(vec!["3".into()]))],
+            ),
+            Condition::None,
+        )
+        .await
+        .unwrap();
+        t.add("p", "s", "count", 2).await.unwrap();
+        t.add_to_set("p", "s", "done", &["a".into()]).await.unwrap();
+        let raw = client
+            .get_item()
+            .table_name(&name)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("p".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("s".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        use aws_sdk_dynamodb::types::AttributeValue as Av;
+        assert_eq!(raw["for_each_cardinality"], Av::Ns(vec!["3".into()]));
+        assert_eq!(raw["count"], Av::N("2".into()));
+        assert_eq!(raw["done"], Av::Ss(vec!["a".into()]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb_missing_table_is_not_a_condition_failure() {
+        let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let t = DynamoTable::new(client, unique("no-such-table"));
+        let r = t.put(item("p", "s", &[]), Condition::NotExists).await;
+        assert!(matches!(r, Err(TableError::Other(_))), "{r:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn s3_conforms() {
+        let client = s3_client().await;
+        let bucket = unique("ferry-store");
+        S3Blobs::create_bucket_if_missing(&client, &bucket)
+            .await
+            .unwrap();
+        S3Blobs::create_bucket_if_missing(&client, &bucket)
+            .await
+            .unwrap();
+        let prefixed = S3Blobs::new(client.clone(), &bucket, "deploy/x/").unwrap();
+        blobs_suite(&prefixed).await;
+        assert!(
+            prefixed
+                .url("k")
+                .starts_with(&format!("s3://{bucket}/deploy/x/k"))
+        );
+        let bare = S3Blobs::new(client.clone(), &bucket, "").unwrap();
+        blobs_suite(&bare).await;
+        // The prefixed store's objects live under its prefix.
+        let listed = bare.list("deploy/x/").await.unwrap();
+        assert!(
+            !listed.is_empty() && listed.iter().all(|k| k.starts_with("deploy/x/blobs-")),
+            "{listed:?}"
+        );
+        assert!(
+            S3Blobs::new(client, &bucket, "../up").is_err(),
+            "invalid prefix"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn s3_list_follows_pages() {
+        // ListObjectsV2 answers at most 1,000 keys a page.
+        let client = s3_client().await;
+        let bucket = unique("ferry-store-pages");
+        S3Blobs::create_bucket_if_missing(&client, &bucket)
+            .await
+            .unwrap();
+        let b = S3Blobs::new(client, &bucket, "p").unwrap();
+        let keys: Vec<String> = (0..1100).map(|i| format!("many/{i:05}")).collect();
+        for chunk in keys.chunks(50) {
+            for r in join_all(chunk.iter().map(|k| b.put(k, Vec::new()))).await {
+                r.unwrap();
+            }
+        }
+        assert_eq!(b.list("many/").await.unwrap(), keys);
+    }
+
+    /// `open_table` / `open_blobs` configure their clients from the environment. The test runs
+    /// itself again in a child process with the moto endpoint and fake credentials in its
+    /// environment (`AWS_ENDPOINT_URL` etc.), and the child opens both adapters from refs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn factories_open_aws_refs_from_env() {
+        use ferry_spec::task::{BlobStoreRef, TableRef};
+        const CHILD: &str = "FERRY_STORE_FACTORY_CHILD";
+        let Ok(names) = std::env::var(CHILD) else {
+            let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+            let table = unique("ferry-store-factory");
+            DynamoTable::create_table_if_missing(&client, &table)
+                .await
+                .unwrap();
+            let bucket = unique("ferry-store-factory");
+            S3Blobs::create_bucket_if_missing(&s3_client().await, &bucket)
+                .await
+                .unwrap();
+            let mut cmd = Command::new(std::env::current_exe().unwrap());
+            cmd.args([
+                "aws::factories_open_aws_refs_from_env",
+                "--exact",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD, format!("{table} {bucket}"))
+            .env("AWS_ENDPOINT_URL", ferry_testkit::moto_url())
+            .env_remove("FERRY_S3_PATH_STYLE")
+            .env_remove("AWS_PROFILE");
+            for (k, v) in ferry_testkit::aws_test_env() {
+                cmd.env(k, v);
+            }
+            let out = tokio::task::spawn_blocking(move || cmd.output())
+                .await
+                .unwrap()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "child failed:\n{text}");
+            assert!(text.contains("1 passed"), "the child ran the test:\n{text}");
+            // What the child wrote is there.
+            let t = DynamoTable::new(client, &table);
+            assert_eq!(
+                t.get("from", "child").await.unwrap().unwrap().attrs["n"],
+                Attr::N(1)
+            );
+            let b = S3Blobs::new(s3_client().await, &bucket, "pre").unwrap();
+            assert_eq!(b.get("k").await.unwrap().as_deref(), Some(&b"child"[..]));
+            return;
+        };
+        let (table, bucket) = names.split_once(' ').unwrap();
+        let t = ferry_store::open_table(&TableRef::Dynamodb {
+            table: table.into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(t.add("from", "child", "n", 1).await.unwrap(), 1);
+        let b = ferry_store::open_blobs(&BlobStoreRef::S3 {
+            bucket: bucket.into(),
+            prefix: "pre".into(),
+        })
+        .await
+        .unwrap();
+        b.put("k", b"child".to_vec()).await.unwrap();
+        assert_eq!(b.url("k"), format!("s3://{bucket}/pre/k"));
+    }
+}

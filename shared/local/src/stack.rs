@@ -1,0 +1,404 @@
+//! `ferry up`: the whole embedded stack in one process.
+//!
+//! - the Metaflow metadata service ([`ferry_metadata::router`]) and the control API
+//!   ([`crate::control`], under `/ferry/v1/`) on `127.0.0.1:<port>`, over `<home>/ferry.db`;
+//! - deploy processing: `<home>/blobs/deploy/**/request.json` is polled (at least once per
+//!   request, like S3 events) and handed to [`ferry_deploy::handle_request_key`] with the local
+//!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
+//! - the state-machine executor, whose Batch jobs run as task-wrapper processes
+//!   ([`ProcessRunner`]), its DynamoDB state table in `<home>/state.db` and its S3 bucket
+//!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`;
+//! - schedules fired by an in-process [`Clock`].
+//!
+//! Files under the home: `stack.lock` (held while running: a second stack on the same home is
+//! refused), `stack.json` ([`StackInfo`]: url, pid; removed at shutdown), `ferry.db`, `state.db`,
+//! `blobs/`, `datastore/` (the Metaflow local datastore), `logs/<execution>/<step>/…` (task
+//! stdout/stderr), `work/` (per-attempt working directories).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use ferry_compile::CompileOptions;
+use ferry_deploy::{
+    DeployContext, DeploySettings, DeploymentStore, NoJobDefinitions, Orchestrator, Schedules,
+};
+use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, TableRef};
+use ferry_store::{Blobs, Table};
+use tokio::sync::watch;
+
+use crate::control::{ControlState, StackInfo};
+use crate::engine::ExecutorEngine;
+use crate::executor::{Executor, Resources};
+use crate::orchestrator::LocalOrchestrator;
+use crate::runner::{ProcessRunner, RunnerConfig};
+use crate::schedules::{Clock, LocalSchedules};
+
+/// Default port of the stack.
+pub const DEFAULT_PORT: u16 = 8765;
+/// The DynamoDB table name the compiled state machines use for foreach state.
+pub const STATE_TABLE_NAME: &str = "ferry-state";
+/// How messages name this platform.
+pub const PLATFORM: &str = "the Ferry embedded stack";
+/// `<home>/stack.json`.
+pub const STACK_FILE: &str = "stack.json";
+/// `<home>/stack.lock`.
+pub const LOCK_FILE: &str = "stack.lock";
+
+/// Errors starting or running the stack.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// Another stack holds the home.
+    #[error(
+        "a Ferry stack is already running on {home} ({url}); stop it first or use another --home"
+    )]
+    AlreadyRunning { home: PathBuf, url: String },
+    /// The port is taken (or another listener error).
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    /// A file or folder of the home.
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Opening a store.
+    #[error("opening {0}")]
+    Store(String),
+}
+
+/// How to run the stack.
+#[derive(Clone)]
+pub struct StackConfig {
+    /// The Ferry home.
+    pub home: PathBuf,
+    /// Port on 127.0.0.1 (0: any free port).
+    pub port: u16,
+    /// Task processes at once, over every execution.
+    pub max_workers: usize,
+    /// The Python interpreter tasks run Metaflow with (`python3`, `FERRY_PYTHON`).
+    pub python: String,
+    /// The schedules' clock.
+    pub clock: Arc<dyn Clock>,
+    /// How often the deploy folder is polled.
+    pub deploy_poll: Duration,
+    /// Environment for every task process (before the task's own).
+    pub task_env: Vec<(String, String)>,
+}
+
+impl StackConfig {
+    /// Defaults for `home`: port [`DEFAULT_PORT`], 2×cores workers, `$FERRY_PYTHON` or `python3`,
+    /// the clock from `FERRY_CLOCK_SPEEDUP`, deploy polling every 250 ms.
+    pub fn new(home: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        StackConfig {
+            home,
+            port: DEFAULT_PORT,
+            max_workers: (cores * 2).max(2),
+            python: std::env::var("FERRY_PYTHON")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "python3".into()),
+            clock: crate::schedules::clock_from_env(),
+            deploy_poll: Duration::from_millis(250),
+            task_env: Vec::new(),
+        }
+    }
+}
+
+/// The environment a `metaflow` client needs to see this stack's runs.
+pub fn client_env(info: &StackInfo) -> Vec<(String, String)> {
+    vec![
+        ("METAFLOW_DEFAULT_METADATA".into(), "service".into()),
+        ("METAFLOW_SERVICE_URL".into(), info.url.clone()),
+        ("METAFLOW_DEFAULT_DATASTORE".into(), "local".into()),
+        (
+            "METAFLOW_DATASTORE_SYSROOT_LOCAL".into(),
+            info.datastore_root.display().to_string(),
+        ),
+    ]
+}
+
+/// Read `<home>/stack.json` (the running stack's url and pid), if any.
+pub fn read_stack_file(home: &Path) -> Option<StackInfo> {
+    let bytes = std::fs::read(home.join(STACK_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The compile settings of deploys to this stack.
+pub fn compile_environment(home: &Path, url: &str, python: &str) -> CompileOptions {
+    CompileOptions {
+        blobs: BlobStoreRef::Dir {
+            path: home.join("blobs").display().to_string(),
+        },
+        state_table_name: STATE_TABLE_NAME.into(),
+        state_table: TableRef::Sqlite {
+            path: home.join("state.db").display().to_string(),
+        },
+        job_queue: "ferry-local".into(),
+        default_image: "local".into(),
+        wrapper_command: vec!["task-wrapper".into()],
+        python: python.into(),
+        metadata: MetadataSettings {
+            kind: "service".into(),
+            url: Some(url.into()),
+        },
+        datastore: DatastoreSettings {
+            kind: "local".into(),
+            root: home.join("datastore").display().to_string(),
+        },
+        ..CompileOptions::default()
+    }
+}
+
+/// A started stack: listening, recovering done, loops running.
+pub struct RunningStack {
+    info: StackInfo,
+    orchestrator: LocalOrchestrator,
+    runner: ProcessRunner,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _lock: std::fs::File,
+    home: PathBuf,
+    /// Executions interrupted by the previous stop, marked FAILED at start.
+    pub recovered: Vec<String>,
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StackError + 'a {
+    move |source| StackError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Start the stack: take the home's lock, open the stores, listen, recover interrupted
+/// executions, start the deploy watcher and the schedules, write `stack.json`.
+pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
+    let home = cfg.home.clone();
+    for dir in ["blobs", "datastore", "logs", "work"] {
+        let p = home.join(dir);
+        std::fs::create_dir_all(&p).map_err(io("creating", &p))?;
+    }
+    let home = home.canonicalize().map_err(io("resolving", &home))?;
+    let lock_path = home.join(LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io("opening", &lock_path))?;
+    if lock.try_lock().is_err() {
+        let url = read_stack_file(&home)
+            .map(|i| i.url)
+            .unwrap_or_else(|| "url unknown".into());
+        return Err(StackError::AlreadyRunning { home, url });
+    }
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
+        .await
+        .map_err(|source| StackError::Listen {
+            port: cfg.port,
+            source,
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StackError::Listen {
+            port: cfg.port,
+            source,
+        })?
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+
+    let ferry_table = ferry_store::open_table(&TableRef::Sqlite {
+        path: home.join("ferry.db").display().to_string(),
+    })
+    .await
+    .map_err(|e| StackError::Store(format!("ferry.db: {e}")))?;
+    let state_table = ferry_store::open_table(&TableRef::Sqlite {
+        path: home.join("state.db").display().to_string(),
+    })
+    .await
+    .map_err(|e| StackError::Store(format!("state.db: {e}")))?;
+    let blobs: Arc<dyn Blobs> = ferry_store::open_blobs(&BlobStoreRef::Dir {
+        path: home.join("blobs").display().to_string(),
+    })
+    .await
+    .map_err(|e| StackError::Store(format!("blobs: {e}")))?;
+
+    let mut rcfg = RunnerConfig::under(&home);
+    rcfg.max_workers = cfg.max_workers.max(1);
+    rcfg.base_env = cfg.task_env.clone();
+    let runner = ProcessRunner::new(rcfg);
+    let resources = Resources::new()
+        .with_batch(Arc::new(runner.clone()))
+        .with_table(STATE_TABLE_NAME, state_table.clone())
+        .with_bucket(ferry_compile::options::LOCAL_BUCKET, blobs.clone(), "");
+    let executor = Executor::new(Arc::new(resources));
+    let orchestrator = LocalOrchestrator::new(
+        ferry_table.clone(),
+        Arc::new(ExecutorEngine::new(executor)),
+        Some(runner.clone()),
+    );
+    let recovered = orchestrator
+        .recover()
+        .await
+        .map_err(|e| StackError::Store(format!("recovering executions: {e}")))?;
+    let schedules = LocalSchedules::new(ferry_table.clone());
+
+    let info = StackInfo {
+        home: home.clone(),
+        pid: std::process::id(),
+        url: url.clone(),
+        started_at: Utc::now(),
+        datastore_root: home.join("datastore"),
+        logs_dir: home.join("logs"),
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    // HTTP: the metadata service and the control API.
+    let control = ControlState {
+        orchestrator: orchestrator.clone(),
+        deployments: DeploymentStore::new(ferry_table.clone()),
+        info: info.clone(),
+    };
+    let app =
+        crate::control::router(control).merge(ferry_metadata::router(ferry_metadata::Config {
+            table: ferry_table.clone(),
+            api_key: None,
+        }));
+    let mut server_stop = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    let mut tasks = Vec::new();
+    // Deploy processing.
+    let deploy_ctx = DeployContext {
+        table: ferry_table.clone(),
+        blobs: blobs.clone(),
+        orchestrator: Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>,
+        schedules: Arc::new(schedules.clone()) as Arc<dyn Schedules>,
+        job_definitions: Arc::new(NoJobDefinitions),
+        settings: DeploySettings {
+            platform: PLATFORM.into(),
+            state_machine_prefix: None,
+            claim_stale_after_secs: 120,
+            compile: compile_environment(&home, &url, &cfg.python),
+        },
+    };
+    tasks.push(tokio::spawn(watch_deploys(
+        deploy_ctx,
+        cfg.deploy_poll,
+        shutdown_rx.clone(),
+    )));
+    // Schedules.
+    let sched = schedules.clone();
+    let orch: Arc<dyn Orchestrator> = Arc::new(orchestrator.clone());
+    let clock = cfg.clock.clone();
+    let sched_stop = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        sched.run(orch, clock, sched_stop, |_| {}).await
+    }));
+
+    let stack_file = home.join(STACK_FILE);
+    let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    let tmp = home.join(format!("{STACK_FILE}.tmp"));
+    std::fs::write(&tmp, body).map_err(io("writing", &tmp))?;
+    std::fs::rename(&tmp, &stack_file).map_err(io("writing", &stack_file))?;
+
+    Ok(RunningStack {
+        info,
+        orchestrator,
+        runner,
+        shutdown_tx,
+        tasks,
+        server,
+        _lock: lock,
+        home,
+        recovered,
+    })
+}
+
+impl RunningStack {
+    /// What the stack is (url, pid, home, datastore).
+    pub fn info(&self) -> &StackInfo {
+        &self.info
+    }
+
+    /// Run until `shutdown` completes, then stop: running executions end `FAILED`
+    /// (`Ferry.StackStopped`) with their processes terminated, the server drains, `stack.json`
+    /// is removed and the lock released.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), StackError> {
+        shutdown.await;
+        self.stop().await
+    }
+
+    /// Stop now (see [`RunningStack::run_until`]).
+    pub async fn stop(self) -> Result<(), StackError> {
+        let _ = self.shutdown_tx.send(true);
+        self.orchestrator.shutdown().await;
+        self.runner.terminate_all("The Ferry stack is stopping");
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        let _ = std::fs::remove_file(self.home.join(STACK_FILE));
+        Ok(())
+    }
+}
+
+/// Poll `deploy/**/request.json` and process each request that has no `result.json` yet.
+async fn watch_deploys(ctx: DeployContext, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut done = std::collections::HashSet::<String>::new();
+    loop {
+        match ctx.blobs.list("deploy/").await {
+            Ok(keys) => {
+                let results: std::collections::HashSet<&str> = keys
+                    .iter()
+                    .filter_map(|k| k.strip_suffix("/result.json"))
+                    .collect();
+                for key in keys.iter().filter(|k| k.ends_with("/request.json")) {
+                    let prefix = key.trim_end_matches("/request.json");
+                    if results.contains(prefix) || done.contains(key) {
+                        continue;
+                    }
+                    match ferry_deploy::handle_request_key(&ctx, key).await {
+                        Ok(Some(result)) => {
+                            tracing::info!(request = %key, status = ?result.status, "deploy request handled");
+                            done.insert(key.clone());
+                        }
+                        Ok(None) => {} // another handler has it; look again later
+                        Err(e) => {
+                            tracing::warn!(request = %key, "deploy request failed, will retry: {e}")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("listing deploy requests: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The tables the stack uses, for commands that read them without a running stack.
+pub async fn open_ferry_table(home: &Path) -> Result<Arc<dyn Table>, StackError> {
+    ferry_store::open_table(&TableRef::Sqlite {
+        path: home.join("ferry.db").display().to_string(),
+    })
+    .await
+    .map_err(|e| StackError::Store(format!("ferry.db: {e}")))
+}

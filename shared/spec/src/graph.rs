@@ -515,7 +515,10 @@ impl<'a> Builder<'a> {
                 step: name,
                 problem: format!("it transitions to {n} steps"),
             }),
-            StepType::Foreach if s.foreach.as_deref().is_none_or(str::is_empty) => {
+            // A `@parallel` fan-out (num_parallel) has no artifact; validation rejects it.
+            StepType::Foreach
+                if s.num_parallel.is_none() && s.foreach.as_deref().is_none_or(str::is_empty) =>
+            {
                 self.errors.push(GraphError::BadForeach {
                     step: name,
                     problem: "it names no artifact to iterate over".to_string(),

@@ -1,0 +1,394 @@
+"""Ferry's flow exporter: import a Metaflow flow file and print its Ferry flow spec v1.
+
+Usage: python -c "<this file>" FLOW_FILE [FLOW_CLASS]
+
+Run by `ferry_spec::export::export_spec` with the flow's folder as the working directory. It
+imports the flow with the real `metaflow` package, reads the graph Metaflow builds from the
+source (`metaflow.graph.FlowGraph`), the flow and step decorators and the `Parameter`s, and
+writes one JSON document to the original standard output:
+
+    {"spec": {...}}                                       on success (exit 0)
+    {"error": {"kind": ..., "message": ..., "traceback": ...}}   on failure (exit 1)
+
+Anything the user's module prints goes to standard error, so it cannot corrupt the JSON. No
+step runs: only the module body executes (as it does when Metaflow itself imports a flow).
+Validation (graph rules, AWS limits) is the Rust side's job; this script reports what the flow
+says, marking what Ferry cannot deploy (switch steps, @parallel, unknown decorators) so
+validation can reject it with a message.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+import traceback
+
+SPEC_VERSION = 1
+
+# Step decorators that run inside the task itself and need nothing from the deployment.
+PASS_THROUGH_STEP_DECORATORS = {"card", "secrets"}
+# `@parallel` is reported through the foreach step's `num_parallel`.
+REPORTED_ELSEWHERE = {"parallel"}
+BATCH_FIELDS = ("image", "queue", "iam_role", "cpu", "gpu", "memory", "shared_memory")
+RESOURCE_FIELDS = ("cpu", "gpu", "memory", "shared_memory")
+
+
+class ExportFailure(Exception):
+    """A problem this script reports with a kind and a message (no traceback)."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def user_traceback(exc):
+    """The traceback of `exc` without the frames of this script and of importlib."""
+    tb = exc.__traceback__
+    ours = {"<string>", os.path.abspath(__file__) if "__file__" in globals() else ""}
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name in ours or name.startswith("<frozen "):
+            tb = tb.tb_next
+        else:
+            break
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def load_module(flow_file):
+    folder = os.path.dirname(os.path.abspath(flow_file))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.argv = [flow_file]
+    # Not "__main__": the file's `if __name__ == "__main__": MyFlow()` must not run.
+    module_name = "ferry_flow_" + os.path.splitext(os.path.basename(flow_file))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(module_name, flow_file)
+    if spec is None or spec.loader is None:
+        raise ExportFailure("import", "cannot import %s: not a Python file" % flow_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # the user's code may raise anything, even SystemExit
+        raise ExportFailure(
+            "import",
+            "importing %s failed:\n%s" % (flow_file, user_traceback(exc).rstrip()),
+        )
+    return module
+
+
+def find_flow(module, flow_file, wanted):
+    from metaflow import FlowSpec
+
+    flows = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, FlowSpec)
+        and value is not FlowSpec
+        and value.__module__ == module.__name__
+    ]
+    if wanted:
+        for flow in flows:
+            if flow.__name__ == wanted:
+                return flow
+        raise ExportFailure(
+            "no_flow",
+            "%s defines no flow class named %s (it defines: %s)"
+            % (flow_file, wanted, ", ".join(f.__name__ for f in flows) or "none"),
+        )
+    if not flows:
+        raise ExportFailure(
+            "no_flow",
+            "%s defines no flow: add a class that inherits from metaflow.FlowSpec" % flow_file,
+        )
+    if len(flows) > 1:
+        raise ExportFailure(
+            "several_flows",
+            "%s defines several flows (%s): name the one to export"
+            % (flow_file, ", ".join(sorted(f.__name__ for f in flows))),
+        )
+    return flows[0]
+
+
+def number(value, kind, where):
+    """`value` (int, float or numeric string) as an int or float, or an ExportFailure."""
+    try:
+        if kind is int:
+            as_float = float(value)
+            if as_float != int(as_float):
+                raise ValueError
+            return int(as_float)
+        return float(value)
+    except (TypeError, ValueError):
+        raise ExportFailure("unsupported", "%s: %r is not a number" % (where, value))
+
+
+def user_attrs(deco):
+    return getattr(deco, "_user_defined_attributes", None) or set(deco.attributes)
+
+
+def python_env(deco, where):
+    attrs = deco.attributes
+    packages = {}
+    for field in ("libraries", "packages"):
+        for name, version in (attrs.get(field) or {}).items():
+            packages[str(name)] = str(version)
+    env = {"packages": packages, "disabled": bool(attrs.get("disabled"))}
+    if attrs.get("python"):
+        env["python"] = str(attrs["python"])
+    return env
+
+
+def step_decorators(node, where):
+    out = {}
+    unsupported = []
+    for deco in node.decorators:
+        name = deco.name
+        attrs = deco.attributes
+        here = "%s @%s" % (where, name)
+        if name == "retry":
+            out["retry"] = {
+                "times": number(attrs.get("times", 0), int, here + " times"),
+                "minutes_between_retries": number(
+                    attrs.get("minutes_between_retries", 0), int, here + " minutes_between_retries"
+                ),
+            }
+        elif name == "catch":
+            catch = {"print_exception": bool(attrs.get("print_exception", True))}
+            if attrs.get("var"):
+                catch["var"] = str(attrs["var"])
+            out["catch"] = catch
+        elif name == "timeout":
+            seconds = (
+                number(attrs.get("hours") or 0, int, here + " hours") * 3600
+                + number(attrs.get("minutes") or 0, int, here + " minutes") * 60
+                + number(attrs.get("seconds") or 0, int, here + " seconds")
+            )
+            out["timeout"] = {"seconds": seconds}
+        elif name in ("resources", "batch"):
+            fields = RESOURCE_FIELDS if name == "resources" else BATCH_FIELDS
+            given = user_attrs(deco)
+            section = {}
+            for field in fields:
+                value = attrs.get(field)
+                if field not in given or value is None:
+                    continue
+                if field == "cpu":
+                    section[field] = number(value, float, here + " cpu")
+                elif field in ("gpu", "memory", "shared_memory"):
+                    section[field] = number(value, int, "%s %s" % (here, field))
+                else:
+                    section[field] = str(value)
+            out[name] = section
+        elif name == "environment":
+            out["environment"] = {
+                "vars": {str(k): str(v) for k, v in (attrs.get("vars") or {}).items()}
+            }
+        elif name in ("pypi", "conda"):
+            out[name] = python_env(deco, here)
+        elif name in PASS_THROUGH_STEP_DECORATORS or name in REPORTED_ELSEWHERE:
+            continue
+        elif name not in unsupported:
+            unsupported.append(name)
+    if unsupported:
+        out["unsupported"] = unsupported
+    return out
+
+
+STEP_TYPES = {
+    "start": "start",
+    "linear": "linear",
+    "split": "split",
+    "foreach": "foreach",
+    "join": "join",
+    "end": "end",
+    "split-switch": "switch",
+}
+
+
+def export_step(node):
+    ty = STEP_TYPES.get(node.type, "linear")
+    # A step that takes `inputs` is a join whatever else it does; validation then says what
+    # is wrong with it (a join that splits, a start or end that takes inputs).
+    if node.num_args > 1 and ty in ("split", "foreach", "end", "start", "switch"):
+        ty = "join"
+    step = {"name": node.name, "type": ty, "next": list(node.out_funcs)}
+    if node.type == "foreach" and getattr(node, "parallel_foreach", False):
+        step["num_parallel"] = int(node.num_parallel or 0)
+    elif node.type == "foreach" and node.foreach_param is not None:
+        step["foreach"] = str(node.foreach_param)
+    step["decorators"] = step_decorators(node, "step %s" % node.name)
+    return step
+
+
+def parameter_type(param):
+    from metaflow.parameters import JSONTypeClass
+
+    ty = param.kwargs.get("type", str)
+    if isinstance(ty, JSONTypeClass):
+        return "json"
+    for py, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
+        if ty is py:
+            return name
+    raise ExportFailure(
+        "unsupported",
+        "parameter %s has type %r; Ferry supports str, int, float, bool and JSONType"
+        % (param.name, getattr(ty, "__name__", ty)),
+    )
+
+
+def export_parameter(param):
+    param.init()
+    kwargs = param.kwargs
+    ty = parameter_type(param)
+    out = {"name": param.name, "type": ty, "required": bool(kwargs.get("required"))}
+    default = kwargs.get("default")
+    if callable(default):
+        raise ExportFailure(
+            "unsupported",
+            "parameter %s has a default computed at deploy time (a function); "
+            "Ferry needs a literal default" % param.name,
+        )
+    if default is not None:
+        if ty == "json" and isinstance(default, str):
+            try:
+                default = json.loads(default)
+            except ValueError as exc:
+                raise ExportFailure(
+                    "unsupported",
+                    "parameter %s: its JSON default is not valid JSON (%s)" % (param.name, exc),
+                )
+        out["default"] = default
+    if kwargs.get("help"):
+        out["help"] = str(kwargs["help"])
+    return out
+
+
+def flow_parameters(flow):
+    """The flow's Parameters in declaration order (base classes first)."""
+    from metaflow.parameters import Parameter
+
+    found = {}
+    for klass in reversed(flow.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, Parameter) and not attr.startswith("_"):
+                found.pop(attr, None)
+                found[attr] = value
+    params = list(found.values())
+    configs = [p.name for p in params if getattr(p, "IS_CONFIG_PARAMETER", False)]
+    if configs:
+        raise ExportFailure(
+            "unsupported",
+            "Config parameters (%s) are not supported by Ferry yet; use Parameters"
+            % ", ".join(configs),
+        )
+    return [export_parameter(p) for p in params]
+
+
+def flow_decorator_map(flow):
+    try:
+        from metaflow.flowspec import FlowStateItems
+
+        return flow._flow_state[FlowStateItems.FLOW_DECORATORS]
+    except (ImportError, AttributeError, KeyError):
+        decos = getattr(flow, "_flow_decorators", {})
+        return decos if isinstance(decos, dict) else {}
+
+
+def export_flow_decorators(flow):
+    out = {}
+    unsupported = []
+    for name, decos in flow_decorator_map(flow).items():
+        if not decos:
+            continue
+        deco = decos[-1]
+        attrs = deco.attributes
+        if name == "schedule":
+            if attrs.get("cron"):
+                every = {"kind": "cron", "cron": str(attrs["cron"])}
+            elif attrs.get("weekly"):
+                every = {"kind": "weekly"}
+            elif attrs.get("hourly"):
+                every = {"kind": "hourly"}
+            elif attrs.get("daily"):
+                every = {"kind": "daily"}
+            else:
+                continue  # @schedule(daily=False): no schedule
+            if attrs.get("timezone"):
+                every["timezone"] = str(attrs["timezone"])
+            out["schedule"] = every
+        elif name == "project":
+            project = {"name": str(attrs.get("name") or ""), "production": bool(attrs.get("production"))}
+            if attrs.get("branch"):
+                project["branch"] = str(attrs["branch"])
+            out["project"] = project
+        elif name in ("pypi_base", "conda_base"):
+            out[name] = python_env(deco, "@" + name)
+        else:
+            unsupported.append(name)
+    if unsupported:
+        out["unsupported"] = sorted(unsupported)
+    return out
+
+
+def metaflow_version():
+    try:
+        from metaflow.metaflow_version import get_version
+
+        return str(get_version())
+    except Exception:  # an unusual install; the version is informative only
+        return None
+
+
+def export(flow_file, wanted):
+    module = load_module(flow_file)
+    flow = find_flow(module, flow_file, wanted)
+    from metaflow.graph import FlowGraph
+
+    graph = FlowGraph(flow)
+    names = list(graph.sorted_nodes)
+    names += sorted(n.name for n in graph if n.name not in names)  # unreachable steps
+    spec = {
+        "spec_version": SPEC_VERSION,
+        "flow": flow.__name__,
+        "file": os.path.basename(flow_file),
+        "parameters": flow_parameters(flow),
+        "decorators": export_flow_decorators(flow),
+        "steps": [export_step(graph[n]) for n in names],
+    }
+    version = metaflow_version()
+    if version:
+        spec["metaflow_version"] = version
+    return spec
+
+
+def main():
+    # Keep the real stdout for the JSON; send fd 1 (the user's prints, C extensions) to stderr.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    if len(sys.argv) < 2:
+        doc = {"error": {"kind": "usage", "message": "usage: exporter FLOW_FILE [FLOW_CLASS]"}}
+    else:
+        wanted = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else None
+        try:
+            doc = {"spec": export(sys.argv[1], wanted)}
+        except ExportFailure as exc:
+            doc = {"error": {"kind": exc.kind, "message": exc.message}}
+        except Exception as exc:  # a bug here or an unexpected metaflow: report it whole
+            doc = {
+                "error": {
+                    "kind": "internal",
+                    "message": "the Ferry exporter failed: %s" % exc,
+                    "traceback": traceback.format_exc(),
+                }
+            }
+    json.dump(doc, out, default=repr)
+    out.write("\n")
+    out.flush()
+    return 1 if "error" in doc else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+def load_settings():
+    return {"threshold": 1} ["treshold"]

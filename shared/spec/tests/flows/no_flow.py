@@ -1,0 +1,3 @@
+from metaflow import FlowSpec  # imported, but no flow is defined here
+
+VALUE = 1

@@ -1,0 +1,20 @@
+from metaflow import FlowSpec, step
+
+
+class RouteFlow(FlowSpec):
+    @step
+    def start(self):
+        self.mode = "fast"
+        self.next({"fast": self.quick, "slow": self.careful}, condition="mode")
+
+    @step
+    def quick(self):
+        self.next(self.end)
+
+    @step
+    def careful(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use ferry_spec::task::BlobStoreRef;
+use ferry_spec::task::{BlobStoreRef, TableRef};
 use ferry_store::Blobs;
 use serde::{Deserialize, Serialize};
 
@@ -57,8 +57,9 @@ pub struct Context {
     pub target: Target,
     /// `--json`: print machine-readable JSON on stdout instead of text.
     pub json: bool,
-    /// The user: `$METAFLOW_USER`, else `$USER`, else `$USERNAME`.
-    pub user: String,
+    /// The user: `$METAFLOW_USER`, else `$USER`, else `$USERNAME`; `None` when none is set
+    /// (commands that need it call [`Context::user`]).
+    pub user: Option<String>,
 }
 
 impl Context {
@@ -73,8 +74,15 @@ impl Context {
             home,
             target,
             json,
-            user: current_user()?,
+            user: current_user().ok(),
         })
+    }
+
+    /// The user, or an error saying how to set it.
+    pub fn user(&self) -> anyhow::Result<&str> {
+        self.user
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("cannot tell who you are: set METAFLOW_USER (or USER)"))
     }
 
     /// The embedded stack's blob root, `<home>/blobs`.
@@ -85,6 +93,26 @@ impl Context {
     /// The embedded stack's table file, `<home>/ferry.db`.
     pub fn local_table_path(&self) -> PathBuf {
         self.home.join("ferry.db")
+    }
+
+    /// Where deployed flows run, as the deploy handler's messages name it.
+    pub fn platform(&self) -> &'static str {
+        match self.target {
+            Target::Local => ferry_deploy::PLATFORM_LOCAL,
+            Target::Aws(_) => ferry_deploy::PLATFORM_AWS,
+        }
+    }
+
+    /// The installation's state machine name prefix (`state_machine_prefix` in the AWS config).
+    pub fn state_machine_prefix(&self) -> Option<String> {
+        match &self.target {
+            Target::Local => None,
+            Target::Aws(aws) => aws
+                .extra
+                .get("state_machine_prefix")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        }
     }
 
     /// The blob store deploys are uploaded to: `<home>/blobs` locally, the stack's bucket and
@@ -99,6 +127,35 @@ impl Context {
                 prefix: aws.prefix.clone(),
             },
         }
+    }
+
+    /// The table holding the deployment records: `<home>/ferry.db` locally, the stack's
+    /// deployments table on AWS.
+    pub fn table_ref(&self) -> anyhow::Result<TableRef> {
+        match &self.target {
+            Target::Local => Ok(TableRef::Sqlite {
+                path: self.local_table_path().display().to_string(),
+            }),
+            Target::Aws(aws) => match &aws.table {
+                Some(t) => Ok(TableRef::Dynamodb { table: t.clone() }),
+                None => bail!(
+                    "the AWS configuration in {} names no table: run `ferry configure`",
+                    self.home.join(CONFIG_FILE).display()
+                ),
+            },
+        }
+    }
+
+    /// Open the table of [`Self::table_ref`].
+    pub async fn table(&self) -> anyhow::Result<Arc<dyn ferry_store::Table>> {
+        let r = self.table_ref()?;
+        if matches!(r, TableRef::Sqlite { .. }) {
+            std::fs::create_dir_all(&self.home)
+                .with_context(|| format!("creating {}", self.home.display()))?;
+        }
+        ferry_store::open_table(&r)
+            .await
+            .with_context(|| format!("opening the table {r:?}"))
     }
 
     /// Open the blob store of [`Self::blob_store_ref`].
@@ -145,4 +202,13 @@ fn read_target(home: &Path) -> anyhow::Result<Target> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Target::Local),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// The Python interpreter that imports flows (it needs `metaflow`): `$FERRY_PYTHON`, else
+/// `python3` on `PATH`.
+pub fn python() -> PathBuf {
+    std::env::var_os("FERRY_PYTHON")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }

@@ -3,6 +3,8 @@
 mod cmd;
 mod context;
 mod package;
+mod submit;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,9 +1,19 @@
 //! `ferry deploy FLOW.py` and `ferry delete FLOW.py`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use ferry_deploy::usecase::names_for;
+use ferry_deploy::{
+    DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, RequestId,
+};
+use ferry_spec::FlowSpec;
 
 use crate::context::Context;
+use crate::{package, submit, tokens};
 
 /// Which deployment of a flow (`@project` branches make several).
 #[derive(Debug, Clone, clap::Args)]
@@ -78,12 +88,145 @@ pub struct DeleteArgs {
     pub select: Selector,
 }
 
+/// The flow's spec, the deployment it goes to, and its token prefix.
+struct Resolved {
+    user: String,
+    flow_file: PathBuf,
+    spec: FlowSpec,
+    deployment: String,
+    token_prefix: String,
+}
+
+async fn resolve(ctx: &Context, select: &Selector) -> anyhow::Result<Resolved> {
+    let flow_file = select
+        .flow
+        .canonicalize()
+        .with_context(|| format!("cannot read the flow file {}", select.flow.display()))?;
+    anyhow::ensure!(
+        flow_file.is_file(),
+        "{} is not a file",
+        select.flow.display()
+    );
+    let spec = crate::cmd::spec::export(&flow_file).await?;
+    let names = names_for(
+        &spec,
+        ctx.user()?,
+        select.branch.as_deref(),
+        select.production,
+        ctx.state_machine_prefix().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(Resolved {
+        user: ctx.user()?.to_string(),
+        flow_file,
+        spec,
+        deployment: names.state_machine,
+        token_prefix: names.token_prefix,
+    })
+}
+
+fn new_request(r: &Resolved, action: RequestAction, options: DeployOptions) -> DeployRequest {
+    DeployRequest {
+        version: ferry_deploy::request::REQUEST_VERSION,
+        request_id: RequestId::new(),
+        action,
+        deployment: r.deployment.clone(),
+        flow: r.spec.flow.clone(),
+        spec: None,
+        package: None,
+        user: r.user.clone(),
+        requested_at: Utc::now(),
+        options,
+    }
+}
+
+/// `--authorize`, else the token stored locally for this prefix.
+fn authorization(select: &Selector, prefix: &str) -> Option<String> {
+    select.authorize.clone().or_else(|| tokens::load(prefix))
+}
+
+/// Print a result's messages: on stdout for people, on stderr when stdout carries data.
+fn print_messages(ctx: &Context, result: &DeployResult, data_on_stdout: bool) {
+    for line in &result.messages {
+        if data_on_stdout || ctx.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
+
+fn exit(result: &DeployResult) -> ExitCode {
+    ExitCode::from(result.status.exit_code() as u8)
+}
+
 /// Deploy.
-pub async fn deploy(_ctx: &Context, _args: DeployArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`ferry deploy` is being built")
+pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
+    let suffixes = package::parse_suffixes(&args.package_suffixes)?;
+    let r = resolve(ctx, &args.select).await?;
+    let platform = ctx.platform();
+    eprintln!("Deploying {} to {platform}...", r.spec.flow);
+    let folder = r.flow_file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let pkg = tokio::task::spawn_blocking(move || package::build(&folder, &suffixes)).await??;
+    anyhow::ensure!(
+        pkg.files.iter().any(|f| f == &r.spec.file),
+        "the code package lacks the flow file {}: check --package-suffixes",
+        r.spec.file
+    );
+    let blobs = ctx.blobs().await?;
+    let options = DeployOptions {
+        authorize: authorization(&args.select, &r.token_prefix),
+        generate_new_token: args.generate_new_token,
+        branch: args.select.branch.clone(),
+        production: args.select.production,
+        tags: args.tags.clone(),
+        max_workers: Some(args.max_workers),
+        workflow_timeout: args.workflow_timeout,
+        namespace: args.namespace.clone(),
+        only_json: args.only_json,
+    };
+    let mut request = new_request(&r, RequestAction::Deploy, options);
+    request.package = Some(submit::upload_package(blobs.as_ref(), &pkg).await?);
+    let spec_json = serde_json::to_vec_pretty(&r.spec)?;
+    submit::upload_spec(blobs.as_ref(), &mut request, spec_json).await?;
+    let timeout = Duration::from_secs(args.select.timeout);
+    let result =
+        submit::submit_and_wait(ctx, blobs.as_ref(), &request, timeout, "deploying").await?;
+
+    print_messages(ctx, &result, args.only_json);
+    if result.status == DeployStatus::Ok
+        && let (Some(prefix), Some(token)) = (&result.token_prefix, &result.token)
+        && let Err(e) = tokens::store(prefix, token)
+    {
+        eprintln!("ferry: warning: the production token could not be stored locally: {e:#}");
+    }
+    if args.only_json {
+        if let Some(def) = &result.definition {
+            println!("{}", serde_json::to_string_pretty(def)?);
+        }
+    } else if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(exit(&result))
 }
 
 /// Delete.
-pub async fn delete(_ctx: &Context, _args: DeleteArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`ferry delete` is being built")
+pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode> {
+    let r = resolve(ctx, &args.select).await?;
+    let blobs = ctx.blobs().await?;
+    let options = DeployOptions {
+        authorize: authorization(&args.select, &r.token_prefix),
+        branch: args.select.branch.clone(),
+        production: args.select.production,
+        ..DeployOptions::default()
+    };
+    let request = new_request(&r, RequestAction::Delete, options);
+    let timeout = Duration::from_secs(args.select.timeout);
+    let result =
+        submit::submit_and_wait(ctx, blobs.as_ref(), &request, timeout, "deleting").await?;
+    print_messages(ctx, &result, false);
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(exit(&result))
 }

@@ -30,3 +30,8 @@ pub use request::{
     BlobRef, DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo,
 };
 pub use usecase::{DeployContext, DeployError, DeploySettings, handle_request_key, process};
+
+/// How messages name AWS as the place flows run.
+pub const PLATFORM_AWS: &str = "AWS Step Functions";
+/// How messages name the embedded stack as the place flows run.
+pub const PLATFORM_LOCAL: &str = "the Ferry embedded stack";

@@ -1,32 +1,457 @@
-//! Placeholder: replaced by its owner (see `cmd/mod.rs`).
+//! `ferry list-runs FLOW.py`, `ferry status RUN_ID`, `ferry terminate RUN_ID`: runs of deployed
+//! flows on the embedded stack, through its control API (`/ferry/v1/`, found in
+//! `<home>/stack.json`). Output lines follow Metaflow's `step-functions list-runs`/`terminate`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::context::Context;
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use ferry_deploy::usecase::names_for;
+use ferry_deploy::{DeploymentRecord, Execution, ExecutionStatus};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
-/// Arguments of the command (placeholder).
-#[derive(Debug, clap::Args)]
-pub struct ListRunsArgs {}
+use crate::context::{Context, Target};
 
-/// Not built yet.
-pub async fn list_runs(_ctx: &Context, _args: ListRunsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet")
+/// A client of the running embedded stack's control API.
+pub struct StackClient {
+    base: String,
+    http: reqwest::Client,
 }
 
-/// Arguments of the command (placeholder).
-#[derive(Debug, clap::Args)]
-pub struct StatusArgs {}
-
-/// Not built yet.
-pub async fn status(_ctx: &Context, _args: StatusArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet")
+/// An answer of the control API that is not a success.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub message: String,
 }
 
-/// Arguments of the command (placeholder).
-#[derive(Debug, clap::Args)]
-pub struct TerminateArgs {}
+impl StackClient {
+    /// The stack running on the context's home (an error saying how to start one otherwise).
+    pub fn connect(ctx: &Context) -> anyhow::Result<Self> {
+        if let Target::Aws(_) = ctx.target {
+            bail!(
+                "this command works with the embedded stack; {} points at AWS",
+                ctx.home.display()
+            );
+        }
+        let Some(info) = ferry_local::stack::read_stack_file(&ctx.home) else {
+            bail!(
+                "no Ferry stack is running on {}: start one with `ferry up --home {}`",
+                ctx.home.display(),
+                ctx.home.display()
+            );
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .context("building the HTTP client")?;
+        Ok(StackClient {
+            base: info.url.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
 
-/// Not built yet.
-pub async fn terminate(_ctx: &Context, _args: TerminateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet")
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> anyhow::Result<Result<T, ApiFailure>> {
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "the Ferry stack at {} does not answer (is `ferry up` still running?)",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.context("reading the stack's answer")?;
+        if status.is_success() {
+            return Ok(Ok(
+                serde_json::from_slice(&body).context("decoding the stack's answer")?
+            ));
+        }
+        let message = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).to_string());
+        Ok(Err(ApiFailure {
+            status: status.as_u16(),
+            message,
+        }))
+    }
+
+    /// `GET /ferry/v1/<path>`.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<Result<T, ApiFailure>> {
+        self.send(self.http.get(format!("{}/ferry/v1/{path}", self.base)))
+            .await
+    }
+
+    /// `POST /ferry/v1/<path>` with a JSON body.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Result<T, ApiFailure>> {
+        self.send(
+            self.http
+                .post(format!("{}/ferry/v1/{path}", self.base))
+                .json(body),
+        )
+        .await
+    }
+
+    /// A deployment record, `None` if there is no such deployment.
+    pub async fn deployment(&self, name: &str) -> anyhow::Result<Option<DeploymentRecord>> {
+        match self
+            .get::<DeploymentRecord>(&format!("deployments/{name}"))
+            .await?
+        {
+            Ok(r) => Ok(Some(r)),
+            Err(f) if f.status == 404 => Ok(None),
+            Err(f) => bail!("{}", f.message),
+        }
+    }
+
+    /// An execution by name, `None` if unknown.
+    pub async fn execution(&self, name: &str) -> anyhow::Result<Option<Execution>> {
+        match self.get::<Execution>(&format!("executions/{name}")).await? {
+            Ok(e) => Ok(Some(e)),
+            Err(f) if f.status == 404 => Ok(None),
+            Err(f) => bail!("{}", f.message),
+        }
+    }
+}
+
+/// Which deployment of a flow file (`@project` branches make several).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlowSelector {
+    /// The flow file. Example: `examples/hello.py`.
+    #[arg(value_name = "FLOW.py")]
+    pub flow: PathBuf,
+    /// `@project` branch of the deployment. Example: `--branch feature_x`.
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// `@project` production deployment.
+    #[arg(long)]
+    pub production: bool,
+}
+
+/// The deployment (state machine) name of a flow file, as `ferry deploy` computed it.
+pub async fn deployment_of(
+    ctx: &Context,
+    flow: &Path,
+    branch: Option<&str>,
+    production: bool,
+) -> anyhow::Result<String> {
+    let file = flow
+        .canonicalize()
+        .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
+    let spec = crate::cmd::spec::export(&file).await?;
+    let names = names_for(
+        &spec,
+        ctx.user()?,
+        branch,
+        production,
+        ctx.state_machine_prefix().as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(names.state_machine)
+}
+
+/// The execution name of a run id (`sfn-<name>`), with Metaflow's message otherwise.
+pub fn execution_name(run_id: &str) -> anyhow::Result<&str> {
+    match run_id.strip_prefix("sfn-") {
+        Some(n) if !n.is_empty() => Ok(n),
+        _ => bail!(
+            "Run IDs for flows executed through Ferry (as through AWS Step Functions) begin with 'sfn-': {run_id:?}"
+        ),
+    }
+}
+
+/// `2026-11-30 02:24:19+00:00`, as Metaflow prints boto's datetimes.
+pub fn metaflow_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%:z").to_string()
+}
+
+/// Arguments of `ferry list-runs`.
+#[derive(Debug, clap::Args)]
+pub struct ListRunsArgs {
+    #[command(flatten)]
+    pub select: FlowSelector,
+    /// Only running executions.
+    #[arg(long)]
+    pub running: bool,
+    /// Only succeeded executions.
+    #[arg(long)]
+    pub succeeded: bool,
+    /// Only failed executions.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only timed-out executions.
+    #[arg(long)]
+    pub timed_out: bool,
+    /// Only aborted (terminated) executions.
+    #[arg(long)]
+    pub aborted: bool,
+}
+
+/// One `list-runs` line: `sfn-<name> startedAt:'…' [stoppedAt:'…'] STATUS`.
+pub fn run_line(e: &Execution) -> String {
+    match &e.stop_date {
+        Some(stop) => format!(
+            "sfn-{} startedAt:'{}' stoppedAt:'{}' {}",
+            e.name,
+            metaflow_time(&e.start_date),
+            metaflow_time(stop),
+            e.status
+        ),
+        None => format!(
+            "sfn-{} startedAt:'{}' {}",
+            e.name,
+            metaflow_time(&e.start_date),
+            e.status
+        ),
+    }
+}
+
+fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
+    json!({
+        "run_id": format!("sfn-{}", e.name),
+        "flow": flow,
+        "state_machine": e.state_machine,
+        "execution": e.name,
+        "status": e.status,
+        "started_at": e.start_date,
+        "stopped_at": e.stop_date,
+        "error": e.error,
+        "cause": e.cause,
+        "failing_step": e.failing_state,
+    })
+}
+
+/// List the runs of a deployed flow, newest first.
+pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<ExitCode> {
+    let s = &args.select;
+    let deployment = deployment_of(ctx, &s.flow, s.branch.as_deref(), s.production).await?;
+    let client = StackClient::connect(ctx)?;
+    let mut filters = Vec::new();
+    for (on, st) in [
+        (args.running, ExecutionStatus::Running),
+        (args.succeeded, ExecutionStatus::Succeeded),
+        (args.failed, ExecutionStatus::Failed),
+        (args.timed_out, ExecutionStatus::TimedOut),
+        (args.aborted, ExecutionStatus::Aborted),
+    ] {
+        if on {
+            filters.push(st);
+        }
+    }
+    let queries: Vec<Option<ExecutionStatus>> = if filters.is_empty() {
+        vec![None]
+    } else {
+        filters.iter().copied().map(Some).collect()
+    };
+    let mut runs: Vec<Execution> = Vec::new();
+    for q in queries {
+        let path = match q {
+            Some(st) => format!("state-machines/{deployment}/executions?status={st}"),
+            None => format!("state-machines/{deployment}/executions"),
+        };
+        match client.get::<Vec<Execution>>(&path).await? {
+            Ok(mut list) => runs.append(&mut list),
+            Err(f) if f.status == 404 => {
+                eprintln!(
+                    "{}",
+                    ferry_deploy::messages::missing(&deployment, ctx.platform())
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Err(f) => bail!("{}", f.message),
+        }
+    }
+    runs.sort_by(|a, b| b.start_date.cmp(&a.start_date));
+    if ctx.json {
+        let v: Vec<Value> = runs.iter().map(|e| execution_json(e, None)).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        if filters.is_empty() {
+            println!(
+                "No executions for {deployment} found on {}.",
+                ctx.platform()
+            );
+        } else {
+            let names: Vec<&str> = filters.iter().map(|f| f.as_str()).collect();
+            println!(
+                "No {} executions for {deployment} found on {}.",
+                names.join(" and "),
+                ctx.platform()
+            );
+        }
+    }
+    for e in &runs {
+        println!("{}", run_line(e));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `ferry status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The run id, `sfn-<execution name>`. Example: `sfn-0b1c…`.
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+}
+
+/// What a failed task's cause says, when it is a Batch job record.
+struct TaskFailure {
+    task_id: Option<String>,
+    reason: Option<String>,
+    exit_code: Option<i64>,
+}
+
+fn task_failure(cause: &str) -> Option<TaskFailure> {
+    let v: Value = serde_json::from_str(cause).ok()?;
+    v.get("JobId")?;
+    Some(TaskFailure {
+        task_id: v.get("JobId").and_then(Value::as_str).map(str::to_string),
+        reason: v
+            .get("StatusReason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        exit_code: v
+            .get("Container")
+            .and_then(|c| c.get("ExitCode"))
+            .and_then(Value::as_i64),
+    })
+}
+
+/// Show one run: status, start/stop, and for a failure the failing step and its cause.
+pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let name = execution_name(&args.run_id)?;
+    let client = StackClient::connect(ctx)?;
+    let Some(e) = client.execution(name).await? else {
+        bail!("no run {} on {}", args.run_id, ctx.platform());
+    };
+    let flow = client.deployment(&e.state_machine).await?.map(|r| r.flow);
+    let failure = e.cause.as_deref().and_then(task_failure);
+    if ctx.json {
+        let mut v = execution_json(&e, flow.as_deref());
+        if let Some(f) = &failure {
+            v["failing_task"] = json!(f.task_id);
+            v["exit_code"] = json!(f.exit_code);
+            v["reason"] = json!(f.reason);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let flow_name = flow.clone().unwrap_or_else(|| e.state_machine.clone());
+    println!(
+        "Run sfn-{} of {flow_name} (deployment {}): {}",
+        e.name, e.state_machine, e.status
+    );
+    println!("Started: {}", metaflow_time(&e.start_date));
+    if let Some(stop) = &e.stop_date {
+        println!("Stopped: {}", metaflow_time(stop));
+    }
+    if e.status != ExecutionStatus::Succeeded && e.status != ExecutionStatus::Running {
+        if let Some(step) = &e.failing_state {
+            println!("Failed step: {step}");
+        }
+        match &failure {
+            Some(f) => {
+                let mut why = f.reason.clone().unwrap_or_else(|| "the task failed".into());
+                if let Some(code) = f.exit_code {
+                    why.push_str(&format!(" (exit code {code})"));
+                }
+                println!(
+                    "Cause: {}: {why}",
+                    e.error.as_deref().unwrap_or("States.TaskFailed")
+                );
+                if let (Some(step), Some(task)) = (&e.failing_state, &f.task_id) {
+                    println!(
+                        "Logs: ferry logs {flow_name}/sfn-{}/{step}/{task} --stderr",
+                        e.name
+                    );
+                }
+            }
+            None => {
+                let error = e.error.as_deref().unwrap_or("");
+                let cause = e.cause.as_deref().unwrap_or("");
+                println!(
+                    "Cause: {error}{}{cause}",
+                    if error.is_empty() || cause.is_empty() {
+                        ""
+                    } else {
+                        ": "
+                    }
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `ferry terminate`.
+#[derive(Debug, clap::Args)]
+pub struct TerminateArgs {
+    /// The run id, `sfn-<execution name>`. Example: `sfn-0b1c…`.
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+}
+
+/// Stop a running run and every process of it.
+pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<ExitCode> {
+    let name = execution_name(&args.run_id)?;
+    let client = StackClient::connect(ctx)?;
+    let Some(e) = client.execution(name).await? else {
+        bail!("no run {} on {}", args.run_id, ctx.platform());
+    };
+    let flow = client
+        .deployment(&e.state_machine)
+        .await?
+        .map(|r| r.flow)
+        .unwrap_or_else(|| e.state_machine.clone());
+    if e.status != ExecutionStatus::Running {
+        if ctx.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&execution_json(&e, Some(&flow)))?
+            );
+        } else {
+            println!(
+                "Run {} for Flow {flow} is not running: it ended {}.",
+                args.run_id, e.status
+            );
+        }
+        return Ok(ExitCode::from(1));
+    }
+    if !ctx.json {
+        println!("Terminating run {} for Flow {flow}", args.run_id);
+    }
+    let body = json!({"error": "Ferry.Terminated", "cause": format!("Terminated by {}", ctx.user().unwrap_or("a user"))});
+    let stopped: Execution = match client
+        .post(&format!("executions/{name}/stop"), &body)
+        .await?
+    {
+        Ok(e) => e,
+        Err(f) => bail!("{}", f.message),
+    };
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&execution_json(&stopped, Some(&flow)))?
+        );
+    } else {
+        let when = stopped
+            .stop_date
+            .map(|t| metaflow_time(&t))
+            .unwrap_or_default();
+        println!("Run terminated at {when}.");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,14 +1,111 @@
-//! Placeholder: replaced by its owner (see `cmd/mod.rs`).
+//! `ferry up`: run the embedded stack in the foreground (see `ferry_local::stack`): the metadata
+//! service and control API on 127.0.0.1, deploy processing, the executor and schedules. Ctrl-C or
+//! SIGTERM stops it: running executions are marked FAILED and their processes terminated.
 
 use std::process::ExitCode;
 
-use crate::context::Context;
+use anyhow::Context as _;
+use ferry_local::stack::{self, StackConfig};
+use serde_json::json;
 
-/// Arguments of the command (placeholder).
+use crate::context::{Context, Target};
+
+/// Arguments of `ferry up`.
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// Port on 127.0.0.1 for the metadata service and control API (0: any free port).
+    /// Example: `--port 8765`.
+    #[arg(long, default_value_t = stack::DEFAULT_PORT, value_name = "PORT")]
+    pub port: u16,
+    /// Task processes running at once, over every run (default: twice the cores).
+    /// Example: `--max-workers 8`.
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<usize>,
+    /// For tests: run the schedules' clock this many times faster than real time
+    /// (`60` fires a per-minute cron every second). Same as `FERRY_CLOCK_SPEEDUP`.
+    #[arg(long, value_name = "FACTOR", hide = true)]
+    pub test_clock_speedup: Option<f64>,
+}
 
-/// Not built yet.
-pub async fn run(_ctx: &Context, _args: UpArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet")
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Run the stack until stopped.
+pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
+    if let Target::Aws(_) = ctx.target {
+        anyhow::bail!(
+            "{} is configured for AWS (config.json); run `ferry up` with another --home",
+            ctx.home.display()
+        );
+    }
+    let mut cfg = StackConfig::new(ctx.home.clone());
+    cfg.port = args.port;
+    if let Some(n) = args.max_workers {
+        anyhow::ensure!(n > 0, "--max-workers must be at least 1");
+        cfg.max_workers = n;
+    }
+    if let Some(f) = args.test_clock_speedup {
+        anyhow::ensure!(
+            f.is_finite() && f >= 1.0,
+            "--test-clock-speedup must be a number >= 1"
+        );
+        cfg.clock = std::sync::Arc::new(ferry_local::schedules::ScaledClock::new(f));
+    }
+    let running = stack::start(cfg)
+        .await
+        .context("starting the Ferry stack")?;
+    let info = running.info().clone();
+    let env = stack::client_env(&info);
+    if ctx.json {
+        let env_obj: serde_json::Map<String, serde_json::Value> =
+            env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        println!(
+            "{}",
+            serde_json::to_string(
+                &json!({"url": info.url, "pid": info.pid, "home": info.home, "env": env_obj})
+            )?
+        );
+    } else {
+        println!(
+            "Ferry stack running at {} (home {}, pid {}).",
+            info.url,
+            info.home.display(),
+            info.pid
+        );
+        if !running.recovered.is_empty() {
+            println!(
+                "{} run(s) interrupted by the last stop were marked FAILED.",
+                running.recovered.len()
+            );
+        }
+        println!("To read its runs with the metaflow client, set:");
+        for (k, v) in &env {
+            println!("  export {k}={v}");
+        }
+        println!("Stop it with Ctrl-C.");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    running.run_until(shutdown_signal()).await?;
+    eprintln!("Ferry stack stopped.");
+    Ok(ExitCode::SUCCESS)
 }

@@ -77,26 +77,25 @@ impl Options {
 /// killed by one, or [`EXIT_WRAPPER_FAILURE`] (after printing one line on stderr) when the
 /// wrapper itself failed. Must run inside a tokio runtime.
 pub async fn run(opts: Options) -> i32 {
-    let mut sink: Option<Arc<LogSink>> = None;
     let result = match Shutdown::install() {
-        Ok(mut shutdown) => run_task(&opts, &mut shutdown, &mut sink).await,
+        Ok(mut shutdown) => run_task(&opts, &mut shutdown).await,
         Err(e) => Err(e),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            let line = format!("ferry task-wrapper: {e}").replace(['\n', '\r'], " ");
-            eprintln!("{line}");
-            if let Some(sink) = sink {
-                sink.note(Stream::Stderr, &line);
-                sink.flush().await;
-            }
+            eprintln!("{}", failure_line(&e));
             EXIT_WRAPPER_FAILURE
         }
     }
 }
 
-async fn run_task(opts: &Options, shutdown: &mut Shutdown, sink_out: &mut Option<Arc<LogSink>>) -> Result<i32, TaskError> {
+/// The one line the wrapper prints for its own failure.
+fn failure_line(e: &TaskError) -> String {
+    format!("ferry task-wrapper: {e}").replace(['\n', '\r'], " ")
+}
+
+async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskError> {
     let env = TaskEnv::from_process()?;
     let url = description::TaskUrl::parse(&opts.task_url)?;
     let desc = description::fetch(&url).await?;
@@ -116,13 +115,15 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown, sink_out: &mut Option
         .map_err(|e| TaskError::io("creating the task's work directory", e))?;
     let task_prefix = format!("{}/{run_id}/{}/{}", desc.flow, desc.step, env.job_id);
     let sink = Arc::new(LogSink::new(&work.path().join(".logs"), Arc::clone(&ds_blobs), &task_prefix, env.retry_count())?);
-    *sink_out = Some(Arc::clone(&sink));
     let periodic = sink.flush_periodically(opts.log_interval);
     let result = run_with_logs(opts, shutdown, &env, &desc, &sink, ds_blobs.as_ref(), work.path(), init_env).await;
     periodic.abort();
-    if result.is_ok() {
-        sink.flush().await;
+    if let Err(e) = &result {
+        // The reason also lands in the task's stderr log, where `ferry logs` and the client look.
+        sink.note(Stream::Stderr, &failure_line(e));
     }
+    sink.flush().await;
+    drop(work);
     result
 }
 

@@ -1,0 +1,762 @@
+//! The deploy use case on the embedded stack's real adapters: an SQLite table, a blob
+//! directory, the local orchestrator (with the real executor engine; no execution is started
+//! here) and the local schedules. Requests are written to the blob store and handled through
+//! `handle_request_key`, as `ferry up` and the Lambda do.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use ferry_deploy::keys::{code_package_key, request_key, result_key, sha256_hex, spec_key};
+use ferry_deploy::record::{RECORDS_PK, request_pk};
+use ferry_deploy::{
+    BlobRef, DeployContext, DeployOptions, DeployRequest, DeployResult, DeploySettings,
+    DeployStatus, DeploymentStore, NoJobDefinitions, Orchestrator, RequestAction, RequestId,
+    Schedules, handle_request_key,
+};
+use ferry_local::engine::ExecutorEngine;
+use ferry_local::executor::{Executor, Resources};
+use ferry_local::orchestrator::LocalOrchestrator;
+use ferry_local::schedules::LocalSchedules;
+use ferry_store::{Blobs, DirBlobs, SqliteTable, Table};
+use serde_json::json;
+
+struct Stack {
+    _home: tempfile::TempDir,
+    ctx: DeployContext,
+    orchestrator: LocalOrchestrator,
+    schedules: LocalSchedules,
+}
+
+async fn stack() -> Stack {
+    let home = tempfile::tempdir().unwrap();
+    let table: Arc<dyn Table> =
+        Arc::new(SqliteTable::open(home.path().join("ferry.db"), "default").unwrap());
+    let blobs: Arc<dyn Blobs> = Arc::new(DirBlobs::open(home.path().join("blobs")).unwrap());
+    let engine = ExecutorEngine::new(Executor::new(Arc::new(Resources::new())));
+    let orchestrator = LocalOrchestrator::new(table.clone(), Arc::new(engine), None);
+    let schedules = LocalSchedules::new(table.clone());
+    let ctx = DeployContext {
+        table: table.clone(),
+        blobs,
+        orchestrator: Arc::new(orchestrator.clone()),
+        schedules: Arc::new(schedules.clone()),
+        job_definitions: Arc::new(NoJobDefinitions),
+        settings: DeploySettings {
+            platform: ferry_deploy::PLATFORM_LOCAL.to_string(),
+            state_machine_prefix: None,
+            claim_stale_after_secs: 120,
+            compile: ferry_local::stack::compile_environment(
+                home.path(),
+                "http://127.0.0.1:1",
+                "python3",
+            ),
+        },
+    };
+    Stack {
+        _home: home,
+        ctx,
+        orchestrator,
+        schedules,
+    }
+}
+
+/// A linear flow `start -> end` with one parameter, optionally `@schedule` and `@project`.
+fn spec(
+    flow: &str,
+    schedule: Option<serde_json::Value>,
+    project: Option<&str>,
+) -> serde_json::Value {
+    let mut decorators = json!({});
+    if let Some(s) = schedule {
+        decorators["schedule"] = s;
+    }
+    if let Some(p) = project {
+        decorators["project"] = json!({ "name": p });
+    }
+    json!({
+        "spec_version": 1,
+        "flow": flow,
+        "file": "flow.py",
+        "parameters": [{"name": "alpha", "type": "float", "default": 0.5}],
+        "decorators": decorators,
+        "steps": [
+            {"name": "start", "type": "start", "next": ["end"]},
+            {"name": "end", "type": "end", "next": []}
+        ]
+    })
+}
+
+struct Req {
+    deployment: String,
+    flow: String,
+    spec: serde_json::Value,
+    user: String,
+    action: RequestAction,
+    options: DeployOptions,
+}
+
+impl Req {
+    fn deploy(deployment: &str, spec: serde_json::Value, user: &str) -> Self {
+        Req {
+            deployment: deployment.into(),
+            flow: spec["flow"].as_str().unwrap().into(),
+            spec,
+            user: user.into(),
+            action: RequestAction::Deploy,
+            options: DeployOptions::default(),
+        }
+    }
+    fn delete(deployment: &str, flow: &str, user: &str) -> Self {
+        Req {
+            deployment: deployment.into(),
+            flow: flow.into(),
+            spec: json!(null),
+            user: user.into(),
+            action: RequestAction::Delete,
+            options: DeployOptions::default(),
+        }
+    }
+    fn with(mut self, f: impl FnOnce(&mut DeployOptions)) -> Self {
+        f(&mut self.options);
+        self
+    }
+}
+
+/// Upload a request like the CLI does (package, spec, request.json last) and return its key.
+async fn submit(s: &Stack, r: Req) -> (String, DeployRequest) {
+    let blobs = &s.ctx.blobs;
+    let id = RequestId::new();
+    let mut request = DeployRequest {
+        version: 1,
+        request_id: id.clone(),
+        action: r.action,
+        deployment: r.deployment.clone(),
+        flow: r.flow.clone(),
+        spec: None,
+        package: None,
+        user: r.user,
+        requested_at: Utc::now(),
+        options: r.options,
+    };
+    if r.action == RequestAction::Deploy {
+        let pkg = b"not really a tgz, the deploy only checks that it exists".to_vec();
+        let sha = sha256_hex(&pkg);
+        blobs.put(&code_package_key(&sha), pkg).await.unwrap();
+        request.package = Some(BlobRef {
+            key: code_package_key(&sha),
+            sha256: sha,
+        });
+        let bytes = serde_json::to_vec(&r.spec).unwrap();
+        let key = spec_key(&r.deployment, &id);
+        request.spec = Some(BlobRef {
+            key: key.clone(),
+            sha256: sha256_hex(&bytes),
+        });
+        blobs.put(&key, bytes).await.unwrap();
+    }
+    let key = request_key(&r.deployment, &id);
+    blobs.put(&key, request.to_json()).await.unwrap();
+    (key, request)
+}
+
+async fn run(s: &Stack, r: Req) -> DeployResult {
+    let (key, _) = submit(s, r).await;
+    let result = handle_request_key(&s.ctx, &key)
+        .await
+        .unwrap()
+        .expect("handled");
+    // result.json is written next to the request, and says the same.
+    let parsed: ferry_deploy::keys::RequestKey = ferry_deploy::parse_request_key(&key).unwrap();
+    let stored = s
+        .ctx
+        .blobs
+        .get(&result_key(&parsed.deployment, &parsed.request_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(DeployResult::from_json(&stored).unwrap(), result);
+    result
+}
+
+async fn definition(s: &Stack, name: &str) -> Option<String> {
+    s.ctx
+        .orchestrator
+        .get_state_machine(name)
+        .await
+        .unwrap()
+        .map(|m| m.definition)
+}
+
+fn text(r: &DeployResult) -> String {
+    r.messages.join("\n")
+}
+
+#[tokio::test]
+async fn first_deploy_creates_everything_and_redeploy_keeps_the_token() {
+    let s = stack().await;
+    let sched = json!({"kind": "cron", "cron": "0 10 * * ? *", "timezone": "Europe/Paris"});
+    let r = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", Some(sched), None), "alice"),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Ok, "{}", text(&r));
+    // Contract metaflow-sfn §4 vector: the first token of prefix `helloflow`.
+    assert_eq!(r.token.as_deref(), Some("helloflow-0-apnt"));
+    assert_eq!(r.namespace.as_deref(), Some("production:helloflow-0-apnt"));
+    assert!(r.first_deploy && r.new_token);
+    let t = text(&r);
+    assert!(t.contains("It seems this is the first time you are deploying HelloFlow to the Ferry embedded stack."), "{t}");
+    assert!(t.contains("A new production token generated."));
+    assert!(t.contains("    production:helloflow-0-apnt"));
+    assert!(t.contains("    ferry deploy --authorize helloflow-0-apnt"));
+    assert!(t.contains("State Machine HelloFlow for flow HelloFlow pushed to the Ferry embedded stack successfully."));
+    assert!(t.contains("What will trigger execution of the workflow:"));
+    assert!(
+        t.contains("cron schedule HelloFlow (0 10 * * ? *, Europe/Paris)"),
+        "{t}"
+    );
+
+    // The state machine carries owner and token where Metaflow puts them.
+    let def = definition(&s, "HelloFlow").await.expect("state machine");
+    let holder = ferry_deploy::tokens::holder_from_definition(&def).unwrap();
+    assert_eq!(
+        (holder.owner.as_str(), holder.token.as_str()),
+        ("alice", "helloflow-0-apnt")
+    );
+    // The schedule targets it with the empty parameter map.
+    let sch = s
+        .schedules
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .expect("schedule");
+    assert_eq!(sch.expression, "0 10 * * ? *");
+    assert_eq!(sch.timezone.as_deref(), Some("Europe/Paris"));
+    assert_eq!(sch.target.name, "HelloFlow");
+    assert_eq!(sch.input, r#"{"Parameters": "{}"}"#);
+    // Every task description the definition points at is in the blob store.
+    let tasks = s.ctx.blobs.list("tasks/").await.unwrap();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    for key in &tasks {
+        assert!(def.contains(key.as_str()), "{key} not referenced");
+    }
+    // The record.
+    let rec = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.version, 1);
+    assert_eq!(rec.owner, "alice");
+    assert_eq!(rec.parameters[0].name, "alpha");
+    assert_eq!(rec.parameters[0].default, Some(json!(0.5)));
+    assert_eq!(rec.schedule.as_ref().unwrap().expression, "0 10 * * ? *");
+    assert_eq!(r.record.as_ref(), Some(&rec));
+
+    // Same user again, without any token, and without the schedule now.
+    let r2 = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(r2.status, DeployStatus::Ok, "{}", text(&r2));
+    assert_eq!(r2.token.as_deref(), Some("helloflow-0-apnt"));
+    assert!(!r2.first_deploy && !r2.new_token);
+    assert!(!text(&r2).contains("It seems this is the first time"));
+    assert!(text(&r2).contains("No triggers defined. You need to launch this workflow manually."));
+    assert!(
+        s.schedules.get("HelloFlow").await.unwrap().is_none(),
+        "the schedule is removed"
+    );
+    let rec2 = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec2.version, 2);
+    assert_eq!(rec2.created_at, rec.created_at);
+    assert!(rec2.schedule.is_none());
+}
+
+#[tokio::test]
+async fn another_user_is_refused_without_the_token_and_nothing_changes() {
+    let s = stack().await;
+    let first = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(first.status, DeployStatus::Ok);
+    let def_before = definition(&s, "HelloFlow").await.unwrap();
+    let rec_before = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    let tasks_before = s.ctx.blobs.list("tasks/").await.unwrap();
+
+    let mut other = spec("HelloFlow", None, None);
+    other["parameters"][0]["default"] = json!(0.9);
+    for wrong in [None, Some("helloflow-1-rnyg"), Some("production:nope")] {
+        let r = run(
+            &s,
+            Req::deploy("HelloFlow", other.clone(), "bob")
+                .with(|o| o.authorize = wrong.map(str::to_string)),
+        )
+        .await;
+        assert_eq!(r.status, DeployStatus::Refused);
+        assert_eq!(r.status.exit_code(), 1);
+        assert_eq!(
+            r.messages,
+            vec![
+                "There is an existing version of HelloFlow on the Ferry embedded stack which was deployed by the user alice.",
+                "To deploy a new version of this flow, you need to use the same production token that they used.",
+                "Please reach out to them to get the token. Once you have it, call this command:",
+                "    ferry deploy --authorize MY_TOKEN",
+                "See \"Organizing Results\" at docs.metaflow.org for more information about production tokens.",
+                "    Incorrect production token:",
+                "    Try again with the correct production token.",
+            ]
+        );
+        assert!(r.token.is_none() && r.record.is_none());
+    }
+    assert_eq!(definition(&s, "HelloFlow").await.unwrap(), def_before);
+    let rec_after = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec_after, rec_before);
+    assert_eq!(s.ctx.blobs.list("tasks/").await.unwrap(), tasks_before);
+
+    // With the token (prefix and all), bob deploys; the token stays, bob owns it now.
+    let ok = run(
+        &s,
+        Req::deploy("HelloFlow", other, "bob")
+            .with(|o| o.authorize = Some("production:helloflow-0-apnt".into())),
+    )
+    .await;
+    assert_eq!(ok.status, DeployStatus::Ok, "{}", text(&ok));
+    assert_eq!(ok.token.as_deref(), Some("helloflow-0-apnt"));
+    let rec = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((rec.owner.as_str(), rec.version), ("bob", 2));
+    assert_eq!(rec.parameters[0].default, Some(json!(0.9)));
+    // Now alice is the one who needs the token.
+    let r = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Refused);
+    assert!(text(&r).contains("deployed by the user bob."));
+}
+
+#[tokio::test]
+async fn generate_new_token_moves_to_the_next_namespace() {
+    let s = stack().await;
+    let a = run(
+        &s,
+        Req::deploy("GraphFlow", spec("GraphFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(a.token.as_deref(), Some("graphflow-0-jfvc"));
+    let b = run(
+        &s,
+        Req::deploy("GraphFlow", spec("GraphFlow", None, None), "alice")
+            .with(|o| o.generate_new_token = true),
+    )
+    .await;
+    assert_eq!(b.status, DeployStatus::Ok, "{}", text(&b));
+    assert_eq!(b.token.as_deref(), Some("graphflow-1-odrs"));
+    assert_eq!(b.namespace.as_deref(), Some("production:graphflow-1-odrs"));
+    assert!(b.new_token && !b.first_deploy);
+    assert!(text(&b).contains("A new production token generated."));
+    let def = definition(&s, "GraphFlow").await.unwrap();
+    assert_eq!(
+        ferry_deploy::tokens::holder_from_definition(&def)
+            .unwrap()
+            .token,
+        "graphflow-1-odrs"
+    );
+    // The old token no longer authorises others.
+    let r = run(
+        &s,
+        Req::deploy("GraphFlow", spec("GraphFlow", None, None), "bob")
+            .with(|o| o.authorize = Some("graphflow-0-jfvc".into())),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Refused);
+}
+
+#[tokio::test]
+async fn project_branches_are_separate_deployments() {
+    let s = stack().await;
+    let sp = spec("ScoreFlow", None, Some("fraud_model"));
+    let test = run(
+        &s,
+        Req::deploy("fraud_model.test.b.ScoreFlow", sp.clone(), "alice")
+            .with(|o| o.branch = Some("b".into())),
+    )
+    .await;
+    assert_eq!(test.status, DeployStatus::Ok, "{}", text(&test));
+    let prod = run(
+        &s,
+        Req::deploy("fraud_model.prod.ScoreFlow", sp.clone(), "alice")
+            .with(|o| o.production = true),
+    )
+    .await;
+    assert_eq!(prod.status, DeployStatus::Ok, "{}", text(&prod));
+    let user = run(
+        &s,
+        Req::deploy("fraud_model.user.alice.ScoreFlow", sp.clone(), "alice"),
+    )
+    .await;
+    assert_eq!(user.status, DeployStatus::Ok, "{}", text(&user));
+    // Contract §6 vector: the user branch's prefix.
+    assert!(
+        user.token
+            .as_deref()
+            .unwrap()
+            .starts_with("mfprj-xpeo6bwux6q4e6rd-0-"),
+        "{:?}",
+        user.token
+    );
+    assert_eq!(user.token.as_deref(), Some("mfprj-xpeo6bwux6q4e6rd-0-jklr"));
+    assert_ne!(test.token, prod.token);
+    for name in [
+        "fraud_model.test.b.ScoreFlow",
+        "fraud_model.prod.ScoreFlow",
+        "fraud_model.user.alice.ScoreFlow",
+    ] {
+        assert!(definition(&s, name).await.is_some(), "{name}");
+    }
+    let all = DeploymentStore::new(s.ctx.table.clone())
+        .list()
+        .await
+        .unwrap();
+    let rows: Vec<(String, Option<String>, Option<String>)> = all
+        .iter()
+        .map(|r| (r.deployment.clone(), r.project.clone(), r.branch.clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "fraud_model.prod.ScoreFlow".into(),
+                Some("fraud_model".into()),
+                Some("prod".into())
+            ),
+            (
+                "fraud_model.test.b.ScoreFlow".into(),
+                Some("fraud_model".into()),
+                Some("test.b".into())
+            ),
+            (
+                "fraud_model.user.alice.ScoreFlow".into(),
+                Some("fraud_model".into()),
+                Some("user.alice".into())
+            ),
+        ]
+    );
+    // A request whose key names another deployment than its flow and options give is refused.
+    let wrong = run(
+        &s,
+        Req::deploy("fraud_model.prod.ScoreFlow", sp, "alice")
+            .with(|o| o.branch = Some("b".into())),
+    )
+    .await;
+    assert_eq!(wrong.status, DeployStatus::Failed);
+    assert!(
+        text(&wrong).contains("the flow deploys to fraud_model.test.b.ScoreFlow"),
+        "{}",
+        text(&wrong)
+    );
+}
+
+#[tokio::test]
+async fn the_same_request_delivered_twice_deploys_once() {
+    let s = stack().await;
+    let (key, request) = submit(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    let first = handle_request_key(&s.ctx, &key).await.unwrap().unwrap();
+    assert_eq!(first.status, DeployStatus::Ok);
+    // Another deploy happens in between (version 2).
+    let second_deploy = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(second_deploy.record.as_ref().unwrap().version, 2);
+    // The first request arrives again: the stored result, no new version.
+    let again = handle_request_key(&s.ctx, &key).await.unwrap().unwrap();
+    assert_eq!(again, first);
+    let rec = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.version, 2);
+    // Even with result.json gone, the table remembers it.
+    s.ctx
+        .blobs
+        .delete(&result_key(&request.deployment, &request.request_id))
+        .await
+        .unwrap();
+    let third = handle_request_key(&s.ctx, &key).await.unwrap().unwrap();
+    assert_eq!(third.status, first.status);
+    assert_eq!(third.record.as_ref().unwrap().version, 1);
+    assert_eq!(
+        DeploymentStore::new(s.ctx.table.clone())
+            .get("HelloFlow")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    assert!(
+        s.ctx
+            .blobs
+            .exists(&result_key(&request.deployment, &request.request_id))
+            .await
+            .unwrap()
+    );
+    // While a delivery holds the claim, another one backs off.
+    let (key2, req2) = submit(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    let store = DeploymentStore::new(s.ctx.table.clone());
+    assert!(matches!(
+        store
+            .claim(&req2.request_id, "HelloFlow", Utc::now(), 120)
+            .await
+            .unwrap(),
+        ferry_deploy::record::Claim::Claimed
+    ));
+    assert!(handle_request_key(&s.ctx, &key2).await.unwrap().is_none());
+    assert!(
+        s.ctx
+            .table
+            .get(&request_pk(&req2.request_id), "request")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_that_fails_to_compile_leaves_the_previous_version() {
+    let s = stack().await;
+    let ok = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(ok.status, DeployStatus::Ok);
+    let def = definition(&s, "HelloFlow").await.unwrap();
+    let rec = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A step setting the compiler refuses (a reserved environment name): nothing is touched.
+    let mut bad = spec("HelloFlow", None, None);
+    bad["steps"][0]["decorators"] = json!({"environment": {"vars": {"FERRY_RUN_ID": "mine"}}});
+    let r = run(&s, Req::deploy("HelloFlow", bad, "alice")).await;
+    assert_eq!(r.status, DeployStatus::Failed);
+    assert!(text(&r).contains("cannot be compiled"), "{}", text(&r));
+    assert_eq!(definition(&s, "HelloFlow").await.unwrap(), def);
+    assert_eq!(
+        DeploymentStore::new(s.ctx.table.clone())
+            .get("HelloFlow")
+            .await
+            .unwrap()
+            .unwrap(),
+        rec
+    );
+
+    // An invalid cron is refused by validation: nothing is touched either.
+    let bad = spec(
+        "HelloFlow",
+        Some(json!({"kind": "cron", "cron": "0 10 * * * *"})),
+        None,
+    );
+    let r = run(&s, Req::deploy("HelloFlow", bad, "alice")).await;
+    assert_eq!(r.status, DeployStatus::Failed);
+    assert!(
+        text(&r).contains("exactly one of day-of-month"),
+        "{}",
+        text(&r)
+    );
+    assert_eq!(definition(&s, "HelloFlow").await.unwrap(), def);
+    assert_eq!(
+        DeploymentStore::new(s.ctx.table.clone())
+            .get("HelloFlow")
+            .await
+            .unwrap()
+            .unwrap(),
+        rec
+    );
+    assert!(s.schedules.get("HelloFlow").await.unwrap().is_none());
+
+    // So does a graph that does not validate.
+    let mut broken = spec("HelloFlow", None, None);
+    broken["steps"][0]["next"] = json!(["nowhere"]);
+    let r = run(&s, Req::deploy("HelloFlow", broken, "alice")).await;
+    assert_eq!(r.status, DeployStatus::Failed);
+    assert!(text(&r).contains("cannot be deployed"), "{}", text(&r));
+    assert_eq!(definition(&s, "HelloFlow").await.unwrap(), def);
+
+    // The previous version still starts.
+    let exec = s
+        .orchestrator
+        .start_execution("HelloFlow", Some("still-runs"), r#"{"Parameters": "{}"}"#)
+        .await
+        .unwrap();
+    assert_eq!(exec.state_machine, "HelloFlow");
+    s.orchestrator
+        .stop_execution("HelloFlow", "still-runs", Some("test"), Some("done"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_json_compiles_without_deploying() {
+    let s = stack().await;
+    let r = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice")
+            .with(|o| o.only_json = true),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Ok, "{}", text(&r));
+    let def = r.definition.as_ref().expect("definition");
+    assert_eq!(def["StartAt"], "start");
+    assert!(text(&r).contains("production:helloflow-0-apnt"));
+    assert!(definition(&s, "HelloFlow").await.is_none());
+    assert!(
+        DeploymentStore::new(s.ctx.table.clone())
+            .get("HelloFlow")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.ctx.blobs.list("tasks/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delete_follows_the_token_rules_and_a_deploy_after_it_works() {
+    let s = stack().await;
+    let sched = json!({"kind": "daily"});
+    run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", Some(sched), None), "alice"),
+    )
+    .await;
+    assert!(s.schedules.get("HelloFlow").await.unwrap().is_some());
+
+    let refused = run(&s, Req::delete("HelloFlow", "HelloFlow", "bob")).await;
+    assert_eq!(refused.status, DeployStatus::Refused);
+    assert!(
+        text(&refused).contains("To delete this flow, you need to use the same production token")
+    );
+    assert!(text(&refused).contains("    ferry delete --authorize MY_TOKEN"));
+    assert!(definition(&s, "HelloFlow").await.is_some());
+
+    let deleted = run(
+        &s,
+        Req::delete("HelloFlow", "HelloFlow", "bob")
+            .with(|o| o.authorize = Some("helloflow-0-apnt".into())),
+    )
+    .await;
+    assert_eq!(deleted.status, DeployStatus::Ok, "{}", text(&deleted));
+    let t = text(&deleted);
+    assert!(
+        t.contains("Deleting the Ferry embedded stack state machine HelloFlow..."),
+        "{t}"
+    );
+    assert!(t.contains("Deleting schedule HelloFlow as well..."), "{t}");
+    assert!(definition(&s, "HelloFlow").await.is_none());
+    assert!(s.schedules.get("HelloFlow").await.unwrap().is_none());
+    assert!(
+        s.ctx
+            .table
+            .get(RECORDS_PK, "HelloFlow")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let missing = run(&s, Req::delete("HelloFlow", "HelloFlow", "alice")).await;
+    assert_eq!(missing.status, DeployStatus::Failed);
+    assert_eq!(
+        missing.messages,
+        vec!["The workflow HelloFlow doesn't exist on the Ferry embedded stack."]
+    );
+
+    // Deploying again starts over: a first deploy, the first token, version 1, by carol.
+    let again = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "carol"),
+    )
+    .await;
+    assert_eq!(again.status, DeployStatus::Ok, "{}", text(&again));
+    assert!(again.first_deploy);
+    assert_eq!(again.token.as_deref(), Some("helloflow-0-apnt"));
+    assert_eq!(again.record.as_ref().unwrap().version, 1);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_failed_result() {
+    let s = stack().await;
+    let id = RequestId::new();
+    let key = request_key("HelloFlow", &id);
+    s.ctx.blobs.put(&key, b"{ not json".to_vec()).await.unwrap();
+    let r = handle_request_key(&s.ctx, &key).await.unwrap().unwrap();
+    assert_eq!(r.status, DeployStatus::Failed);
+    assert!(text(&r).contains("could not be read"));
+    assert!(
+        s.ctx
+            .blobs
+            .exists(&result_key("HelloFlow", &id))
+            .await
+            .unwrap()
+    );
+
+    // A spec that does not match its hash.
+    let (key, request) = submit(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    s.ctx
+        .blobs
+        .put(&request.spec.as_ref().unwrap().key, b"{}".to_vec())
+        .await
+        .unwrap();
+    let r = handle_request_key(&s.ctx, &key).await.unwrap().unwrap();
+    assert_eq!(r.status, DeployStatus::Failed);
+    assert!(
+        text(&r).contains("does not match its sha256"),
+        "{}",
+        text(&r)
+    );
+
+    // Keys that are not requests are refused before anything is read.
+    assert!(
+        handle_request_key(&s.ctx, "deploy/HelloFlow/x/request.json")
+            .await
+            .is_err()
+    );
+}

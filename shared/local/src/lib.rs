@@ -6,7 +6,12 @@
 //!   [`ferry_store::Blobs`]).
 //! - [`time`]: the time port the executor waits on ([`time::SystemTime`], [`time::ManualTime`]).
 
+// Embedded stack modules (runner, orchestrator, schedules, control, engine, stack): keep these lines.
+pub mod control;
+pub mod engine;
 pub mod executor;
 pub mod orchestrator;
 pub mod runner;
+pub mod schedules;
+pub mod stack;
 pub mod time;

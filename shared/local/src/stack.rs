@@ -41,7 +41,7 @@ pub const DEFAULT_PORT: u16 = 8765;
 /// The DynamoDB table name the compiled state machines use for foreach state.
 pub const STATE_TABLE_NAME: &str = "ferry-state";
 /// How messages name this platform.
-pub const PLATFORM: &str = "the Ferry embedded stack";
+pub const PLATFORM: &str = ferry_deploy::PLATFORM_LOCAL;
 /// `<home>/stack.json`.
 pub const STACK_FILE: &str = "stack.json";
 /// `<home>/stack.lock`.

@@ -40,7 +40,9 @@ pub struct ManualTime {
 impl ManualTime {
     /// A clock that reads `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        ManualTime { state: Mutex::new((start, Vec::new())) }
+        ManualTime {
+            state: Mutex::new((start, Vec::new())),
+        }
     }
     /// Move the clock to `t` (if later than now).
     pub fn set(&self, t: DateTime<Utc>) {

@@ -55,7 +55,11 @@ fn corpus() -> Vec<Case> {
             let name = p.file_stem().unwrap().to_string_lossy().to_string();
             let file: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
             let suffix = ferry_testkit::unique("c").replace('_', "-");
-            let table = file.get("table").and_then(Value::as_bool).unwrap_or(false).then(|| format!("corpus-{suffix}"));
+            let table = file
+                .get("table")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .then(|| format!("corpus-{suffix}"));
             let bucket = file
                 .get("bucket")
                 .and_then(Value::as_bool)
@@ -65,7 +69,14 @@ fn corpus() -> Vec<Case> {
                 .to_string()
                 .replace("${TABLE}", table.as_deref().unwrap_or(""))
                 .replace("${BUCKET}", bucket.as_deref().unwrap_or(""));
-            Case { name, file, definition, table, bucket, machine_name: format!("m-{suffix}") }
+            Case {
+                name,
+                file,
+                definition,
+                table,
+                bucket,
+                machine_name: format!("m-{suffix}"),
+            }
         })
         .collect()
 }
@@ -96,42 +107,82 @@ fn run_on_moto(cases: &[Case]) -> BTreeMap<String, Value> {
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(serde_json::to_string(&payload).unwrap().as_bytes()).unwrap();
+        stdin
+            .write_all(serde_json::to_string(&payload).unwrap().as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "moto helper failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "moto helper failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let results: Vec<Value> = serde_json::from_slice(&out.stdout).expect("helper output is JSON");
-    results.into_iter().map(|r| (r["name"].as_str().unwrap().to_string(), r)).collect()
+    results
+        .into_iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r))
+        .collect()
 }
 
 async fn run_locally(case: &Case, tmp: &std::path::Path) -> Value {
     let mut resources = Resources::new();
     if let Some(t) = &case.table {
         let table = Arc::new(SqliteTable::memory());
-        for item in case.file.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+        for item in case
+            .file
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
             // Seed through the same dynamodb:putItem path the machines use.
             let seed = Resources::new().with_table("seed", table.clone() as Arc<dyn Table>);
             let exec = Executor::new(Arc::new(seed));
             let def = json!({"StartAt": "P", "States": {"P": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
                 "Parameters": {"TableName": "seed", "Item": item}, "End": true}}});
             let m = exec.validate(&def.to_string()).unwrap();
-            let rec = exec.start(m, "seed", "seed", json!({})).unwrap().wait().await;
-            assert_eq!(rec.status, Status::Succeeded, "seeding {}: {rec:?}", case.name);
+            let rec = exec
+                .start(m, "seed", "seed", json!({}))
+                .unwrap()
+                .wait()
+                .await;
+            assert_eq!(
+                rec.status,
+                Status::Succeeded,
+                "seeding {}: {rec:?}",
+                case.name
+            );
         }
         resources = resources.with_table(t.clone(), table);
     }
     if let Some(b) = &case.bucket {
         let root = tmp.join(&case.name);
         let blobs = Arc::new(DirBlobs::open(&root).unwrap());
-        for (k, v) in case.file.get("objects").and_then(Value::as_object).cloned().unwrap_or_default() {
-            blobs.put(&k, v.as_str().unwrap().as_bytes().to_vec()).await.unwrap();
+        for (k, v) in case
+            .file
+            .get("objects")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+        {
+            blobs
+                .put(&k, v.as_str().unwrap().as_bytes().to_vec())
+                .await
+                .unwrap();
         }
         resources = resources.with_bucket(b.clone(), blobs, "");
     }
     let exec = Executor::new(Arc::new(resources));
-    let machine = exec.validate(&case.definition).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let machine = exec
+        .validate(&case.definition)
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let rec = exec
-        .start(machine, &case.machine_name, EXECUTION_NAME, case.file["input"].clone())
+        .start(
+            machine,
+            &case.machine_name,
+            EXECUTION_NAME,
+            case.file["input"].clone(),
+        )
         .unwrap()
         .wait()
         .await;
@@ -140,7 +191,9 @@ async fn run_locally(case: &Case, tmp: &std::path::Path) -> Value {
 
 fn normalise_moto_output(v: &Value) -> Value {
     match v.get("unparsed") {
-        Some(Value::String(s)) if v.as_object().is_some_and(|m| m.len() == 1) => Value::String(s.clone()),
+        Some(Value::String(s)) if v.as_object().is_some_and(|m| m.len() == 1) => {
+            Value::String(s.clone())
+        }
         _ => v.clone(),
     }
 }
@@ -148,7 +201,11 @@ fn normalise_moto_output(v: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_matches_moto() {
     let cases = corpus();
-    assert!(cases.len() >= 30, "the corpus must hold at least 30 machines, found {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "the corpus must hold at least 30 machines, found {}",
+        cases.len()
+    );
     let moto = tokio::task::spawn_blocking({
         let payload: Vec<Case> = cases
             .iter()
@@ -169,11 +226,20 @@ async fn corpus_matches_moto() {
 
     let mut mismatches = Vec::new();
     for (case, local) in cases.iter().zip(locals) {
-        let reference = moto.get(&case.name).unwrap_or_else(|| panic!("moto has no result for {}", case.name));
-        let compare_cause = case.file.get("compare_cause").and_then(Value::as_bool).unwrap_or(true);
+        let reference = moto
+            .get(&case.name)
+            .unwrap_or_else(|| panic!("moto has no result for {}", case.name));
+        let compare_cause = case
+            .file
+            .get("compare_cause")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
         let mut diffs = Vec::new();
         if local["status"] != reference["status"] {
-            diffs.push(format!("status {} vs moto {}", local["status"], reference["status"]));
+            diffs.push(format!(
+                "status {} vs moto {}",
+                local["status"], reference["status"]
+            ));
         }
         let ref_out = normalise_moto_output(&reference["output"]);
         if local["output"] != ref_out {
@@ -181,15 +247,27 @@ async fn corpus_matches_moto() {
         }
         if local["status"] != "SUCCEEDED" || reference["status"] != "SUCCEEDED" {
             if local["error"] != reference["error"] {
-                diffs.push(format!("error {} vs moto {}", local["error"], reference["error"]));
+                diffs.push(format!(
+                    "error {} vs moto {}",
+                    local["error"], reference["error"]
+                ));
             }
             if compare_cause && local["cause"] != reference["cause"] {
-                diffs.push(format!("cause {} vs moto {}", local["cause"], reference["cause"]));
+                diffs.push(format!(
+                    "cause {} vs moto {}",
+                    local["cause"], reference["cause"]
+                ));
             }
         }
         if !diffs.is_empty() {
             mismatches.push(format!("{}: {}", case.name, diffs.join("; ")));
         }
     }
-    assert!(mismatches.is_empty(), "{} of {} corpus machines differ from moto:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} corpus machines differ from moto:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
 }

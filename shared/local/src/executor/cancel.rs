@@ -23,11 +23,15 @@ impl Default for CancelSource {
 impl CancelSource {
     /// A new, not yet fired, source.
     pub fn new() -> Self {
-        CancelSource { tx: watch::Sender::new(false) }
+        CancelSource {
+            tx: watch::Sender::new(false),
+        }
     }
     /// A receiver.
     pub fn token(&self) -> Cancellation {
-        Cancellation { rx: self.tx.subscribe() }
+        Cancellation {
+            rx: self.tx.subscribe(),
+        }
     }
     /// Fire (idempotent).
     pub fn cancel(&self) {

@@ -39,8 +39,9 @@ pub enum Operand {
     Path(Path),
 }
 
-/// A type/presence test.
+/// A type/presence test (the operator names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 pub enum Test {
     IsNull,
     IsPresent,
@@ -57,11 +58,23 @@ pub enum Rule {
     Or(Vec<Rule>),
     Not(Box<Rule>),
     /// `Variable` compared with an operand.
-    Compare { var: Path, kind: Kind, op: Op, rhs: Operand },
+    Compare {
+        var: Path,
+        kind: Kind,
+        op: Op,
+        rhs: Operand,
+    },
     /// `StringMatches` with a `*` pattern.
-    Matches { var: Path, pattern: String },
+    Matches {
+        var: Path,
+        pattern: String,
+    },
     /// `IsNull`, `IsPresent`, ...: `expect` is the operator's boolean value.
-    Test { var: Path, test: Test, expect: bool },
+    Test {
+        var: Path,
+        test: Test,
+        expect: bool,
+    },
 }
 
 const COMPARISONS: &[(&str, Kind, Op)] = &[
@@ -109,7 +122,11 @@ impl Rule {
                 return Err("And/Or needs at least one rule".into());
             }
             check_only(m, &["And", "Or"], allowed_extra)?;
-            return Ok(if is_and { Rule::And(rules) } else { Rule::Or(rules) });
+            return Ok(if is_and {
+                Rule::And(rules)
+            } else {
+                Rule::Or(rules)
+            });
         }
         if let Some(inner) = m.get("Not") {
             check_only(m, &["Not"], allowed_extra)?;
@@ -125,16 +142,27 @@ impl Rule {
             .filter(|k| *k != "Variable" && !allowed_extra(k))
             .collect();
         let [op] = ops.as_slice() else {
-            return Err(format!("a choice rule needs exactly one comparison operator, found {ops:?}"));
+            return Err(format!(
+                "a choice rule needs exactly one comparison operator, found {ops:?}"
+            ));
         };
         let arg = &m[op.as_str()];
         if op.as_str() == "StringMatches" {
-            let pattern = arg.as_str().ok_or("StringMatches takes a string")?.to_string();
+            let pattern = arg
+                .as_str()
+                .ok_or("StringMatches takes a string")?
+                .to_string();
             return Ok(Rule::Matches { var, pattern });
         }
         if let Some((_, test)) = TESTS.iter().find(|t| t.0 == op.as_str()) {
-            let expect = arg.as_bool().ok_or_else(|| format!("{op} takes true or false"))?;
-            return Ok(Rule::Test { var, test: *test, expect });
+            let expect = arg
+                .as_bool()
+                .ok_or_else(|| format!("{op} takes true or false"))?;
+            return Ok(Rule::Test {
+                var,
+                test: *test,
+                expect,
+            });
         }
         let (base, is_path) = match op.strip_suffix("Path") {
             Some(b) => (b, true),
@@ -158,7 +186,12 @@ impl Rule {
             }
             Operand::Value(arg.clone())
         };
-        Ok(Rule::Compare { var, kind: *kind, op: *cmp, rhs })
+        Ok(Rule::Compare {
+            var,
+            kind: *kind,
+            op: *cmp,
+            rhs,
+        })
     }
 
     /// Evaluate the rule.
@@ -313,7 +346,10 @@ mod tests {
             retry_count: 0,
             map_item: None,
         };
-        Rule::parse(&rule, true).unwrap().eval(&Scope { input: &input, ctx: &ctx })
+        Rule::parse(&rule, true).unwrap().eval(&Scope {
+            input: &input,
+            ctx: &ctx,
+        })
     }
 
     #[test]
@@ -323,19 +359,43 @@ mod tests {
             (json!({"Variable": "$.s", "StringEquals": "b"}), true),
             (json!({"Variable": "$.s", "StringLessThan": "c"}), true),
             (json!({"Variable": "$.s", "StringGreaterThan": "c"}), false),
-            (json!({"Variable": "$.s", "StringLessThanEquals": "b"}), true),
-            (json!({"Variable": "$.s", "StringGreaterThanEquals": "a"}), true),
+            (
+                json!({"Variable": "$.s", "StringLessThanEquals": "b"}),
+                true,
+            ),
+            (
+                json!({"Variable": "$.s", "StringGreaterThanEquals": "a"}),
+                true,
+            ),
             (json!({"Variable": "$.s", "StringEqualsPath": "$.s2"}), true),
             (json!({"Variable": "$.n", "NumericEquals": 5}), true),
             (json!({"Variable": "$.n", "NumericEquals": 5.0}), true),
             (json!({"Variable": "$.f", "NumericLessThan": 3}), true),
-            (json!({"Variable": "$.n", "NumericGreaterThanPath": "$.n2"}), false),
-            (json!({"Variable": "$.n", "NumericLessThanEqualsPath": "$.n2"}), true),
-            (json!({"Variable": "$.n", "NumericGreaterThanEquals": 5}), true),
+            (
+                json!({"Variable": "$.n", "NumericGreaterThanPath": "$.n2"}),
+                false,
+            ),
+            (
+                json!({"Variable": "$.n", "NumericLessThanEqualsPath": "$.n2"}),
+                true,
+            ),
+            (
+                json!({"Variable": "$.n", "NumericGreaterThanEquals": 5}),
+                true,
+            ),
             (json!({"Variable": "$.b", "BooleanEquals": true}), true),
-            (json!({"Variable": "$.t", "TimestampLessThan": "2026-01-02T00:00:01Z"}), true),
-            (json!({"Variable": "$.t", "TimestampEquals": "2026-01-02T01:00:00+01:00"}), true),
-            (json!({"Variable": "$.t", "TimestampGreaterThanEqualsPath": "$.t"}), true),
+            (
+                json!({"Variable": "$.t", "TimestampLessThan": "2026-01-02T00:00:01Z"}),
+                true,
+            ),
+            (
+                json!({"Variable": "$.t", "TimestampEquals": "2026-01-02T01:00:00+01:00"}),
+                true,
+            ),
+            (
+                json!({"Variable": "$.t", "TimestampGreaterThanEqualsPath": "$.t"}),
+                true,
+            ),
             (json!({"Variable": "$.s", "NumericEquals": 5}), false),
             (json!({"Variable": "$.n", "StringEquals": "5"}), false),
             (json!({"Variable": "$.s", "StringMatches": "*"}), true),
@@ -347,18 +407,34 @@ mod tests {
             (json!({"Variable": "$.t", "IsTimestamp": true}), true),
             (json!({"Variable": "$.s", "IsTimestamp": true}), false),
             (json!({"Variable": "$.s", "IsNull": false}), true),
-            (json!({"And": [{"Variable": "$.n", "NumericEquals": 5}, {"Not": {"Variable": "$.b", "BooleanEquals": false}}]}), true),
-            (json!({"Or": [{"Variable": "$.n", "NumericEquals": 1}, {"Variable": "$.s", "StringEquals": "x"}]}), false),
+            (
+                json!({"And": [{"Variable": "$.n", "NumericEquals": 5}, {"Not": {"Variable": "$.b", "BooleanEquals": false}}]}),
+                true,
+            ),
+            (
+                json!({"Or": [{"Variable": "$.n", "NumericEquals": 1}, {"Variable": "$.s", "StringEquals": "x"}]}),
+                false,
+            ),
         ];
         for (rule, want) in cases {
             assert_eq!(check(rule.clone(), i.clone()).unwrap(), want, "{rule}");
         }
-        assert_eq!(check(json!({"Variable": "$.z", "IsNull": true}), json!({"z": null})).unwrap(), true);
+        assert!(
+            check(
+                json!({"Variable": "$.z", "IsNull": true}),
+                json!({"z": null})
+            )
+            .unwrap()
+        );
     }
 
     #[test]
     fn missing_variable_is_runtime_error() {
-        let e = check(json!({"Variable": "$.nope", "StringEquals": "x"}), json!({})).unwrap_err();
+        let e = check(
+            json!({"Variable": "$.nope", "StringEquals": "x"}),
+            json!({}),
+        )
+        .unwrap_err();
         assert_eq!(e.error, "States.Runtime");
     }
 

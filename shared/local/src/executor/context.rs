@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::jsonpath::Path;
+use super::jsonpath::{Path, Segment};
 
 /// Facts about one execution, shared by all its states (`$$.Execution`, `$$.StateMachine`).
 #[derive(Debug, Clone)]
@@ -41,6 +41,35 @@ pub struct Context {
 }
 
 impl Context {
+    /// Select `path` (a `$$` path) without building more of the context than it needs: the
+    /// execution input in particular is never copied unless the path selects it whole.
+    pub fn select(&self, path: &Path) -> Option<Value> {
+        let field = |i: usize| match path.segments.get(i) {
+            Some(Segment::Field(f)) => Some(f.as_str()),
+            _ => None,
+        };
+        let e = &self.exec;
+        let sub = match field(0) {
+            Some("Execution") if field(1) == Some("Input") => {
+                return path.select_after(2, &e.input);
+            }
+            Some("Execution") if path.segments.len() >= 2 => json!({
+                "Id": e.id, "Name": e.name, "StartTime": e.start_time, "RoleArn": e.role_arn, "RedriveCount": 0,
+            }),
+            Some("Map") if field(1) == Some("Item") => match (&self.map_item, field(2)) {
+                (Some((_, v)), Some("Value")) => return path.select_after(3, v),
+                (Some((i, _)), Some("Index")) => return path.select_after(3, &json!(i)),
+                _ => return path.select(&self.to_value()),
+            },
+            Some("State") => {
+                json!({"Name": self.state_name, "EnteredTime": self.entered_time, "RetryCount": self.retry_count})
+            }
+            Some("StateMachine") => json!({"Id": e.state_machine_id, "Name": e.state_machine_name}),
+            _ => return path.select(&self.to_value()),
+        };
+        path.select_after(1, &sub)
+    }
+
     /// The `$$` object.
     pub fn to_value(&self) -> Value {
         let e = &self.exec;
@@ -71,16 +100,7 @@ impl Scope<'_> {
     /// Select `path` in the input or the context. `None`: a definite path matched nothing.
     pub fn select(&self, path: &Path) -> Option<Value> {
         if path.context {
-            // Fast paths for what Ferry's machines use in every Map iteration.
-            if let (Some((_, item)), [super::jsonpath::Segment::Field(a), super::jsonpath::Segment::Field(b), super::jsonpath::Segment::Field(c)]) =
-                (&self.ctx.map_item, path.segments.as_slice())
-                && a == "Map"
-                && b == "Item"
-                && c == "Value"
-            {
-                return Some(item.clone());
-            }
-            path.select(&self.ctx.to_value())
+            self.ctx.select(path)
         } else {
             path.select(self.input)
         }

@@ -15,21 +15,34 @@ pub fn validation(cause: impl Into<String>) -> StatesError {
 
 /// DynamoDB JSON -> [`Attr`]. Supported types: `S`, `N` (integers), `SS`, `NS`, `BOOL`.
 pub fn to_attr(v: &Value) -> Result<Attr, StatesError> {
-    let m = v
-        .as_object()
-        .filter(|m| m.len() == 1)
-        .ok_or_else(|| validation(format!("an attribute value must be an object with one type key, got {v}")))?;
+    let m = v.as_object().filter(|m| m.len() == 1).ok_or_else(|| {
+        validation(format!(
+            "an attribute value must be an object with one type key, got {v}"
+        ))
+    })?;
     let (t, x) = m.iter().next().expect("one entry");
     let strings = |x: &Value| -> Result<Vec<String>, StatesError> {
         x.as_array()
-            .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+            .and_then(|a| {
+                a.iter()
+                    .map(|s| s.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
             .ok_or_else(|| validation(format!("{t} must be an array of strings")))
     };
     Ok(match t.as_str() {
-        "S" => Attr::S(x.as_str().ok_or_else(|| validation("S must be a string"))?.to_string()),
+        "S" => Attr::S(
+            x.as_str()
+                .ok_or_else(|| validation("S must be a string"))?
+                .to_string(),
+        ),
         "N" => {
             let s = x.as_str().ok_or_else(|| validation("N must be a string"))?;
-            Attr::N(s.trim().parse().map_err(|_| validation(format!("N {s:?}: only integers are supported")))?)
+            Attr::N(
+                s.trim()
+                    .parse()
+                    .map_err(|_| validation(format!("N {s:?}: only integers are supported")))?,
+            )
         }
         "SS" => Attr::Ss(strings(x)?),
         "NS" => {
@@ -39,8 +52,15 @@ pub fn to_attr(v: &Value) -> Result<Attr, StatesError> {
             }
             Attr::Ns(ns)
         }
-        "BOOL" => Attr::Bool(x.as_bool().ok_or_else(|| validation("BOOL must be a boolean"))?),
-        other => return Err(validation(format!("attribute type {other} is not supported (S, N, SS, NS, BOOL)"))),
+        "BOOL" => Attr::Bool(
+            x.as_bool()
+                .ok_or_else(|| validation("BOOL must be a boolean"))?,
+        ),
+        other => {
+            return Err(validation(format!(
+                "attribute type {other} is not supported (S, N, SS, NS, BOOL)"
+            )));
+        }
     })
 }
 
@@ -68,20 +88,28 @@ pub fn item_to_json(item: &Item) -> Map<String, Value> {
 
 /// The `Key` parameter: `{"pk": {"S": ..}, "sk": {"S": ..}}` (Ferry's table schema).
 pub fn key(v: Option<&Value>) -> Result<(String, String), StatesError> {
-    let m = v.and_then(Value::as_object).ok_or_else(|| validation("Key is required"))?;
+    let m = v
+        .and_then(Value::as_object)
+        .ok_or_else(|| validation("Key is required"))?;
     let get = |k: &str| match m.get(k).map(to_attr).transpose()? {
         Some(Attr::S(s)) => Ok(s),
-        _ => Err(validation("The provided key element does not match the schema (pk and sk, both S)")),
+        _ => Err(validation(
+            "The provided key element does not match the schema (pk and sk, both S)",
+        )),
     };
     if m.len() != 2 {
-        return Err(validation("The provided key element does not match the schema (pk and sk, both S)"));
+        return Err(validation(
+            "The provided key element does not match the schema (pk and sk, both S)",
+        ));
     }
     Ok((get("pk")?, get("sk")?))
 }
 
 /// The `Item` parameter of `putItem`.
 pub fn item(v: Option<&Value>) -> Result<Item, StatesError> {
-    let m = v.and_then(Value::as_object).ok_or_else(|| validation("Item is required"))?;
+    let m = v
+        .and_then(Value::as_object)
+        .ok_or_else(|| validation("Item is required"))?;
     let mut attrs = BTreeMap::new();
     let (mut pk, mut sk) = (None, None);
     for (k, v) in m {
@@ -96,7 +124,9 @@ pub fn item(v: Option<&Value>) -> Result<Item, StatesError> {
     }
     match (pk, sk) {
         (Some(pk), Some(sk)) => Ok(Item { pk, sk, attrs }),
-        _ => Err(validation("One of the required keys was not given a value (pk, sk)")),
+        _ => Err(validation(
+            "One of the required keys was not given a value (pk, sk)",
+        )),
     }
 }
 
@@ -108,8 +138,14 @@ pub fn name(token: &str, names: Option<&Value>) -> Result<String, StatesError> {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| validation(format!("ExpressionAttributeNames has no {token}")))
-    } else if token.is_empty() || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-        Err(validation(format!("bad attribute name {token:?} in an expression")))
+    } else if token.is_empty()
+        || !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        Err(validation(format!(
+            "bad attribute name {token:?} in an expression"
+        )))
     } else {
         Ok(token.to_string())
     }
@@ -124,7 +160,11 @@ pub fn value(token: &str, values: Option<&Value>) -> Result<Attr, StatesError> {
 }
 
 /// `ConditionExpression`: `attribute_exists(pk)`, `attribute_not_exists(pk)` or `<name> = :v`.
-pub fn condition(expr: Option<&str>, names: Option<&Value>, values: Option<&Value>) -> Result<Condition, StatesError> {
+pub fn condition(
+    expr: Option<&str>,
+    names: Option<&Value>,
+    values: Option<&Value>,
+) -> Result<Condition, StatesError> {
     let Some(e) = expr.map(str::trim).filter(|e| !e.is_empty()) else {
         return Ok(Condition::None);
     };
@@ -136,14 +176,27 @@ pub fn condition(expr: Option<&str>, names: Option<&Value>, values: Option<&Valu
     };
     if let Some(n) = inner("attribute_not_exists") {
         let n = name(n, names)?;
-        return if n == "pk" || n == "sk" { Ok(Condition::NotExists) } else { Err(validation("attribute_not_exists is supported on the key only")) };
+        return if n == "pk" || n == "sk" {
+            Ok(Condition::NotExists)
+        } else {
+            Err(validation(
+                "attribute_not_exists is supported on the key only",
+            ))
+        };
     }
     if let Some(n) = inner("attribute_exists") {
         let n = name(n, names)?;
-        return if n == "pk" || n == "sk" { Ok(Condition::Exists) } else { Err(validation("attribute_exists is supported on the key only")) };
+        return if n == "pk" || n == "sk" {
+            Ok(Condition::Exists)
+        } else {
+            Err(validation("attribute_exists is supported on the key only"))
+        };
     }
     if let Some((l, r)) = e.split_once('=') {
-        return Ok(Condition::AttrEquals(name(l.trim(), names)?, value(r.trim(), values)?));
+        return Ok(Condition::AttrEquals(
+            name(l.trim(), names)?,
+            value(r.trim(), values)?,
+        ));
     }
     Err(validation(format!("unsupported ConditionExpression {e:?}")))
 }
@@ -158,30 +211,49 @@ pub enum Update {
 }
 
 /// Parse `SET a = :x, #b = :y ADD c :n` (SET and ADD clauses, in any order).
-pub fn update_expression(expr: &str, names: Option<&Value>, values: Option<&Value>) -> Result<Vec<Update>, StatesError> {
+pub fn update_expression(
+    expr: &str,
+    names: Option<&Value>,
+    values: Option<&Value>,
+) -> Result<Vec<Update>, StatesError> {
     let mut out = Vec::new();
     let toks: Vec<&str> = expr.split_whitespace().collect();
     // Re-join per clause: split on the clause keywords.
     let mut clause: Option<&str> = None;
     let mut buf = String::new();
-    let flush = |clause: Option<&str>, buf: &mut String, out: &mut Vec<Update>| -> Result<(), StatesError> {
+    let flush = |clause: Option<&str>,
+                 buf: &mut String,
+                 out: &mut Vec<Update>|
+     -> Result<(), StatesError> {
         let text = std::mem::take(buf);
         if text.trim().is_empty() {
             return Ok(());
         }
-        let Some(c) = clause else { return Err(validation(format!("UpdateExpression {expr:?} must start with SET or ADD"))) };
+        let Some(c) = clause else {
+            return Err(validation(format!(
+                "UpdateExpression {expr:?} must start with SET or ADD"
+            )));
+        };
         for action in text.split(',') {
             let action = action.trim();
             match c {
                 "SET" => {
-                    let (l, r) = action.split_once('=').ok_or_else(|| validation(format!("bad SET action {action:?}")))?;
-                    out.push(Update::Set(name(l.trim(), names)?, value(r.trim(), values)?));
+                    let (l, r) = action
+                        .split_once('=')
+                        .ok_or_else(|| validation(format!("bad SET action {action:?}")))?;
+                    out.push(Update::Set(
+                        name(l.trim(), names)?,
+                        value(r.trim(), values)?,
+                    ));
                 }
                 _ => {
                     let (l, r) = action
                         .split_once(char::is_whitespace)
                         .ok_or_else(|| validation(format!("bad ADD action {action:?}")))?;
-                    out.push(Update::Add(name(l.trim(), names)?, value(r.trim(), values)?));
+                    out.push(Update::Add(
+                        name(l.trim(), names)?,
+                        value(r.trim(), values)?,
+                    ));
                 }
             }
         }
@@ -193,7 +265,11 @@ pub fn update_expression(expr: &str, names: Option<&Value>, values: Option<&Valu
                 flush(clause, &mut buf, &mut out)?;
                 clause = Some(if kw == "SET" { "SET" } else { "ADD" });
             }
-            "REMOVE" | "DELETE" => return Err(validation(format!("UpdateExpression clause {t} is not supported"))),
+            "REMOVE" | "DELETE" => {
+                return Err(validation(format!(
+                    "UpdateExpression clause {t} is not supported"
+                )));
+            }
             _ => {
                 buf.push_str(t);
                 buf.push(' ');
@@ -213,24 +289,47 @@ mod tests {
 
     #[test]
     fn attr_round_trip() {
-        for v in [json!({"S": "x"}), json!({"N": "5"}), json!({"SS": ["a", "b"]}), json!({"NS": ["0", "1"]}), json!({"BOOL": true})] {
+        for v in [
+            json!({"S": "x"}),
+            json!({"N": "5"}),
+            json!({"SS": ["a", "b"]}),
+            json!({"NS": ["0", "1"]}),
+            json!({"BOOL": true}),
+        ] {
             assert_eq!(from_attr(&to_attr(&v).unwrap()), v);
         }
-        for bad in [json!({"N": "1.5"}), json!({"M": {}}), json!({"S": 1}), json!({"NS": ["x"]}), json!("S")] {
+        for bad in [
+            json!({"N": "1.5"}),
+            json!({"M": {}}),
+            json!({"S": 1}),
+            json!({"NS": ["x"]}),
+            json!("S"),
+        ] {
             assert!(to_attr(&bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn keys_items_and_expressions() {
-        assert_eq!(key(Some(&json!({"pk": {"S": "a"}, "sk": {"S": "b"}}))).unwrap(), ("a".into(), "b".into()));
+        assert_eq!(
+            key(Some(&json!({"pk": {"S": "a"}, "sk": {"S": "b"}}))).unwrap(),
+            ("a".into(), "b".into())
+        );
         assert!(key(Some(&json!({"pathspec": {"S": "a"}}))).is_err());
-        let it = item(Some(&json!({"pk": {"S": "a"}, "sk": {"S": "b"}, "n": {"N": "3"}}))).unwrap();
+        let it = item(Some(
+            &json!({"pk": {"S": "a"}, "sk": {"S": "b"}, "n": {"N": "3"}}),
+        ))
+        .unwrap();
         assert_eq!(it.attrs["n"], Attr::N(3));
         let names = json!({"#c": "count"});
         let values = json!({":one": {"N": "1"}, ":s": {"S": "v"}, ":ss": {"SS": ["0:t"]}});
         assert_eq!(
-            update_expression("SET a = :s, #c = :one ADD hits :one, parents :ss", Some(&names), Some(&values)).unwrap(),
+            update_expression(
+                "SET a = :s, #c = :one ADD hits :one, parents :ss",
+                Some(&names),
+                Some(&values)
+            )
+            .unwrap(),
             vec![
                 Update::Set("a".into(), Attr::S("v".into())),
                 Update::Set("count".into(), Attr::N(1)),
@@ -239,7 +338,10 @@ mod tests {
             ]
         );
         assert!(update_expression("REMOVE a", None, None).is_err());
-        assert_eq!(condition(Some("attribute_not_exists(pk)"), None, None).unwrap(), Condition::NotExists);
+        assert_eq!(
+            condition(Some("attribute_not_exists(pk)"), None, None).unwrap(),
+            Condition::NotExists
+        );
         assert_eq!(
             condition(Some("#c = :one"), Some(&names), Some(&values)).unwrap(),
             Condition::AttrEquals("count".into(), Attr::N(1))

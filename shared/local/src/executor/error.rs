@@ -45,7 +45,10 @@ pub struct StatesError {
 impl StatesError {
     /// An error with a name and a cause.
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        StatesError { error: error.into(), cause: cause.into() }
+        StatesError {
+            error: error.into(),
+            cause: cause.into(),
+        }
     }
     /// `States.Runtime`.
     pub fn runtime(cause: impl Into<String>) -> Self {

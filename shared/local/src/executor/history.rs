@@ -52,10 +52,20 @@ impl History {
     /// Record an event.
     pub fn event(&self, kind: &str, state: Option<&str>) {
         let id = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        *self.by_kind.lock().expect("history lock").entry(kind.to_string()).or_default() += 1;
+        *self
+            .by_kind
+            .lock()
+            .expect("history lock")
+            .entry(kind.to_string())
+            .or_default() += 1;
         let mut kept = self.kept.lock().expect("history lock");
         if kept.len() < KEPT_EVENTS {
-            kept.push(HistoryEvent { id, timestamp: Utc::now(), kind: kind.to_string(), state: state.map(str::to_string) });
+            kept.push(HistoryEvent {
+                id,
+                timestamp: Utc::now(),
+                kind: kind.to_string(),
+                state: state.map(str::to_string),
+            });
         }
     }
     /// Record a finished distributed Map run.

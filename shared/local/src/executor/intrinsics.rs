@@ -112,7 +112,10 @@ impl P<'_> {
     }
     fn call(&mut self) -> Result<Call, String> {
         let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+        {
             self.i += 1;
         }
         let full: String = self.c[start..self.i].iter().collect();
@@ -144,12 +147,19 @@ impl P<'_> {
                         self.i += 1;
                         break;
                     }
-                    _ => return Err(format!("expected ',' or ')' in the arguments of States.{name}")),
+                    _ => {
+                        return Err(format!(
+                            "expected ',' or ')' in the arguments of States.{name}"
+                        ));
+                    }
                 }
             }
         }
         if args.len() < *min || args.len() > *max {
-            return Err(format!("States.{name} takes {min}..{max} arguments, got {}", args.len()));
+            return Err(format!(
+                "States.{name} takes {min}..{max} arguments, got {}",
+                args.len()
+            ));
         }
         Ok(Call { name, args })
     }
@@ -164,7 +174,11 @@ impl P<'_> {
                     match self.peek() {
                         None => return Err("unterminated string literal".into()),
                         Some('\\') => {
-                            let n = self.c.get(self.i + 1).copied().ok_or("unterminated escape")?;
+                            let n = self
+                                .c
+                                .get(self.i + 1)
+                                .copied()
+                                .ok_or("unterminated escape")?;
                             if n == '{' || n == '}' {
                                 template.push('\\');
                             }
@@ -210,12 +224,17 @@ impl P<'_> {
             Some('S') => self.call().map(Arg::Call),
             Some(_) => {
                 let start = self.i;
-                while self.peek().is_some_and(|c| !(c == ',' || c == ')' || c.is_whitespace())) {
+                while self
+                    .peek()
+                    .is_some_and(|c| !(c == ',' || c == ')' || c.is_whitespace()))
+                {
                     self.i += 1;
                 }
                 let text: String = self.c[start..self.i].iter().collect();
                 match serde_json::from_str::<Value>(&text) {
-                    Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => Ok(Arg::Literal(v)),
+                    Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => {
+                        Ok(Arg::Literal(v))
+                    }
                     _ => Err(format!("bad intrinsic argument {text:?}")),
                 }
             }
@@ -228,10 +247,16 @@ impl P<'_> {
 pub fn format_repr(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(a) => format!("[{}]", a.iter().map(format_repr).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(format_repr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, v)| format!("{k}={}", format_repr(v))).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", format_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         other => other.to_string(),
     }
@@ -248,11 +273,13 @@ fn int_arg(v: &Value, what: &str) -> Result<i64, String> {
 }
 
 fn array_arg<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>, String> {
-    v.as_array().ok_or_else(|| format!("{what} must be an array, got {v}"))
+    v.as_array()
+        .ok_or_else(|| format!("{what} must be an array, got {v}"))
 }
 
 fn str_arg<'a>(v: &'a Value, what: &str) -> Result<&'a str, String> {
-    v.as_str().ok_or_else(|| format!("{what} must be a string, got {v}"))
+    v.as_str()
+        .ok_or_else(|| format!("{what} must be a string, got {v}"))
 }
 
 fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, String> {
@@ -298,7 +325,11 @@ fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, String> {
                 return Err("the chunk size must be positive".into());
             }
             let arr = array_arg(&args[0], "the first argument")?;
-            Array(arr.chunks(size as usize).map(|c| Array(c.to_vec())).collect())
+            Array(
+                arr.chunks(size as usize)
+                    .map(|c| Array(c.to_vec()))
+                    .collect(),
+            )
         }
         "ArrayContains" => Bool(array_arg(&args[0], "the first argument")?.contains(&args[1])),
         "ArrayRange" => {
@@ -346,7 +377,9 @@ fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, String> {
             let bytes = BASE64
                 .decode(str_arg(&args[0], "the argument")?.as_bytes())
                 .map_err(|e| format!("not base64: {e}"))?;
-            String(std::string::String::from_utf8(bytes).map_err(|_| "decoded bytes are not UTF-8")?)
+            String(
+                std::string::String::from_utf8(bytes).map_err(|_| "decoded bytes are not UTF-8")?,
+            )
         }
         "Hash" => {
             let data = str_arg(&args[0], "the data")?.as_bytes();
@@ -356,7 +389,11 @@ fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, String> {
                 "SHA-256" => hex::encode(sha2::Sha256::digest(data)),
                 "SHA-384" => hex::encode(sha2::Sha384::digest(data)),
                 "SHA-512" => hex::encode(sha2::Sha512::digest(data)),
-                other => return Err(format!("unsupported hash algorithm {other:?} (SHA-1, SHA-256, SHA-384, SHA-512)")),
+                other => {
+                    return Err(format!(
+                        "unsupported hash algorithm {other:?} (SHA-1, SHA-256, SHA-384, SHA-512)"
+                    ));
+                }
             })
         }
         "JsonMerge" => {
@@ -382,13 +419,17 @@ fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, String> {
             }
             use rand::{Rng, SeedableRng};
             let n = match args.get(2) {
-                Some(seed) => rand::rngs::StdRng::seed_from_u64(int_arg(seed, "seed")? as u64).random_range(a..b),
+                Some(seed) => rand::rngs::StdRng::seed_from_u64(int_arg(seed, "seed")? as u64)
+                    .random_range(a..b),
                 None => rand::rng().random_range(a..b),
             };
             Value::from(n)
         }
         "MathAdd" => {
-            let (a, b) = (int_arg(&args[0], "the first argument")?, int_arg(&args[1], "the second argument")?);
+            let (a, b) = (
+                int_arg(&args[0], "the first argument")?,
+                int_arg(&args[1], "the second argument")?,
+            );
             Value::from(a.checked_add(b).ok_or("overflow")?)
         }
         "StringSplit" => {
@@ -433,59 +474,145 @@ mod tests {
 
     fn ev(src: &str, input: Value) -> Result<Value, StatesError> {
         let c = ctx();
-        Call::parse(src).unwrap().eval(&Scope { input: &input, ctx: &c })
+        Call::parse(src).unwrap().eval(&Scope {
+            input: &input,
+            ctx: &c,
+        })
     }
 
     #[test]
     fn format() {
-        assert_eq!(ev("States.Format('Hello, {}! {} {}', $.n, $.i, $$.Execution.Name)", json!({"n": "W", "i": 3})).unwrap(), json!("Hello, W! 3 run-1"));
-        assert_eq!(ev("States.Format('{}', $.o)", json!({"o": {"a": 1, "b": [1, "x"]}})).unwrap(), json!("{a=1, b=[1, x]}"));
-        assert_eq!(ev(r"States.Format('\{\} {} it\'s', 'x')", json!({})).unwrap(), json!("{} x it's"));
+        assert_eq!(
+            ev(
+                "States.Format('Hello, {}! {} {}', $.n, $.i, $$.Execution.Name)",
+                json!({"n": "W", "i": 3})
+            )
+            .unwrap(),
+            json!("Hello, W! 3 run-1")
+        );
+        assert_eq!(
+            ev(
+                "States.Format('{}', $.o)",
+                json!({"o": {"a": 1, "b": [1, "x"]}})
+            )
+            .unwrap(),
+            json!("{a=1, b=[1, x]}")
+        );
+        assert_eq!(
+            ev(r"States.Format('\{\} {} it\'s', 'x')", json!({})).unwrap(),
+            json!("{} x it's")
+        );
         assert!(ev("States.Format('{} {}', 'x')", json!({})).is_err());
     }
 
     #[test]
     fn json_round_trip() {
-        assert_eq!(ev("States.StringToJson($.s)", json!({"s": "{\"a\":[1,2]}"})).unwrap(), json!({"a": [1, 2]}));
-        assert_eq!(ev("States.JsonToString($.o)", json!({"o": {"a": [1, 2]}})).unwrap(), json!("{\"a\":[1,2]}"));
-        assert_eq!(ev("States.StringToJson(States.JsonToString($))", json!({"z": 1})).unwrap(), json!({"z": 1}));
+        assert_eq!(
+            ev("States.StringToJson($.s)", json!({"s": "{\"a\":[1,2]}"})).unwrap(),
+            json!({"a": [1, 2]})
+        );
+        assert_eq!(
+            ev("States.JsonToString($.o)", json!({"o": {"a": [1, 2]}})).unwrap(),
+            json!("{\"a\":[1,2]}")
+        );
+        assert_eq!(
+            ev(
+                "States.StringToJson(States.JsonToString($))",
+                json!({"z": 1})
+            )
+            .unwrap(),
+            json!({"z": 1})
+        );
     }
 
     #[test]
     fn arrays() {
-        assert_eq!(ev("States.Array(1, 'a', $.x, null, true)", json!({"x": [2]})).unwrap(), json!([1, "a", [2], null, true]));
-        assert_eq!(ev("States.ArrayPartition($.a, 2)", json!({"a": [1, 2, 3, 4, 5]})).unwrap(), json!([[1, 2], [3, 4], [5]]));
-        assert_eq!(ev("States.ArrayContains($.a, 3)", json!({"a": [1, 2, 3]})).unwrap(), json!(true));
-        assert_eq!(ev("States.ArrayRange(1, 9, 2)", json!({})).unwrap(), json!([1, 3, 5, 7, 9]));
-        assert_eq!(ev("States.ArrayRange(0, 0, 1)", json!({})).unwrap(), json!([0]));
+        assert_eq!(
+            ev("States.Array(1, 'a', $.x, null, true)", json!({"x": [2]})).unwrap(),
+            json!([1, "a", [2], null, true])
+        );
+        assert_eq!(
+            ev(
+                "States.ArrayPartition($.a, 2)",
+                json!({"a": [1, 2, 3, 4, 5]})
+            )
+            .unwrap(),
+            json!([[1, 2], [3, 4], [5]])
+        );
+        assert_eq!(
+            ev("States.ArrayContains($.a, 3)", json!({"a": [1, 2, 3]})).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            ev("States.ArrayRange(1, 9, 2)", json!({})).unwrap(),
+            json!([1, 3, 5, 7, 9])
+        );
+        assert_eq!(
+            ev("States.ArrayRange(0, 0, 1)", json!({})).unwrap(),
+            json!([0])
+        );
         assert!(ev("States.ArrayRange(0, 1000, 1)", json!({})).is_err());
-        assert_eq!(ev("States.ArrayGetItem($.a, 1)", json!({"a": [1, 2, 3]})).unwrap(), json!(2));
+        assert_eq!(
+            ev("States.ArrayGetItem($.a, 1)", json!({"a": [1, 2, 3]})).unwrap(),
+            json!(2)
+        );
         assert!(ev("States.ArrayGetItem($.a, 5)", json!({"a": [1]})).is_err());
-        assert_eq!(ev("States.ArrayLength($.a)", json!({"a": [1, 2, 3]})).unwrap(), json!(3));
-        assert_eq!(ev("States.ArrayUnique($.a)", json!({"a": [1, 2, 1, "x", "x"]})).unwrap(), json!([1, 2, "x"]));
+        assert_eq!(
+            ev("States.ArrayLength($.a)", json!({"a": [1, 2, 3]})).unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            ev("States.ArrayUnique($.a)", json!({"a": [1, 2, 1, "x", "x"]})).unwrap(),
+            json!([1, 2, "x"])
+        );
     }
 
     #[test]
     fn encodings_and_hashes() {
-        assert_eq!(ev("States.Base64Encode('Data to encode')", json!({})).unwrap(), json!("RGF0YSB0byBlbmNvZGU="));
-        assert_eq!(ev("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})).unwrap(), json!("Data to encode"));
+        assert_eq!(
+            ev("States.Base64Encode('Data to encode')", json!({})).unwrap(),
+            json!("RGF0YSB0byBlbmNvZGU=")
+        );
+        assert_eq!(
+            ev("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})).unwrap(),
+            json!("Data to encode")
+        );
         assert_eq!(
             ev("States.Hash('abc', 'SHA-256')", json!({})).unwrap(),
             json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
-        assert_eq!(ev("States.Hash('abc', 'SHA-1')", json!({})).unwrap(), json!("a9993e364706816aba3e25717850c26c9cd0d89d"));
+        assert_eq!(
+            ev("States.Hash('abc', 'SHA-1')", json!({})).unwrap(),
+            json!("a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
     }
 
     #[test]
     fn math_strings_merge_uuid() {
-        assert_eq!(ev("States.MathAdd($.a, -3)", json!({"a": 10})).unwrap(), json!(7));
-        let r = ev("States.MathRandom(1, 5)", json!({})).unwrap().as_i64().unwrap();
+        assert_eq!(
+            ev("States.MathAdd($.a, -3)", json!({"a": 10})).unwrap(),
+            json!(7)
+        );
+        let r = ev("States.MathRandom(1, 5)", json!({}))
+            .unwrap()
+            .as_i64()
+            .unwrap();
         assert!((1..5).contains(&r));
         let seeded = ev("States.MathRandom(1, 1000, 7)", json!({})).unwrap();
-        assert_eq!(seeded, ev("States.MathRandom(1, 1000, 7)", json!({})).unwrap());
-        assert_eq!(ev("States.StringSplit('a,b;;c', ',;')", json!({})).unwrap(), json!(["a", "b", "c"]));
         assert_eq!(
-            ev("States.JsonMerge($.a, $.b, false)", json!({"a": {"x": 1, "y": {"z": 1}}, "b": {"y": 2}})).unwrap(),
+            seeded,
+            ev("States.MathRandom(1, 1000, 7)", json!({})).unwrap()
+        );
+        assert_eq!(
+            ev("States.StringSplit('a,b;;c', ',;')", json!({})).unwrap(),
+            json!(["a", "b", "c"])
+        );
+        assert_eq!(
+            ev(
+                "States.JsonMerge($.a, $.b, false)",
+                json!({"a": {"x": 1, "y": {"z": 1}}, "b": {"y": 2}})
+            )
+            .unwrap(),
             json!({"x": 1, "y": 2})
         );
         let u = ev("States.UUID()", json!({})).unwrap();
@@ -494,7 +621,14 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        for bad in ["States.Nope(1)", "States.Format(", "States.ArrayLength()", "Foo.Bar()", "States.Array(1) x", "States.MathAdd(1, abc)"] {
+        for bad in [
+            "States.Nope(1)",
+            "States.Format(",
+            "States.ArrayLength()",
+            "Foo.Bar()",
+            "States.Array(1) x",
+            "States.MathAdd(1, abc)",
+        ] {
             assert!(Call::parse(bad).is_err(), "{bad}");
         }
     }

@@ -63,7 +63,12 @@ impl fmt::Display for Path {
 impl Path {
     /// Parse a path starting with `$` or `$$`.
     pub fn parse(src: &str) -> Result<Path, PathError> {
-        Parser { src, chars: src.char_indices().collect(), pos: 0 }.parse()
+        Parser {
+            src,
+            chars: src.char_indices().collect(),
+            pos: 0,
+        }
+        .parse()
     }
 
     /// The path as written.
@@ -85,50 +90,18 @@ impl Path {
 
     /// A definite path: yields at most one value.
     pub fn is_definite(&self) -> bool {
-        let n = self.segments.len();
-        self.segments.iter().enumerate().all(|(i, s)| match s {
-            Segment::Field(_) | Segment::Index(_) => true,
-            Segment::Fields(_) => i + 1 == n,
-            _ => false,
-        })
+        definite(&self.segments)
     }
 
     /// Select from `root`. `None` when a definite path matches nothing; an indefinite path
     /// always answers an array of its matches.
     pub fn select(&self, root: &Value) -> Option<Value> {
-        if self.is_definite() {
-            let (last_fields, prefix) = match self.segments.last() {
-                Some(Segment::Fields(names)) => (Some(names), &self.segments[..self.segments.len() - 1]),
-                _ => (None, &self.segments[..]),
-            };
-            let mut cur = root;
-            for seg in prefix {
-                cur = step_definite(cur, seg)?;
-            }
-            match last_fields {
-                None => Some(cur.clone()),
-                Some(names) => {
-                    let obj = cur.as_object()?;
-                    let mut out = Map::new();
-                    for n in names {
-                        if let Some(v) = obj.get(n) {
-                            out.insert(n.clone(), v.clone());
-                        }
-                    }
-                    Some(Value::Object(out))
-                }
-            }
-        } else {
-            let mut nodes = vec![root];
-            for seg in &self.segments {
-                let mut next = Vec::new();
-                for n in nodes {
-                    step_all(n, seg, &mut next);
-                }
-                nodes = next;
-            }
-            Some(Value::Array(nodes.into_iter().cloned().collect()))
-        }
+        select_segments(&self.segments, root)
+    }
+
+    /// Like [`Path::select`], skipping the first `skip` segments (they were resolved by the caller).
+    pub fn select_after(&self, skip: usize, root: &Value) -> Option<Value> {
+        select_segments(self.segments.get(skip..).unwrap_or(&[]), root)
     }
 
     /// Write `value` at this reference path inside `target` (ResultPath semantics): missing
@@ -138,10 +111,55 @@ impl Path {
             return Ok(value);
         }
         let mut target = target;
-        set_in(&mut target, &self.segments, value).map_err(|why| {
-            format!("Unable to apply ResultPath '{}': {why}", self.source)
-        })?;
+        set_in(&mut target, &self.segments, value)
+            .map_err(|why| format!("Unable to apply ResultPath '{}': {why}", self.source))?;
         Ok(target)
+    }
+}
+
+fn definite(segments: &[Segment]) -> bool {
+    let n = segments.len();
+    segments.iter().enumerate().all(|(i, s)| match s {
+        Segment::Field(_) | Segment::Index(_) => true,
+        Segment::Fields(_) => i + 1 == n,
+        _ => false,
+    })
+}
+
+fn select_segments(segments: &[Segment], root: &Value) -> Option<Value> {
+    if definite(segments) {
+        let (last_fields, prefix) = match segments.last() {
+            Some(Segment::Fields(names)) => (Some(names), &segments[..segments.len() - 1]),
+            _ => (None, segments),
+        };
+
+        let mut cur = root;
+        for seg in prefix {
+            cur = step_definite(cur, seg)?;
+        }
+        match last_fields {
+            None => Some(cur.clone()),
+            Some(names) => {
+                let obj = cur.as_object()?;
+                let mut out = Map::new();
+                for n in names {
+                    if let Some(v) = obj.get(n) {
+                        out.insert(n.clone(), v.clone());
+                    }
+                }
+                Some(Value::Object(out))
+            }
+        }
+    } else {
+        let mut nodes = vec![root];
+        for seg in segments {
+            let mut next = Vec::new();
+            for n in nodes {
+                step_all(n, seg, &mut next);
+            }
+            nodes = next;
+        }
+        Some(Value::Array(nodes.into_iter().cloned().collect()))
     }
 }
 
@@ -156,7 +174,9 @@ fn set_in(cur: &mut Value, segs: &[Segment], value: Value) -> Result<(), String>
                 obj.insert(name.clone(), value);
                 return Ok(());
             }
-            let child = obj.entry(name.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let child = obj
+                .entry(name.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             if child.is_null() {
                 *child = Value::Object(Map::new());
             }
@@ -184,7 +204,11 @@ fn set_in(cur: &mut Value, segs: &[Segment], value: Value) -> Result<(), String>
 fn norm_index(i: i64, len: usize) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
     let j = if i < 0 { len + i } else { i };
-    if (0..len).contains(&j) { usize::try_from(j).ok() } else { None }
+    if (0..len).contains(&j) {
+        usize::try_from(j).ok()
+    } else {
+        None
+    }
 }
 
 fn step_definite<'a>(v: &'a Value, seg: &Segment) -> Option<&'a Value> {
@@ -264,7 +288,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err<T>(&self, why: impl Into<String>) -> Result<T, PathError> {
-        Err(PathError { path: self.src.to_string(), why: why.into() })
+        Err(PathError {
+            path: self.src.to_string(),
+            why: why.into(),
+        })
     }
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).map(|c| c.1)
@@ -329,7 +356,11 @@ impl Parser<'_> {
                 _ => return self.err(format!("unexpected '{c}' at offset {}", self.pos)),
             }
         }
-        Ok(Path { context, segments, source: self.src.to_string() })
+        Ok(Path {
+            context,
+            segments,
+            source: self.src.to_string(),
+        })
     }
 
     fn name(&mut self) -> Result<String, PathError> {
@@ -338,7 +369,14 @@ impl Parser<'_> {
             if c == '.' || c == '[' {
                 break;
             }
-            if c.is_whitespace() || c == ']' || c == '(' || c == ')' || c == ',' || c == '\'' || c == '"' {
+            if c.is_whitespace()
+                || c == ']'
+                || c == '('
+                || c == ')'
+                || c == ','
+                || c == '\''
+                || c == '"'
+            {
                 return self.err(format!("unexpected '{c}' in a name at offset {}", self.pos));
             }
             self.pos += 1;
@@ -470,7 +508,10 @@ impl Parser<'_> {
                         self.expect(']')?;
                         Ok(Segment::Slice(first, end, step))
                     }
-                    _ => self.err(format!("unexpected character in brackets at offset {}", self.pos)),
+                    _ => self.err(format!(
+                        "unexpected character in brackets at offset {}",
+                        self.pos
+                    )),
                 }
             }
         }
@@ -498,14 +539,20 @@ mod tests {
         assert_eq!(sel("$.arr[3]", &v), None);
         assert_eq!(sel("$.arr.x", &v), None);
         assert_eq!(sel("$[0]", &json!([7, 8])), Some(json!(7)));
-        assert_eq!(sel("$.[0].JobId", &json!([{"JobId": "j"}])), Some(json!("j")));
+        assert_eq!(
+            sel("$.[0].JobId", &json!([{"JobId": "j"}])),
+            Some(json!("j"))
+        );
     }
 
     #[test]
     fn property_union_at_the_end_makes_an_object() {
         let v = json!({"JobId": "1", "Parameters": {"k": "v"}, "Status": "SUCCEEDED"});
         assert_eq!(
-            sel("$.['JobId', 'Parameters', 'Index', 'SplitParentTaskId']", &v),
+            sel(
+                "$.['JobId', 'Parameters', 'Index', 'SplitParentTaskId']",
+                &v
+            ),
             Some(json!({"JobId": "1", "Parameters": {"k": "v"}}))
         );
         assert!(Path::parse("$.['a','b']").unwrap().is_definite());
@@ -531,7 +578,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for bad in ["", "a.b", "$.", "$..", "$[", "$['a'", "$[?(@.a)]", "$.a b", "$[]", "$.a]"] {
+        for bad in [
+            "",
+            "a.b",
+            "$.",
+            "$..",
+            "$[",
+            "$['a'",
+            "$[?(@.a)]",
+            "$.a b",
+            "$[]",
+            "$.a]",
+        ] {
             assert!(Path::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -539,14 +597,25 @@ mod tests {
     #[test]
     fn set_result_paths() {
         let p = Path::parse("$.a.b").unwrap();
-        assert_eq!(p.set(json!({"x": 1}), json!(2)).unwrap(), json!({"x": 1, "a": {"b": 2}}));
+        assert_eq!(
+            p.set(json!({"x": 1}), json!(2)).unwrap(),
+            json!({"x": 1, "a": {"b": 2}})
+        );
         let p = Path::parse("$").unwrap();
         assert_eq!(p.set(json!({"x": 1}), json!(2)).unwrap(), json!(2));
         let p = Path::parse("$.x.y").unwrap();
         assert!(p.set(json!({"x": 1}), json!(2)).is_err());
         assert!(p.set(json!("str"), json!(2)).is_err());
         let p = Path::parse("$.l[1]").unwrap();
-        assert_eq!(p.set(json!({"l": [0, 0]}), json!(5)).unwrap(), json!({"l": [0, 5]}));
-        assert!(Path::parse("$.l[*]").unwrap().set(json!({}), json!(1)).is_err());
+        assert_eq!(
+            p.set(json!({"l": [0, 0]}), json!(5)).unwrap(),
+            json!({"l": [0, 5]})
+        );
+        assert!(
+            Path::parse("$.l[*]")
+                .unwrap()
+                .set(json!({}), json!(1))
+                .is_err()
+        );
     }
 }

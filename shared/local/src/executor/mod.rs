@@ -52,7 +52,10 @@ pub use error::{DefinitionError, StatesError, names};
 pub use history::{HistoryEvent, KEPT_EVENTS, MapRun};
 pub use intrinsics::Call as IntrinsicCall;
 pub use model::{Retrier, StateMachine};
-pub use resources::{BatchJob, BatchRunner, BucketMount, Resources, TaskContext, TaskResources, describe_job, integration};
+pub use resources::{
+    BatchJob, BatchRunner, BucketMount, Resources, TaskContext, TaskResources, describe_job,
+    integration,
+};
 pub use run::{error_matches, retry_delay};
 
 use crate::time::{SystemTime, Time};
@@ -66,7 +69,9 @@ pub enum StartError {
     #[error(transparent)]
     Definition(#[from] DefinitionError),
     /// The execution or state machine name is not a valid Step Functions name.
-    #[error("invalid name {0:?}: 1 to 80 characters, no whitespace, brackets, wildcards or punctuation such as \" # % \\ ^ | ~ ` $ & , ; : /")]
+    #[error(
+        "invalid name {0:?}: 1 to 80 characters, no whitespace, brackets, wildcards or punctuation such as \" # % \\ ^ | ~ ` $ & , ; : /"
+    )]
     InvalidName(String),
 }
 
@@ -139,11 +144,9 @@ pub struct Executor {
 pub fn valid_name(name: &str) -> bool {
     let n = name.chars().count();
     (1..=80).contains(&n)
-        && !name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
-        })
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
 }
 
 impl Executor {
@@ -195,16 +198,28 @@ impl Executor {
 
     /// Start an execution `name` of `machine` (named `machine_name`) on `input`. Must be called
     /// inside a tokio runtime.
-    pub fn start(&self, machine: Arc<StateMachine>, machine_name: &str, name: &str, input: Value) -> Result<ExecutionHandle, StartError> {
+    pub fn start(
+        &self,
+        machine: Arc<StateMachine>,
+        machine_name: &str,
+        name: &str,
+        input: Value,
+    ) -> Result<ExecutionHandle, StartError> {
         for n in [machine_name, name] {
             if !valid_name(n) {
                 return Err(StartError::InvalidName(n.to_string()));
             }
         }
-        let sm_arn = format!("arn:aws:states:{}:{}:stateMachine:{machine_name}", self.region, self.account);
+        let sm_arn = format!(
+            "arn:aws:states:{}:{}:stateMachine:{machine_name}",
+            self.region, self.account
+        );
         let start = self.time.now();
         let exec = Arc::new(ExecInfo {
-            id: format!("arn:aws:states:{}:{}:execution:{machine_name}:{name}", self.region, self.account),
+            id: format!(
+                "arn:aws:states:{}:{}:execution:{machine_name}:{name}",
+                self.region, self.account
+            ),
             name: name.to_string(),
             input: input.clone(),
             start_time: timestamp(start),
@@ -281,7 +296,12 @@ impl Executor {
                 }
                 End::Stopped => {
                     sh.history.event("ExecutionAborted", None);
-                    let (e, c) = sh.stop_reason.lock().expect("stop lock").clone().unwrap_or_default();
+                    let (e, c) = sh
+                        .stop_reason
+                        .lock()
+                        .expect("stop lock")
+                        .clone()
+                        .unwrap_or_default();
                     rec.status = Status::Aborted;
                     rec.error = Some(e);
                     rec.cause = Some(c);
@@ -290,7 +310,10 @@ impl Executor {
                     sh.history.event("ExecutionTimedOut", None);
                     rec.status = Status::TimedOut;
                     rec.error = Some(names::TIMEOUT.to_string());
-                    rec.cause = Some(format!("The execution exceeded its TimeoutSeconds ({} s)", timeout.unwrap_or(0)));
+                    rec.cause = Some(format!(
+                        "The execution exceeded its TimeoutSeconds ({} s)",
+                        timeout.unwrap_or(0)
+                    ));
                 }
             }
             rec.events = sh.history.count();
@@ -326,7 +349,12 @@ impl ExecutionHandle {
     }
     /// `RUNNING` until the record exists.
     pub fn status(&self) -> Status {
-        self.shared.done.borrow().as_ref().map(|r| r.status).unwrap_or(Status::Running)
+        self.shared
+            .done
+            .borrow()
+            .as_ref()
+            .map(|r| r.status)
+            .unwrap_or(Status::Running)
     }
     /// The final record, once finished.
     pub fn record(&self) -> Option<ExecutionRecord> {
@@ -337,7 +365,9 @@ impl ExecutionHandle {
         let mut rx = self.shared.done.clone();
         match rx.wait_for(Option::is_some).await {
             Ok(r) => r.clone().expect("checked Some"),
-            Err(_) => unreachable!("the execution task always sends its record before dropping the sender"),
+            Err(_) => unreachable!(
+                "the execution task always sends its record before dropping the sender"
+            ),
         }
     }
     /// Stop the execution (`StopExecution`): running tasks get the cancellation signal and are
@@ -346,8 +376,10 @@ impl ExecutionHandle {
         if self.status() != Status::Running {
             return;
         }
-        *self.shared.stop_reason.lock().expect("stop lock") =
-            Some((error.unwrap_or_default().to_string(), cause.unwrap_or_default().to_string()));
+        *self.shared.stop_reason.lock().expect("stop lock") = Some((
+            error.unwrap_or_default().to_string(),
+            cause.unwrap_or_default().to_string(),
+        ));
         self.shared.cancel.cancel();
     }
     /// Number of history events so far.

@@ -199,32 +199,92 @@ pub struct State {
 }
 
 fn invalid(at: &str, why: impl Into<String>) -> DefinitionError {
-    DefinitionError::Invalid { at: at.to_string(), why: why.into() }
+    DefinitionError::Invalid {
+        at: at.to_string(),
+        why: why.into(),
+    }
 }
 
 const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 
 fn allowed(t: &str) -> &'static [&'static str] {
     match t {
-        "Pass" => &["InputPath", "OutputPath", "Parameters", "Result", "ResultPath", "Next", "End", "Assign"],
+        "Pass" => &[
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "Result",
+            "ResultPath",
+            "Next",
+            "End",
+            "Assign",
+        ],
         "Task" => &[
-            "InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "Next", "End", "Retry",
-            "Catch", "Resource", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds",
-            "HeartbeatSecondsPath", "Credentials",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Next",
+            "End",
+            "Retry",
+            "Catch",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
         ],
         "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
-        "Wait" => &["InputPath", "OutputPath", "Next", "End", "Seconds", "SecondsPath", "Timestamp", "TimestampPath"],
+        "Wait" => &[
+            "InputPath",
+            "OutputPath",
+            "Next",
+            "End",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+        ],
         "Succeed" => &["InputPath", "OutputPath"],
         "Fail" => &["Error", "ErrorPath", "Cause", "CausePath"],
         "Parallel" => &[
-            "InputPath", "OutputPath", "Parameters", "ResultSelector", "ResultPath", "Next", "End", "Retry",
-            "Catch", "Branches",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Next",
+            "End",
+            "Retry",
+            "Catch",
+            "Branches",
         ],
         "Map" => &[
-            "InputPath", "OutputPath", "Parameters", "ItemSelector", "ResultSelector", "ResultPath", "Next",
-            "End", "Retry", "Catch", "ItemsPath", "Iterator", "ItemProcessor", "MaxConcurrency",
-            "MaxConcurrencyPath", "ItemReader", "ItemBatcher", "ResultWriter", "ToleratedFailurePercentage",
-            "ToleratedFailurePercentagePath", "ToleratedFailureCount", "ToleratedFailureCountPath", "Label",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ItemSelector",
+            "ResultSelector",
+            "ResultPath",
+            "Next",
+            "End",
+            "Retry",
+            "Catch",
+            "ItemsPath",
+            "Iterator",
+            "ItemProcessor",
+            "MaxConcurrency",
+            "MaxConcurrencyPath",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "Label",
         ],
         _ => &[],
     }
@@ -273,7 +333,10 @@ impl<'a> Fields<'a> {
         let lit = self.number(k)?;
         let path = self.path(&format!("{k}Path"))?;
         match (lit, path) {
-            (Some(_), Some(_)) => Err(invalid(self.at, format!("only one of {k} and {k}Path may be set"))),
+            (Some(_), Some(_)) => Err(invalid(
+                self.at,
+                format!("only one of {k} and {k}Path may be set"),
+            )),
             (Some(n), None) => Ok(Some(NumberOrPath::Value(n))),
             (None, Some(p)) => Ok(Some(NumberOrPath::Path(p))),
             (None, None) => Ok(None),
@@ -297,15 +360,19 @@ impl<'a> Fields<'a> {
 impl StateMachine {
     /// Parse and check a definition (the JSON text AWS `CreateStateMachine` takes).
     pub fn parse(definition: &str) -> Result<StateMachine, DefinitionError> {
-        let v: Value = serde_json::from_str(definition).map_err(|e| DefinitionError::Schema(e.to_string()))?;
+        let v: Value =
+            serde_json::from_str(definition).map_err(|e| DefinitionError::Schema(e.to_string()))?;
         Self::from_value(&v, "", true)
     }
 
     fn from_value(v: &Value, at: &str, top: bool) -> Result<StateMachine, DefinitionError> {
-        let m = v.as_object().ok_or_else(|| invalid(at, "a state machine must be an object"))?;
+        let m = v
+            .as_object()
+            .ok_or_else(|| invalid(at, "a state machine must be an object"))?;
         let f = Fields { at, m };
         for k in m.keys() {
-            let ok = ["StartAt", "States", "Comment", "Version", "QueryLanguage"].contains(&k.as_str())
+            let ok = ["StartAt", "States", "Comment", "Version", "QueryLanguage"]
+                .contains(&k.as_str())
                 || (top && k == "TimeoutSeconds")
                 || (!top && k == "ProcessorConfig");
             if !ok {
@@ -315,9 +382,15 @@ impl StateMachine {
         if let Some(q) = f.str("QueryLanguage")?
             && q != "JSONPath"
         {
-            return Err(invalid(at, format!("QueryLanguage {q:?} is not supported (only JSONPath)")));
+            return Err(invalid(
+                at,
+                format!("QueryLanguage {q:?} is not supported (only JSONPath)"),
+            ));
         }
-        let start_at = f.str("StartAt")?.ok_or_else(|| invalid(at, "StartAt is required"))?.to_string();
+        let start_at = f
+            .str("StartAt")?
+            .ok_or_else(|| invalid(at, "StartAt is required"))?
+            .to_string();
         let states_v = f
             .get("States")
             .and_then(Value::as_object)
@@ -328,20 +401,34 @@ impl StateMachine {
         let mut states = HashMap::new();
         for (name, sv) in states_v {
             if name.is_empty() || name.chars().count() > 80 {
-                return Err(invalid(at, format!("state name {name:?} must have 1 to 80 characters")));
+                return Err(invalid(
+                    at,
+                    format!("state name {name:?} must have 1 to 80 characters"),
+                ));
             }
-            let here = if at.is_empty() { name.clone() } else { format!("{at}/{name}") };
+            let here = if at.is_empty() {
+                name.clone()
+            } else {
+                format!("{at}/{name}")
+            };
             states.insert(name.clone(), State::from_value(sv, &here)?);
         }
         let timeout_seconds = f.number("TimeoutSeconds")?.map(|n| n as u64);
-        let sm = StateMachine { start_at, states, timeout_seconds };
+        let sm = StateMachine {
+            start_at,
+            states,
+            timeout_seconds,
+        };
         sm.check_transitions(at)?;
         Ok(sm)
     }
 
     fn check_transitions(&self, at: &str) -> Result<(), DefinitionError> {
         if !self.states.contains_key(&self.start_at) {
-            return Err(invalid(at, format!("StartAt {:?} is not a state", self.start_at)));
+            return Err(invalid(
+                at,
+                format!("StartAt {:?} is not a state", self.start_at),
+            ));
         }
         let mut seen = HashSet::new();
         let mut todo = vec![self.start_at.as_str()];
@@ -360,8 +447,15 @@ impl StateMachine {
             }
             for t in targets {
                 if !self.states.contains_key(t) {
-                    let here = if at.is_empty() { name.to_string() } else { format!("{at}/{name}") };
-                    return Err(invalid(&here, format!("transition to {t:?}, which is not a state here")));
+                    let here = if at.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{at}/{name}")
+                    };
+                    return Err(invalid(
+                        &here,
+                        format!("transition to {t:?}, which is not a state here"),
+                    ));
                 }
                 todo.push(t);
             }
@@ -382,12 +476,16 @@ impl StateMachine {
 
     fn collect_resources(&self, at: &str, out: &mut Vec<(String, String)>) {
         for (name, st) in &self.states {
-            let here = if at.is_empty() { name.clone() } else { format!("{at}/{name}") };
+            let here = if at.is_empty() {
+                name.clone()
+            } else {
+                format!("{at}/{name}")
+            };
             match &st.kind {
                 Kind::Task { resource, .. } => out.push((here, resource.clone())),
                 Kind::Parallel { branches, .. } => {
-                    for b in branches {
-                        b.collect_resources(&here, out);
+                    for (i, b) in branches.iter().enumerate() {
+                        b.collect_resources(&format!("{here}/Branches[{i}]"), out);
                     }
                 }
                 Kind::Map(m) => {
@@ -397,7 +495,8 @@ impl StateMachine {
                     if let Some(w) = &m.result_writer {
                         out.push((here.clone(), w.resource.clone()));
                     }
-                    m.processor.collect_resources(&here, out);
+                    m.processor
+                        .collect_resources(&format!("{here}/ItemProcessor"), out);
                 }
                 _ => {}
             }
@@ -408,7 +507,12 @@ impl StateMachine {
 fn error_equals(v: Option<&Value>, at: &str, what: &str) -> Result<Vec<String>, DefinitionError> {
     let list: Vec<String> = v
         .and_then(Value::as_array)
-        .ok_or_else(|| invalid(at, format!("{what}: ErrorEquals must be a non-empty array of strings")))?
+        .ok_or_else(|| {
+            invalid(
+                at,
+                format!("{what}: ErrorEquals must be a non-empty array of strings"),
+            )
+        })?
         .iter()
         .map(|e| e.as_str().map(str::to_string))
         .collect::<Option<_>>()
@@ -417,25 +521,37 @@ fn error_equals(v: Option<&Value>, at: &str, what: &str) -> Result<Vec<String>, 
         return Err(invalid(at, format!("{what}: ErrorEquals is empty")));
     }
     if list.iter().any(|e| e == "States.ALL") && list.len() > 1 {
-        return Err(invalid(at, format!("{what}: States.ALL must appear alone in ErrorEquals")));
+        return Err(invalid(
+            at,
+            format!("{what}: States.ALL must appear alone in ErrorEquals"),
+        ));
     }
     Ok(list)
 }
 
 fn check_all_last(lists: &[&Vec<String>], at: &str, what: &str) -> Result<(), DefinitionError> {
-    if let Some(pos) = lists.iter().position(|l| l.iter().any(|e| e == "States.ALL"))
+    if let Some(pos) = lists
+        .iter()
+        .position(|l| l.iter().any(|e| e == "States.ALL"))
         && pos + 1 != lists.len()
     {
-        return Err(invalid(at, format!("{what}: the States.ALL entry must be the last one")));
+        return Err(invalid(
+            at,
+            format!("{what}: the States.ALL entry must be the last one"),
+        ));
     }
     Ok(())
 }
 
 impl State {
     fn from_value(v: &Value, at: &str) -> Result<State, DefinitionError> {
-        let m = v.as_object().ok_or_else(|| invalid(at, "a state must be an object"))?;
+        let m = v
+            .as_object()
+            .ok_or_else(|| invalid(at, "a state must be an object"))?;
         let f = Fields { at, m };
-        let t = f.str("Type")?.ok_or_else(|| invalid(at, "Type is required"))?;
+        let t = f
+            .str("Type")?
+            .ok_or_else(|| invalid(at, "Type is required"))?;
         let type_name: &'static str = match t {
             "Pass" => "Pass",
             "Task" => "Task",
@@ -448,15 +564,23 @@ impl State {
             other => return Err(invalid(at, format!("unknown state Type {other:?}"))),
         };
         let ok = allowed(type_name);
-        if let Some(k) = m.keys().find(|k| !COMMON.contains(&k.as_str()) && !ok.contains(&k.as_str())) {
-            return Err(invalid(at, format!("field {k:?} is not allowed in a {type_name} state")));
+        if let Some(k) = m
+            .keys()
+            .find(|k| !COMMON.contains(&k.as_str()) && !ok.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                at,
+                format!("field {k:?} is not allowed in a {type_name} state"),
+            ));
         }
         if m.contains_key("Assign") {
             return Err(invalid(at, "Assign (variables) is not supported"));
         }
 
         let transition = match (f.str("Next")?, f.get("End")) {
-            (Some(_), Some(Value::Bool(true))) => return Err(invalid(at, "both Next and End are set")),
+            (Some(_), Some(Value::Bool(true))) => {
+                return Err(invalid(at, "both Next and End are set"));
+            }
             (Some(n), _) => Transition::Next(n.to_string()),
             (None, Some(Value::Bool(true))) => Transition::End,
             _ if matches!(type_name, "Choice" | "Succeed" | "Fail") => Transition::None,
@@ -465,28 +589,54 @@ impl State {
 
         let mut retry = Vec::new();
         if let Some(r) = f.get("Retry") {
-            for (i, rv) in r.as_array().ok_or_else(|| invalid(at, "Retry must be an array"))?.iter().enumerate() {
+            for (i, rv) in r
+                .as_array()
+                .ok_or_else(|| invalid(at, "Retry must be an array"))?
+                .iter()
+                .enumerate()
+            {
                 let what = format!("Retry[{i}]");
-                let rm = rv.as_object().ok_or_else(|| invalid(at, format!("{what} must be an object")))?;
+                let rm = rv
+                    .as_object()
+                    .ok_or_else(|| invalid(at, format!("{what} must be an object")))?;
                 let rf = Fields { at, m: rm };
                 if let Some(k) = rm.keys().find(|k| {
-                    !["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"]
-                        .contains(&k.as_str())
+                    ![
+                        "ErrorEquals",
+                        "IntervalSeconds",
+                        "MaxAttempts",
+                        "BackoffRate",
+                        "MaxDelaySeconds",
+                        "JitterStrategy",
+                        "Comment",
+                    ]
+                    .contains(&k.as_str())
                 }) {
                     return Err(invalid(at, format!("{what}: unexpected field {k:?}")));
                 }
                 let backoff_rate = rf.number("BackoffRate")?.unwrap_or(2.0);
                 if backoff_rate < 1.0 {
-                    return Err(invalid(at, format!("{what}: BackoffRate must be at least 1.0")));
+                    return Err(invalid(
+                        at,
+                        format!("{what}: BackoffRate must be at least 1.0"),
+                    ));
                 }
                 let interval_seconds = rf.number("IntervalSeconds")?.unwrap_or(1.0);
                 if interval_seconds < 1.0 {
-                    return Err(invalid(at, format!("{what}: IntervalSeconds must be at least 1")));
+                    return Err(invalid(
+                        at,
+                        format!("{what}: IntervalSeconds must be at least 1"),
+                    ));
                 }
                 let jitter_full = match rf.str("JitterStrategy")? {
                     None | Some("NONE") => false,
                     Some("FULL") => true,
-                    Some(o) => return Err(invalid(at, format!("{what}: JitterStrategy {o:?} (FULL or NONE)"))),
+                    Some(o) => {
+                        return Err(invalid(
+                            at,
+                            format!("{what}: JitterStrategy {o:?} (FULL or NONE)"),
+                        ));
+                    }
                 };
                 retry.push(Retrier {
                     error_equals: error_equals(rm.get("ErrorEquals"), at, &what)?,
@@ -498,43 +648,78 @@ impl State {
                 });
             }
         }
-        check_all_last(&retry.iter().map(|r| &r.error_equals).collect::<Vec<_>>(), at, "Retry")?;
+        check_all_last(
+            &retry.iter().map(|r| &r.error_equals).collect::<Vec<_>>(),
+            at,
+            "Retry",
+        )?;
         let mut catch = Vec::new();
         if let Some(c) = f.get("Catch") {
-            for (i, cv) in c.as_array().ok_or_else(|| invalid(at, "Catch must be an array"))?.iter().enumerate() {
+            for (i, cv) in c
+                .as_array()
+                .ok_or_else(|| invalid(at, "Catch must be an array"))?
+                .iter()
+                .enumerate()
+            {
                 let what = format!("Catch[{i}]");
-                let cm = cv.as_object().ok_or_else(|| invalid(at, format!("{what} must be an object")))?;
+                let cm = cv
+                    .as_object()
+                    .ok_or_else(|| invalid(at, format!("{what} must be an object")))?;
                 let cf = Fields { at, m: cm };
-                if let Some(k) = cm
-                    .keys()
-                    .find(|k| !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&k.as_str()))
-                {
+                if let Some(k) = cm.keys().find(|k| {
+                    !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&k.as_str())
+                }) {
                     return Err(invalid(at, format!("{what}: unexpected field {k:?}")));
                 }
                 let result_path = cf.nullable_path("ResultPath")?;
-                if result_path.as_ref().is_some_and(|p| !p.is_reference() || p.context) {
-                    return Err(invalid(at, format!("{what}: ResultPath must be a reference path")));
+                if result_path
+                    .as_ref()
+                    .is_some_and(|p| !p.is_reference() || p.context)
+                {
+                    return Err(invalid(
+                        at,
+                        format!("{what}: ResultPath must be a reference path"),
+                    ));
                 }
                 catch.push(Catcher {
                     error_equals: error_equals(cm.get("ErrorEquals"), at, &what)?,
-                    next: cf.str("Next")?.ok_or_else(|| invalid(at, format!("{what}: Next is required")))?.to_string(),
+                    next: cf
+                        .str("Next")?
+                        .ok_or_else(|| invalid(at, format!("{what}: Next is required")))?
+                        .to_string(),
                     result_path,
                 });
             }
         }
-        check_all_last(&catch.iter().map(|c| &c.error_equals).collect::<Vec<_>>(), at, "Catch")?;
+        check_all_last(
+            &catch.iter().map(|c| &c.error_equals).collect::<Vec<_>>(),
+            at,
+            "Catch",
+        )?;
 
         let result_path = f.nullable_path("ResultPath")?;
-        if result_path.as_ref().is_some_and(|p| !p.is_reference() || p.context) {
-            return Err(invalid(at, "ResultPath must be a reference path (names and indexes on $)"));
+        if result_path
+            .as_ref()
+            .is_some_and(|p| !p.is_reference() || p.context)
+        {
+            return Err(invalid(
+                at,
+                "ResultPath must be a reference path (names and indexes on $)",
+            ));
         }
         let input_path = f.nullable_path("InputPath")?;
         let output_path = f.nullable_path("OutputPath")?;
 
         let kind = match type_name {
-            "Pass" => Kind::Pass { result: f.get("Result").cloned(), parameters: f.template("Parameters")? },
+            "Pass" => Kind::Pass {
+                result: f.get("Result").cloned(),
+                parameters: f.template("Parameters")?,
+            },
             "Task" => {
-                let resource = f.str("Resource")?.ok_or_else(|| invalid(at, "Resource is required"))?.to_string();
+                let resource = f
+                    .str("Resource")?
+                    .ok_or_else(|| invalid(at, "Resource is required"))?
+                    .to_string();
                 Kind::Task {
                     resource,
                     parameters: f.template("Parameters")?,
@@ -550,14 +735,18 @@ impl State {
                     .ok_or_else(|| invalid(at, "Choices must be a non-empty array"))?;
                 let mut choices = Vec::new();
                 for (i, c) in list.iter().enumerate() {
-                    let rule = Rule::parse(c, true).map_err(|e| invalid(at, format!("Choices[{i}]: {e}")))?;
+                    let rule = Rule::parse(c, true)
+                        .map_err(|e| invalid(at, format!("Choices[{i}]: {e}")))?;
                     let next = c
                         .get("Next")
                         .and_then(Value::as_str)
                         .ok_or_else(|| invalid(at, format!("Choices[{i}]: Next is required")))?;
                     choices.push((rule, next.to_string()));
                 }
-                Kind::Choice { choices, default: f.str("Default")?.map(str::to_string) }
+                Kind::Choice {
+                    choices,
+                    default: f.str("Default")?.map(str::to_string),
+                }
             }
             "Wait" => {
                 let secs = f.number_or_path("Seconds")?;
@@ -565,7 +754,10 @@ impl State {
                 let tsp = f.path("TimestampPath")?;
                 let n = secs.is_some() as u8 + ts.is_some() as u8 + tsp.is_some() as u8;
                 if n != 1 {
-                    return Err(invalid(at, "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"));
+                    return Err(invalid(
+                        at,
+                        "a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
+                    ));
                 }
                 Kind::Wait(match (secs, ts, tsp) {
                     (Some(s), _, _) => WaitFor::Seconds(s),
@@ -582,13 +774,19 @@ impl State {
             "Fail" => {
                 let sp = |k: &str| -> Result<Option<StringOrPath>, DefinitionError> {
                     match (f.str(k)?, f.path(&format!("{k}Path"))?) {
-                        (Some(_), Some(_)) => Err(invalid(at, format!("only one of {k} and {k}Path may be set"))),
+                        (Some(_), Some(_)) => Err(invalid(
+                            at,
+                            format!("only one of {k} and {k}Path may be set"),
+                        )),
                         (Some(s), None) => Ok(Some(StringOrPath::Value(s.to_string()))),
                         (None, Some(p)) => Ok(Some(StringOrPath::Path(p))),
                         (None, None) => Ok(None),
                     }
                 };
-                Kind::Fail { error: sp("Error")?, cause: sp("Cause")? }
+                Kind::Fail {
+                    error: sp("Error")?,
+                    cause: sp("Cause")?,
+                }
             }
             "Parallel" => {
                 let list = f
@@ -599,7 +797,10 @@ impl State {
                 let branches = list
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| StateMachine::from_value(b, &format!("{at}/Branches[{i}]"), false).map(Arc::new))
+                    .map(|(i, b)| {
+                        StateMachine::from_value(b, &format!("{at}/Branches[{i}]"), false)
+                            .map(Arc::new)
+                    })
                     .collect::<Result<_, _>>()?;
                 Kind::Parallel {
                     branches,
@@ -610,13 +811,27 @@ impl State {
             "Map" => Kind::Map(Box::new(parse_map(&f, at)?)),
             _ => unreachable!("type checked above"),
         };
-        Ok(State { type_name, kind, input_path, output_path, result_path, transition, retry, catch })
+        Ok(State {
+            type_name,
+            kind,
+            input_path,
+            output_path,
+            result_path,
+            transition,
+            retry,
+            catch,
+        })
     }
 }
 
 fn parse_map(f: &Fields<'_>, at: &str) -> Result<MapState, DefinitionError> {
     let proc_v = match (f.get("ItemProcessor"), f.get("Iterator")) {
-        (Some(_), Some(_)) => return Err(invalid(at, "only one of ItemProcessor and Iterator may be set")),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                at,
+                "only one of ItemProcessor and Iterator may be set",
+            ));
+        }
         (Some(p), None) | (None, Some(p)) => p,
         (None, None) => return Err(invalid(at, "ItemProcessor is required")),
     };
@@ -628,17 +843,34 @@ fn parse_map(f: &Fields<'_>, at: &str) -> Result<MapState, DefinitionError> {
     let distributed = match mode {
         "INLINE" => false,
         "DISTRIBUTED" => true,
-        o => return Err(invalid(at, format!("ProcessorConfig.Mode {o:?} (INLINE or DISTRIBUTED)"))),
+        o => {
+            return Err(invalid(
+                at,
+                format!("ProcessorConfig.Mode {o:?} (INLINE or DISTRIBUTED)"),
+            ));
+        }
     };
-    if let Some(et) = proc_v.get("ProcessorConfig").and_then(|c| c.get("ExecutionType")).and_then(Value::as_str)
+    if let Some(et) = proc_v
+        .get("ProcessorConfig")
+        .and_then(|c| c.get("ExecutionType"))
+        .and_then(Value::as_str)
         && et != "STANDARD"
         && et != "EXPRESS"
     {
         return Err(invalid(at, format!("ProcessorConfig.ExecutionType {et:?}")));
     }
-    let processor = Arc::new(StateMachine::from_value(proc_v, &format!("{at}/ItemProcessor"), false)?);
+    let processor = Arc::new(StateMachine::from_value(
+        proc_v,
+        &format!("{at}/ItemProcessor"),
+        false,
+    )?);
     let item_selector = match (f.template("ItemSelector")?, f.template("Parameters")?) {
-        (Some(_), Some(_)) => return Err(invalid(at, "only one of ItemSelector and Parameters may be set")),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                at,
+                "only one of ItemSelector and Parameters may be set",
+            ));
+        }
         (a, b) => a.or(b),
     };
     let item_reader = match f.object("ItemReader")? {
@@ -646,10 +878,24 @@ fn parse_map(f: &Fields<'_>, at: &str) -> Result<MapState, DefinitionError> {
         Some(r) => {
             let cfg = r.object("ReaderConfig")?;
             Some(ItemReader {
-                resource: r.str("Resource")?.ok_or_else(|| invalid(at, "ItemReader.Resource is required"))?.to_string(),
-                parameters: r.template("Parameters")?.unwrap_or(Template::Object(vec![])),
-                input_type: cfg.as_ref().map(|c| c.str("InputType")).transpose()?.flatten().map(str::to_string),
-                max_items: cfg.as_ref().map(|c| c.number_or_path("MaxItems")).transpose()?.flatten(),
+                resource: r
+                    .str("Resource")?
+                    .ok_or_else(|| invalid(at, "ItemReader.Resource is required"))?
+                    .to_string(),
+                parameters: r
+                    .template("Parameters")?
+                    .unwrap_or(Template::Object(vec![])),
+                input_type: cfg
+                    .as_ref()
+                    .map(|c| c.str("InputType"))
+                    .transpose()?
+                    .flatten()
+                    .map(str::to_string),
+                max_items: cfg
+                    .as_ref()
+                    .map(|c| c.number_or_path("MaxItems"))
+                    .transpose()?
+                    .flatten(),
             })
         }
     };
@@ -666,8 +912,13 @@ fn parse_map(f: &Fields<'_>, at: &str) -> Result<MapState, DefinitionError> {
     let result_writer = match f.object("ResultWriter")? {
         None => None,
         Some(w) => Some(ResultWriter {
-            resource: w.str("Resource")?.ok_or_else(|| invalid(at, "ResultWriter.Resource is required"))?.to_string(),
-            parameters: w.template("Parameters")?.unwrap_or(Template::Object(vec![])),
+            resource: w
+                .str("Resource")?
+                .ok_or_else(|| invalid(at, "ResultWriter.Resource is required"))?
+                .to_string(),
+            parameters: w
+                .template("Parameters")?
+                .unwrap_or(Template::Object(vec![])),
         }),
     };
     let distributed_only = item_reader.is_some()
@@ -676,14 +927,21 @@ fn parse_map(f: &Fields<'_>, at: &str) -> Result<MapState, DefinitionError> {
         || f.get("ToleratedFailurePercentage").is_some()
         || f.get("ToleratedFailureCount").is_some();
     if distributed_only && !distributed {
-        return Err(invalid(at, "ItemReader, ItemBatcher, ResultWriter and ToleratedFailure* need ProcessorConfig.Mode DISTRIBUTED"));
+        return Err(invalid(
+            at,
+            "ItemReader, ItemBatcher, ResultWriter and ToleratedFailure* need ProcessorConfig.Mode DISTRIBUTED",
+        ));
     }
     Ok(MapState {
         processor,
         distributed,
-        items_path: f.path("ItemsPath")?.unwrap_or_else(|| Path::parse("$").expect("root")),
+        items_path: f
+            .path("ItemsPath")?
+            .unwrap_or_else(|| Path::parse("$").expect("root")),
         item_selector,
-        max_concurrency: f.number_or_path("MaxConcurrency")?.unwrap_or(NumberOrPath::Value(0.0)),
+        max_concurrency: f
+            .number_or_path("MaxConcurrency")?
+            .unwrap_or(NumberOrPath::Value(0.0)),
         item_reader,
         item_batcher,
         result_writer,

@@ -50,7 +50,12 @@ pub trait TaskResources: Send + Sync + 'static {
     fn supports(&self, resource: &str) -> bool;
 
     /// Run `resource` with the resolved `Parameters`; `Ok` is the state's raw result.
-    async fn invoke(&self, resource: &str, parameters: Value, ctx: &TaskContext) -> Result<Value, StatesError>;
+    async fn invoke(
+        &self,
+        resource: &str,
+        parameters: Value,
+        ctx: &TaskContext,
+    ) -> Result<Value, StatesError>;
 }
 
 /// `arn:<partition>:states:::<service>:<action>` -> `<service>:<action>`.
@@ -102,7 +107,10 @@ impl BatchJob {
     pub fn from_parameters(p: &Value) -> Result<BatchJob, StatesError> {
         let bad = |why: String| StatesError::new("Batch.ClientException", why);
         let s = |k: &str| -> Result<String, StatesError> {
-            p.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| bad(format!("{k} is required (a string)")))
+            p.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| bad(format!("{k} is required (a string)")))
         };
         let co = p.get("ContainerOverrides").cloned().unwrap_or(json!({}));
         let command = match co.get("Command") {
@@ -117,7 +125,9 @@ impl BatchJob {
                     .iter()
                     .map(|e| match (e.get(kn).and_then(Value::as_str), e.get(kv)) {
                         (Some(n), Some(v)) => Ok((n.to_string(), stringify(v))),
-                        _ => Err(bad(format!("ContainerOverrides.{k} entries need {kn} and {kv}"))),
+                        _ => Err(bad(format!(
+                            "ContainerOverrides.{k} entries need {kn} and {kv}"
+                        ))),
                     })
                     .collect(),
                 Some(_) => Err(bad(format!("ContainerOverrides.{k} must be an array"))),
@@ -131,13 +141,20 @@ impl BatchJob {
         let attempts = p
             .get("RetryStrategy")
             .and_then(|r| r.get("Attempts"))
-            .map(|a| a.as_u64().filter(|n| (1..=10).contains(n)).ok_or_else(|| bad("RetryStrategy.Attempts must be 1..10".into())))
+            .map(|a| {
+                a.as_u64()
+                    .filter(|n| (1..=10).contains(n))
+                    .ok_or_else(|| bad("RetryStrategy.Attempts must be 1..10".into()))
+            })
             .transpose()?
             .unwrap_or(1) as u32;
         let attempt_duration_seconds = p
             .get("Timeout")
             .and_then(|t| t.get("AttemptDurationSeconds"))
-            .map(|a| a.as_u64().ok_or_else(|| bad("Timeout.AttemptDurationSeconds must be an integer".into())))
+            .map(|a| {
+                a.as_u64()
+                    .ok_or_else(|| bad("Timeout.AttemptDurationSeconds must be an integer".into()))
+            })
             .transpose()?;
         Ok(BatchJob {
             job_name: s("JobName")?,
@@ -204,8 +221,19 @@ impl Resources {
         self
     }
     /// Serve S3 bucket `name` from `blobs`; S3 key `<prefix><k>` is blob key `<k>`.
-    pub fn with_bucket(mut self, name: impl Into<String>, blobs: Arc<dyn Blobs>, prefix: impl Into<String>) -> Self {
-        self.buckets.insert(name.into(), BucketMount { blobs, prefix: prefix.into() });
+    pub fn with_bucket(
+        mut self,
+        name: impl Into<String>,
+        blobs: Arc<dyn Blobs>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        self.buckets.insert(
+            name.into(),
+            BucketMount {
+                blobs,
+                prefix: prefix.into(),
+            },
+        );
         self
     }
 
@@ -228,7 +256,10 @@ impl Resources {
             .and_then(Value::as_str)
             .ok_or_else(|| StatesError::new("S3.InvalidRequestException", "Bucket is required"))?;
         let m = self.buckets.get(name).ok_or_else(|| {
-            StatesError::new("S3.NoSuchBucketException", format!("The specified bucket does not exist: {name}"))
+            StatesError::new(
+                "S3.NoSuchBucketException",
+                format!("The specified bucket does not exist: {name}"),
+            )
         })?;
         Ok((name, m))
     }
@@ -237,7 +268,13 @@ impl Resources {
         let table = self.table(&p)?;
         let names = p.get("ExpressionAttributeNames");
         let values = p.get("ExpressionAttributeValues");
-        let cond = || ddb::condition(p.get("ConditionExpression").and_then(Value::as_str), names, values);
+        let cond = || {
+            ddb::condition(
+                p.get("ConditionExpression").and_then(Value::as_str),
+                names,
+                values,
+            )
+        };
         match action {
             "getItem" => {
                 let (pk, sk) = ddb::key(p.get("Key"))?;
@@ -284,23 +321,37 @@ impl Resources {
                     }
                 }
                 if !adds.is_empty() && condition != ferry_store::Condition::None {
-                    return Err(ddb::validation("ConditionExpression with ADD is not supported locally"));
+                    return Err(ddb::validation(
+                        "ConditionExpression with ADD is not supported locally",
+                    ));
                 }
                 if !sets.is_empty() || adds.is_empty() {
-                    table.set(&pk, &sk, sets, condition).await.map_err(table_err)?;
+                    table
+                        .set(&pk, &sk, sets, condition)
+                        .await
+                        .map_err(table_err)?;
                 }
                 for (n, a) in adds {
                     match a {
                         Attr::N(d) => {
                             table.add(&pk, &sk, &n, d).await.map_err(table_err)?;
                         }
-                        Attr::Ss(v) => table.add_to_set(&pk, &sk, &n, &v).await.map_err(table_err)?,
-                        _ => return Err(ddb::validation("ADD supports numbers (N) and string sets (SS)")),
+                        Attr::Ss(v) => table
+                            .add_to_set(&pk, &sk, &n, &v)
+                            .await
+                            .map_err(table_err)?,
+                        _ => {
+                            return Err(ddb::validation(
+                                "ADD supports numbers (N) and string sets (SS)",
+                            ));
+                        }
                     }
                 }
                 Ok(json!({}))
             }
-            other => Err(StatesError::runtime(format!("dynamodb:{other} is not supported"))),
+            other => Err(StatesError::runtime(format!(
+                "dynamodb:{other} is not supported"
+            ))),
         }
     }
 
@@ -310,29 +361,50 @@ impl Resources {
             p.get(k)
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| StatesError::new("S3.InvalidRequestException", format!("{k} is required")))
+                .ok_or_else(|| {
+                    StatesError::new("S3.InvalidRequestException", format!("{k} is required"))
+                })
         };
-        let no_key = |k: &str| StatesError::new("S3.NoSuchKeyException", format!("The specified key does not exist: {k}"));
+        let no_key = |k: &str| {
+            StatesError::new(
+                "S3.NoSuchKeyException",
+                format!("The specified key does not exist: {k}"),
+            )
+        };
         let s3_err = |e: ferry_store::BlobError| StatesError::new("S3.S3Exception", e.to_string());
         match action {
             "getObject" => {
                 let key = key_param("Key")?;
-                let local = key.strip_prefix(m.prefix.as_str()).ok_or_else(|| no_key(&key))?;
+                let local = key
+                    .strip_prefix(m.prefix.as_str())
+                    .ok_or_else(|| no_key(&key))?;
                 if ferry_store::validate_key(local).is_err() {
                     return Err(no_key(&key));
                 }
-                let body = m.blobs.get(local).await.map_err(s3_err)?.ok_or_else(|| no_key(&key))?;
+                let body = m
+                    .blobs
+                    .get(local)
+                    .await
+                    .map_err(s3_err)?
+                    .ok_or_else(|| no_key(&key))?;
                 let len = body.len();
-                let text = String::from_utf8(body)
-                    .map_err(|_| StatesError::new("S3.InvalidObjectState", format!("{key} is not UTF-8 text")))?;
-                Ok(json!({"Body": text, "ContentLength": len, "ContentType": "application/octet-stream"}))
+                let text = String::from_utf8(body).map_err(|_| {
+                    StatesError::new("S3.InvalidObjectState", format!("{key} is not UTF-8 text"))
+                })?;
+                Ok(
+                    json!({"Body": text, "ContentLength": len, "ContentType": "application/octet-stream"}),
+                )
             }
             "putObject" => {
                 let key = key_param("Key")?;
                 let local = key.strip_prefix(m.prefix.as_str()).ok_or_else(|| {
-                    StatesError::new("S3.AccessDeniedException", format!("{key} is outside the local mount of {bucket}"))
+                    StatesError::new(
+                        "S3.AccessDeniedException",
+                        format!("{key} is outside the local mount of {bucket}"),
+                    )
                 })?;
-                ferry_store::validate_key(local).map_err(|e| StatesError::new("S3.InvalidRequestException", e.to_string()))?;
+                ferry_store::validate_key(local)
+                    .map_err(|e| StatesError::new("S3.InvalidRequestException", e.to_string()))?;
                 let body = match p.get("Body") {
                     Some(Value::String(s)) => s.clone().into_bytes(),
                     Some(v) => v.to_string().into_bytes(),
@@ -353,11 +425,19 @@ impl Resources {
                 let mut contents = Vec::new();
                 if ok {
                     for k in m.blobs.list(&local_prefix).await.map_err(s3_err)? {
-                        let size = m.blobs.get(&k).await.map_err(s3_err)?.map(|b| b.len()).unwrap_or(0);
+                        let size = m
+                            .blobs
+                            .get(&k)
+                            .await
+                            .map_err(s3_err)?
+                            .map(|b| b.len())
+                            .unwrap_or(0);
                         contents.push(json!({"Key": format!("{}{k}", m.prefix), "Size": size, "StorageClass": "STANDARD"}));
                     }
                 }
-                Ok(json!({"Name": bucket, "Prefix": prefix, "KeyCount": contents.len(), "Contents": contents}))
+                Ok(
+                    json!({"Name": bucket, "Prefix": prefix, "KeyCount": contents.len(), "Contents": contents}),
+                )
             }
             other => Err(StatesError::runtime(format!("s3:{other} is not supported"))),
         }
@@ -366,10 +446,13 @@ impl Resources {
 
 fn table_err(e: TableError) -> StatesError {
     match e {
-        TableError::ConditionFailed { .. } => {
-            StatesError::new("DynamoDB.ConditionalCheckFailedException", "The conditional request failed")
+        TableError::ConditionFailed { .. } => StatesError::new(
+            "DynamoDB.ConditionalCheckFailedException",
+            "The conditional request failed",
+        ),
+        TableError::Transient(m) => {
+            StatesError::new("DynamoDB.ProvisionedThroughputExceededException", m)
         }
-        TableError::Transient(m) => StatesError::new("DynamoDB.ProvisionedThroughputExceededException", m),
         TableError::Invalid(m) => ddb::validation(m),
         TableError::Other(m) => StatesError::new("DynamoDB.InternalServerErrorException", m),
     }
@@ -395,18 +478,24 @@ impl TaskResources for Resources {
         integration(resource).is_some_and(|i| SUPPORTED.contains(&i))
     }
 
-    async fn invoke(&self, resource: &str, parameters: Value, ctx: &TaskContext) -> Result<Value, StatesError> {
+    async fn invoke(
+        &self,
+        resource: &str,
+        parameters: Value,
+        ctx: &TaskContext,
+    ) -> Result<Value, StatesError> {
         let i = integration(resource)
             .filter(|i| SUPPORTED.contains(i))
             .ok_or_else(|| StatesError::runtime(format!("unsupported resource {resource}")))?;
         let i = i.strip_prefix("aws-sdk:").unwrap_or(i);
-        let (service, action) = i.split_once(':').expect("supported integrations have a service");
+        let (service, action) = i
+            .split_once(':')
+            .expect("supported integrations have a service");
         match service {
             "batch" => {
-                let runner = self
-                    .batch
-                    .as_ref()
-                    .ok_or_else(|| StatesError::task_failed("no Batch runner is configured for this executor"))?;
+                let runner = self.batch.as_ref().ok_or_else(|| {
+                    StatesError::task_failed("no Batch runner is configured for this executor")
+                })?;
                 let job = BatchJob::from_parameters(&parameters)?;
                 runner.run(job, ctx).await
             }
@@ -445,8 +534,14 @@ mod tests {
 
     #[test]
     fn integration_names() {
-        assert_eq!(integration("arn:aws:states:::batch:submitJob.sync"), Some("batch:submitJob.sync"));
-        assert_eq!(integration("arn:aws-us-gov:states:::dynamodb:getItem"), Some("dynamodb:getItem"));
+        assert_eq!(
+            integration("arn:aws:states:::batch:submitJob.sync"),
+            Some("batch:submitJob.sync")
+        );
+        assert_eq!(
+            integration("arn:aws-us-gov:states:::dynamodb:getItem"),
+            Some("dynamodb:getItem")
+        );
         assert_eq!(integration("arn:aws:lambda:us-east-1:1:function:f"), None);
         let r = Resources::new();
         assert!(r.supports("arn:aws:states:::dynamodb:putItem"));
@@ -466,7 +561,10 @@ mod tests {
         });
         let j = BatchJob::from_parameters(&p).unwrap();
         assert_eq!(j.parameters["n"], "3");
-        assert_eq!(j.environment, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+        assert_eq!(
+            j.environment,
+            vec![("A".into(), "1".into()), ("B".into(), "2".into())]
+        );
         assert_eq!(j.attempts, 3);
         assert_eq!(j.attempt_duration_seconds, Some(60));
         let d = describe_job(&j, "id-1", "SUCCEEDED", &[]);

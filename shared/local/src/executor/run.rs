@@ -20,7 +20,9 @@ use super::context::{Context, ExecInfo, Scope};
 use super::error::{StatesError, names};
 use super::history::History;
 use super::jsonpath::Path;
-use super::model::{Kind, MapState, NumberOrPath, Retrier, State, StateMachine, StringOrPath, Transition, WaitFor};
+use super::model::{
+    Kind, MapState, NumberOrPath, Retrier, State, StateMachine, StringOrPath, Transition, WaitFor,
+};
 use super::resources::{TaskContext, TaskResources, integration};
 use crate::time::Time;
 
@@ -86,16 +88,23 @@ pub fn error_matches(list: &[String], error: &str, in_task: bool) -> bool {
 }
 
 /// Run `sm` from its `StartAt` to a terminal state.
-pub(crate) fn run_machine(rt: Arc<Runtime>, sm: Arc<StateMachine>, exec: Arc<ExecInfo>, input: Value) -> BoxFut<Result<Value, Failure>> {
+pub(crate) fn run_machine(
+    rt: Arc<Runtime>,
+    sm: Arc<StateMachine>,
+    exec: Arc<ExecInfo>,
+    input: Value,
+) -> BoxFut<Result<Value, Failure>> {
     Box::pin(async move {
         let mut name = sm.start_at.clone();
         let mut input = input;
         loop {
             let state = sm.states.get(&name).expect("transitions are validated");
-            rt.history.event(&format!("{}StateEntered", state.type_name), Some(&name));
+            rt.history
+                .event(&format!("{}StateEntered", state.type_name), Some(&name));
             match run_state(&rt, state, &name, &exec, input).await {
                 Ok((output, next)) => {
-                    rt.history.event(&format!("{}StateExited", state.type_name), Some(&name));
+                    rt.history
+                        .event(&format!("{}StateExited", state.type_name), Some(&name));
                     match next {
                         Some(n) => {
                             name = n;
@@ -115,7 +124,9 @@ fn apply_input_path(state: &State, raw: &Value) -> Result<Value, StatesError> {
         None => Ok(json!({})),
         Some(p) if p.is_root() => Ok(raw.clone()),
         Some(p) => p.select(raw).ok_or_else(|| {
-            StatesError::runtime(format!("Invalid path '{p}' : The InputPath could not be found in the input '{raw}'"))
+            StatesError::runtime(format!(
+                "Invalid path '{p}' : The InputPath could not be found in the input '{raw}'"
+            ))
         }),
     }
 }
@@ -125,7 +136,9 @@ fn apply_output_path(state: &State, v: Value) -> Result<Value, StatesError> {
         None => Ok(json!({})),
         Some(p) if p.is_root() => Ok(v),
         Some(p) => p.select(&v).ok_or_else(|| {
-            StatesError::runtime(format!("Invalid path '{p}' : The OutputPath could not be found in the output '{v}'"))
+            StatesError::runtime(format!(
+                "Invalid path '{p}' : The OutputPath could not be found in the output '{v}'"
+            ))
         }),
     }
 }
@@ -151,7 +164,11 @@ fn resolve_number(n: &NumberOrPath, scope: &Scope<'_>, what: &str) -> Result<f64
             .select(p)
             .and_then(|v| v.as_f64())
             .filter(|f| *f >= 0.0)
-            .ok_or_else(|| StatesError::runtime(format!("{what}: the path '{p}' must point at a non-negative number"))),
+            .ok_or_else(|| {
+                StatesError::runtime(format!(
+                    "{what}: the path '{p}' must point at a non-negative number"
+                ))
+            }),
     }
 }
 
@@ -176,7 +193,10 @@ async fn run_state(
             let effective = apply_input_path(state, &raw)?;
             let value = match (result, parameters) {
                 (Some(r), _) => r.clone(),
-                (None, Some(t)) => t.eval(&Scope { input: &effective, ctx: &c })?,
+                (None, Some(t)) => t.eval(&Scope {
+                    input: &effective,
+                    ctx: &c,
+                })?,
                 (None, None) => effective,
             };
             let out = apply_result_path(&state.result_path, raw, value)?;
@@ -185,7 +205,10 @@ async fn run_state(
         Kind::Choice { choices, default } => {
             let c = ctx(0);
             let effective = apply_input_path(state, &raw)?;
-            let scope = Scope { input: &effective, ctx: &c };
+            let scope = Scope {
+                input: &effective,
+                ctx: &c,
+            };
             let mut next = None;
             for (rule, target) in choices {
                 if rule.eval(&scope)? {
@@ -194,22 +217,35 @@ async fn run_state(
                 }
             }
             let next = next.or_else(|| default.clone()).ok_or_else(|| {
-                StatesError::new(names::NO_CHOICE_MATCHED, format!("No Choice Rule matched in state '{name}' and no Default"))
+                StatesError::new(
+                    names::NO_CHOICE_MATCHED,
+                    format!("No Choice Rule matched in state '{name}' and no Default"),
+                )
             })?;
             Ok((apply_output_path(state, effective)?, Some(next)))
         }
         Kind::Wait(how) => {
             let c = ctx(0);
             let effective = apply_input_path(state, &raw)?;
-            let scope = Scope { input: &effective, ctx: &c };
+            let scope = Scope {
+                input: &effective,
+                ctx: &c,
+            };
             let d = match how {
                 WaitFor::Seconds(n) => seconds(resolve_number(n, &scope, "SecondsPath")?),
                 WaitFor::Timestamp(t) => until(rt, *t),
                 WaitFor::TimestampPath(p) => {
                     let t = scope
                         .select(p)
-                        .and_then(|v| v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()))
-                        .ok_or_else(|| StatesError::runtime(format!("TimestampPath '{p}' must point at an RFC 3339 timestamp")))?;
+                        .and_then(|v| {
+                            v.as_str()
+                                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                        })
+                        .ok_or_else(|| {
+                            StatesError::runtime(format!(
+                                "TimestampPath '{p}' must point at an RFC 3339 timestamp"
+                            ))
+                        })?;
                     until(rt, t.with_timezone(&Utc))
                 }
             };
@@ -223,14 +259,21 @@ async fn run_state(
         }
         Kind::Fail { error, cause } => {
             let c = ctx(0);
-            let scope = Scope { input: &raw, ctx: &c };
+            let scope = Scope {
+                input: &raw,
+                ctx: &c,
+            };
             let text = |x: &Option<StringOrPath>| -> Result<String, StatesError> {
                 Ok(match x {
                     None => String::new(),
                     Some(StringOrPath::Value(s)) => s.clone(),
                     Some(StringOrPath::Path(p)) => match scope.select(p) {
                         Some(Value::String(s)) => s,
-                        _ => return Err(StatesError::runtime(format!("The path '{p}' must point at a string"))),
+                        _ => {
+                            return Err(StatesError::runtime(format!(
+                                "The path '{p}' must point at a string"
+                            )));
+                        }
                     },
                 })
             };
@@ -247,7 +290,11 @@ async fn run_state(
                     Ok(out) => return Ok((out, next_of(state))),
                     Err(e) => e,
                 };
-                if let Some(i) = state.retry.iter().position(|r| error_matches(&r.error_equals, &e.error, in_task)) {
+                if let Some(i) = state
+                    .retry
+                    .iter()
+                    .position(|r| error_matches(&r.error_equals, &e.error, in_task))
+                {
                     let r = &state.retry[i];
                     if counts[i] < r.max_attempts {
                         let d = retry_delay(r, counts[i], (rt.random)());
@@ -258,7 +305,11 @@ async fn run_state(
                         continue;
                     }
                 }
-                if let Some(catcher) = state.catch.iter().find(|c| error_matches(&c.error_equals, &e.error, in_task)) {
+                if let Some(catcher) = state
+                    .catch
+                    .iter()
+                    .find(|c| error_matches(&c.error_equals, &e.error, in_task))
+                {
                     rt.history.event("StateErrorCaught", Some(name));
                     let out = apply_result_path(&catcher.result_path, raw, e.to_output())?;
                     return Ok((out, Some(catcher.next.clone())));
@@ -274,11 +325,25 @@ fn until(rt: &Arc<Runtime>, t: DateTime<Utc>) -> Duration {
 }
 
 /// One attempt of a Task, Parallel or Map state: the whole data flow, InputPath to OutputPath.
-async fn attempt(rt: &Arc<Runtime>, state: &State, name: &str, raw: &Value, ctx: &Context) -> Result<Value, StatesError> {
+async fn attempt(
+    rt: &Arc<Runtime>,
+    state: &State,
+    name: &str,
+    raw: &Value,
+    ctx: &Context,
+) -> Result<Value, StatesError> {
     let effective = apply_input_path(state, raw)?;
-    let scope = Scope { input: &effective, ctx };
+    let scope = Scope {
+        input: &effective,
+        ctx,
+    };
     let (result, selector) = match &state.kind {
-        Kind::Task { resource, parameters, result_selector, timeout } => {
+        Kind::Task {
+            resource,
+            parameters,
+            result_selector,
+            timeout,
+        } => {
             let params = match parameters {
                 Some(t) => t.eval(&scope)?,
                 None => effective.clone(),
@@ -291,7 +356,10 @@ async fn attempt(rt: &Arc<Runtime>, state: &State, name: &str, raw: &Value, ctx:
                 cancel: rt.cancel.clone(),
             };
             rt.history.event("TaskScheduled", Some(name));
-            let limit = timeout.as_ref().map(|t| resolve_number(t, &scope, "TimeoutSecondsPath")).transpose()?;
+            let limit = timeout
+                .as_ref()
+                .map(|t| resolve_number(t, &scope, "TimeoutSecondsPath"))
+                .transpose()?;
             let call = rt.resources.invoke(resource, params, &tctx);
             let r = match limit {
                 None => call.await,
@@ -302,10 +370,21 @@ async fn attempt(rt: &Arc<Runtime>, state: &State, name: &str, raw: &Value, ctx:
                     }
                 }
             };
-            rt.history.event(if r.is_ok() { "TaskSucceeded" } else { "TaskFailed" }, Some(name));
+            rt.history.event(
+                if r.is_ok() {
+                    "TaskSucceeded"
+                } else {
+                    "TaskFailed"
+                },
+                Some(name),
+            );
             (r?, result_selector)
         }
-        Kind::Parallel { branches, parameters, result_selector } => {
+        Kind::Parallel {
+            branches,
+            parameters,
+            result_selector,
+        } => {
             let input = match parameters {
                 Some(t) => t.eval(&scope)?,
                 None => effective.clone(),
@@ -313,22 +392,39 @@ async fn attempt(rt: &Arc<Runtime>, state: &State, name: &str, raw: &Value, ctx:
             let runs = branches
                 .iter()
                 .map(|b| run_machine(rt.clone(), b.clone(), ctx.exec.clone(), input.clone()));
-            let outs = futures::future::try_join_all(runs).await.map_err(|f| f.error)?;
+            let outs = futures::future::try_join_all(runs)
+                .await
+                .map_err(|f| f.error)?;
             (Value::Array(outs), result_selector)
         }
-        Kind::Map(m) => (run_map(rt, m, name, &effective, ctx).await?, &m.result_selector),
+        Kind::Map(m) => (
+            run_map(rt, m, name, &effective, ctx).await?,
+            &m.result_selector,
+        ),
         _ => unreachable!("attempt is for Task, Parallel and Map"),
     };
     let result = match selector {
-        Some(t) => t.eval(&Scope { input: &result, ctx })?,
+        Some(t) => t.eval(&Scope {
+            input: &result,
+            ctx,
+        })?,
         None => result,
     };
     let out = apply_result_path(&state.result_path, raw.clone(), result)?;
     apply_output_path(state, out)
 }
 
-async fn read_items(rt: &Arc<Runtime>, m: &MapState, name: &str, effective: &Value, ctx: &Context) -> Result<Vec<Value>, StatesError> {
-    let scope = Scope { input: effective, ctx };
+async fn read_items(
+    rt: &Arc<Runtime>,
+    m: &MapState,
+    name: &str,
+    effective: &Value,
+    ctx: &Context,
+) -> Result<Vec<Value>, StatesError> {
+    let scope = Scope {
+        input: effective,
+        ctx,
+    };
     let items = if let Some(reader) = &m.item_reader {
         let params = reader.parameters.eval(&scope)?;
         let tctx = TaskContext {
@@ -339,18 +435,36 @@ async fn read_items(rt: &Arc<Runtime>, m: &MapState, name: &str, effective: &Val
             cancel: rt.cancel.clone(),
         };
         let fail = |why: String| StatesError::new(names::ITEM_READER_FAILED, why);
-        let out = rt.resources.invoke(&reader.resource, params, &tctx).await.map_err(|e| fail(e.to_string()))?;
+        let out = rt
+            .resources
+            .invoke(&reader.resource, params, &tctx)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
         let mut items = match integration(&reader.resource) {
-            Some("s3:listObjectsV2") => out.get("Contents").and_then(Value::as_array).cloned().unwrap_or_default(),
+            Some("s3:listObjectsV2") => out
+                .get("Contents")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
             _ => {
                 let body = out.get("Body").and_then(Value::as_str).unwrap_or("");
                 match reader.input_type.as_deref().unwrap_or("JSON") {
                     "JSON" => match serde_json::from_str::<Value>(body) {
                         Ok(Value::Array(a)) => a,
-                        Ok(_) => return Err(fail("the ItemReader object must hold a JSON array".into())),
-                        Err(e) => return Err(fail(format!("the ItemReader object is not JSON: {e}"))),
+                        Ok(_) => {
+                            return Err(fail(
+                                "the ItemReader object must hold a JSON array".into(),
+                            ));
+                        }
+                        Err(e) => {
+                            return Err(fail(format!("the ItemReader object is not JSON: {e}")));
+                        }
                     },
-                    other => return Err(fail(format!("ReaderConfig.InputType {other} is not supported (JSON)"))),
+                    other => {
+                        return Err(fail(format!(
+                            "ReaderConfig.InputType {other} is not supported (JSON)"
+                        )));
+                    }
                 }
             }
         };
@@ -383,8 +497,14 @@ async fn read_items(rt: &Arc<Runtime>, m: &MapState, name: &str, effective: &Val
     for (i, item) in items.into_iter().enumerate() {
         let v = match &m.item_selector {
             Some(t) => {
-                let c = Context { map_item: Some((i, item)), ..ctx.clone() };
-                t.eval(&Scope { input: effective, ctx: &c })?
+                let c = Context {
+                    map_item: Some((i, item)),
+                    ..ctx.clone()
+                };
+                t.eval(&Scope {
+                    input: effective,
+                    ctx: &c,
+                })?
             }
             None => item,
         };
@@ -413,8 +533,17 @@ async fn read_items(rt: &Arc<Runtime>, m: &MapState, name: &str, effective: &Val
     Ok(inputs)
 }
 
-async fn run_map(rt: &Arc<Runtime>, m: &MapState, name: &str, effective: &Value, ctx: &Context) -> Result<Value, StatesError> {
-    let scope = Scope { input: effective, ctx };
+async fn run_map(
+    rt: &Arc<Runtime>,
+    m: &MapState,
+    name: &str,
+    effective: &Value,
+    ctx: &Context,
+) -> Result<Value, StatesError> {
+    let scope = Scope {
+        input: effective,
+        ctx,
+    };
     let inputs = read_items(rt, m, name, effective, ctx).await?;
     let n = inputs.len();
     let conc = resolve_number(&m.max_concurrency, &scope, "MaxConcurrencyPath")? as usize;
@@ -428,7 +557,14 @@ async fn run_map(rt: &Arc<Runtime>, m: &MapState, name: &str, effective: &Value,
             async move {
                 rt2.history.event("MapIterationStarted", None);
                 let r = run_machine(rt2.clone(), proc_, exec, input).await;
-                rt2.history.event(if r.is_ok() { "MapIterationSucceeded" } else { "MapIterationFailed" }, None);
+                rt2.history.event(
+                    if r.is_ok() {
+                        "MapIterationSucceeded"
+                    } else {
+                        "MapIterationFailed"
+                    },
+                    None,
+                );
                 (i, r)
             }
         }))
@@ -454,9 +590,23 @@ async fn run_distributed(
     let n = inputs.len();
     let run_id = uuid::Uuid::new_v4().to_string();
     let machine_name = &ctx.exec.state_machine_name;
-    let map_run_arn = format!("{}/{}:{}", ctx.exec.state_machine_id.replace(":stateMachine:", ":mapRun:"), name, run_id);
-    let scope = Scope { input: &Value::Null, ctx };
-    let tol_count = m.tolerated_failure_count.as_ref().map(|t| resolve_number(t, &scope, "ToleratedFailureCountPath")).transpose()?;
+    let map_run_arn = format!(
+        "{}/{}:{}",
+        ctx.exec
+            .state_machine_id
+            .replace(":stateMachine:", ":mapRun:"),
+        name,
+        run_id
+    );
+    let scope = Scope {
+        input: &Value::Null,
+        ctx,
+    };
+    let tol_count = m
+        .tolerated_failure_count
+        .as_ref()
+        .map(|t| resolve_number(t, &scope, "ToleratedFailureCountPath"))
+        .transpose()?;
     let tol_pct = m
         .tolerated_failure_percentage
         .as_ref()
@@ -539,7 +689,10 @@ async fn run_distributed(
                 if exceeded(failed) {
                     result = Err(StatesError::new(
                         names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                        format!("The specified tolerated failure threshold was exceeded (last error {}: {})", f.error.error, f.error.cause),
+                        format!(
+                            "The specified tolerated failure threshold was exceeded (last error {}: {})",
+                            f.error.error, f.error.cause
+                        ),
                     ));
                     break;
                 }
@@ -551,10 +704,26 @@ async fn run_distributed(
     let Some(writer) = &m.result_writer else {
         return Ok(Value::Array(outs));
     };
-    let params = writer.parameters.eval(&Scope { input: &Value::Null, ctx })?;
-    let bucket = params.get("Bucket").and_then(Value::as_str).unwrap_or_default().to_string();
-    let prefix = params.get("Prefix").and_then(Value::as_str).unwrap_or_default().trim_end_matches('/').to_string();
-    let base = if prefix.is_empty() { run_id.clone() } else { format!("{prefix}/{run_id}") };
+    let params = writer.parameters.eval(&Scope {
+        input: &Value::Null,
+        ctx,
+    })?;
+    let bucket = params
+        .get("Bucket")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let prefix = params
+        .get("Prefix")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
+    let base = if prefix.is_empty() {
+        run_id.clone()
+    } else {
+        format!("{prefix}/{run_id}")
+    };
     let tctx = TaskContext {
         execution_name: ctx.exec.name.clone(),
         execution_id: ctx.exec.id.clone(),
@@ -567,7 +736,11 @@ async fn run_distributed(
         let tctx = tctx.clone();
         async move {
             rt.resources
-                .invoke("arn:aws:states:::s3:putObject", json!({"Bucket": bucket, "Key": key, "Body": body}), &tctx)
+                .invoke(
+                    "arn:aws:states:::s3:putObject",
+                    json!({"Bucket": bucket, "Key": key, "Body": body}),
+                    &tctx,
+                )
                 .await
                 .map_err(|e| StatesError::new(names::RESULT_WRITER_FAILED, e.to_string()))
                 .map(|_| body.len())
@@ -583,9 +756,12 @@ async fn run_distributed(
         files[kind] = json!([{"Key": key, "Size": size}]);
     }
     let manifest_key = format!("{base}/manifest.json");
-    let manifest = json!({"DestinationBucket": bucket, "MapRunArn": map_run_arn, "ResultFiles": files});
+    let manifest =
+        json!({"DestinationBucket": bucket, "MapRunArn": map_run_arn, "ResultFiles": files});
     put(manifest_key.clone(), manifest.to_string()).await?;
-    Ok(json!({"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}))
+    Ok(
+        json!({"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}),
+    )
 }
 
 #[cfg(test)]
@@ -624,10 +800,22 @@ mod tests {
         let tf = vec!["States.TaskFailed".to_string()];
         assert!(error_matches(&all, "Custom.Error", false));
         assert!(!error_matches(&all, "States.Runtime", true));
-        assert!(error_matches(&["States.Runtime".to_string()], "States.Runtime", true));
-        assert!(error_matches(&tf, "DynamoDB.ResourceNotFoundException", true));
+        assert!(error_matches(
+            &["States.Runtime".to_string()],
+            "States.Runtime",
+            true
+        ));
+        assert!(error_matches(
+            &tf,
+            "DynamoDB.ResourceNotFoundException",
+            true
+        ));
         assert!(!error_matches(&tf, "States.Timeout", true));
         assert!(!error_matches(&tf, "Custom", false));
-        assert!(error_matches(&["States.Timeout".to_string()], "States.Timeout", true));
+        assert!(error_matches(
+            &["States.Timeout".to_string()],
+            "States.Timeout",
+            true
+        ));
     }
 }

@@ -33,9 +33,11 @@ impl Template {
                 let mut members = Vec::with_capacity(m.len());
                 for (k, v) in m {
                     if let Some(name) = k.strip_suffix(".$") {
-                        let s = v
-                            .as_str()
-                            .ok_or_else(|| format!("the value of {k:?} must be a string (a path or intrinsic function)"))?;
+                        let s = v.as_str().ok_or_else(|| {
+                            format!(
+                                "the value of {k:?} must be a string (a path or intrinsic function)"
+                            )
+                        })?;
                         let t = if s.starts_with('$') {
                             Template::Path {
                                 key: k.clone(),
@@ -51,7 +53,9 @@ impl Template {
                 }
                 Template::Object(members)
             }
-            Value::Array(a) => Template::Array(a.iter().map(Template::compile).collect::<Result<_, _>>()?),
+            Value::Array(a) => {
+                Template::Array(a.iter().map(Template::compile).collect::<Result<_, _>>()?)
+            }
             other => Template::Literal(other.clone()),
         })
     }
@@ -113,14 +117,28 @@ mod tests {
         }))
         .unwrap();
         let input = json!({"x": 5});
-        let out = t.eval(&Scope { input: &input, ctx: &ctx }).unwrap();
+        let out = t
+            .eval(&Scope {
+                input: &input,
+                ctx: &ctx,
+            })
+            .unwrap();
         assert_eq!(
             out,
             json!({"Static": {"a": [1, {"b": 5}]}, "Run": "exec-7", "Index": "2", "Pos": 2, "Msg": "x=5",
                    "Env": [{"Name": "A", "Value": 5}]})
         );
         let missing = Template::compile(&json!({"y.$": "$.nope"})).unwrap();
-        assert_eq!(missing.eval(&Scope { input: &input, ctx: &ctx }).unwrap_err().error, "States.Runtime");
+        assert_eq!(
+            missing
+                .eval(&Scope {
+                    input: &input,
+                    ctx: &ctx
+                })
+                .unwrap_err()
+                .error,
+            "States.Runtime"
+        );
         assert!(Template::compile(&json!({"y.$": 3})).is_err());
         assert!(Template::compile(&json!({"y.$": "States.Nope()"})).is_err());
     }

@@ -60,7 +60,11 @@ pub enum WriteOp {
     /// Put (create or replace) the item if the condition holds.
     Put { item: Item, condition: Condition },
     /// Fail the transaction unless the condition holds on `(pk, sk)`.
-    Check { pk: String, sk: String, condition: Condition },
+    Check {
+        pk: String,
+        sk: String,
+        condition: Condition,
+    },
     /// Delete the item (no error if it is absent).
     Delete { pk: String, sk: String },
 }
@@ -81,6 +85,7 @@ pub struct Query {
 /// A page of query results, in sort-key order.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
+    /// The items of this page (at most [`Query::limit`]).
     pub items: Vec<Item>,
     /// The sort key to pass as [`Query::after`] for the next page; `None` when this is the last.
     pub next: Option<String>,
@@ -123,11 +128,23 @@ pub trait Table: Send + Sync + 'static {
 
     /// Atomically add strings to the string-set attribute `attr` (created with the item if needed).
     /// Adding a member twice is a no-op. DynamoDB `UpdateItem ADD` on an `SS`.
-    async fn add_to_set(&self, pk: &str, sk: &str, attr: &str, values: &[String]) -> Result<(), TableError>;
+    async fn add_to_set(
+        &self,
+        pk: &str,
+        sk: &str,
+        attr: &str,
+        values: &[String],
+    ) -> Result<(), TableError>;
 
     /// Set attributes on an item (created if absent) if `condition` holds; other attributes are
     /// kept. DynamoDB `UpdateItem SET`.
-    async fn set(&self, pk: &str, sk: &str, attrs: BTreeMap<String, Attr>, condition: Condition) -> Result<(), TableError>;
+    async fn set(
+        &self,
+        pk: &str,
+        sk: &str,
+        attrs: BTreeMap<String, Attr>,
+        condition: Condition,
+    ) -> Result<(), TableError>;
 
     /// Items of one partition, in sort-key order.
     async fn query(&self, pk: &str, query: Query) -> Result<Page, TableError>;

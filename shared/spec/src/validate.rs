@@ -33,6 +33,9 @@ pub const STATE_NAME_PREFIX: usize = 1;
 /// Characters Metaflow puts around flow and step in a Batch job name: `SFN-<flow>--<step>--`.
 pub const BATCH_JOB_NAME_OVERHEAD: usize = "SFN---".len() + "--".len();
 
+/// Step names Metaflow reserves (attributes of every flow).
+pub const RESERVED_STEP_NAMES: &[&str] = &["name", "next", "input", "index", "cmd"];
+
 /// Parameter names Metaflow reserves for its own command-line options.
 pub const RESERVED_PARAMETER_NAMES: &[&str] = &[
     "params",
@@ -270,6 +273,10 @@ fn check_names(spec: &FlowSpec, errors: &mut Vec<ValidationError>) {
             ))
         } else if name.starts_with('_') || name.starts_with(|c: char| c.is_ascii_digit()) {
             Some("step names must start with a lowercase letter".to_string())
+        } else if RESERVED_STEP_NAMES.contains(&name.as_str()) {
+            Some(format!(
+                "{name} is a reserved word in Metaflow (every flow has an attribute of that name)"
+            ))
         } else if name.chars().count() + STATE_NAME_PREFIX > MAX_SFN_NAME {
             Some(format!(
                 "it has {} characters; Step Functions state names allow {MAX_SFN_NAME} and Ferry adds {STATE_NAME_PREFIX}",

@@ -337,6 +337,17 @@ fn import_errors_show_the_users_traceback() {
 }
 
 #[test]
+fn syntax_errors_point_at_the_users_line() {
+    let err = export_spec(&python(), &fixture("syntax_error.py")).unwrap_err();
+    let ExportError::Import { message } = &err else {
+        panic!("{err}")
+    };
+    assert!(message.contains("syntax_error.py\", line 7"), "{message}");
+    assert!(message.contains("SyntaxError"), "{message}");
+    assert!(!message.contains("importlib"), "{message}");
+}
+
+#[test]
 fn flow_class_selection() {
     let err = export_spec(&python(), &fixture("two_flows.py")).unwrap_err();
     assert!(matches!(err, ExportError::NoFlow { .. }), "{err}");

@@ -256,6 +256,14 @@ fn cases() -> Vec<Case> {
             "Step *Train-Model* has a name that cannot be deployed: step names may contain only lowercase ASCII letters, digits and _ (Metaflow's rule), not 'T'. Rename the step.",
         ),
         (
+            "reserved step name",
+            Box::new(|v| {
+                step_mut(v, "a")["name"] = json!("input");
+                set_next(v, "start", &["input", "b"]);
+            }),
+            "Step *input* has a name that cannot be deployed: input is a reserved word in Metaflow (every flow has an attribute of that name). Rename the step.",
+        ),
+        (
             "step name too long for a state",
             Box::new(|v| {
                 let long = "b".repeat(80);

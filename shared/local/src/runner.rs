@@ -575,6 +575,21 @@ impl ProcessRunner {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .process_group(0);
+        // If the stack dies without stopping its jobs (SIGKILL, crash), the kernel sends the
+        // job SIGTERM, so no task outlives the stack unnoticed.
+        // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+        let parent = Pid::from_raw(std::process::id() as i32);
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+                if nix::unistd::getppid() != parent {
+                    return Err(std::io::Error::other(
+                        "the stack exited while the job was starting",
+                    ));
+                }
+                Ok(())
+            });
+        }
         for (k, v) in &self.cfg.base_env {
             cmd.env(k, v);
         }

@@ -203,6 +203,8 @@ pub struct Resources {
     batch: Option<Arc<dyn BatchRunner>>,
     tables: HashMap<String, Arc<dyn Table>>,
     buckets: HashMap<String, BucketMount>,
+    default_table: Option<Arc<dyn Table>>,
+    default_bucket: Option<BucketMount>,
 }
 
 impl Resources {
@@ -218,6 +220,21 @@ impl Resources {
     /// Serve DynamoDB table `name` from `table`.
     pub fn with_table(mut self, name: impl Into<String>, table: Arc<dyn Table>) -> Self {
         self.tables.insert(name.into(), table);
+        self
+    }
+    /// Serve every DynamoDB table not named by [`Resources::with_table`] from `table` (the
+    /// embedded stack has one state table, whatever `TableName` the definition says).
+    pub fn with_default_table(mut self, table: Arc<dyn Table>) -> Self {
+        self.default_table = Some(table);
+        self
+    }
+    /// Serve every S3 bucket not named by [`Resources::with_bucket`] from `blobs` (keys under
+    /// `prefix`).
+    pub fn with_default_bucket(mut self, blobs: Arc<dyn Blobs>, prefix: impl Into<String>) -> Self {
+        self.default_bucket = Some(BucketMount {
+            blobs,
+            prefix: prefix.into(),
+        });
         self
     }
     /// Serve S3 bucket `name` from `blobs`; S3 key `<prefix><k>` is blob key `<k>`.
@@ -242,12 +259,15 @@ impl Resources {
             .get("TableName")
             .and_then(Value::as_str)
             .ok_or_else(|| ddb::validation("TableName is required"))?;
-        self.tables.get(name).ok_or_else(|| {
-            StatesError::new(
-                "DynamoDB.ResourceNotFoundException",
-                format!("Requested resource not found: Table: {name} not found"),
-            )
-        })
+        self.tables
+            .get(name)
+            .or(self.default_table.as_ref())
+            .ok_or_else(|| {
+                StatesError::new(
+                    "DynamoDB.ResourceNotFoundException",
+                    format!("Requested resource not found: Table: {name} not found"),
+                )
+            })
     }
 
     fn bucket<'a>(&'a self, p: &'a Value) -> Result<(&'a str, &'a BucketMount), StatesError> {
@@ -255,12 +275,16 @@ impl Resources {
             .get("Bucket")
             .and_then(Value::as_str)
             .ok_or_else(|| StatesError::new("S3.InvalidRequestException", "Bucket is required"))?;
-        let m = self.buckets.get(name).ok_or_else(|| {
-            StatesError::new(
-                "S3.NoSuchBucketException",
-                format!("The specified bucket does not exist: {name}"),
-            )
-        })?;
+        let m = self
+            .buckets
+            .get(name)
+            .or(self.default_bucket.as_ref())
+            .ok_or_else(|| {
+                StatesError::new(
+                    "S3.NoSuchBucketException",
+                    format!("The specified bucket does not exist: {name}"),
+                )
+            })?;
         Ok((name, m))
     }
 

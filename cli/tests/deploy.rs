@@ -1,0 +1,625 @@
+//! `ferry spec/deploy/describe/deployments/delete` end to end on a real embedded stack
+//! (`ferry up` as a child process) with real flows exported by the real `metaflow`.
+//!
+//! Needs the tools venv (`scripts/setup-tools`) and the `task-wrapper` binary next to `ferry`
+//! (or in `$FERRY_BIN_DIR`): `scripts/test` builds every binary first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+const HELLO: &str = r#"
+from metaflow import FlowSpec, Parameter, step
+
+
+class HelloFlow(FlowSpec):
+    greeting = Parameter("greeting", default="hello")
+
+    @step
+    def start(self):
+        self.msg = self.greeting + " world"
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print(self.msg)
+
+
+if __name__ == "__main__":
+    HelloFlow()
+"#;
+
+const SCORE: &str = r#"
+from metaflow import FlowSpec, project, schedule, step
+
+
+@project(name="fraud_model")
+@schedule(cron="0 6 ? * MON-FRI *", timezone="Europe/Paris")
+class ScoreFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ScoreFlow()
+"#;
+
+/// The folder holding `task-wrapper` (and `ferry`).
+fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("FERRY_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(FERRY).parent().unwrap().to_path_buf());
+    assert!(
+        dir.join("task-wrapper").is_file(),
+        "task-wrapper not found in {}: run `cargo build -p task-wrapper` (scripts/test builds every binary)",
+        dir.display()
+    );
+    dir
+}
+
+/// A flow file in a fresh folder of its own.
+struct Flow {
+    dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+fn flow(name: &str, body: &str) -> Flow {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, body).unwrap();
+    Flow { dir, file }
+}
+
+impl Flow {
+    fn path(&self) -> &str {
+        self.file.to_str().unwrap()
+    }
+}
+
+/// An embedded stack (`ferry up`) on a fresh home.
+struct Stack {
+    home: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Stack {
+    fn start() -> Stack {
+        let home = tempfile::tempdir().unwrap();
+        let mut s = Stack { home, child: None };
+        s.up();
+        s
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn up(&mut self) {
+        let _ = std::fs::remove_file(self.home().join("stack.json"));
+        let child = self
+            .command("alice")
+            .args(["up", "--port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.home().join("stack.json").is_file() {
+            assert!(Instant::now() < deadline, "ferry up did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop the stack with SIGTERM and wait for it.
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// `ferry` as `user`, with that user's own token folder.
+    fn command(&self, user: &str) -> Command {
+        let mut path = std::ffi::OsString::from(bin_dir());
+        path.push(":");
+        path.push(ferry_testkit::venv_bin());
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let mut c = Command::new(FERRY);
+        c.env("FERRY_HOME", self.home())
+            .env("PATH", path)
+            .env("FERRY_PYTHON", ferry_testkit::python())
+            .env("METAFLOW_USER", user)
+            .env("USER", user)
+            .env(
+                "METAFLOW_TOKEN_HOME",
+                self.home().join(format!("tokens-{user}")),
+            )
+            .env_remove("METAFLOW_HOME")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn ferry(&self, user: &str, args: &[&str]) -> Output {
+        self.command(user).args(args).output().unwrap()
+    }
+
+    /// Run a deployed flow to its end and return its final status.
+    fn run_to_end(&self, flow: &Flow, extra: &[&str]) -> String {
+        let id_file = self.home().join(format!("run-{}", uuid_like()));
+        let mut args = vec![
+            "trigger",
+            flow.path(),
+            "--run-id-file",
+            id_file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = self.ferry("alice", &args);
+        assert!(out.status.success(), "trigger: {}", text(&out));
+        let run = std::fs::read_to_string(&id_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let out = self.ferry("alice", &["status", "--json", &run]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if let Some(s) = v["status"].as_str()
+                && s != "RUNNING"
+            {
+                return s.to_string();
+            }
+            assert!(Instant::now() < deadline, "run {run} did not finish");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn uuid_like() -> String {
+    format!("{:?}", Instant::now()).replace(|c: char| !c.is_ascii_alphanumeric(), "")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+fn describe(s: &Stack, args: &[&str]) -> Value {
+    let mut a = vec!["describe", "--json"];
+    a.extend_from_slice(args);
+    let out = s.ferry("alice", &a);
+    assert!(out.status.success(), "{}", text(&out));
+    stdout_json(&out)
+}
+
+#[test]
+fn spec_only_json_deploy_describe_and_deployments() {
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+
+    let out = s.ferry("alice", &["spec", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spec = stdout_json(&out);
+    assert_eq!(spec["flow"], "HelloFlow");
+    assert_eq!(spec["file"], "hello.py");
+    assert_eq!(spec["parameters"][0]["name"], "greeting");
+
+    // --only-json: the definition alone on stdout, messages on stderr, nothing deployed.
+    let out = s.ferry("alice", &["deploy", f.path(), "--only-json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let def = stdout_json(&out);
+    assert_eq!(def["StartAt"], "start");
+    let start_params = &def["States"]["start"]["Parameters"]["Parameters"];
+    assert_eq!(start_params["metaflow.owner"], "alice");
+    assert_eq!(
+        start_params["metaflow.production_token"],
+        "helloflow-0-apnt"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("    production:helloflow-0-apnt"), "{err}");
+    let out = s.ferry("alice", &["describe", f.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("The workflow HelloFlow doesn't exist on the Ferry embedded stack.")
+    );
+
+    // deploy: Metaflow's texts, exit 0, the token stored where Metaflow keeps it.
+    let out = s.ferry(
+        "alice",
+        &["deploy", f.path(), "--tag", "team:x", "--max-workers", "7"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert!(o.contains("It seems this is the first time you are deploying HelloFlow to the Ferry embedded stack."), "{o}");
+    assert!(
+        o.contains("The namespace of this production flow is\n    production:helloflow-0-apnt\n"),
+        "{o}"
+    );
+    assert!(o.contains("State Machine HelloFlow for flow HelloFlow pushed to the Ferry embedded stack successfully."));
+    assert!(o.contains("What will trigger execution of the workflow:\n    No triggers defined. You need to launch this workflow manually."));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Deploying HelloFlow to the Ferry embedded stack...")
+    );
+    let stored = std::fs::read_to_string(s.home().join("tokens-alice/helloflow")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored).unwrap()["production_token"],
+        "helloflow-0-apnt"
+    );
+    // The code package is content-addressed and holds the flow.
+    let packages: Vec<_> = std::fs::read_dir(s.home().join("blobs/code"))
+        .unwrap()
+        .collect();
+    assert_eq!(packages.len(), 1);
+
+    // describe, by file and by deployment name.
+    let d = describe(&s, &[f.path()]);
+    assert_eq!(d["owner"], "alice");
+    assert_eq!(d["namespace"], "production:helloflow-0-apnt");
+    assert_eq!(d["version"], 1);
+    assert_eq!(d["max_workers"], 7);
+    assert_eq!(d["tags"], serde_json::json!(["team:x"]));
+    assert_eq!(d["parameters"][0]["default"], "hello");
+    assert_eq!(describe(&s, &["HelloFlow"]), d);
+    let out = s.ferry("alice", &["describe", f.path()]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("Token         helloflow-0-apnt"), "{t}");
+    let out = s.ferry("bob", &["describe", "HelloFlow"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("held by alice"),
+        "{}",
+        text(&out)
+    );
+
+    // Redeploying the same files reuses the package; the version goes up.
+    let out = s.ferry("alice", &["deploy", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(s.home().join("blobs/code"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(describe(&s, &[f.path()])["version"], 2);
+
+    let out = s.ferry("alice", &["deployments", "--json"]);
+    let all = stdout_json(&out);
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["deployment"], "HelloFlow");
+    let out = s.ferry("alice", &["deployments"]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.starts_with(
+            "DEPLOYMENT  FLOW       PROJECT  BRANCH  OWNER  VERSION  SCHEDULE  UPDATED\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("HelloFlow   HelloFlow  -        -       alice  2"),
+        "{t}"
+    );
+
+    // The deployment runs.
+    assert_eq!(s.run_to_end(&f, &[]), "SUCCEEDED");
+}
+
+#[test]
+fn production_tokens_between_two_users() {
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    assert!(s.ferry("alice", &["deploy", f.path()]).status.success());
+    let before = describe(&s, &[f.path()]);
+
+    // bob has no token: refused with Metaflow's text, exit 1, nothing changes.
+    let out = s.ferry("bob", &["deploy", f.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert!(o.contains(
+        "There is an existing version of HelloFlow on the Ferry embedded stack which was deployed by the user alice.\n\
+         To deploy a new version of this flow, you need to use the same production token that they used.\n\
+         Please reach out to them to get the token. Once you have it, call this command:\n    ferry deploy --authorize MY_TOKEN\n"
+    ), "{o}");
+    assert_eq!(describe(&s, &[f.path()]), before);
+    assert!(!s.home().join("tokens-bob/helloflow").exists());
+    // A wrong token is no better.
+    let out = s.ferry(
+        "bob",
+        &["deploy", f.path(), "--authorize", "helloflow-1-rnyg"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(describe(&s, &[f.path()]), before);
+
+    // With alice's token bob deploys; he owns it now and has the token stored.
+    let out = s.ferry(
+        "bob",
+        &[
+            "deploy",
+            f.path(),
+            "--authorize",
+            "production:helloflow-0-apnt",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let after = describe(&s, &[f.path()]);
+    assert_eq!(after["owner"], "bob");
+    assert_eq!(after["version"], 2);
+    assert_eq!(after["namespace"], "production:helloflow-0-apnt");
+    assert!(s.home().join("tokens-bob/helloflow").is_file());
+
+    // alice deploys again without --authorize: her stored token authorises her.
+    // --generate-new-token moves the flow to the next namespace.
+    let out = s.ferry("alice", &["deploy", f.path(), "--generate-new-token"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("A new production token generated.\n"));
+    let d = describe(&s, &[f.path()]);
+    let next = ferry_compile::token::token_at("helloflow", 1);
+    assert_eq!(d["namespace"], format!("production:{next}"));
+    assert_eq!(d["owner"], "alice");
+    let stored = std::fs::read_to_string(s.home().join("tokens-alice/helloflow")).unwrap();
+    assert!(stored.contains(&next));
+    // bob's old token no longer works.
+    let out = s.ferry("bob", &["deploy", f.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn project_branches_and_production_are_separate_deployments() {
+    let s = Stack::start();
+    let f = flow("score.py", SCORE);
+    let out = s.ferry("alice", &["deploy", f.path(), "--branch", "b"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        o.contains("State Machine fraud_model.test.b.ScoreFlow for flow ScoreFlow pushed"),
+        "{o}"
+    );
+    assert!(
+        o.contains("cron schedule fraud_model.test.b.ScoreFlow (0 6 ? * MON-FRI *, Europe/Paris)"),
+        "{o}"
+    );
+    let out = s.ferry("alice", &["deploy", f.path(), "--production"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = s.ferry("alice", &["deploy", f.path(), "--branch", "Bad-Branch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("branch name"), "{}", text(&out));
+
+    let test = describe(&s, &[f.path(), "--branch", "b"]);
+    let prod = describe(&s, &[f.path(), "--production"]);
+    assert_eq!(test["deployment"], "fraud_model.test.b.ScoreFlow");
+    assert_eq!(test["branch"], "test.b");
+    assert_eq!(prod["deployment"], "fraud_model.prod.ScoreFlow");
+    assert_eq!(prod["branch"], "prod");
+    assert_ne!(test["namespace"], prod["namespace"]);
+    // Contract metaflow-sfn §6: the token prefix of `fraud_model.prod`.
+    assert_eq!(
+        prod["token"],
+        ferry_compile::token::new_token("mfprj-4fdh7qmx4brk4srx")
+    );
+    assert_eq!(
+        prod["namespace"],
+        format!("production:{}", prod["token"].as_str().unwrap())
+    );
+    assert_eq!(prod["schedule"]["timezone"], "Europe/Paris");
+
+    let out = s.ferry("alice", &["deployments"]);
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    let rows: Vec<&str> = t.lines().collect();
+    assert_eq!(rows.len(), 3, "{t}");
+    assert!(
+        rows[1].starts_with("fraud_model.prod.ScoreFlow    ScoreFlow  fraud_model  prod    alice"),
+        "{t}"
+    );
+    assert!(
+        rows[2].starts_with("fraud_model.test.b.ScoreFlow  ScoreFlow  fraud_model  test.b  alice"),
+        "{t}"
+    );
+
+    // Deleting one branch leaves the other.
+    let out = s.ferry("alice", &["delete", f.path(), "--branch", "b"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let all = stdout_json(&s.ferry("alice", &["deployments", "--json"]));
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["deployment"], "fraud_model.prod.ScoreFlow");
+}
+
+#[test]
+fn a_deploy_that_fails_to_compile_keeps_the_previous_version_running() {
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    assert!(s.ferry("alice", &["deploy", f.path()]).status.success());
+    let before = describe(&s, &[f.path()]);
+
+    // The new version sets a variable the runtime reserves: the compiler refuses it.
+    let broken = HELLO
+        .replace(
+            "import FlowSpec, Parameter, step",
+            "import FlowSpec, Parameter, environment, step",
+        )
+        .replace(
+            "    @step\n    def end",
+            "    @environment(vars={\"FERRY_RUN_ID\": \"mine\"})\n    @step\n    def end",
+        );
+    std::fs::write(&f.file, broken).unwrap();
+    let out = s.ferry("alice", &["deploy", f.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("The flow HelloFlow cannot be compiled:"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(describe(&s, &[f.path()]), before);
+
+    // The previous version still runs.
+    assert_eq!(s.run_to_end(&f, &["--greeting", "hi"]), "SUCCEEDED");
+}
+
+#[test]
+fn delete_follows_the_token_rules_and_the_flow_can_be_deployed_again() {
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    assert!(s.ferry("alice", &["deploy", f.path()]).status.success());
+
+    let out = s.ferry("bob", &["delete", f.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains(
+        "To delete this flow, you need to use the same production token that they used."
+    ));
+    assert!(text(&out).contains("    ferry delete --authorize MY_TOKEN"));
+    describe(&s, &[f.path()]);
+
+    let out = s.ferry("alice", &["delete", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        o.contains("Deleting the Ferry embedded stack state machine HelloFlow..."),
+        "{o}"
+    );
+    assert!(
+        o.contains("In-flight executions will not be affected."),
+        "{o}"
+    );
+    assert_eq!(
+        s.ferry("alice", &["describe", f.path()]).status.code(),
+        Some(1)
+    );
+    let out = s.ferry("alice", &["delete", f.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("The workflow HelloFlow doesn't exist on the Ferry embedded stack.")
+    );
+
+    let out = s.ferry("bob", &["deploy", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("It seems this is the first time"));
+    let d = describe(&s, &[f.path()]);
+    assert_eq!(
+        (d["owner"].as_str(), d["version"].as_u64()),
+        (Some("bob"), Some(1))
+    );
+}
+
+#[test]
+fn a_request_delivered_again_after_a_restart_deploys_once() {
+    let mut s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    assert!(s.ferry("alice", &["deploy", f.path()]).status.success());
+    let before = describe(&s, &[f.path()]);
+    let request_dir = s
+        .home()
+        .join("blobs/deploy/HelloFlow")
+        .join(before["request_id"].as_str().unwrap());
+    let first_result: Value =
+        serde_json::from_slice(&std::fs::read(request_dir.join("result.json")).unwrap()).unwrap();
+
+    // The stack stops; the result object is lost; the new stack sees the request again.
+    s.down();
+    std::fs::remove_file(request_dir.join("result.json")).unwrap();
+    s.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !request_dir.join("result.json").is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "the request was not handled again"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let again: Value =
+        serde_json::from_slice(&std::fs::read(request_dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(again["status"], "ok");
+    assert_eq!(
+        again["finished_at"], first_result["finished_at"],
+        "the stored result, not a new deploy"
+    );
+    assert_eq!(describe(&s, &[f.path()]), before);
+}
+
+#[test]
+fn usage_errors_and_a_missing_stack() {
+    let home = tempfile::tempdir().unwrap();
+    let f = flow("hello.py", HELLO);
+    let run = |args: &[&str]| {
+        Command::new(FERRY)
+            .args(args)
+            .env("FERRY_HOME", home.path())
+            .env("FERRY_PYTHON", ferry_testkit::python())
+            .env("METAFLOW_USER", "alice")
+            .env("METAFLOW_TOKEN_HOME", home.path().join("tokens"))
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["deploy"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["deploy", f.path(), "--no-such-flag"]).status.code(),
+        Some(2)
+    );
+    let help = run(&["deploy", "--help"]);
+    let h = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--authorize",
+        "--generate-new-token",
+        "--branch",
+        "--production",
+        "--tag",
+        "--max-workers",
+        "--workflow-timeout",
+        "--package-suffixes",
+        "--only-json",
+        "--namespace",
+        "Example",
+    ] {
+        assert!(h.contains(flag), "deploy --help lacks {flag}");
+    }
+    assert!(String::from_utf8_lossy(&run(&["--help"]).stdout).contains("Exit codes:"));
+
+    // No stack: the request waits, then a clear timeout and exit 1.
+    let out = run(&["deploy", f.path(), "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(
+        t.contains("no answer from the deploy handler after 1 s"),
+        "{t}"
+    );
+    assert!(t.contains("ferry up"), "{t}");
+    // A flow that does not import is reported with its error.
+    let bad = flow("bad.py", "import no_such_module_here\n");
+    let out = run(&["spec", bad.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no_such_module_here"), "{}", text(&out));
+    // --package-suffixes that leave the flow file out.
+    let out = run(&["deploy", f.path(), "--package-suffixes", ".sql"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--package-suffixes"), "{}", text(&out));
+    let _ = f.dir.path();
+}

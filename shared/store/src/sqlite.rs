@@ -180,8 +180,9 @@ impl Pool {
 }
 
 impl SqliteTable {
-    /// Open (creating if needed) the logical table `table` in the SQLite file at `path`; the file
-    /// and its schema are created when missing, and the file is switched to WAL mode.
+    /// Open (creating if needed) the logical table `table` in the SQLite file at `path`; the file,
+    /// its parent folders and its schema are created when missing, and the file is switched to
+    /// WAL mode.
     ///
     /// Blocking: this opens the file and may wait for another process's write lock, so call it
     /// at start-up or inside `spawn_blocking`.
@@ -191,6 +192,11 @@ impl SqliteTable {
     pub fn open(path: impl AsRef<Path>, table: &str) -> Result<Self, TableError> {
         check_table_name(table)?;
         let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                TableError::Other(format!("sqlite: creating {}: {e}", parent.display()))
+            })?;
+        }
         let first = open_connection(Some(path))?;
         first.execute_batch(SCHEMA).map_err(sql_err)?;
         let canonical = std::fs::canonicalize(path)

@@ -966,6 +966,8 @@ async fn factories_open_local_refs() {
 // ---- SQLite across processes -----------------------------------------------------------------
 
 const HAMMER_DB: &str = "FERRY_STORE_HAMMER_DB";
+/// A folder where child workers announce `ready-<pid>` and wait for `go`, so all start at once.
+const HAMMER_SYNC: &str = "FERRY_STORE_HAMMER_SYNC";
 const HAMMER_ADDS: usize = 300;
 const HAMMER_CHILDREN: usize = 3;
 
@@ -980,6 +982,11 @@ async fn sqlite_hammer_worker() {
         Err(_) => (tmp.path().join("hammer.db"), false),
     };
     let t = SqliteTable::open(&path, "hammer").unwrap();
+    if let Ok(sync) = std::env::var(HAMMER_SYNC) {
+        let sync = std::path::PathBuf::from(sync);
+        std::fs::write(sync.join(format!("ready-{}", std::process::id())), b"").unwrap();
+        wait_until(|| sync.join("go").exists()).await;
+    }
     let mut values = Vec::new();
     for chunk in (0..HAMMER_ADDS).collect::<Vec<_>>().chunks(8) {
         let adds = chunk.iter().map(|_| t.add("counter", "c", "n", 1));
@@ -1005,10 +1012,23 @@ async fn sqlite_hammer_worker() {
     }
 }
 
+/// Poll `done` every millisecond for at most 60 s.
+async fn wait_until(done: impl Fn() -> bool) {
+    for _ in 0..60_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("timed out waiting for the other hammer processes");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_no_lost_update_across_processes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.db");
+    let sync = dir.path().join("sync");
+    std::fs::create_dir(&sync).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..HAMMER_CHILDREN)
         .map(|_| {
@@ -1021,14 +1041,18 @@ async fn sqlite_no_lost_update_across_processes() {
                     "1",
                 ])
                 .env(HAMMER_DB, &path)
+                .env(HAMMER_SYNC, &sync)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .expect("spawning a hammer worker")
         })
         .collect();
-    // This process hammers the same file at the same time.
+    // This process hammers the same file at the same time, once every worker is ready.
     let t = SqliteTable::open(&path, "hammer").unwrap();
+    let ready = || std::fs::read_dir(&sync).map(|d| d.count()).unwrap_or(0) >= HAMMER_CHILDREN;
+    wait_until(ready).await;
+    std::fs::write(sync.join("go"), b"").unwrap();
     let mut values = Vec::new();
     for _ in 0..HAMMER_ADDS {
         values.push(t.add("counter", "c", "n", 1).await.unwrap());
@@ -1045,6 +1069,16 @@ async fn sqlite_no_lost_update_across_processes() {
             String::from_utf8_lossy(&out.stderr)
         );
         let before = values.len();
+        let mut mine: Vec<i64> = stdout
+            .lines()
+            .filter_map(|l| l.rfind("ADD ").map(|i| l[i + 4..].trim().parse().unwrap()))
+            .collect();
+        mine.sort_unstable();
+        let gaps = mine.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        println!(
+            "worker: {} adds, interleaved with other processes {gaps} times",
+            mine.len()
+        );
         // libtest may print its own text before the first line (`test … `): take what follows `ADD `.
         let reported = stdout
             .lines()

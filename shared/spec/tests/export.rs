@@ -337,6 +337,20 @@ fn import_errors_show_the_users_traceback() {
 }
 
 #[test]
+fn exporting_runs_no_step_and_no_main_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("side_effects_flow.py");
+    std::fs::copy(fixture("side_effects_flow.py"), &flow).unwrap();
+    let spec = export(&flow);
+    assert_eq!(spec.flow, "SideEffectFlow");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["side_effects_flow.py"], "no marker, no __pycache__");
+}
+
+#[test]
 fn syntax_errors_point_at_the_users_line() {
     let err = export_spec(&python(), &fixture("syntax_error.py")).unwrap_err();
     let ExportError::Import { message } = &err else {

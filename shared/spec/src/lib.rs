@@ -1,5 +1,5 @@
 //! The Ferry flow spec v1 (`docs/flow-spec.md`): the DAG model ([`model`]), Metaflow's
-//! graph-derived fields ([`graph`]), validation with one message per problem ([`validate`]),
+//! graph-derived fields ([`graph`]), validation with one message per problem ([`mod@validate`]),
 //! EventBridge cron parsing and fire times ([`aws_cron`]), the Metaflow exporter that reads a
 //! flow file with the real `metaflow` package ([`export`]), and the task description handed to
 //! every task ([`task`]).

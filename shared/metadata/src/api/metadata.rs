@@ -1,0 +1,110 @@
+//! Metadata rows (svc metadata.py): create a batch, list by task, list by run. Rows keep their
+//! own tags (`attempt_id:N`), which the client needs to rebuild one attempt's metadata.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::body::Body;
+use super::{find_run, find_task, ok};
+use crate::error::{ApiError, ApiResult};
+use crate::model::Metadata;
+use crate::{AppState, validate};
+
+type TaskPath = Path<(String, String, String, String)>;
+
+/// The 400 svc answers when metadata or artifacts are posted for an unknown run or task.
+pub(crate) fn unregistered() -> ApiError {
+    ApiError::bad("need to register run_id and task_id first")
+}
+
+/// `POST …/tasks/{task_id}/metadata` with a JSON array of `{field_name, value, type, tags,
+/// user_name}` (`value` a string; other JSON values are stored as their JSON text): insert every row (duplicates allowed); `{"metadata_created": n}`. The ids in
+/// the body are ignored (the path says which task). 400 when the task is unknown.
+pub async fn create(
+    State(st): State<AppState>,
+    Path((flow, run, step, task)): TaskPath,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    super::names(&[
+        ("flow_id", &flow),
+        ("run_number", &run),
+        ("step_name", &step),
+        ("task_id", &task),
+    ])?;
+    let items = validate::array_of_objects(&body, "metadata")?;
+    let mut rows = Vec::with_capacity(items.len());
+    for (i, obj) in items.iter().enumerate() {
+        let at = |e: ApiError| ApiError::bad(format!("metadata[{i}]: {e}"));
+        let field_name = validate::opt_str(obj, "field_name")
+            .map_err(at)?
+            .ok_or_else(|| ApiError::bad(format!("metadata[{i}]: field_name is required")))?;
+        validate::name("field_name", &field_name).map_err(at)?;
+        // The client sends strings, except for a few fields it sends as JSON lists; those are
+        // kept as their JSON text.
+        let value = match obj.get("value") {
+            None => return Err(ApiError::bad(format!("metadata[{i}]: value is required"))),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) => String::new(),
+            Some(other) => other.to_string(),
+        };
+        rows.push(Metadata {
+            id: 0,
+            field_name,
+            value,
+            type_: validate::opt_str(obj, "type")
+                .map_err(at)?
+                .unwrap_or_default(),
+            user_name: validate::opt_str(obj, "user_name").map_err(at)?,
+            ts_epoch: 0,
+            tags: validate::opt_tags(obj, "tags").map_err(at)?,
+            system_tags: validate::opt_tags(obj, "system_tags").map_err(at)?,
+        });
+    }
+    let Some((r, t)) = find_task(&st, &flow, &run, &step, &task).await? else {
+        return Err(unregistered());
+    };
+    let end_ok = step == "end"
+        && rows
+            .iter()
+            .any(|m| m.field_name == "attempt_ok" && m.value == "True");
+    let n = st.repo.create_metadata(&r, &t, rows).await?;
+    if end_ok {
+        st.repo.mark_end_ok(&r).await?;
+    }
+    Ok(ok(json!({ "metadata_created": n })))
+}
+
+/// `GET …/tasks/{task_id}/metadata`: the task's rows, newest first (`[]` when a parent is missing).
+pub async fn by_task(
+    State(st): State<AppState>,
+    Path((flow, run, step, task)): TaskPath,
+) -> ApiResult<Response> {
+    let Some((r, t)) = find_task(&st, &flow, &run, &step, &task).await? else {
+        return Ok(ok(Value::Array(vec![])));
+    };
+    let rows = st.repo.list_metadata(&r, &t).await?;
+    Ok(ok(Value::Array(
+        rows.iter().map(|m| m.to_json(&r, &step, &t)).collect(),
+    )))
+}
+
+/// `GET /flows/{flow_id}/runs/{run_number}/metadata`: every row of every task of the run
+/// (`[]` when the run is missing). Not used by the client; walks steps and tasks.
+pub async fn by_run(
+    State(st): State<AppState>,
+    Path((flow, run)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let Some(r) = find_run(&st, &flow, &run).await? else {
+        return Ok(ok(Value::Array(vec![])));
+    };
+    let mut out = Vec::new();
+    for s in st.repo.list_steps(&r).await? {
+        for t in st.repo.list_tasks(&r, &s.step_name).await? {
+            for m in st.repo.list_metadata(&r, &t).await? {
+                out.push(m.to_json(&r, &s.step_name, &t));
+            }
+        }
+    }
+    Ok(ok(Value::Array(out)))
+}

@@ -1,0 +1,459 @@
+//! The stored objects, their item encoding, and their wire (JSON) form.
+//!
+//! Wire shapes mirror metaflow-service 2.5.1's `serialize()` (contract §3): exposed ids follow the
+//! alias rule (`run_number` is the run's `run_id` alias when it has one, `task_id` the task's
+//! `task_name`), and steps, tasks and artifacts show their run's current tags.
+
+use std::collections::BTreeMap;
+
+use ferry_store::{Attr, Item};
+use serde_json::{Value, json};
+
+use crate::layout::{self, SCHEMA_VERSION};
+
+fn s(item: &Item, k: &str) -> Option<String> {
+    match item.attrs.get(k) {
+        Some(Attr::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn n(item: &Item, k: &str) -> Option<i64> {
+    match item.attrs.get(k) {
+        Some(Attr::N(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+fn tags(item: &Item, k: &str) -> Option<Vec<String>> {
+    s(item, k).and_then(|j| serde_json::from_str(&j).ok())
+}
+
+fn put_s(a: &mut BTreeMap<String, Attr>, k: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        a.insert(k.into(), Attr::S(v.clone()));
+    }
+}
+
+fn put_tags(a: &mut BTreeMap<String, Attr>, k: &str, v: &Option<Vec<String>>) {
+    if let Some(v) = v {
+        a.insert(
+            k.into(),
+            Attr::S(serde_json::to_string(v).unwrap_or_else(|_| "[]".into())),
+        );
+    }
+}
+
+fn base(pk: String, sk: String, ts_epoch: i64) -> Item {
+    let mut attrs = BTreeMap::new();
+    attrs.insert("schema_version".into(), Attr::N(SCHEMA_VERSION));
+    attrs.insert("ts_epoch".into(), Attr::N(ts_epoch));
+    Item { pk, sk, attrs }
+}
+
+/// Tags as JSON (`null` when never set).
+pub fn tags_json(t: &Option<Vec<String>>) -> Value {
+    match t {
+        Some(v) => json!(v),
+        None => Value::Null,
+    }
+}
+
+/// A flow (svc `flows_v3`).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub flow_id: String,
+    pub user_name: Option<String>,
+    /// Creation time, ms since the epoch, set by the server.
+    pub ts_epoch: i64,
+    pub tags: Option<Vec<String>>,
+    pub system_tags: Option<Vec<String>>,
+}
+
+impl Flow {
+    /// The item.
+    pub fn to_item(&self) -> Item {
+        let (pk, sk) = layout::flow(&self.flow_id);
+        let mut it = base(pk, sk, self.ts_epoch);
+        it.attrs
+            .insert("flow_id".into(), Attr::S(self.flow_id.clone()));
+        put_s(&mut it.attrs, "user_name", &self.user_name);
+        put_tags(&mut it.attrs, "tags", &self.tags);
+        put_tags(&mut it.attrs, "system_tags", &self.system_tags);
+        it
+    }
+
+    /// From an item (`None` if it is not a flow).
+    pub fn from_item(it: &Item) -> Option<Self> {
+        Some(Flow {
+            flow_id: s(it, "flow_id")?,
+            user_name: s(it, "user_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+            tags: tags(it, "tags"),
+            system_tags: tags(it, "system_tags"),
+        })
+    }
+
+    /// Wire form.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "flow_id": self.flow_id,
+            "user_name": self.user_name,
+            "ts_epoch": self.ts_epoch,
+            "tags": tags_json(&self.tags),
+            "system_tags": tags_json(&self.system_tags),
+        })
+    }
+}
+
+/// A run (svc `runs_v3`).
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub flow_id: String,
+    /// Internal number, allocated by the server per flow.
+    pub run_number: i64,
+    /// Client-chosen non-numeric alias (`argo-…`, `sfn-…`).
+    pub run_id: Option<String>,
+    pub user_name: Option<String>,
+    pub ts_epoch: i64,
+    pub tags: Option<Vec<String>>,
+    pub system_tags: Option<Vec<String>>,
+    /// Bumped by every tag mutation (optimistic locking).
+    pub version: i64,
+    /// The end step reported `attempt_ok` True.
+    pub end_ok: bool,
+}
+
+impl Run {
+    /// The item.
+    pub fn to_item(&self) -> Item {
+        let (pk, sk) = layout::run(&self.flow_id, self.run_number);
+        let mut it = base(pk, sk, self.ts_epoch);
+        it.attrs
+            .insert("flow_id".into(), Attr::S(self.flow_id.clone()));
+        it.attrs
+            .insert("run_number".into(), Attr::N(self.run_number));
+        put_s(&mut it.attrs, "run_id", &self.run_id);
+        put_s(&mut it.attrs, "user_name", &self.user_name);
+        put_tags(&mut it.attrs, "tags", &self.tags);
+        put_tags(&mut it.attrs, "system_tags", &self.system_tags);
+        it.attrs.insert("version".into(), Attr::N(self.version));
+        it
+    }
+
+    /// From an item.
+    pub fn from_item(it: &Item) -> Option<Self> {
+        Some(Run {
+            flow_id: s(it, "flow_id")?,
+            run_number: n(it, "run_number")?,
+            run_id: s(it, "run_id"),
+            user_name: s(it, "user_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+            tags: tags(it, "tags"),
+            system_tags: tags(it, "system_tags"),
+            version: n(it, "version").unwrap_or(0),
+            end_ok: matches!(it.attrs.get("end_ok"), Some(Attr::Bool(true))),
+        })
+    }
+
+    /// The exposed run id: the alias, else the number.
+    pub fn exposed(&self) -> Value {
+        match &self.run_id {
+            Some(a) => json!(a),
+            None => json!(self.run_number),
+        }
+    }
+
+    /// The exposed run id as a string (pathspecs).
+    pub fn exposed_str(&self) -> String {
+        self.run_id
+            .clone()
+            .unwrap_or_else(|| self.run_number.to_string())
+    }
+
+    /// Wire form of a run as created (svc's POST response: no `user`).
+    pub fn to_json(&self, last_heartbeat_ts: Option<i64>) -> Value {
+        json!({
+            "flow_id": self.flow_id,
+            "run_number": self.exposed(),
+            "user_name": self.user_name,
+            "ts_epoch": self.ts_epoch,
+            "tags": tags_json(&self.tags),
+            "system_tags": tags_json(&self.system_tags),
+            "last_heartbeat_ts": last_heartbeat_ts,
+        })
+    }
+
+    /// Wire form of a run as read: adds `user` (when `system_tags` has `user:<user_name>`) and
+    /// the derived `status` (`running`, `completed`, `failed`).
+    pub fn to_read_json(&self, last_heartbeat_ts: Option<i64>, status: &str) -> Value {
+        let mut v = self.to_json(last_heartbeat_ts);
+        if let (Some(u), Some(sys)) = (&self.user_name, &self.system_tags)
+            && sys
+                .iter()
+                .any(|t| t.strip_prefix("user:") == Some(u.as_str()))
+        {
+            v["user"] = json!(u);
+        }
+        v["status"] = json!(status);
+        v
+    }
+}
+
+/// A step (svc `steps_v3`).
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub step_name: String,
+    pub user_name: Option<String>,
+    pub ts_epoch: i64,
+    pub tags: Option<Vec<String>>,
+    pub system_tags: Option<Vec<String>>,
+}
+
+impl Step {
+    /// The item.
+    pub fn to_item(&self, run: &Run) -> Item {
+        let (pk, sk) = layout::step(&run.flow_id, run.run_number, &self.step_name);
+        let mut it = base(pk, sk, self.ts_epoch);
+        it.attrs
+            .insert("step_name".into(), Attr::S(self.step_name.clone()));
+        put_s(&mut it.attrs, "user_name", &self.user_name);
+        put_tags(&mut it.attrs, "tags", &self.tags);
+        put_tags(&mut it.attrs, "system_tags", &self.system_tags);
+        it
+    }
+
+    /// From an item.
+    pub fn from_item(it: &Item) -> Option<Self> {
+        Some(Step {
+            step_name: s(it, "step_name")?,
+            user_name: s(it, "user_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+            tags: tags(it, "tags"),
+            system_tags: tags(it, "system_tags"),
+        })
+    }
+
+    /// Wire form, with the run's tags; `run_number` is a string (svc quirk, ignored by clients).
+    pub fn to_json(&self, run: &Run) -> Value {
+        json!({
+            "flow_id": run.flow_id,
+            "run_number": run.exposed_str(),
+            "step_name": self.step_name,
+            "user_name": self.user_name.clone().unwrap_or_default(),
+            "ts_epoch": self.ts_epoch,
+            "tags": tags_json(&run.tags),
+            "system_tags": tags_json(&run.system_tags),
+        })
+    }
+}
+
+/// A task (svc `tasks_v3`).
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub step_name: String,
+    /// Internal id, allocated by the server.
+    pub task_id: i64,
+    /// Client-chosen non-numeric alias (Argo `t-…`, Batch job ids).
+    pub task_name: Option<String>,
+    pub user_name: Option<String>,
+    pub ts_epoch: i64,
+    pub tags: Option<Vec<String>>,
+    pub system_tags: Option<Vec<String>>,
+}
+
+impl Task {
+    /// The item.
+    pub fn to_item(&self, run: &Run) -> Item {
+        let (pk, sk) = layout::task(&run.flow_id, run.run_number, &self.step_name, self.task_id);
+        let mut it = base(pk, sk, self.ts_epoch);
+        it.attrs
+            .insert("step_name".into(), Attr::S(self.step_name.clone()));
+        it.attrs.insert("task_id".into(), Attr::N(self.task_id));
+        put_s(&mut it.attrs, "task_name", &self.task_name);
+        put_s(&mut it.attrs, "user_name", &self.user_name);
+        put_tags(&mut it.attrs, "tags", &self.tags);
+        put_tags(&mut it.attrs, "system_tags", &self.system_tags);
+        it
+    }
+
+    /// From an item.
+    pub fn from_item(it: &Item) -> Option<Self> {
+        Some(Task {
+            step_name: s(it, "step_name")?,
+            task_id: n(it, "task_id")?,
+            task_name: s(it, "task_name"),
+            user_name: s(it, "user_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+            tags: tags(it, "tags"),
+            system_tags: tags(it, "system_tags"),
+        })
+    }
+
+    /// The exposed task id: the alias, else the number.
+    pub fn exposed(&self) -> Value {
+        match &self.task_name {
+            Some(a) => json!(a),
+            None => json!(self.task_id),
+        }
+    }
+
+    /// The exposed task id as a string (pathspecs).
+    pub fn exposed_str(&self) -> String {
+        self.task_name
+            .clone()
+            .unwrap_or_else(|| self.task_id.to_string())
+    }
+
+    /// Wire form, with the run's tags.
+    pub fn to_json(&self, run: &Run, last_heartbeat_ts: Option<i64>) -> Value {
+        json!({
+            "flow_id": run.flow_id,
+            "run_number": run.exposed(),
+            "step_name": self.step_name,
+            "task_id": self.exposed(),
+            "user_name": self.user_name,
+            "ts_epoch": self.ts_epoch,
+            "tags": tags_json(&run.tags),
+            "system_tags": tags_json(&run.system_tags),
+            "last_heartbeat_ts": last_heartbeat_ts,
+        })
+    }
+}
+
+/// A metadata row (svc `metadata_v3`). Rows keep their own tags (`attempt_id:N`).
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub id: i64,
+    pub field_name: String,
+    pub value: String,
+    pub type_: String,
+    pub user_name: Option<String>,
+    pub ts_epoch: i64,
+    pub tags: Option<Vec<String>>,
+    pub system_tags: Option<Vec<String>>,
+}
+
+impl Metadata {
+    /// The item.
+    pub fn to_item(&self, run: &Run, task: &Task) -> Item {
+        let pk = layout::task_pk(&run.flow_id, run.run_number, task.task_id);
+        let sk = layout::metadata_sk(self.ts_epoch, self.id);
+        let mut it = base(pk, sk, self.ts_epoch);
+        it.attrs.insert("id".into(), Attr::N(self.id));
+        it.attrs
+            .insert("field_name".into(), Attr::S(self.field_name.clone()));
+        it.attrs.insert("value".into(), Attr::S(self.value.clone()));
+        it.attrs.insert("type".into(), Attr::S(self.type_.clone()));
+        put_s(&mut it.attrs, "user_name", &self.user_name);
+        put_tags(&mut it.attrs, "tags", &self.tags);
+        put_tags(&mut it.attrs, "system_tags", &self.system_tags);
+        it
+    }
+
+    /// From an item.
+    pub fn from_item(it: &Item) -> Option<Self> {
+        Some(Metadata {
+            id: n(it, "id")?,
+            field_name: s(it, "field_name")?,
+            value: s(it, "value").unwrap_or_default(),
+            type_: s(it, "type").unwrap_or_default(),
+            user_name: s(it, "user_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+            tags: tags(it, "tags"),
+            system_tags: tags(it, "system_tags"),
+        })
+    }
+
+    /// Wire form (the row's own tags).
+    pub fn to_json(&self, run: &Run, step: &str, task: &Task) -> Value {
+        json!({
+            "id": self.id,
+            "flow_id": run.flow_id,
+            "run_number": run.exposed(),
+            "step_name": step,
+            "task_id": task.exposed(),
+            "field_name": self.field_name,
+            "value": self.value,
+            "type": self.type_,
+            "user_name": self.user_name,
+            "ts_epoch": self.ts_epoch,
+            "tags": tags_json(&self.tags),
+            "system_tags": tags_json(&self.system_tags),
+        })
+    }
+}
+
+/// An artifact pointer (svc `artifact_v3`); the data lives in the datastore.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub name: String,
+    pub attempt_id: u32,
+    pub location: String,
+    pub ds_type: String,
+    pub sha: String,
+    pub type_: String,
+    pub content_type: String,
+    pub user_name: String,
+    pub ts_epoch: i64,
+}
+
+impl Artifact {
+    /// The item.
+    pub fn to_item(&self, run: &Run, task: &Task) -> Item {
+        let pk = layout::task_pk(&run.flow_id, run.run_number, task.task_id);
+        let sk = layout::artifact_sk(self.attempt_id, &self.name);
+        let mut it = base(pk, sk, self.ts_epoch);
+        it.attrs.insert("name".into(), Attr::S(self.name.clone()));
+        it.attrs
+            .insert("attempt_id".into(), Attr::N(i64::from(self.attempt_id)));
+        for (k, v) in [
+            ("location", &self.location),
+            ("ds_type", &self.ds_type),
+            ("sha", &self.sha),
+            ("type", &self.type_),
+            ("content_type", &self.content_type),
+            ("user_name", &self.user_name),
+        ] {
+            it.attrs.insert(k.into(), Attr::S(v.clone()));
+        }
+        it
+    }
+
+    /// From an item.
+    pub fn from_item(it: &Item) -> Option<Self> {
+        let g = |k: &str| s(it, k).unwrap_or_else(|| " ".into());
+        Some(Artifact {
+            name: s(it, "name")?,
+            attempt_id: u32::try_from(n(it, "attempt_id")?).ok()?,
+            location: g("location"),
+            ds_type: g("ds_type"),
+            sha: g("sha"),
+            type_: g("type"),
+            content_type: g("content_type"),
+            user_name: g("user_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+        })
+    }
+
+    /// Wire form, with the run's tags.
+    pub fn to_json(&self, run: &Run, step: &str, task: &Task) -> Value {
+        json!({
+            "flow_id": run.flow_id,
+            "run_number": run.exposed(),
+            "step_name": step,
+            "task_id": task.exposed(),
+            "name": self.name,
+            "location": self.location,
+            "ds_type": self.ds_type,
+            "sha": self.sha,
+            "type": self.type_,
+            "content_type": self.content_type,
+            "user_name": self.user_name,
+            "attempt_id": self.attempt_id,
+            "ts_epoch": self.ts_epoch,
+            "tags": tags_json(&run.tags),
+            "system_tags": tags_json(&run.system_tags),
+        })
+    }
+}

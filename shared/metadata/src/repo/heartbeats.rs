@@ -1,0 +1,145 @@
+//! Heartbeats, each on its own partition (`HB#…`), and the derived run status.
+//!
+//! A task heartbeat refreshes its run's heartbeat only when that one is older than
+//! [`REFRESH_S`] seconds (a read, then maybe a write), so a wide foreach does not turn the run's
+//! heartbeat item into a hot key: the run item gets at most one write per 10 s.
+
+use std::collections::BTreeMap;
+
+use ferry_store::{Attr, Condition};
+use futures::{StreamExt, stream};
+
+use super::{FANOUT, Repo, now_s};
+use crate::error::ApiResult;
+use crate::layout;
+use crate::model::{Run, Task};
+
+/// A run with no heartbeat for this long (seconds) and no successful end step is `failed`
+/// (svc `RUN_INACTIVE_CUTOFF_TIME`).
+pub const RUN_INACTIVE_CUTOFF_S: i64 = 360;
+
+/// Minimum age (seconds) of a run heartbeat before a task heartbeat refreshes it (svc `WAIT_TIME`).
+pub const REFRESH_S: i64 = 10;
+
+/// The derived status of a run: `completed` once its end step reported `attempt_ok` True;
+/// otherwise `failed` when its newest heartbeat (its own, or refreshed by any of its tasks) is
+/// older than [`RUN_INACTIVE_CUTOFF_S`]; otherwise `running`. A run that never had a heartbeat
+/// (created by an old client, or whose tasks are still queued and never started) is `running`.
+pub fn run_status(run: &Run, last_heartbeat_ts: Option<i64>, now_s: i64) -> &'static str {
+    if run.end_ok {
+        "completed"
+    } else {
+        match last_heartbeat_ts {
+            Some(ts) if now_s - ts > RUN_INACTIVE_CUTOFF_S => "failed",
+            _ => "running",
+        }
+    }
+}
+
+impl Repo {
+    async fn read_beat(&self, key: (String, String)) -> ApiResult<Option<i64>> {
+        Ok(match self.table.get(&key.0, &key.1).await? {
+            Some(it) => match it.attrs.get("ts") {
+                Some(Attr::N(n)) => Some(*n),
+                _ => None,
+            },
+            None => None,
+        })
+    }
+
+    async fn write_beat(&self, key: (String, String), ts: i64) -> ApiResult<()> {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("ts".into(), Attr::N(ts));
+        self.table
+            .set(&key.0, &key.1, attrs, Condition::None)
+            .await?;
+        Ok(())
+    }
+
+    /// A run's `last_heartbeat_ts` (seconds).
+    pub async fn run_heartbeat(&self, run: &Run) -> ApiResult<Option<i64>> {
+        self.read_beat(layout::run_heartbeat(&run.flow_id, run.run_number))
+            .await
+    }
+
+    /// Heartbeats of many runs, in order.
+    pub async fn run_heartbeats(&self, runs: &[Run]) -> ApiResult<Vec<Option<i64>>> {
+        let futs: Vec<_> = runs.iter().map(|r| self.run_heartbeat(r)).collect();
+        stream::iter(futs)
+            .buffered(FANOUT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// A task's `last_heartbeat_ts` (seconds).
+    pub async fn task_heartbeat(&self, run: &Run, task: &Task) -> ApiResult<Option<i64>> {
+        self.read_beat(layout::task_heartbeat(
+            &run.flow_id,
+            run.run_number,
+            task.task_id,
+        ))
+        .await
+    }
+
+    /// Heartbeats of many tasks, in order.
+    pub async fn task_heartbeats(&self, run: &Run, tasks: &[Task]) -> ApiResult<Vec<Option<i64>>> {
+        let futs: Vec<_> = tasks.iter().map(|t| self.task_heartbeat(run, t)).collect();
+        stream::iter(futs)
+            .buffered(FANOUT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Record a run heartbeat now; returns its time.
+    pub async fn beat_run(&self, run: &Run) -> ApiResult<i64> {
+        let now = now_s();
+        self.write_beat(layout::run_heartbeat(&run.flow_id, run.run_number), now)
+            .await?;
+        Ok(now)
+    }
+
+    /// Refresh a run's heartbeat unless it is younger than [`REFRESH_S`].
+    /// This process remembers when it last did so, and skips the store entirely then.
+    pub async fn refresh_run(&self, run: &Run) -> ApiResult<()> {
+        let now = now_s();
+        let key = layout::run_heartbeat(&run.flow_id, run.run_number);
+        {
+            let seen = self
+                .run_refreshed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.get(&key).is_some_and(|ts| now - ts < REFRESH_S) {
+                return Ok(());
+            }
+        }
+        let fresh = matches!(self.run_heartbeat(run).await?, Some(ts) if now - ts < REFRESH_S);
+        if !fresh {
+            self.write_beat(key.clone(), now).await?;
+        }
+        let mut seen = self
+            .run_refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= super::CACHE_MAX {
+            seen.clear();
+        }
+        seen.insert(key, now);
+        Ok(())
+    }
+
+    /// Record a task heartbeat now (and keep its run alive); returns its time.
+    pub async fn beat_task(&self, run: &Run, task: &Task) -> ApiResult<i64> {
+        let now = now_s();
+        self.write_beat(
+            layout::task_heartbeat(&run.flow_id, run.run_number, task.task_id),
+            now,
+        )
+        .await?;
+        self.refresh_run(run).await?;
+        Ok(now)
+    }
+}

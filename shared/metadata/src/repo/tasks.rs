@@ -1,0 +1,75 @@
+//! Tasks: `S#<flow>#<run>#<step>` / `T#<id>` plus alias items `TA#<task_name>`.
+
+use std::collections::BTreeMap;
+
+use ferry_store::{Attr, Condition, Item, TableError, WriteOp};
+
+use super::Repo;
+use crate::error::{ApiError, ApiResult};
+use crate::layout;
+use crate::model::{Run, Task};
+use crate::validate;
+
+impl Repo {
+    /// Create a task in an existing step: allocate its id, then write the task (and its alias)
+    /// atomically; 409 when the alias is taken. `task.task_id` is replaced.
+    pub async fn create_task(&self, run: &Run, mut task: Task) -> ApiResult<Task> {
+        task.task_id = self.task_ids.next(&self.table).await?;
+        let mut ops = vec![WriteOp::Put {
+            item: task.to_item(run),
+            condition: Condition::NotExists,
+        }];
+        if let Some(alias) = &task.task_name {
+            let (pk, sk) = layout::task_alias(&run.flow_id, run.run_number, &task.step_name, alias);
+            let mut attrs = BTreeMap::new();
+            attrs.insert("task_id".into(), Attr::N(task.task_id));
+            attrs.insert("schema_version".into(), Attr::N(layout::SCHEMA_VERSION));
+            ops.push(WriteOp::Put {
+                item: Item { pk, sk, attrs },
+                condition: Condition::NotExists,
+            });
+        }
+        match self.write_all(ops).await {
+            Ok(()) => Ok(task),
+            Err(TableError::ConditionFailed { .. }) => Err(ApiError::Conflict(format!(
+                "task {} of step {} already exists",
+                task.exposed_str(),
+                task.step_name
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A task by its path segment: all digits address the id, anything else the alias.
+    pub async fn resolve_task(&self, run: &Run, step: &str, seg: &str) -> ApiResult<Option<Task>> {
+        let id = if validate::is_numeric(seg) {
+            match validate::parse_id(seg) {
+                Some(n) => n,
+                None => return Ok(None),
+            }
+        } else {
+            let (pk, sk) = layout::task_alias(&run.flow_id, run.run_number, step, seg);
+            match self.table.get(&pk, &sk).await? {
+                Some(Item { attrs, .. }) => match attrs.get("task_id") {
+                    Some(Attr::N(n)) => *n,
+                    _ => return Ok(None),
+                },
+                None => return Ok(None),
+            }
+        };
+        let (pk, sk) = layout::task(&run.flow_id, run.run_number, step, id);
+        Ok(self
+            .table
+            .get(&pk, &sk)
+            .await?
+            .as_ref()
+            .and_then(Task::from_item))
+    }
+
+    /// Every task of a step, by id.
+    pub async fn list_tasks(&self, run: &Run, step: &str) -> ApiResult<Vec<Task>> {
+        let pk = layout::step_pk(&run.flow_id, run.run_number, step);
+        let items = self.query_all(&pk, layout::TASK_PREFIX).await?;
+        Ok(items.iter().filter_map(Task::from_item).collect())
+    }
+}

@@ -272,7 +272,7 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
             Err(f) => bail!("{}", f.message),
         }
     }
-    runs.sort_by(|a, b| b.start_date.cmp(&a.start_date));
+    runs.sort_by_key(|e| std::cmp::Reverse(e.start_date));
     if ctx.json {
         let v: Vec<Value> = runs.iter().map(|e| execution_json(e, None)).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -24,19 +24,33 @@ enum Command {
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
             let _ = e.print();
             std::process::exit(0);
         }
         Err(e) => {
             let msg = e.to_string();
-            let first = msg.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
-            eprintln!("ferry task-wrapper: {}", first.trim_start_matches("error: "));
+            let first = msg
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad arguments");
+            eprintln!(
+                "ferry task-wrapper: {}",
+                first.trim_start_matches("error: ")
+            );
             std::process::exit(ferry_task::EXIT_WRAPPER_FAILURE);
         }
     };
     let Command::Run { task } = cli.command;
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ferry task-wrapper: starting the runtime: {e}");

@@ -61,11 +61,31 @@ print(json.dumps({
 fn parameters_arrive_byte_exact_and_the_client_reads_the_run() {
     let stack = Stack::new();
     let pkg = stack.flow_package("param_flow.py", PARAM_FLOW);
-    let mut start = stack.describe("ParamFlow", "start", "param_flow.py", &pkg, StepInputs::Start);
-    start.default_parameters = BTreeMap::from([("num".to_string(), json!(3)), ("alpha".to_string(), json!(0.25))]);
-    let end = stack.describe("ParamFlow", "end", "param_flow.py", &pkg, StepInputs::Parent { step: "start".into() });
+    let mut start = stack.describe(
+        "ParamFlow",
+        "start",
+        "param_flow.py",
+        &pkg,
+        StepInputs::Start,
+    );
+    start.default_parameters = BTreeMap::from([
+        ("num".to_string(), json!(3)),
+        ("alpha".to_string(), json!(0.25)),
+    ]);
+    let end = stack.describe(
+        "ParamFlow",
+        "end",
+        "param_flow.py",
+        &pkg,
+        StepInputs::Parent {
+            step: "start".into(),
+        },
+    );
 
-    let long: String = (0..1100).map(|i| format!("{:09}\n", i)).collect::<String>().replace("000000000", "é$`\"'\\");
+    let long: String = (0..1100)
+        .map(|i| format!("{:09}\n", i))
+        .collect::<String>()
+        .replace("000000000", "é$`\"'\\");
     assert!(long.len() >= 10_000);
     let values = ["$HOME", "`echo hi`", "\"quoted\"", "café", long.as_str()];
     let trigger = json!({"a": values[0], "b": values[1], "c": values[2], "d": values[3], "e": values[4], "num": 21});
@@ -75,19 +95,52 @@ fn parameters_arrive_byte_exact_and_the_client_reads_the_run() {
     vars.push(("FERRY_PARAMETERS", trigger.to_string()));
     let out = stack.run(&stack.publish(&start), &vars);
     expect_code(&out, 0, "start");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("hello from start"), "the step's stdout reaches the console");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello from start"),
+        "the step's stdout reaches the console"
+    );
 
     let mut vars = task_vars(exec, "job-end", 1);
     vars.push(("FERRY_PARENT_TASK_ID", "job-start".into()));
     let out = stack.run(&stack.publish(&end), &vars);
     expect_code(&out, 0, "end");
 
+    // A Batch retry of `start` (same job id, next attempt) finds the run's `_parameters` task
+    // and does not run `init` again, even if it were given other values.
+    let mut vars = task_vars(exec, "job-start", 2);
+    vars.push((
+        "FERRY_PARAMETERS",
+        json!({"a": "changed", "num": 1}).to_string(),
+    ));
+    let out = stack.run(&stack.publish(&start), &vars);
+    expect_code(&out, 0, "start, attempt 2");
+
     let got = stack.client(CLIENT_PARAMS, &["ParamFlow/sfn-params1"]);
-    assert_eq!(got["seen"], json!(values), "parameter values arrive byte-exact");
-    assert_eq!(got["num2"], json!(42), "the trigger's value overrides the deploy-time default");
-    assert_eq!(got["alpha"], json!(0.25), "the deploy-time default overrides the flow's default");
-    assert!(got["stdout"].as_str().unwrap().contains("hello from start"), "Task.stdout: {}", got["stdout"]);
-    assert!(got["end_stderr"].as_str().unwrap().contains("bye from end"), "Task.stderr: {}", got["end_stderr"]);
+    assert_eq!(
+        got["seen"],
+        json!(values),
+        "parameter values arrive byte-exact"
+    );
+    assert_eq!(
+        got["num2"],
+        json!(42),
+        "the trigger's value overrides the deploy-time default"
+    );
+    assert_eq!(
+        got["alpha"],
+        json!(0.25),
+        "the deploy-time default overrides the flow's default"
+    );
+    assert!(
+        got["stdout"].as_str().unwrap().contains("hello from start"),
+        "Task.stdout: {}",
+        got["stdout"]
+    );
+    assert!(
+        got["end_stderr"].as_str().unwrap().contains("bye from end"),
+        "Task.stderr: {}",
+        got["end_stderr"]
+    );
     assert_eq!(got["successful"], json!(true));
     let tags: Vec<String> = serde_json::from_value(got["tags"].clone()).unwrap();
     assert!(tags.contains(&"ferry-test".to_string()), "{tags:?}");
@@ -125,15 +178,25 @@ if __name__ == "__main__":
 
 /// The cardinality the state machine's `getItem` state would read.
 fn cardinality(stack: &Stack, split_task: &str) -> Vec<String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let table = ferry_store::open_table(&ferry_spec::task::TableRef::Sqlite {
             path: stack.table.to_string_lossy().into_owned(),
         })
         .await
         .unwrap();
-        let item = table.get(split_task, "foreach").await.unwrap().expect("foreach item");
-        assert!(matches!(item.attrs.get("ttl"), Some(Attr::N(t)) if *t > 0), "{item:?}");
+        let item = table
+            .get(split_task, "foreach")
+            .await
+            .unwrap()
+            .expect("foreach item");
+        assert!(
+            matches!(item.attrs.get("ttl"), Some(Attr::N(t)) if *t > 0),
+            "{item:?}"
+        );
         match item.attrs.get("for_each_cardinality") {
             Some(Attr::Ns(ns)) => ns.clone(),
             other => panic!("for_each_cardinality: {other:?}"),
@@ -146,11 +209,43 @@ fn foreach_of_20_fans_out_and_joins_in_split_order() {
     let stack = Stack::new();
     let pkg = stack.flow_package("wide.py", FOREACH_FLOW);
     let mut start = stack.describe("WideFlow", "start", "wide.py", &pkg, StepInputs::Start);
-    start.fanout = Fanout { foreach: true, items_object: true, join_parent: false };
-    let mut body = stack.describe("WideFlow", "body", "wide.py", &pkg, StepInputs::Parent { step: "start".into() });
-    body.fanout = Fanout { foreach: false, items_object: false, join_parent: true };
-    let join = stack.describe("WideFlow", "join", "wide.py", &pkg, StepInputs::ForeachJoin { step: "body".into() });
-    let end = stack.describe("WideFlow", "end", "wide.py", &pkg, StepInputs::Parent { step: "join".into() });
+    start.fanout = Fanout {
+        foreach: true,
+        items_object: true,
+        join_parent: false,
+    };
+    let mut body = stack.describe(
+        "WideFlow",
+        "body",
+        "wide.py",
+        &pkg,
+        StepInputs::Parent {
+            step: "start".into(),
+        },
+    );
+    body.fanout = Fanout {
+        foreach: false,
+        items_object: false,
+        join_parent: true,
+    };
+    let join = stack.describe(
+        "WideFlow",
+        "join",
+        "wide.py",
+        &pkg,
+        StepInputs::ForeachJoin {
+            step: "body".into(),
+        },
+    );
+    let end = stack.describe(
+        "WideFlow",
+        "end",
+        "wide.py",
+        &pkg,
+        StepInputs::Parent {
+            step: "join".into(),
+        },
+    );
     let exec = "wide1";
 
     let out = stack.run(&stack.publish(&start), &task_vars(exec, "s-1", 1));
@@ -158,7 +253,8 @@ fn foreach_of_20_fans_out_and_joins_in_split_order() {
     let splits = cardinality(&stack, "s-1");
     assert_eq!(splits, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
     let items: Vec<String> =
-        serde_json::from_slice(&std::fs::read(stack.blobs.join("foreach/s-1.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(stack.blobs.join("foreach/s-1.json")).unwrap())
+            .unwrap();
     assert_eq!(items, splits, "the distributed Map's item list");
 
     // Body tasks finish in reverse order, four at a time: the join must still see split order.
@@ -172,7 +268,7 @@ fn foreach_of_20_fans_out_and_joins_in_split_order() {
                 vars.push(("FERRY_PARENT_TASK_ID", "s-1".into()));
                 vars.push(("FERRY_SPLIT_INDEX", i.to_string()));
                 vars.push(("FERRY_FOREACH_INDEX", i.to_string()));
-                vars.push(("FERRY_SPLIT_PARENT_TASK_ID", "s-1".into()));
+                vars.push(("FERRY_TAIL_SPLIT_PARENT_TASK_ID", "s-1".into()));
                 (i, stack.command(&body_url, &vars).spawn().unwrap())
             })
             .collect();
@@ -202,7 +298,12 @@ print(json.dumps({"total": run["join"].task["total"].data, "bodies": bodies,
     );
     assert_eq!(got["total"], json!(1900));
     let bodies: Vec<(i64, String)> = serde_json::from_value(got["bodies"].clone()).unwrap();
-    assert_eq!(bodies, (0..20).map(|i| (i * 10, format!("body {i}"))).collect::<Vec<_>>());
+    assert_eq!(
+        bodies,
+        (0..20)
+            .map(|i| (i * 10, format!("body {i}")))
+            .collect::<Vec<_>>()
+    );
     assert!(got["end"].as_str().unwrap().contains("total 1900"));
     assert_eq!(got["ok"], json!(true));
 }
@@ -237,12 +338,35 @@ fn a_step_that_fails_on_attempt_0_passes_on_attempt_1() {
     let stack = Stack::new();
     let pkg = stack.flow_package("flaky.py", RETRY_FLOW);
     let start = stack.describe("FlakyFlow", "start", "flaky.py", &pkg, StepInputs::Start);
-    let mut flaky = stack.describe("FlakyFlow", "flaky", "flaky.py", &pkg, StepInputs::Parent { step: "start".into() });
-    flaky.retries = Retries { max_user_code_retries: 1, total_attempts: 2 };
-    let end = stack.describe("FlakyFlow", "end", "flaky.py", &pkg, StepInputs::Parent { step: "flaky".into() });
+    let mut flaky = stack.describe(
+        "FlakyFlow",
+        "flaky",
+        "flaky.py",
+        &pkg,
+        StepInputs::Parent {
+            step: "start".into(),
+        },
+    );
+    flaky.retries = Retries {
+        max_user_code_retries: 1,
+        total_attempts: 2,
+    };
+    let end = stack.describe(
+        "FlakyFlow",
+        "end",
+        "flaky.py",
+        &pkg,
+        StepInputs::Parent {
+            step: "flaky".into(),
+        },
+    );
     let exec = "flaky1";
 
-    expect_code(&stack.run(&stack.publish(&start), &task_vars(exec, "s", 1)), 0, "start");
+    expect_code(
+        &stack.run(&stack.publish(&start), &task_vars(exec, "s", 1)),
+        0,
+        "start",
+    );
     let flaky_url = stack.publish(&flaky);
     for attempt in [1, 2] {
         let mut vars = task_vars(exec, "f", attempt);
@@ -250,7 +374,11 @@ fn a_step_that_fails_on_attempt_0_passes_on_attempt_1() {
         let out = stack.run(&flaky_url, &vars);
         if attempt == 1 {
             assert_ne!(out.status.code(), Some(0), "attempt 1 fails");
-            assert_ne!(out.status.code(), Some(101), "the step's failure, not the wrapper's");
+            assert_ne!(
+                out.status.code(),
+                Some(101),
+                "the step's failure, not the wrapper's"
+            );
             assert!(String::from_utf8_lossy(&out.stderr).contains("first attempt fails"));
         } else {
             expect_code(&out, 0, "attempt 2");
@@ -275,7 +403,17 @@ print(json.dumps({"done": t["done"].data, "stdout": t.stdout, "attempt": t.curre
     assert_eq!(got["done"], json!(true));
     assert_eq!(got["attempt"], json!(1));
     assert_eq!(got["id"], json!("f"));
-    assert!(got["stdout"].as_str().unwrap().contains("attempt 1"), "{}", got["stdout"]);
+    assert!(
+        got["stdout"].as_str().unwrap().contains("attempt 1"),
+        "{}",
+        got["stdout"]
+    );
     assert_eq!(got["ok"], json!(true));
-    assert!(stack.datastore.join(".metaflow/FlakyFlow/sfn-flaky1/flaky/f/0.task_stderr.log").is_file(), "attempt 0's log is kept");
+    assert!(
+        stack
+            .datastore
+            .join(".metaflow/FlakyFlow/sfn-flaky1/flaky/f/0.task_stderr.log")
+            .is_file(),
+        "attempt 0's log is kept"
+    );
 }

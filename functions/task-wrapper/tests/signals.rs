@@ -37,7 +37,12 @@ if __name__ == "__main__":
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // A zombie has ended; only its parent has not reaped it yet.
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -48,7 +53,8 @@ fn sigterm_ends_the_step_and_its_children_and_keeps_the_logs() {
     let pkg = stack.flow_package("slow.py", SLOW_FLOW);
     let mut desc = stack.describe("SlowFlow", "start", "slow.py", &pkg, StepInputs::Start);
     let pid_file = stack.dir.path().join("grandchild.pid");
-    desc.environment.insert("PID_FILE".into(), pid_file.to_string_lossy().into_owned());
+    desc.environment
+        .insert("PID_FILE".into(), pid_file.to_string_lossy().into_owned());
     let mut cmd = stack.command(&stack.publish(&desc), &task_vars("slow1", "s", 1));
     let mut wrapper = cmd.spawn().unwrap();
 
@@ -56,11 +62,18 @@ fn sigterm_ends_the_step_and_its_children_and_keeps_the_logs() {
     while !pid_file.exists() {
         assert!(Instant::now() < deadline, "the step never started");
         if let Some(status) = wrapper.try_wait().unwrap() {
-            panic!("the wrapper ended early: {status:?}: {:?}", wrapper.wait_with_output());
+            panic!(
+                "the wrapper ended early: {status:?}: {:?}",
+                wrapper.wait_with_output()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let grandchild: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let grandchild: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(alive(grandchild));
 
     let sent = Instant::now();
@@ -69,12 +82,22 @@ fn sigterm_ends_the_step_and_its_children_and_keeps_the_logs() {
         if let Some(s) = wrapper.try_wait().unwrap() {
             break s;
         }
-        assert!(sent.elapsed() < Duration::from_secs(10), "the wrapper did not end within 10 s of SIGTERM");
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "the wrapper did not end within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(status.code(), Some(128 + 15), "the step died of SIGTERM: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "the step died of SIGTERM: {status:?}"
+    );
     while alive(grandchild) {
-        assert!(sent.elapsed() < Duration::from_secs(10), "the step's child outlived the wrapper");
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "the step's child outlived the wrapper"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -88,6 +111,18 @@ print(json.dumps({"stdout": t.stdout, "stderr": t.stderr}))
 "#,
         &["SlowFlow/sfn-slow1/start/s"],
     );
-    assert!(got["stdout"].as_str().unwrap().contains("working before the kill"), "{got}");
-    assert!(got["stderr"].as_str().unwrap().contains("an error line before the kill"), "{got}");
+    assert!(
+        got["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("working before the kill"),
+        "{got}"
+    );
+    assert!(
+        got["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("an error line before the kill"),
+        "{got}"
+    );
 }

@@ -16,19 +16,35 @@ use serde_json::json;
 
 /// Seed the foreach item of `split` with `ids` (split index = position), added out of order.
 fn seed(stack: &Stack, split: &str, ids: &[String], cardinality: usize) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let table = ferry_store::open_table(&TableRef::Sqlite { path: stack.table.to_string_lossy().into_owned() })
-            .await
-            .unwrap();
+        let table = ferry_store::open_table(&TableRef::Sqlite {
+            path: stack.table.to_string_lossy().into_owned(),
+        })
+        .await
+        .unwrap();
         let attrs = BTreeMap::from([(
             "for_each_cardinality".to_string(),
             Attr::Ns((0..cardinality).map(|i| i.to_string()).collect()),
         )]);
-        table.set(split, "foreach", attrs, ferry_store::Condition::None).await.unwrap();
-        let members: Vec<String> = ids.iter().enumerate().rev().map(|(i, id)| format!("{i}:{id}")).collect();
+        table
+            .set(split, "foreach", attrs, ferry_store::Condition::None)
+            .await
+            .unwrap();
+        let members: Vec<String> = ids
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, id)| format!("{i}:{id}"))
+            .collect();
         for batch in members.chunks(500) {
-            table.add_to_set(split, "foreach", "parent_task_ids_for_foreach_join", batch).await.unwrap();
+            table
+                .add_to_set(split, "foreach", "parent_task_ids_for_foreach_join", batch)
+                .await
+                .unwrap();
         }
     });
 }
@@ -39,16 +55,34 @@ fn a_join_over_5000_parents_gets_all_of_them_through_the_input_paths_file() {
     let stack = Stack::new();
     let pkg = stack.put_package(&tgz(&[("flow.py", b"")]));
     let copy = stack.dir.path().join("input-paths");
-    let mut join = stack.describe("WideFlow", "join", "flow.py", &pkg, StepInputs::ForeachJoin { step: "body".into() });
+    let mut join = stack.describe(
+        "WideFlow",
+        "join",
+        "flow.py",
+        &pkg,
+        StepInputs::ForeachJoin {
+            step: "body".into(),
+        },
+    );
     join.command = StepCommand::Argv {
-        argv: vec!["/bin/sh".into(), "-c".into(), "exec cp \"$FERRY_INPUT_PATHS_FILE\" \"$1\"".into(), "sh".into(), copy.to_string_lossy().into_owned()],
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "exec cp \"$FERRY_INPUT_PATHS_FILE\" \"$1\"".into(),
+            "sh".into(),
+            copy.to_string_lossy().into_owned(),
+        ],
     };
     // Ids whose split order differs from their lexical order (p-10 sorts before p-2).
     let ids: Vec<String> = (0..N).map(|i| format!("p-{i}")).collect();
     seed(&stack, "split-5k", &ids, N);
     let mut vars = task_vars("w5k", "j", 1);
     vars.push(("FERRY_SPLIT_PARENT_TASK_ID", "split-5k".into()));
-    expect_code(&stack.run(&stack.publish(&join), &vars), 0, "join over 5,000 parents");
+    expect_code(
+        &stack.run(&stack.publish(&join), &vars),
+        0,
+        "join over 5,000 parents",
+    );
     let want: Vec<String> = ids.iter().map(|id| format!("sfn-w5k/body/{id}")).collect();
     assert_eq!(std::fs::read_to_string(&copy).unwrap(), want.join(","));
 
@@ -58,7 +92,11 @@ fn a_join_over_5000_parents_gets_all_of_them_through_the_input_paths_file() {
     vars.push(("FERRY_SPLIT_PARENT_TASK_ID", "gap-split".into()));
     let out = stack.run(&stack.publish(&join), &vars);
     expect_code(&out, 101, "join with a missing split");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 splits"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 of 2 splits"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 const JOIN_FLOW: &str = r#"
@@ -108,19 +146,45 @@ fn a_real_metaflow_join_over_300_parents_sees_every_input_in_split_order() {
     let stack = Stack::new();
     let pkg = stack.flow_package("join_flow.py", JOIN_FLOW);
     let mut start = stack.describe("JoinFlow", "start", "join_flow.py", &pkg, StepInputs::Start);
-    start.fanout = Fanout { foreach: true, ..Fanout::default() };
-    let mut body = stack.describe("JoinFlow", "body", "join_flow.py", &pkg, StepInputs::Parent { step: "start".into() });
-    body.fanout = Fanout { join_parent: true, ..Fanout::default() };
-    let join = stack.describe("JoinFlow", "join", "join_flow.py", &pkg, StepInputs::ForeachJoin { step: "body".into() });
+    start.fanout = Fanout {
+        foreach: true,
+        ..Fanout::default()
+    };
+    let mut body = stack.describe(
+        "JoinFlow",
+        "body",
+        "join_flow.py",
+        &pkg,
+        StepInputs::Parent {
+            step: "start".into(),
+        },
+    );
+    body.fanout = Fanout {
+        join_parent: true,
+        ..Fanout::default()
+    };
+    let join = stack.describe(
+        "JoinFlow",
+        "join",
+        "join_flow.py",
+        &pkg,
+        StepInputs::ForeachJoin {
+            step: "body".into(),
+        },
+    );
     let exec = "wide300";
 
-    expect_code(&stack.run(&stack.publish(&start), &task_vars(exec, "s", 1)), 0, "start");
+    expect_code(
+        &stack.run(&stack.publish(&start), &task_vars(exec, "s", 1)),
+        0,
+        "start",
+    );
     let mut vars = task_vars(exec, "b-0", 1);
     vars.extend([
         ("FERRY_PARENT_TASK_ID", "s".to_string()),
         ("FERRY_SPLIT_INDEX", "0".to_string()),
         ("FERRY_FOREACH_INDEX", "0".to_string()),
-        ("FERRY_SPLIT_PARENT_TASK_ID", "s".to_string()),
+        ("FERRY_TAIL_SPLIT_PARENT_TASK_ID", "s".to_string()),
     ]);
     expect_code(&stack.run(&stack.publish(&body), &vars), 0, "body");
 
@@ -133,7 +197,11 @@ fn a_real_metaflow_join_over_300_parents_sees_every_input_in_split_order() {
 
     let mut vars = task_vars(exec, "j", 1);
     vars.push(("FERRY_SPLIT_PARENT_TASK_ID", "split-300".into()));
-    expect_code(&stack.run(&stack.publish(&join), &vars), 0, "join over 300 parents");
+    expect_code(
+        &stack.run(&stack.publish(&join), &vars),
+        0,
+        "join over 300 parents",
+    );
 
     let got = stack.client(
         r#"

@@ -27,8 +27,10 @@ impl Shutdown {
     pub fn install() -> Result<Self, TaskError> {
         use tokio::signal::unix::{SignalKind, signal};
         let (tx, rx) = watch::channel(None);
-        let mut term = signal(SignalKind::terminate()).map_err(|e| TaskError::io("installing the SIGTERM handler", e))?;
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| TaskError::io("installing the SIGINT handler", e))?;
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| TaskError::io("installing the SIGTERM handler", e))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| TaskError::io("installing the SIGINT handler", e))?;
         tokio::spawn(async move {
             loop {
                 let sig = tokio::select! {
@@ -70,11 +72,18 @@ pub struct Outcome {
 
 /// Exit code of a status: its code, or 128 + the signal.
 pub fn exit_code(status: ExitStatus) -> i32 {
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// Run `inv` to its end, streaming its output to the console and `logs`.
-pub async fn run(inv: &Invocation, logs: &LogSink, shutdown: &mut Shutdown, grace: Duration) -> Result<Outcome, TaskError> {
+pub async fn run(
+    inv: &Invocation,
+    logs: &LogSink,
+    shutdown: &mut Shutdown,
+    grace: Duration,
+) -> Result<Outcome, TaskError> {
     let mut cmd = tokio::process::Command::new(&inv.program);
     cmd.args(&inv.args)
         .current_dir(&inv.cwd)
@@ -94,8 +103,14 @@ pub async fn run(inv: &Invocation, logs: &LogSink, shutdown: &mut Shutdown, grac
         .spawn()
         .map_err(|e| TaskError::io(format!("starting {}", inv.program.to_string_lossy()), e))?;
     let pgid = Pid::from_raw(child.id().map(|p| p as i32).unwrap_or(0));
-    let out = child.stdout.take().map(|s| tokio::spawn(pump(s, out_log, Stream::Stdout)));
-    let err = child.stderr.take().map(|s| tokio::spawn(pump(s, err_log, Stream::Stderr)));
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(pump(s, out_log, Stream::Stdout)));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(pump(s, err_log, Stream::Stderr)));
 
     let mut interrupted_by = None;
     let mut kill_at: Option<tokio::time::Instant> = None;
@@ -118,7 +133,10 @@ pub async fn run(inv: &Invocation, logs: &LogSink, shutdown: &mut Shutdown, grac
     for pump in [out, err].into_iter().flatten() {
         let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
     }
-    Ok(Outcome { code: exit_code(status), interrupted_by })
+    Ok(Outcome {
+        code: exit_code(status),
+        interrupted_by,
+    })
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
@@ -138,7 +156,10 @@ async fn pump(mut src: impl AsyncRead + Unpin, mut log: StreamLog, stream: Strea
             Ok(n) => {
                 let chunk = &buf[..n];
                 let _ = match stream {
-                    Stream::Stdout => std::io::stdout().lock().write_all(chunk).and_then(|()| std::io::stdout().flush()),
+                    Stream::Stdout => std::io::stdout()
+                        .lock()
+                        .write_all(chunk)
+                        .and_then(|()| std::io::stdout().flush()),
                     Stream::Stderr => std::io::stderr().lock().write_all(chunk),
                 };
                 log.write(chunk);

@@ -55,8 +55,14 @@ impl CommandContext<'_> {
         let mut env: Vec<(String, String)> = vec![
             ("PYTHONUNBUFFERED".into(), "x".into()),
             ("METAFLOW_DEFAULT_METADATA".into(), d.metadata.kind.clone()),
-            ("METAFLOW_DEFAULT_DATASTORE".into(), d.datastore.kind.clone()),
-            ("METAFLOW_PRODUCTION_TOKEN".into(), d.production_token.clone()),
+            (
+                "METAFLOW_DEFAULT_DATASTORE".into(),
+                d.datastore.kind.clone(),
+            ),
+            (
+                "METAFLOW_PRODUCTION_TOKEN".into(),
+                d.production_token.clone(),
+            ),
             ("METAFLOW_OWNER".into(), d.owner.clone()),
             ("METAFLOW_USER".into(), "SFN".into()),
             ("USER".into(), d.owner.clone()),
@@ -64,14 +70,23 @@ impl CommandContext<'_> {
             ("METAFLOW_STEP_NAME".into(), d.step.clone()),
             ("METAFLOW_RUN_ID".into(), self.env.execution.clone()),
             ("METAFLOW_RUNTIME_NAME".into(), "step-functions".into()),
-            ("METAFLOW_EXTRACTED_ROOT".into(), self.package_dir.to_string_lossy().into_owned()),
+            (
+                "METAFLOW_EXTRACTED_ROOT".into(),
+                self.package_dir.to_string_lossy().into_owned(),
+            ),
         ];
         if let Some(url) = &d.metadata.url {
             env.push(("METAFLOW_SERVICE_URL".into(), url.clone()));
         }
         match d.datastore.kind.as_str() {
-            "local" => env.push(("METAFLOW_DATASTORE_SYSROOT_LOCAL".into(), d.datastore.root.clone())),
-            _ => env.push(("METAFLOW_DATASTORE_SYSROOT_S3".into(), d.datastore.root.clone())),
+            "local" => env.push((
+                "METAFLOW_DATASTORE_SYSROOT_LOCAL".into(),
+                d.datastore.root.clone(),
+            )),
+            _ => env.push((
+                "METAFLOW_DATASTORE_SYSROOT_S3".into(),
+                d.datastore.root.clone(),
+            )),
         }
         let mf_code = self.package_dir.join(".mf_code");
         if mf_code.is_dir() {
@@ -119,7 +134,9 @@ impl CommandContext<'_> {
     /// The `init` invocation for `start` (parameters travel in `init_env`).
     pub fn init(&self, init_env: Vec<(String, String)>) -> Result<Invocation, TaskError> {
         let StepCommand::Metaflow { python } = &self.desc.command else {
-            return Err(TaskError::Description("a generic (argv) step cannot have `start` inputs".into()));
+            return Err(TaskError::Description(
+                "a generic (argv) step cannot have `start` inputs".into(),
+            ));
         };
         let (program, mut args) = self.metaflow_prefix(python);
         args.extend([
@@ -132,7 +149,12 @@ impl CommandContext<'_> {
         self.tags(&mut args);
         let mut env = self.base_env();
         env.extend(init_env);
-        Ok(Invocation { program, args, env, cwd: self.package_dir.to_path_buf() })
+        Ok(Invocation {
+            program,
+            args,
+            env,
+            cwd: self.package_dir.to_path_buf(),
+        })
     }
 
     /// The step invocation: Metaflow's `step` command, or the generic argv.
@@ -145,7 +167,12 @@ impl CommandContext<'_> {
                 let (program, rest) = argv
                     .split_first()
                     .ok_or_else(|| TaskError::Description("the step's argv is empty".into()))?;
-                Ok(Invocation { program: program.into(), args: rest.iter().map(Into::into).collect(), env, cwd })
+                Ok(Invocation {
+                    program: program.into(),
+                    args: rest.iter().map(Into::into).collect(),
+                    env,
+                    cwd,
+                })
             }
             StepCommand::Metaflow { python } => {
                 let (program, mut args) = self.metaflow_prefix(python);
@@ -157,7 +184,7 @@ impl CommandContext<'_> {
                     "--task-id".into(),
                     self.env.job_id.clone().into(),
                     "--retry-count".into(),
-                    self.env.retry_count().to_string().into(),
+                    self.env.retry_count()?.to_string().into(),
                     "--max-user-code-retries".into(),
                     d.retries.max_user_code_retries.to_string().into(),
                     "--input-paths-filename".into(),
@@ -171,7 +198,12 @@ impl CommandContext<'_> {
                 if let Some(ns) = &d.namespace {
                     args.push(format!("--namespace={ns}").into());
                 }
-                Ok(Invocation { program, args, env, cwd })
+                Ok(Invocation {
+                    program,
+                    args,
+                    env,
+                    cwd,
+                })
             }
         }
     }

@@ -24,16 +24,23 @@ impl TaskUrl {
     pub fn parse(url: &str) -> Result<Self, TaskError> {
         let bad = |why: &str| TaskError::Description(format!("bad task URL {url:?}: {why}"));
         if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, key) = rest.split_once('/').ok_or_else(|| bad("no key after the bucket"))?;
+            let (bucket, key) = rest
+                .split_once('/')
+                .ok_or_else(|| bad("no key after the bucket"))?;
             if bucket.is_empty() || key.is_empty() {
                 return Err(bad("empty bucket or key"));
             }
             ferry_store::validate_key(key).map_err(|e| bad(&e.to_string()))?;
-            return Ok(TaskUrl::S3 { bucket: bucket.to_string(), key: key.to_string() });
+            return Ok(TaskUrl::S3 {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            });
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
         if !path.starts_with('/') {
-            return Err(bad("expected s3://bucket/key, file:///absolute/path or an absolute path"));
+            return Err(bad(
+                "expected s3://bucket/key, file:///absolute/path or an absolute path",
+            ));
         }
         Ok(TaskUrl::File(PathBuf::from(path)))
     }
@@ -59,7 +66,9 @@ impl TaskUrl {
 
 /// Whether `s` is 64 lower-case hex digits.
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Lower-case hex sha256 of `bytes`.
@@ -74,11 +83,17 @@ pub async fn fetch(url: &TaskUrl) -> Result<TaskDescription, TaskError> {
         TaskUrl::File(path) => std::fs::read(path)
             .map_err(|e| TaskError::Description(format!("reading {}: {e}", path.display())))?,
         TaskUrl::S3 { bucket, key } => {
-            let blobs = stores::open_blobs(&BlobStoreRef::S3 { bucket: bucket.clone(), prefix: String::new() }).await?;
+            let blobs = stores::open_blobs(&BlobStoreRef::S3 {
+                bucket: bucket.clone(),
+                prefix: String::new(),
+            })
+            .await?;
             with_retries(&format!("fetching s3://{bucket}/{key}"), || blobs.get(key))
                 .await
                 .map_err(|e| TaskError::Description(e.to_string()))?
-                .ok_or_else(|| TaskError::Description(format!("s3://{bucket}/{key} does not exist")))?
+                .ok_or_else(|| {
+                    TaskError::Description(format!("s3://{bucket}/{key} does not exist"))
+                })?
         }
     };
     let actual = sha256_hex(&bytes);
@@ -87,8 +102,8 @@ pub async fn fetch(url: &TaskUrl) -> Result<TaskDescription, TaskError> {
             "sha256 mismatch: the URL names {expected}, the content hashes to {actual}"
         )));
     }
-    let desc: TaskDescription =
-        serde_json::from_slice(&bytes).map_err(|e| TaskError::Description(format!("invalid JSON: {e}")))?;
+    let desc: TaskDescription = serde_json::from_slice(&bytes)
+        .map_err(|e| TaskError::Description(format!("invalid JSON: {e}")))?;
     if desc.version != TASK_DESCRIPTION_VERSION {
         return Err(TaskError::Description(format!(
             "version {} is not supported (this wrapper reads version {TASK_DESCRIPTION_VERSION})",
@@ -106,12 +121,23 @@ mod tests {
     fn parses_urls() {
         let sha = "a".repeat(64);
         let u = TaskUrl::parse(&format!("s3://b/ferry/tasks/{sha}.json")).unwrap();
-        assert_eq!(u, TaskUrl::S3 { bucket: "b".into(), key: format!("ferry/tasks/{sha}.json") });
+        assert_eq!(
+            u,
+            TaskUrl::S3 {
+                bucket: "b".into(),
+                key: format!("ferry/tasks/{sha}.json")
+            }
+        );
         assert_eq!(u.expected_sha256().unwrap(), sha);
         let f = TaskUrl::parse(&format!("file:///x/tasks/{sha}.json")).unwrap();
         assert_eq!(f.expected_sha256().unwrap(), sha);
         assert!(TaskUrl::parse("relative/x").is_err());
         assert!(TaskUrl::parse("s3://b/../x").is_err());
-        assert!(TaskUrl::parse("/x/tasks/abc.json").unwrap().expected_sha256().is_err());
+        assert!(
+            TaskUrl::parse("/x/tasks/abc.json")
+                .unwrap()
+                .expected_sha256()
+                .is_err()
+        );
     }
 }

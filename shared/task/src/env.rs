@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use ferry_spec::task::{
-    ENV_FOREACH_INDEX, ENV_JOB_ATTEMPT, ENV_JOB_ID, ENV_PARAMETERS, ENV_PARENT_TASK_ID, ENV_RUN_ID,
-    ENV_SPLIT_INDEX, ENV_SPLIT_PARENT_TASK_ID, env_parent_task_id,
+    ENV_FOREACH_INDEX, ENV_JOB_ATTEMPT, ENV_JOB_ID, ENV_PARAMETERS, ENV_PARENT_TASK_ID,
+    ENV_RETRY_COUNT, ENV_RUN_ID, ENV_SPLIT_INDEX, ENV_SPLIT_PARENT_TASK_ID,
+    ENV_TAIL_SPLIT_PARENT_TASK_ID, env_parent_task_id,
 };
 
 use crate::error::TaskError;
@@ -45,21 +46,41 @@ impl TaskEnv {
             .ok()
             .filter(|a| *a >= 1)
             .ok_or_else(|| {
-                TaskError::Env(format!("{ENV_JOB_ATTEMPT} must be an integer >= 1, got {attempt_text:?}"))
+                TaskError::Env(format!(
+                    "{ENV_JOB_ATTEMPT} must be an integer >= 1, got {attempt_text:?}"
+                ))
             })?;
         let execution = get(ENV_RUN_ID)?;
         validate_id(ENV_RUN_ID, &execution)?;
-        Ok(TaskEnv { job_id, attempt, execution, vars })
+        Ok(TaskEnv {
+            job_id,
+            attempt,
+            execution,
+            vars,
+        })
     }
 
     /// The current process environment.
     pub fn from_process() -> Result<Self, TaskError> {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+        Self::from_vars(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        )
     }
 
-    /// Metaflow's retry count: attempt − 1.
-    pub fn retry_count(&self) -> u32 {
-        self.attempt - 1
+    /// Metaflow's retry count: `FERRY_RETRY_COUNT` (Step Functions retries of delayed
+    /// `@retry`s, 0 when unset) + attempt − 1 (`docs/runtime-contract.md` §7).
+    pub fn retry_count(&self) -> Result<u32, TaskError> {
+        let sfn: u32 = match self.vars.get(ENV_RETRY_COUNT) {
+            None => 0,
+            Some(v) => v.trim().parse().map_err(|_| {
+                TaskError::Env(format!(
+                    "{ENV_RETRY_COUNT} must be a non-negative integer, got {v:?}"
+                ))
+            })?,
+        };
+        sfn.checked_add(self.attempt - 1)
+            .ok_or_else(|| TaskError::Env("the retry count overflows".into()))
     }
 
     /// The Metaflow run id, `sfn-<execution>`.
@@ -87,6 +108,11 @@ impl TaskEnv {
         self.required_id(ENV_SPLIT_PARENT_TASK_ID)
     }
 
+    /// `FERRY_TAIL_SPLIT_PARENT_TASK_ID` (body tails), validated.
+    pub fn tail_split_parent_task_id(&self) -> Result<String, TaskError> {
+        self.required_id(ENV_TAIL_SPLIT_PARENT_TASK_ID)
+    }
+
     /// `FERRY_SPLIT_INDEX`, if set.
     pub fn split_index(&self) -> Result<Option<u64>, TaskError> {
         self.optional_index(ENV_SPLIT_INDEX)
@@ -111,11 +137,9 @@ impl TaskEnv {
     fn optional_index(&self, name: &str) -> Result<Option<u64>, TaskError> {
         match self.vars.get(name) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| TaskError::Env(format!("{name} must be a non-negative integer, got {v:?}"))),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                TaskError::Env(format!("{name} must be a non-negative integer, got {v:?}"))
+            }),
         }
     }
 }
@@ -127,7 +151,9 @@ pub fn validate_id(what: &str, id: &str) -> Result<(), TaskError> {
     let ok = !id.is_empty()
         && id.len() <= 256
         && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -147,8 +173,21 @@ mod tests {
 
     #[test]
     fn reads_ids_and_attempt() {
-        let e = env(&[("AWS_BATCH_JOB_ID", "j-1"), ("AWS_BATCH_JOB_ATTEMPT", "2"), ("FERRY_RUN_ID", "r1")]).unwrap();
-        assert_eq!(e.retry_count(), 1);
+        let e = env(&[
+            ("AWS_BATCH_JOB_ID", "j-1"),
+            ("AWS_BATCH_JOB_ATTEMPT", "2"),
+            ("FERRY_RUN_ID", "r1"),
+        ])
+        .unwrap();
+        assert_eq!(e.retry_count().unwrap(), 1);
+        let e = env(&[
+            ("AWS_BATCH_JOB_ID", "j"),
+            ("AWS_BATCH_JOB_ATTEMPT", "2"),
+            ("FERRY_RUN_ID", "r"),
+            ("FERRY_RETRY_COUNT", "3"),
+        ])
+        .unwrap();
+        assert_eq!(e.retry_count().unwrap(), 4);
         assert_eq!(e.run_id(), "sfn-r1");
         assert!(e.parent_task_id().is_err());
     }
@@ -156,8 +195,23 @@ mod tests {
     #[test]
     fn refuses_unsafe_ids() {
         for bad in ["", "a/b", "..", "a,b", "a:b", ".x", "a b"] {
-            assert!(env(&[("AWS_BATCH_JOB_ID", bad), ("AWS_BATCH_JOB_ATTEMPT", "1"), ("FERRY_RUN_ID", "r")]).is_err(), "{bad}");
+            assert!(
+                env(&[
+                    ("AWS_BATCH_JOB_ID", bad),
+                    ("AWS_BATCH_JOB_ATTEMPT", "1"),
+                    ("FERRY_RUN_ID", "r")
+                ])
+                .is_err(),
+                "{bad}"
+            );
         }
-        assert!(env(&[("AWS_BATCH_JOB_ID", "j"), ("AWS_BATCH_JOB_ATTEMPT", "0"), ("FERRY_RUN_ID", "r")]).is_err());
+        assert!(
+            env(&[
+                ("AWS_BATCH_JOB_ID", "j"),
+                ("AWS_BATCH_JOB_ATTEMPT", "0"),
+                ("FERRY_RUN_ID", "r")
+            ])
+            .is_err()
+        );
     }
 }

@@ -21,7 +21,10 @@ pub enum ExtractError {
 }
 
 fn unsafe_entry(path: &Path, why: impl Into<String>) -> ExtractError {
-    ExtractError::Unsafe { path: path.to_string_lossy().into_owned(), why: why.into() }
+    ExtractError::Unsafe {
+        path: path.to_string_lossy().into_owned(),
+        why: why.into(),
+    }
 }
 
 /// A relative path with no `..`, root or prefix components, `.` dropped. `None` if unsafe.
@@ -69,10 +72,14 @@ pub fn unpack_tgz(bytes: &[u8], dest: &Path) -> Result<(), ExtractError> {
     for entry in archive.entries()? {
         let mut entry = entry?;
         let raw = entry.path()?.into_owned();
-        let rel = clean_relative(&raw).ok_or_else(|| unsafe_entry(&raw, "absolute path or `..` component"))?;
+        let rel = clean_relative(&raw)
+            .ok_or_else(|| unsafe_entry(&raw, "absolute path or `..` component"))?;
         let kind = entry.header().entry_type();
         match kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::Directory | EntryType::GNUSparse => {}
+            EntryType::Regular
+            | EntryType::Continuous
+            | EntryType::Directory
+            | EntryType::GNUSparse => {}
             EntryType::Symlink => {
                 let target = entry
                     .link_name()?
@@ -80,7 +87,10 @@ pub fn unpack_tgz(bytes: &[u8], dest: &Path) -> Result<(), ExtractError> {
                     .into_owned();
                 let base = rel.parent().unwrap_or(Path::new(""));
                 if resolve_lexically(base, &target).is_none() {
-                    return Err(unsafe_entry(&raw, format!("symlink to {} leaves the package root", target.display())));
+                    return Err(unsafe_entry(
+                        &raw,
+                        format!("symlink to {} leaves the package root", target.display()),
+                    ));
                 }
             }
             EntryType::Link => {
@@ -89,13 +99,24 @@ pub fn unpack_tgz(bytes: &[u8], dest: &Path) -> Result<(), ExtractError> {
                     .ok_or_else(|| unsafe_entry(&raw, "hard link without a target"))?
                     .into_owned();
                 if clean_relative(&target).is_none() {
-                    return Err(unsafe_entry(&raw, format!("hard link to {} leaves the package root", target.display())));
+                    return Err(unsafe_entry(
+                        &raw,
+                        format!("hard link to {} leaves the package root", target.display()),
+                    ));
                 }
             }
-            EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => continue,
+            EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink => continue,
             EntryType::Char | EntryType::Block => return Err(unsafe_entry(&raw, "device file")),
             EntryType::Fifo => return Err(unsafe_entry(&raw, "FIFO")),
-            other => return Err(unsafe_entry(&raw, format!("unsupported entry type {other:?}"))),
+            other => {
+                return Err(unsafe_entry(
+                    &raw,
+                    format!("unsupported entry type {other:?}"),
+                ));
+            }
         }
         if rel.as_os_str().is_empty() {
             continue;
@@ -122,7 +143,10 @@ fn check_links(root: &Path) -> Result<(), ExtractError> {
                     && !real.starts_with(&real_root)
                 {
                     let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-                    return Err(unsafe_entry(&rel, "symlink resolves outside the package root"));
+                    return Err(unsafe_entry(
+                        &rel,
+                        "symlink resolves outside the package root",
+                    ));
                 }
             } else if ft.is_dir() {
                 stack.push(path);
@@ -138,8 +162,14 @@ mod tests {
 
     #[test]
     fn lexical_resolution() {
-        assert_eq!(resolve_lexically(Path::new("a/b"), Path::new("../c")), Some(PathBuf::from("a/c")));
-        assert_eq!(resolve_lexically(Path::new("a"), Path::new("../../c")), None);
+        assert_eq!(
+            resolve_lexically(Path::new("a/b"), Path::new("../c")),
+            Some(PathBuf::from("a/c"))
+        );
+        assert_eq!(
+            resolve_lexically(Path::new("a"), Path::new("../../c")),
+            None
+        );
         assert_eq!(resolve_lexically(Path::new(""), Path::new("/etc")), None);
         assert!(clean_relative(Path::new("./a/./b")).is_some());
         assert!(clean_relative(Path::new("a/../b")).is_none());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 
-use ferry_store::{Attr, Blobs, Condition, Item, Table};
+use ferry_store::{Attr, Blobs, Condition, Table};
 
 use crate::command::Invocation;
 use crate::error::TaskError;
@@ -27,8 +27,15 @@ pub fn split_indexes(n: u64) -> Vec<String> {
     (0..n).map(|i| i.to_string()).collect()
 }
 
+/// Largest cardinality also written as the `NS` attribute when the item list goes to a blob
+/// (a distributed Map reads the blob; a 100,000-member `NS` would not fit a 400 KB item).
+pub const MAX_NS_WITH_ITEMS_OBJECT: u64 = 10_000;
+/// `N` attribute: the number of splits (lets the join check completeness without the `NS`).
+pub const ATTR_COUNT: &str = "for_each_count";
+
 /// Record the cardinality of foreach task `task_id` (`n` ≥ 1 splits), expiring after `ttl_seconds`;
-/// also write `foreach/<task id>.json` to `blobs` when given (a distributed Map's item list).
+/// also write `foreach/<task id>.json` to `blobs` when given (a distributed Map's item list), in
+/// which case the `NS` attribute is written only up to [`MAX_NS_WITH_ITEMS_OBJECT`] splits.
 pub async fn record_cardinality(
     table: &dyn Table,
     blobs: Option<&dyn Blobs>,
@@ -37,22 +44,11 @@ pub async fn record_cardinality(
     ttl_seconds: u64,
 ) -> Result<(), TaskError> {
     if n == 0 {
-        return Err(TaskError::Store("a foreach with 0 splits cannot be fanned out".into()));
+        return Err(TaskError::Store(
+            "a foreach with 0 splits cannot be fanned out".into(),
+        ));
     }
     let indexes = split_indexes(n);
-    let now = chrono::Utc::now().timestamp();
-    let ttl = now.saturating_add(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2));
-    let item = Item {
-        pk: task_id.to_string(),
-        sk: SK_FOREACH.to_string(),
-        attrs: BTreeMap::from([
-            (ATTR_CARDINALITY.to_string(), Attr::Ns(indexes.clone())),
-            (ATTR_TTL.to_string(), Attr::N(ttl)),
-        ]),
-    };
-    with_retries("recording the foreach cardinality", || table.set(&item.pk, &item.sk, item.attrs.clone(), Condition::None))
-        .await
-        .map_err(|e| TaskError::Store(e.to_string()))?;
     if let Some(blobs) = blobs {
         let key = format!("foreach/{task_id}.json");
         let body = serde_json::to_vec(&indexes).map_err(|e| TaskError::Store(e.to_string()))?;
@@ -60,11 +56,32 @@ pub async fn record_cardinality(
             .await
             .map_err(|e| TaskError::Store(e.to_string()))?;
     }
-    Ok(())
+    let now = chrono::Utc::now().timestamp();
+    let ttl = now.saturating_add(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2));
+    let mut attrs = BTreeMap::from([
+        (ATTR_TTL.to_string(), Attr::N(ttl)),
+        (
+            ATTR_COUNT.to_string(),
+            Attr::N(i64::try_from(n).unwrap_or(i64::MAX)),
+        ),
+    ]);
+    if blobs.is_none() || n <= MAX_NS_WITH_ITEMS_OBJECT {
+        attrs.insert(ATTR_CARDINALITY.to_string(), Attr::Ns(indexes));
+    }
+    with_retries("recording the foreach cardinality", || {
+        table.set(task_id, SK_FOREACH, attrs.clone(), Condition::None)
+    })
+    .await
+    .map_err(|e| TaskError::Store(e.to_string()))
 }
 
 /// Add `"<index>:<task id>"` to the parent set of foreach `split_parent` (idempotent).
-pub async fn add_join_parent(table: &dyn Table, split_parent: &str, index: u64, task_id: &str) -> Result<(), TaskError> {
+pub async fn add_join_parent(
+    table: &dyn Table,
+    split_parent: &str,
+    index: u64,
+    task_id: &str,
+) -> Result<(), TaskError> {
     let member = vec![format!("{index}:{task_id}")];
     with_retries("adding to the foreach join's parent set", || {
         table.add_to_set(split_parent, SK_FOREACH, ATTR_PARENTS, &member)
@@ -76,14 +93,22 @@ pub async fn add_join_parent(table: &dyn Table, split_parent: &str, index: u64, 
 /// The task ids of the body tails of foreach `split_parent`, ordered by split index. When the
 /// cardinality is recorded, every index `0..N` must be present exactly once.
 pub async fn join_parents(table: &dyn Table, split_parent: &str) -> Result<Vec<String>, TaskError> {
-    let item = with_retries("reading the foreach join's parent set", || table.get(split_parent, SK_FOREACH))
-        .await
-        .map_err(|e| TaskError::Store(e.to_string()))?
-        .ok_or_else(|| TaskError::Inputs(format!("no foreach state for split parent {split_parent}")))?;
+    let item = with_retries("reading the foreach join's parent set", || {
+        table.get(split_parent, SK_FOREACH)
+    })
+    .await
+    .map_err(|e| TaskError::Store(e.to_string()))?
+    .ok_or_else(|| {
+        TaskError::Inputs(format!("no foreach state for split parent {split_parent}"))
+    })?;
     let members = match item.attrs.get(ATTR_PARENTS) {
         Some(Attr::Ss(m)) => m.clone(),
         None => Vec::new(),
-        Some(other) => return Err(TaskError::Inputs(format!("{ATTR_PARENTS} is not a string set: {other:?}"))),
+        Some(other) => {
+            return Err(TaskError::Inputs(format!(
+                "{ATTR_PARENTS} is not a string set: {other:?}"
+            )));
+        }
     };
     let mut by_index: BTreeMap<u64, String> = BTreeMap::new();
     for m in &members {
@@ -91,12 +116,21 @@ pub async fn join_parents(table: &dyn Table, split_parent: &str) -> Result<Vec<S
         if let Some(prev) = by_index.insert(idx, id.clone())
             && prev != id
         {
-            return Err(TaskError::Inputs(format!("split index {idx} has two tasks: {prev} and {id}")));
+            return Err(TaskError::Inputs(format!(
+                "split index {idx} has two tasks: {prev} and {id}"
+            )));
         }
     }
-    if let Some(Attr::Ns(card)) = item.attrs.get(ATTR_CARDINALITY) {
-        let n = card.len() as u64;
-        let missing: Vec<u64> = (0..n).filter(|i| !by_index.contains_key(i)).take(5).collect();
+    let expected = match (item.attrs.get(ATTR_COUNT), item.attrs.get(ATTR_CARDINALITY)) {
+        (Some(Attr::N(n)), _) => u64::try_from(*n).ok(),
+        (_, Some(Attr::Ns(card))) => Some(card.len() as u64),
+        _ => None,
+    };
+    if let Some(n) = expected {
+        let missing: Vec<u64> = (0..n)
+            .filter(|i| !by_index.contains_key(i))
+            .take(5)
+            .collect();
         if !missing.is_empty() || by_index.len() as u64 != n {
             return Err(TaskError::Inputs(format!(
                 "the parent set of {split_parent} has {} of {n} splits (missing e.g. {missing:?})",
@@ -105,7 +139,9 @@ pub async fn join_parents(table: &dyn Table, split_parent: &str) -> Result<Vec<S
         }
     }
     if by_index.is_empty() {
-        return Err(TaskError::Inputs(format!("the parent set of {split_parent} is empty")));
+        return Err(TaskError::Inputs(format!(
+            "the parent set of {split_parent} is empty"
+        )));
     }
     Ok(by_index.into_values().collect())
 }
@@ -138,7 +174,11 @@ pub struct SplitsQuery<'a> {
 
 /// Read the number of splits a foreach task wrote, running `python -c` with the step's
 /// environment (`env`, same credentials and `PYTHONPATH`) in `cwd`.
-pub async fn read_num_splits(q: &SplitsQuery<'_>, env: &[(String, String)], cwd: &Path) -> Result<u64, TaskError> {
+pub async fn read_num_splits(
+    q: &SplitsQuery<'_>,
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Result<u64, TaskError> {
     let inv = Invocation {
         program: q.python.into(),
         args: vec![
@@ -166,10 +206,19 @@ pub async fn read_num_splits(q: &SplitsQuery<'_>, env: &[(String, String)], cwd:
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(TaskError::Store(format!("reading _foreach_num_splits failed: {last}")));
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(TaskError::Store(format!(
+            "reading _foreach_num_splits failed: {last}"
+        )));
     }
-    text.trim()
-        .parse()
-        .map_err(|_| TaskError::Store(format!("_foreach_num_splits is not a count: {:?}", text.trim())))
+    text.trim().parse().map_err(|_| {
+        TaskError::Store(format!(
+            "_foreach_num_splits is not a count: {:?}",
+            text.trim()
+        ))
+    })
 }

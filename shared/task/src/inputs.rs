@@ -12,17 +12,26 @@ use crate::fanout;
 
 /// Build the comma-separated input paths of the task. A foreach join reads its parents from the
 /// state table (`table` must then be `Some`).
-pub async fn input_paths(desc: &TaskDescription, env: &TaskEnv, table: Option<&dyn Table>) -> Result<String, TaskError> {
+pub async fn input_paths(
+    desc: &TaskDescription,
+    env: &TaskEnv,
+    table: Option<&dyn Table>,
+) -> Result<String, TaskError> {
     let run = env.run_id();
     let paths: Vec<String> = match &desc.inputs {
-        StepInputs::Start => vec![format!("{run}/_parameters/{}", parameters_task_id(&env.job_id))],
+        StepInputs::Start => vec![format!(
+            "{run}/_parameters/{}",
+            parameters_task_id(&env.job_id)
+        )],
         StepInputs::Parent { step } => {
             check_step(step)?;
             vec![format!("{run}/{step}/{}", env.parent_task_id()?)]
         }
         StepInputs::StaticJoin { steps } => {
             if steps.is_empty() {
-                return Err(TaskError::Description("a static join with no parent steps".into()));
+                return Err(TaskError::Description(
+                    "a static join with no parent steps".into(),
+                ));
             }
             steps
                 .iter()
@@ -35,7 +44,8 @@ pub async fn input_paths(desc: &TaskDescription, env: &TaskEnv, table: Option<&d
         }
         StepInputs::ForeachJoin { step } => {
             check_step(step)?;
-            let table = table.ok_or_else(|| TaskError::Inputs("a foreach join needs the state table".into()))?;
+            let table = table
+                .ok_or_else(|| TaskError::Inputs("a foreach join needs the state table".into()))?;
             let split_parent = env.split_parent_task_id()?;
             fanout::join_parents(table, &split_parent)
                 .await?
@@ -56,13 +66,19 @@ pub fn check_step(step: &str) -> Result<(), TaskError> {
     if ok {
         Ok(())
     } else {
-        Err(TaskError::Description(format!("{step:?} is not a valid step name")))
+        Err(TaskError::Description(format!(
+            "{step:?} is not a valid step name"
+        )))
     }
 }
 
 /// Parse one member of a join's parent set, `"<split index>:<task id>"`.
 pub fn parse_parent_member(member: &str) -> Result<(u64, String), TaskError> {
-    let bad = || TaskError::Inputs(format!("malformed parent set member {member:?} (expected <index>:<task id>)"));
+    let bad = || {
+        TaskError::Inputs(format!(
+            "malformed parent set member {member:?} (expected <index>:<task id>)"
+        ))
+    };
     let (idx, id) = member.split_once(':').ok_or_else(bad)?;
     let idx: u64 = idx.parse().map_err(|_| bad())?;
     validate_id("a parent task id", id).map_err(|_| bad())?;

@@ -61,8 +61,15 @@ impl Options {
     /// `FERRY_LOG_FLUSH_SECONDS` (default 5; fractions allowed).
     pub fn from_env(task_url: String) -> Self {
         let secs = |name: &str, default: f64| {
-            let v = std::env::var(name).ok().and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(default);
-            Duration::from_secs_f64(if v.is_finite() && v > 0.0 { v.min(3600.0) } else { default })
+            let v = std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(default);
+            Duration::from_secs_f64(if v.is_finite() && v > 0.0 {
+                v.min(3600.0)
+            } else {
+                default
+            })
         };
         Options {
             task_url,
@@ -104,7 +111,10 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
     let run_id = env.run_id();
     // Parameter problems are found before anything runs.
     let init_env = match (&desc.inputs, is_metaflow) {
-        (StepInputs::Start, true) => Some(params::init_env(&desc.default_parameters, env.parameters())?),
+        (StepInputs::Start, true) => Some(params::init_env(
+            &desc.default_parameters,
+            env.parameters(),
+        )?),
         _ => None,
     };
 
@@ -114,9 +124,24 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
         .tempdir()
         .map_err(|e| TaskError::io("creating the task's work directory", e))?;
     let task_prefix = format!("{}/{run_id}/{}/{}", desc.flow, desc.step, env.job_id);
-    let sink = Arc::new(LogSink::new(&work.path().join(".logs"), Arc::clone(&ds_blobs), &task_prefix, env.retry_count())?);
+    let sink = Arc::new(LogSink::new(
+        &work.path().join(".logs"),
+        Arc::clone(&ds_blobs),
+        &task_prefix,
+        env.retry_count()?,
+    )?);
     let periodic = sink.flush_periodically(opts.log_interval);
-    let result = run_with_logs(opts, shutdown, &env, &desc, &sink, ds_blobs.as_ref(), work.path(), init_env).await;
+    let result = run_with_logs(
+        opts,
+        shutdown,
+        &env,
+        &desc,
+        &sink,
+        ds_blobs.as_ref(),
+        work.path(),
+        init_env,
+    )
+    .await;
     periodic.abort();
     if let Err(e) = &result {
         // The reason also lands in the task's stderr log, where `ferry logs` and the client look.
@@ -144,14 +169,25 @@ async fn run_with_logs(
     if let Some(code) = interrupted(shutdown) {
         return Ok(code);
     }
-    let needs_table =
-        desc.fanout.foreach || desc.fanout.join_parent || matches!(desc.inputs, StepInputs::ForeachJoin { .. });
-    let table = if needs_table { Some(stores::open_table(&desc.state_table).await?) } else { None };
+    let needs_table = desc.fanout.foreach
+        || desc.fanout.join_parent
+        || matches!(desc.inputs, StepInputs::ForeachJoin { .. });
+    let table = if needs_table {
+        Some(stores::open_table(&desc.state_table).await?)
+    } else {
+        None
+    };
 
     let paths = inputs::input_paths(desc, env, table.as_deref()).await?;
     let input_file = work.join("input-paths");
-    std::fs::write(&input_file, &paths).map_err(|e| TaskError::io("writing the input paths file", e))?;
-    let ctx = CommandContext { desc, env, package_dir: &package_dir, input_paths_file: &input_file };
+    std::fs::write(&input_file, &paths)
+        .map_err(|e| TaskError::io("writing the input paths file", e))?;
+    let ctx = CommandContext {
+        desc,
+        env,
+        package_dir: &package_dir,
+        input_paths_file: &input_file,
+    };
 
     if let Some(init_env) = init_env {
         let done_key = format!(
@@ -160,9 +196,11 @@ async fn run_with_logs(
             env.run_id(),
             parameters_task_id(&env.job_id)
         );
-        let done = retry::with_retries("checking the _parameters task", || ds_blobs.exists(&done_key))
-            .await
-            .map_err(|e| TaskError::Store(e.to_string()))?;
+        let done = retry::with_retries("checking the _parameters task", || {
+            ds_blobs.exists(&done_key)
+        })
+        .await
+        .map_err(|e| TaskError::Store(e.to_string()))?;
         if !done {
             let outcome = child::run(&ctx.init(init_env)?, sink, shutdown, opts.kill_grace).await?;
             if outcome.code != 0 {
@@ -176,15 +214,30 @@ async fn run_with_logs(
 
     let mut step = ctx.step()?;
     if !matches!(desc.command, StepCommand::Metaflow { .. }) {
-        step.env.push(("FERRY_INPUT_PATHS_FILE".into(), input_file.to_string_lossy().into_owned()));
+        step.env.push((
+            "FERRY_INPUT_PATHS_FILE".into(),
+            input_file.to_string_lossy().into_owned(),
+        ));
     }
     let outcome = child::run(&step, sink, shutdown, opts.kill_grace).await?;
     if outcome.code != 0 || outcome.interrupted_by.is_some() {
-        return Ok(if outcome.code == 0 { 128 + outcome.interrupted_by.unwrap_or(0) } else { outcome.code });
+        return Ok(if outcome.code == 0 {
+            128 + outcome.interrupted_by.unwrap_or(0)
+        } else {
+            outcome.code
+        });
     }
 
     if let Some(table) = &table {
-        record_fanout(desc, env, table.as_ref(), blobs.as_ref(), &ctx, &package_dir).await?;
+        record_fanout(
+            desc,
+            env,
+            table.as_ref(),
+            blobs.as_ref(),
+            &ctx,
+            &package_dir,
+        )
+        .await?;
     }
     Ok(0)
 }
@@ -199,7 +252,9 @@ async fn record_fanout(
 ) -> Result<(), TaskError> {
     if desc.fanout.foreach {
         let StepCommand::Metaflow { python } = &desc.command else {
-            return Err(TaskError::Description("a generic (argv) step cannot be a foreach".into()));
+            return Err(TaskError::Description(
+                "a generic (argv) step cannot be a foreach".into(),
+            ));
         };
         let root = datastore_root(desc);
         let run_id = env.run_id();
@@ -211,14 +266,18 @@ async fn record_fanout(
             run_id: &run_id,
             step: &desc.step,
             task_id: &env.job_id,
-            attempt: env.retry_count(),
+            attempt: env.retry_count()?,
         };
         let n = fanout::read_num_splits(&q, &ctx.base_env(), package_dir).await?;
-        let items = if desc.fanout.items_object { Some(blobs) } else { None };
+        let items = if desc.fanout.items_object {
+            Some(blobs)
+        } else {
+            None
+        };
         fanout::record_cardinality(table, items, &env.job_id, n, desc.state_ttl_seconds).await?;
     }
     if desc.fanout.join_parent {
-        let split_parent = env.split_parent_task_id()?;
+        let split_parent = env.tail_split_parent_task_id()?;
         fanout::add_join_parent(table, &split_parent, env.foreach_index()?, &env.job_id).await?;
     }
     Ok(())
@@ -226,10 +285,12 @@ async fn record_fanout(
 
 /// Names that end up in paths and command lines must be safe.
 fn check_description(desc: &TaskDescription) -> Result<(), TaskError> {
-    inputs::check_step(&desc.flow).map_err(|_| TaskError::Description(format!("{:?} is not a valid flow name", desc.flow)))?;
+    inputs::check_step(&desc.flow)
+        .map_err(|_| TaskError::Description(format!("{:?} is not a valid flow name", desc.flow)))?;
     inputs::check_step(&desc.step)?;
     let ff = Path::new(&desc.flow_file);
-    let clean = !desc.flow_file.is_empty() && ff.components().all(|c| matches!(c, Component::Normal(_)));
+    let clean =
+        !desc.flow_file.is_empty() && ff.components().all(|c| matches!(c, Component::Normal(_)));
     if !clean {
         return Err(TaskError::Description(format!(
             "the flow file {:?} must be a relative path inside the package",

@@ -48,15 +48,24 @@ pub struct LogSink {
 impl LogSink {
     /// Logs written below `dir` (created), uploaded to `blobs` (rooted at the datastore root) at
     /// `<task_prefix>/<attempt>.task_{stdout,stderr}.log`.
-    pub fn new(dir: &Path, blobs: Arc<dyn Blobs>, task_prefix: &str, attempt: u32) -> Result<Self, TaskError> {
-        std::fs::create_dir_all(dir).map_err(|e| TaskError::io(format!("creating {}", dir.display()), e))?;
+    pub fn new(
+        dir: &Path,
+        blobs: Arc<dyn Blobs>,
+        task_prefix: &str,
+        attempt: u32,
+    ) -> Result<Self, TaskError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| TaskError::io(format!("creating {}", dir.display()), e))?;
         let paths = [dir.join("mflog_stdout"), dir.join("mflog_stderr")];
         for p in &paths {
             File::create(p).map_err(|e| TaskError::io(format!("creating {}", p.display()), e))?;
         }
         Ok(LogSink {
             paths,
-            keys: [log_key(task_prefix, attempt, Stream::Stdout), log_key(task_prefix, attempt, Stream::Stderr)],
+            keys: [
+                log_key(task_prefix, attempt, Stream::Stdout),
+                log_key(task_prefix, attempt, Stream::Stderr),
+            ],
             blobs,
             uploaded: Mutex::new([None, None]),
             upload_lock: tokio::sync::Mutex::new(()),
@@ -77,7 +86,10 @@ impl LogSink {
             .append(true)
             .open(path)
             .map_err(|e| TaskError::io(format!("opening {}", path.display()), e))?;
-        Ok(StreamLog { file, decorator: LineDecorator::default() })
+        Ok(StreamLog {
+            file,
+            decorator: LineDecorator::default(),
+        })
     }
 
     /// Append a line of the wrapper's own (e.g. its failure reason) to `stream`.
@@ -96,7 +108,10 @@ impl LogSink {
             let body = match std::fs::read(&self.paths[i]) {
                 Ok(b) => b,
                 Err(e) => {
-                    eprintln!("ferry task-wrapper: reading {}: {e}", self.paths[i].display());
+                    eprintln!(
+                        "ferry task-wrapper: reading {}: {e}",
+                        self.paths[i].display()
+                    );
                     continue;
                 }
             };
@@ -106,7 +121,11 @@ impl LogSink {
                 continue;
             }
             let key = &self.keys[i];
-            match with_retries(&format!("uploading log {key}"), || self.blobs.put(key, body.clone())).await {
+            match with_retries(&format!("uploading log {key}"), || {
+                self.blobs.put(key, body.clone())
+            })
+            .await
+            {
                 Ok(()) => {
                     if let Ok(mut u) = self.uploaded.lock() {
                         u[i] = Some(len);

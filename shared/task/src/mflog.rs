@@ -86,7 +86,10 @@ mod tests {
             assert!(l.starts_with("[MFLOG|0|"), "{l}");
             assert!(l.ends_with(&format!("]{want}")), "{l}");
             let ts = &l[9..l.find("Z|").unwrap()];
-            assert!(chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.6f").is_ok(), "{ts}");
+            assert!(
+                chrono::NaiveDateTime::parse_from_str(ts, "%Y-%m-%dT%H:%M:%S%.6f").is_ok(),
+                "{ts}"
+            );
             assert_eq!(ts.len(), 26);
         }
     }

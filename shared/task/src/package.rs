@@ -38,18 +38,27 @@ pub fn cached_path(cache: &Path, sha256: &str) -> PathBuf {
 /// Make the package available as an extracted directory and return it. Uses the cache when the
 /// package is there; else downloads, verifies and extracts it. Errors (no user code has run):
 /// a malformed sha256, a missing package, a hash mismatch, an unsafe archive.
-pub async fn prepare(blobs: &dyn Blobs, package: &PackageRef, cache: &Path) -> Result<PathBuf, TaskError> {
+pub async fn prepare(
+    blobs: &dyn Blobs,
+    package: &PackageRef,
+    cache: &Path,
+) -> Result<PathBuf, TaskError> {
     if !is_sha256_hex(&package.sha256) {
-        return Err(TaskError::Package(format!("{:?} is not a lower-case hex sha256", package.sha256)));
+        return Err(TaskError::Package(format!(
+            "{:?} is not a lower-case hex sha256",
+            package.sha256
+        )));
     }
     let target = cached_path(cache, &package.sha256);
     if target.is_dir() {
         return Ok(target);
     }
-    let bytes = with_retries(&format!("downloading {}", blobs.url(&package.key)), || blobs.get(&package.key))
-        .await
-        .map_err(|e| TaskError::Package(e.to_string()))?
-        .ok_or_else(|| TaskError::Package(format!("{} does not exist", blobs.url(&package.key))))?;
+    let bytes = with_retries(&format!("downloading {}", blobs.url(&package.key)), || {
+        blobs.get(&package.key)
+    })
+    .await
+    .map_err(|e| TaskError::Package(e.to_string()))?
+    .ok_or_else(|| TaskError::Package(format!("{} does not exist", blobs.url(&package.key))))?;
     let actual = sha256_hex(&bytes);
     if actual != package.sha256 {
         return Err(TaskError::Package(format!(
@@ -65,19 +74,24 @@ pub async fn prepare(blobs: &dyn Blobs, package: &PackageRef, cache: &Path) -> R
 /// A concurrent task that installed the same package first wins; ours is discarded.
 fn install(bytes: &[u8], target: &Path) -> Result<(), TaskError> {
     let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| TaskError::io(format!("creating {}", parent.display()), e))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| TaskError::io(format!("creating {}", parent.display()), e))?;
     let tmp = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir(&tmp).map_err(|e| TaskError::io(format!("creating {}", tmp.display()), e))?;
-    let result = unpack_tgz(bytes, &tmp).map_err(|e| TaskError::Package(e.to_string())).and_then(|()| {
-        match std::fs::rename(&tmp, target) {
+    std::fs::create_dir(&tmp)
+        .map_err(|e| TaskError::io(format!("creating {}", tmp.display()), e))?;
+    let result = unpack_tgz(bytes, &tmp)
+        .map_err(|e| TaskError::Package(e.to_string()))
+        .and_then(|()| match std::fs::rename(&tmp, target) {
             Ok(()) => Ok(()),
             Err(_) if target.is_dir() => {
                 let _ = std::fs::remove_dir_all(&tmp);
                 Ok(())
             }
-            Err(e) => Err(TaskError::io(format!("moving the package into {}", target.display()), e)),
-        }
-    });
+            Err(e) => Err(TaskError::io(
+                format!("moving the package into {}", target.display()),
+                e,
+            )),
+        });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }

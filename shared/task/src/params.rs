@@ -35,7 +35,11 @@ pub fn init_env(
                     kind(&other)
                 )));
             }
-            Err(e) => return Err(TaskError::Parameters(format!("FERRY_PARAMETERS is not JSON: {e}"))),
+            Err(e) => {
+                return Err(TaskError::Parameters(format!(
+                    "FERRY_PARAMETERS is not JSON: {e}"
+                )));
+            }
         }
     }
     let mut out = BTreeMap::new();
@@ -47,10 +51,14 @@ pub fn init_env(
             other => other.to_string(),
         };
         if text.contains('\0') {
-            return Err(TaskError::Parameters(format!("the value of {name:?} contains a NUL byte")));
+            return Err(TaskError::Parameters(format!(
+                "the value of {name:?} contains a NUL byte"
+            )));
         }
         if out.insert(var.clone(), text).is_some() {
-            return Err(TaskError::Parameters(format!("two parameters map to {var}")));
+            return Err(TaskError::Parameters(format!(
+                "two parameters map to {var}"
+            )));
         }
     }
     Ok(out.into_iter().collect())
@@ -61,13 +69,18 @@ pub fn init_env(
 pub fn env_name(name: &str) -> Result<String, TaskError> {
     let ok = !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !ok {
         return Err(TaskError::Parameters(format!(
             "parameter name {name:?} must be 1-128 characters of [A-Za-z0-9_-]"
         )));
     }
-    Ok(format!("{INIT_ENV_PREFIX}{}", name.to_ascii_uppercase().replace('-', "_")))
+    Ok(format!(
+        "{INIT_ENV_PREFIX}{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    ))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -88,15 +101,28 @@ mod tests {
 
     #[test]
     fn merges_trigger_over_defaults() {
-        let defaults: BTreeMap<String, Value> =
-            [("alpha".to_string(), json!(0.5)), ("my-name".to_string(), json!("x"))].into();
-        let env = init_env(&defaults, Some(r#"{"my-name": "$HOME `echo hi`", "cfg": {"a": [1, true]}, "n": null}"#)).unwrap();
+        let defaults: BTreeMap<String, Value> = [
+            ("alpha".to_string(), json!(0.5)),
+            ("my-name".to_string(), json!("x")),
+        ]
+        .into();
+        let env = init_env(
+            &defaults,
+            Some(r#"{"my-name": "$HOME `echo hi`", "cfg": {"a": [1, true]}, "n": null}"#),
+        )
+        .unwrap();
         assert_eq!(
             env,
             vec![
                 ("METAFLOW_INIT_ALPHA".to_string(), "0.5".to_string()),
-                ("METAFLOW_INIT_CFG".to_string(), r#"{"a":[1,true]}"#.to_string()),
-                ("METAFLOW_INIT_MY_NAME".to_string(), "$HOME `echo hi`".to_string()),
+                (
+                    "METAFLOW_INIT_CFG".to_string(),
+                    r#"{"a":[1,true]}"#.to_string()
+                ),
+                (
+                    "METAFLOW_INIT_MY_NAME".to_string(),
+                    "$HOME `echo hi`".to_string()
+                ),
             ]
         );
     }

@@ -40,7 +40,10 @@ where
         tries += 1;
         match op().await {
             Err(e) if e.is_transient() && tries < MAX_TRIES => {
-                eprintln!("ferry task-wrapper: {what}: {e}; retrying in {} ms", delay.as_millis());
+                eprintln!(
+                    "ferry task-wrapper: {what}: {e}; retrying in {} ms",
+                    delay.as_millis()
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

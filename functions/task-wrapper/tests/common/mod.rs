@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ferry_spec::task::{
-    BlobStoreRef, DatastoreSettings, Fanout, MetadataSettings, PackageRef, Retries, StepCommand, StepInputs,
-    TableRef, TaskDescription,
+    BlobStoreRef, DatastoreSettings, Fanout, MetadataSettings, PackageRef, Retries, StepCommand,
+    StepInputs, TableRef, TaskDescription,
 };
 use sha2::{Digest, Sha256};
 
@@ -26,7 +26,10 @@ pub fn sha256_hex(b: &[u8]) -> String {
 
 /// A gzip tar of regular files.
 pub fn tgz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
     for (name, body) in files {
         let mut h = tar::Header::new_gnu();
         h.set_size(body.len() as u64);
@@ -50,7 +53,10 @@ pub struct Stack {
 
 impl Stack {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("ferry-tw-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-tw-")
+            .tempdir()
+            .unwrap();
         let p = dir.path().to_path_buf();
         for d in ["blobs", "datastore", "cache"] {
             std::fs::create_dir_all(p.join(d)).unwrap();
@@ -80,23 +86,48 @@ impl Stack {
     }
 
     /// A description for a Metaflow step, with the venv's python.
-    pub fn describe(&self, flow: &str, step: &str, flow_file: &str, package: &PackageRef, inputs: StepInputs) -> TaskDescription {
+    pub fn describe(
+        &self,
+        flow: &str,
+        step: &str,
+        flow_file: &str,
+        package: &PackageRef,
+        inputs: StepInputs,
+    ) -> TaskDescription {
         TaskDescription {
             version: 1,
             flow: flow.into(),
             step: step.into(),
             flow_file: flow_file.into(),
             code_package: package.clone(),
-            command: StepCommand::Metaflow { python: ferry_testkit::python().to_string_lossy().into_owned() },
-            environment: BTreeMap::new(),
-            retries: Retries { max_user_code_retries: 0, total_attempts: 1 },
-            metadata: match &self.metadata_url {
-                None => MetadataSettings { kind: "local".into(), url: None },
-                Some(u) => MetadataSettings { kind: "service".into(), url: Some(u.clone()) },
+            command: StepCommand::Metaflow {
+                python: ferry_testkit::python().to_string_lossy().into_owned(),
             },
-            datastore: DatastoreSettings { kind: "local".into(), root: self.datastore.to_string_lossy().into_owned() },
-            blobs: BlobStoreRef::Dir { path: self.blobs.to_string_lossy().into_owned() },
-            state_table: TableRef::Sqlite { path: self.table.to_string_lossy().into_owned() },
+            environment: BTreeMap::new(),
+            retries: Retries {
+                max_user_code_retries: 0,
+                total_attempts: 1,
+            },
+            metadata: match &self.metadata_url {
+                None => MetadataSettings {
+                    kind: "local".into(),
+                    url: None,
+                },
+                Some(u) => MetadataSettings {
+                    kind: "service".into(),
+                    url: Some(u.clone()),
+                },
+            },
+            datastore: DatastoreSettings {
+                kind: "local".into(),
+                root: self.datastore.to_string_lossy().into_owned(),
+            },
+            blobs: BlobStoreRef::Dir {
+                path: self.blobs.to_string_lossy().into_owned(),
+            },
+            state_table: TableRef::Sqlite {
+                path: self.table.to_string_lossy().into_owned(),
+            },
             production_token: "testflow-0-abcd".into(),
             owner: "tester".into(),
             namespace: None,
@@ -143,8 +174,14 @@ impl Stack {
     /// Environment for a client process reading this stack's datastore and metadata.
     pub fn client_env(&self) -> Vec<(String, String)> {
         let mut env = vec![
-            ("METAFLOW_DATASTORE_SYSROOT_LOCAL".to_string(), self.datastore.to_string_lossy().into_owned()),
-            ("METAFLOW_DEFAULT_DATASTORE".to_string(), "local".to_string()),
+            (
+                "METAFLOW_DATASTORE_SYSROOT_LOCAL".to_string(),
+                self.datastore.to_string_lossy().into_owned(),
+            ),
+            (
+                "METAFLOW_DEFAULT_DATASTORE".to_string(),
+                "local".to_string(),
+            ),
             ("USERNAME".to_string(), "tester".to_string()),
         ];
         match &self.metadata_url {
@@ -160,7 +197,11 @@ impl Stack {
     /// Run a Python script with the real metaflow client; returns its stdout parsed as JSON.
     pub fn client(&self, script: &str, args: &[&str]) -> serde_json::Value {
         let mut cmd = Command::new(ferry_testkit::python());
-        cmd.arg("-c").arg(script).args(args).current_dir(self.dir.path()).envs(self.client_env());
+        cmd.arg("-c")
+            .arg(script)
+            .args(args)
+            .current_dir(self.dir.path())
+            .envs(self.client_env());
         let out = cmd.output().unwrap();
         assert!(
             out.status.success(),

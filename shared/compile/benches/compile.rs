@@ -1,1 +1,53 @@
-fn main() {}
+//! Compile time of big flows (target: < 20 ms each) and their definition sizes against Step
+//! Functions' 1 MB limit. Run with `bench/compile.sh` (or `cargo bench -p ferry-compile`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+
+use common::*;
+use criterion::{Criterion, criterion_group, criterion_main};
+use ferry_compile::{CompileOptions, compile, limits};
+use ferry_spec::FlowGraph;
+use ferry_spec::model::FlowSpec;
+
+fn case(c: &mut Criterion, label: &str, spec: FlowSpec, options: CompileOptions) {
+    let graph = FlowGraph::new(&spec).expect("valid graph");
+    let compiled = compile(&spec, &graph, &options).expect("compiles");
+    let size = compiled.definition_json().len();
+    eprintln!(
+        "{label}: {} steps, definition {size} bytes = {:.1}% of the {} byte limit, {} task descriptions",
+        spec.steps.len(),
+        100.0 * size as f64 / limits::MAX_DEFINITION_BYTES as f64,
+        limits::MAX_DEFINITION_BYTES,
+        compiled.task_descriptions.len(),
+    );
+    c.bench_function(label, |b| {
+        b.iter(|| compile(black_box(&spec), black_box(&graph), black_box(&options)).unwrap())
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    case(
+        c,
+        "linear_1000_steps",
+        linear(1_000, 12),
+        aws_options("LinearFlow"),
+    );
+    case(
+        c,
+        "split_300_branches",
+        wide_split(300, 12),
+        aws_options("WideFlow"),
+    );
+    case(
+        c,
+        "split_300_branches_long_names",
+        wide_split(300, 78),
+        aws_options("WideFlow"),
+    );
+}
+
+criterion_group!(compile_benches, benches);
+criterion_main!(compile_benches);

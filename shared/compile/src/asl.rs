@@ -56,6 +56,11 @@ pub const PARAM_OWNER: &str = "metaflow.owner";
 /// Batch parameter carrying the production token (start step only).
 pub const PARAM_PRODUCTION_TOKEN: &str = "metaflow.production_token";
 
+/// Static splits with more branches than this join through the state table instead of one
+/// `FERRY_PARENT_<i>_TASK_ID` variable per branch (which would outgrow Batch's 8,192-character
+/// overrides past ~110 branches).
+pub const MAX_ENV_JOIN_BRANCHES: usize = 64;
+
 /// Batch attempts `@catch` adds (Metaflow's `NUM_FALLBACK_RETRIES`).
 const CATCH_ERROR_RETRIES: u32 = 3;
 /// Batch allows at most 10 attempts.
@@ -93,6 +98,12 @@ pub fn compile(
         graph,
         opts: options,
         distributed: modes,
+        wide: graph
+            .nodes()
+            .filter(|n| n.ty() == StepType::Split && n.next().len() > MAX_ENV_JOIN_BRANCHES)
+            .map(|n| n.name().to_string())
+            .collect(),
+        branch_stack: Vec::new(),
         visited: HashSet::new(),
         inputs: HashMap::new(),
         descriptions: HashMap::new(),
@@ -347,6 +358,8 @@ enum Input<'a> {
     Branches,
     /// A Map item `{JobId, Parameters, Index}` of foreach `foreach`.
     MapItem { foreach: &'a str },
+    /// The first state of a Parallel branch: the split task's `{JobId, Parameters}`.
+    BranchStart { split: &'a str },
     /// A Map's input passed through: the foreach task's `{JobId, Parameters, ...}`.
     AfterMap,
 }
@@ -367,6 +380,7 @@ impl Input<'_> {
     fn split_parent(&self, f: &str) -> String {
         match self {
             Input::MapItem { foreach } if *foreach == f => "$.JobId".to_string(),
+            Input::BranchStart { split } if *split == f => "$.JobId".to_string(),
             _ => format!("{}.{}", self.params_base(), param_split_parent(f)),
         }
     }
@@ -389,6 +403,10 @@ struct Compiler<'a> {
     graph: &'a FlowGraph,
     opts: &'a CompileOptions,
     distributed: HashSet<String>,
+    /// Static splits joined through the state table (more than [`MAX_ENV_JOIN_BRANCHES`]).
+    wide: HashSet<String>,
+    /// The branch being compiled of every enclosing static split: (split, branch index).
+    branch_stack: Vec<(String, usize)>,
     visited: HashSet<String>,
     /// Input shape of each step's description (filled by the walk before the step's Task).
     inputs: HashMap<String, StepInputs>,
@@ -442,10 +460,13 @@ impl<'a> Compiler<'a> {
                     self.task(states, cur.name(), input, Next::State(par.clone()))?;
                     let mut branches = Vec::new();
                     let mut tails = Vec::new();
-                    for b in cur.next() {
+                    for (i, b) in cur.next().iter().enumerate() {
                         self.inputs.insert(b.clone(), StepInputs::Parent { step: name.to_string() });
                         let mut bs = Map::new();
-                        let tail = self.chain(b, Some(&join), Input::Task, &mut bs)?;
+                        self.branch_stack.push((name.to_string(), i));
+                        let tail = self.chain(b, Some(&join), Input::BranchStart { split: cur.name() }, &mut bs);
+                        self.branch_stack.pop();
+                        let tail = tail?;
                         tails.push(tail);
                         branches.push(json!({"StartAt": naming::step_state_name(b), "States": bs}));
                     }
@@ -593,8 +614,15 @@ impl<'a> Compiler<'a> {
                 env.push((td::ENV_PARENT_TASK_ID.to_string(), "$.JobId".to_string()));
             }
             StepInputs::StaticJoin { steps } => {
-                for i in 0..steps.len() {
-                    env.push((td::env_parent_task_id(i), format!("$[{i}].JobId")));
+                match g.parent_of_join(step_name).map(|n| n.name()) {
+                    Some(split) if self.wide.contains(split) => {
+                        env.push((td::ENV_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(split)));
+                    }
+                    _ => {
+                        for i in 0..steps.len() {
+                            env.push((td::env_parent_task_id(i), format!("$[{i}].JobId")));
+                        }
+                    }
                 }
             }
             StepInputs::ForeachJoin { .. } => {
@@ -604,9 +632,24 @@ impl<'a> Compiler<'a> {
         if first_of.is_some() {
             env.push((td::ENV_SPLIT_INDEX.to_string(), "$.Index".to_string()));
         }
+        // Static values (`Value`) as opposed to paths (`Value.$`).
+        let mut fixed: Vec<(String, String)> = Vec::new();
         if let Some(f) = &tail_of {
             env.push((td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(f)));
             env.push((td::ENV_FOREACH_INDEX.to_string(), input.split_index(f)));
+        } else if let Some((split, index)) = self.wide_branch_tail(node) {
+            env.push((td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(&split)));
+            fixed.push((td::ENV_FOREACH_INDEX.to_string(), index.to_string()));
+        }
+        let join_parent = env.iter().any(|(n, _)| n == td::ENV_TAIL_SPLIT_PARENT_TASK_ID);
+        // Transitional: wrappers written before FERRY_TAIL_SPLIT_PARENT_TASK_ID read the tail's
+        // split parent from FERRY_SPLIT_PARENT_TASK_ID; give it to them when the step does not
+        // use that variable itself (runtime contract §2).
+        if join_parent && !env.iter().any(|(n, _)| n == td::ENV_SPLIT_PARENT_TASK_ID) {
+            let v = env.iter().find(|(n, _)| n == td::ENV_TAIL_SPLIT_PARENT_TASK_ID).map(|(_, v)| v.clone());
+            if let Some(v) = v {
+                env.push((td::ENV_SPLIT_PARENT_TASK_ID.to_string(), v));
+            }
         }
         if delayed {
             env.push((
@@ -626,13 +669,15 @@ impl<'a> Compiler<'a> {
         }
         params.insert("step_name".into(), json!(step_name));
         params.insert(format!("{PARAM_RUN_ID}.$"), json!(input.run_id()));
-        for f in g.enclosing_foreaches(step_name) {
+        for (f, is_foreach) in self.carried(node) {
             params.insert(format!("{}.$", param_split_parent(f)), json!(input.split_parent(f)));
-            params.insert(format!("{}.$", param_split_index(f)), json!(input.split_index(f)));
+            if is_foreach {
+                params.insert(format!("{}.$", param_split_index(f)), json!(input.split_index(f)));
+            }
         }
 
         // The task description.
-        let description = self.description(step, inputs, tail_of.is_some(), total_attempts);
+        let description = self.description(step, inputs, join_parent, total_attempts);
         let bytes = canonical_bytes(&description).map_err(|e| CompileError::Graph(e.to_string()))?;
         let key = format!("tasks/{}.json", sha256_hex(&bytes));
         let url = o.blob_url(&key);
@@ -656,7 +701,11 @@ impl<'a> Compiler<'a> {
         command.extend([json!("run"), json!("--task"), json!(url)]);
         let mut overrides = json!({
             "Command": command,
-            "Environment": env.iter().map(|(n, p)| json!({"Name": n, "Value.$": p})).collect::<Vec<_>>(),
+            "Environment": env
+                .iter()
+                .map(|(n, p)| json!({"Name": n, "Value.$": p}))
+                .chain(fixed.iter().map(|(n, v)| json!({"Name": n, "Value": v})))
+                .collect::<Vec<_>>(),
         });
         if !requirements.is_empty() {
             overrides["ResourceRequirements"] = Value::Array(requirements);
@@ -734,6 +783,40 @@ impl<'a> Compiler<'a> {
             },
         );
         Ok(())
+    }
+
+    /// The fan-outs whose split task id a step carries in its Batch parameters: every
+    /// enclosing foreach (with its index) and every enclosing wide static split, outermost
+    /// first; not the one the step closes.
+    fn carried(&self, node: &'a ferry_spec::Node) -> Vec<(&'a str, bool)> {
+        let closes = self.graph.parent_of_join(node.name()).map(|n| n.name());
+        node.split_parents
+            .iter()
+            .map(String::as_str)
+            .filter(|p| Some(*p) != closes)
+            .filter_map(|p| {
+                let ty = self.graph.node(p)?.ty();
+                match ty {
+                    StepType::Foreach => Some((p, true)),
+                    StepType::Split if self.wide.contains(p) => Some((p, false)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// For the last step of a branch of a wide static split: the split and the branch index.
+    fn wide_branch_tail(&self, node: &ferry_spec::Node) -> Option<(String, usize)> {
+        let [next] = node.next() else { return None };
+        let split = self.graph.parent_of_join(next)?;
+        if split.ty() != StepType::Split || !self.wide.contains(split.name()) {
+            return None;
+        }
+        self.branch_stack
+            .iter()
+            .rev()
+            .find(|(s, _)| s == split.name())
+            .map(|(s, i)| (s.clone(), *i))
     }
 
     fn description(

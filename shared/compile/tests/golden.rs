@@ -16,76 +16,161 @@ fn fixtures() -> Vec<(&'static str, FlowSpec, CompileOptions)> {
     use StepType::*;
     let mut out = Vec::new();
 
-    let mut linear = flow("LinearFlow", vec![
-        step("start", Start, &["a"]),
-        step("a", Linear, &["end"]),
-        step("end", End, &[]),
-    ]);
+    let mut linear = flow(
+        "LinearFlow",
+        vec![
+            step("start", Start, &["a"]),
+            step("a", Linear, &["end"]),
+            step("end", End, &[]),
+        ],
+    );
     linear.parameters = vec![
-        Parameter { name: "alpha".into(), ty: ParamType::Float, default: Some(json!(0.5)), required: false, help: None },
-        Parameter { name: "name".into(), ty: ParamType::Str, default: None, required: false, help: None },
+        Parameter {
+            name: "alpha".into(),
+            ty: ParamType::Float,
+            default: Some(json!(0.5)),
+            required: false,
+            help: None,
+        },
+        Parameter {
+            name: "name".into(),
+            ty: ParamType::Str,
+            default: None,
+            required: false,
+            help: None,
+        },
     ];
     out.push(("linear", linear, aws_options("LinearFlow")));
 
-    out.push(("split_join", flow("SplitFlow", vec![
-        step("start", Split, &["a", "b"]),
-        step("a", Linear, &["a2"]),
-        step("a2", Linear, &["join"]),
-        step("b", Linear, &["join"]),
-        step("join", Join, &["end"]),
-        step("end", End, &[]),
-    ]), aws_options("SplitFlow")));
+    out.push((
+        "split_join",
+        flow(
+            "SplitFlow",
+            vec![
+                step("start", Split, &["a", "b"]),
+                step("a", Linear, &["a2"]),
+                step("a2", Linear, &["join"]),
+                step("b", Linear, &["join"]),
+                step("join", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        aws_options("SplitFlow"),
+    ));
 
-    let inline = CompileOptions { max_workers: 16, ..aws_options("ForeachFlow") };
-    out.push(("foreach", flow("ForeachFlow", vec![
-        step("start", Start, &["fan"]),
-        step("fan", Foreach, &["body"]),
-        step("body", Linear, &["join"]),
-        step("join", Join, &["end"]),
-        step("end", End, &[]),
-    ]), inline));
+    let inline = CompileOptions {
+        max_workers: 16,
+        ..aws_options("ForeachFlow")
+    };
+    out.push((
+        "foreach",
+        flow(
+            "ForeachFlow",
+            vec![
+                step("start", Start, &["fan"]),
+                step("fan", Foreach, &["body"]),
+                step("body", Linear, &["join"]),
+                step("join", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        inline,
+    ));
 
-    let inline = CompileOptions { max_workers: 8, ..local_options("NestedFlow") };
-    out.push(("nested_foreach", flow("NestedFlow", vec![
-        step("start", Foreach, &["outer"]),
-        step("outer", Foreach, &["inner"]),
-        step("inner", Linear, &["join_inner"]),
-        step("join_inner", Join, &["join_outer"]),
-        step("join_outer", Join, &["end"]),
-        step("end", End, &[]),
-    ]), inline));
+    let inline = CompileOptions {
+        max_workers: 8,
+        ..local_options("NestedFlow")
+    };
+    out.push((
+        "nested_foreach",
+        flow(
+            "NestedFlow",
+            vec![
+                step("start", Foreach, &["outer"]),
+                step("outer", Foreach, &["inner"]),
+                step("inner", Linear, &["join_inner"]),
+                step("join_inner", Join, &["join_outer"]),
+                step("join_outer", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        inline,
+    ));
 
-    let inline = CompileOptions { max_workers: 4, ..aws_options("SplitInForeachFlow") };
-    out.push(("split_in_foreach", flow("SplitInForeachFlow", vec![
-        step("start", Start, &["fe"]),
-        step("fe", Foreach, &["s"]),
-        step("s", Split, &["x", "y"]),
-        step("x", Linear, &["jxy"]),
-        step("y", Linear, &["jxy"]),
-        step("jxy", Join, &["join_fe"]),
-        step("join_fe", Join, &["end"]),
-        step("end", End, &[]),
-    ]), inline));
+    let inline = CompileOptions {
+        max_workers: 4,
+        ..aws_options("SplitInForeachFlow")
+    };
+    out.push((
+        "split_in_foreach",
+        flow(
+            "SplitInForeachFlow",
+            vec![
+                step("start", Start, &["fe"]),
+                step("fe", Foreach, &["s"]),
+                step("s", Split, &["x", "y"]),
+                step("x", Linear, &["jxy"]),
+                step("y", Linear, &["jxy"]),
+                step("jxy", Join, &["join_fe"]),
+                step("join_fe", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        inline,
+    ));
 
-    out.push(("wide_split_long_names", wide_split(50, 78), aws_options("WideFlow")));
+    out.push((
+        "wide_split_long_names",
+        wide_split(50, 78),
+        aws_options("WideFlow"),
+    ));
 
-    let mut deco = flow("DecoratedFlow", vec![
-        step("start", Start, &["flaky"]),
-        step("flaky", Linear, &["patient"]),
-        step("patient", Linear, &["guarded"]),
-        step("guarded", Linear, &["generic"]),
-        step("generic", Linear, &["end"]),
-        step("end", End, &[]),
-    ]);
-    deco.steps[1].decorators.retry = Some(Retry { times: 2, minutes_between_retries: 0 });
+    let mut deco = flow(
+        "DecoratedFlow",
+        vec![
+            step("start", Start, &["flaky"]),
+            step("flaky", Linear, &["patient"]),
+            step("patient", Linear, &["guarded"]),
+            step("guarded", Linear, &["generic"]),
+            step("generic", Linear, &["end"]),
+            step("end", End, &[]),
+        ],
+    );
+    deco.steps[1].decorators.retry = Some(Retry {
+        times: 2,
+        minutes_between_retries: 0,
+    });
     deco.steps[1].decorators.timeout = Some(Timeout { seconds: 300 });
-    deco.steps[1].decorators.resources = Some(Resources { cpu: Some(0.5), gpu: Some(1), memory: Some(8192), shared_memory: None });
-    deco.steps[2].decorators.retry = Some(Retry { times: 3, minutes_between_retries: 2 });
-    deco.steps[3].decorators.catch = Some(Catch { var: Some("error".into()), print_exception: true });
-    deco.steps[3].decorators.batch = Some(Batch { image: Some("custom:1".into()), queue: Some("gpu-queue".into()), shared_memory: Some(1024), ..Default::default() });
-    deco.steps[3].decorators.environment = Some(Environment { vars: BTreeMap::from([("GREETING".into(), "$HOME `x` café".into())]) });
+    deco.steps[1].decorators.resources = Some(Resources {
+        cpu: Some(0.5),
+        gpu: Some(1),
+        memory: Some(8192),
+        shared_memory: None,
+    });
+    deco.steps[2].decorators.retry = Some(Retry {
+        times: 3,
+        minutes_between_retries: 2,
+    });
+    deco.steps[3].decorators.catch = Some(Catch {
+        var: Some("error".into()),
+        print_exception: true,
+    });
+    deco.steps[3].decorators.batch = Some(Batch {
+        image: Some("custom:1".into()),
+        queue: Some("gpu-queue".into()),
+        shared_memory: Some(1024),
+        ..Default::default()
+    });
+    deco.steps[3].decorators.environment = Some(Environment {
+        vars: BTreeMap::from([("GREETING".into(), "$HOME `x` café".into())]),
+    });
     deco.steps[4].command = Some(vec!["echo".into(), "$(rm -rf /)".into()]);
-    deco.decorators.schedule = Some(Schedule { every: ScheduleKind::Cron { cron: "0 10 ? * MON-FRI *".into() }, timezone: Some("Europe/Paris".into()) });
+    deco.decorators.schedule = Some(Schedule {
+        every: ScheduleKind::Cron {
+            cron: "0 10 ? * MON-FRI *".into(),
+        },
+        timezone: Some("Europe/Paris".into()),
+    });
     let deco_opts = CompileOptions {
         workflow_timeout_seconds: Some(7200),
         batch_tags: BTreeMap::from([("team".into(), "fraud".into())]),
@@ -94,22 +179,39 @@ fn fixtures() -> Vec<(&'static str, FlowSpec, CompileOptions)> {
     };
     out.push(("decorators", deco, deco_opts));
 
-    out.push(("distributed_foreach", flow("WideForeachFlow", vec![
-        step("start", Start, &["fan"]),
-        step("fan", Foreach, &["body"]),
-        step("body", Linear, &["join"]),
-        step("join", Join, &["end"]),
-        step("end", End, &[]),
-    ]), aws_options("WideForeachFlow")));
+    out.push((
+        "distributed_foreach",
+        flow(
+            "WideForeachFlow",
+            vec![
+                step("start", Start, &["fan"]),
+                step("fan", Foreach, &["body"]),
+                step("body", Linear, &["join"]),
+                step("join", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        aws_options("WideForeachFlow"),
+    ));
 
-    let local_dist = CompileOptions { map_mode: MapMode::Distributed, ..local_options("LocalWideFlow") };
-    out.push(("distributed_foreach_local", flow("LocalWideFlow", vec![
-        step("start", Start, &["fan"]),
-        step("fan", Foreach, &["body"]),
-        step("body", Linear, &["join"]),
-        step("join", Join, &["end"]),
-        step("end", End, &[]),
-    ]), local_dist));
+    let local_dist = CompileOptions {
+        map_mode: MapMode::Distributed,
+        ..local_options("LocalWideFlow")
+    };
+    out.push((
+        "distributed_foreach_local",
+        flow(
+            "LocalWideFlow",
+            vec![
+                step("start", Start, &["fan"]),
+                step("fan", Foreach, &["body"]),
+                step("body", Linear, &["join"]),
+                step("join", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        local_dist,
+    ));
     out
 }
 
@@ -119,14 +221,17 @@ fn golden_view(c: &Compiled) -> Value {
         .task_descriptions
         .iter()
         .map(|t| {
-            (t.step.clone(), json!({
-                "key": t.key,
-                "inputs": t.description.inputs,
-                "fanout": t.description.fanout,
-                "retries": t.description.retries,
-                "environment": t.description.environment,
-                "command": t.description.command,
-            }))
+            (
+                t.step.clone(),
+                json!({
+                    "key": t.key,
+                    "inputs": t.description.inputs,
+                    "fanout": t.description.fanout,
+                    "retries": t.description.retries,
+                    "environment": t.description.environment,
+                    "command": t.description.command,
+                }),
+            )
         })
         .collect();
     json!({
@@ -168,5 +273,8 @@ fn golden_files_match_and_validate() {
     }
     let refs: Vec<&std::path::Path> = defs.iter().map(PathBuf::as_path).collect();
     ferry_testkit::asl_validate(&refs).unwrap_or_else(|e| panic!("asl-validator: {e}"));
-    assert!(mismatches.is_empty(), "golden files differ (FERRY_BLESS=1 to regenerate, then review): {mismatches:?}");
+    assert!(
+        mismatches.is_empty(),
+        "golden files differ (FERRY_BLESS=1 to regenerate, then review): {mismatches:?}"
+    );
 }

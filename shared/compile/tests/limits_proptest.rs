@@ -43,7 +43,10 @@ impl Builder {
     fn name(&mut self, kind: &str) -> String {
         self.count += 1;
         let base = format!("{kind}{}_", self.count);
-        format!("{base}{}", "n".repeat(self.name_len.saturating_sub(base.len())))
+        format!(
+            "{base}{}",
+            "n".repeat(self.name_len.saturating_sub(base.len()))
+        )
     }
 
     /// Append `blocks` after step index `prev`; returns the index of the last step added.
@@ -97,7 +100,11 @@ impl Builder {
 }
 
 fn build(blocks: &[Block], name_len: usize) -> FlowSpec {
-    let mut b = Builder { steps: vec![step("start", StepType::Start, &[])], name_len, count: 0 };
+    let mut b = Builder {
+        steps: vec![step("start", StepType::Start, &[])],
+        name_len,
+        count: 0,
+    };
     let last = b.seq(blocks, 0);
     b.steps[last].next.push("end".into());
     b.steps.push(step("end", StepType::End, &[]));
@@ -106,16 +113,21 @@ fn build(blocks: &[Block], name_len: usize) -> FlowSpec {
 
 fn count(def: &Value, ty: &str) -> usize {
     fn walk(scope: &Value, ty: &str) -> usize {
-        scope["States"].as_object().unwrap().values().map(|st| {
-            let mut n = usize::from(st["Type"] == ty);
-            for b in st["Branches"].as_array().into_iter().flatten() {
-                n += walk(b, ty);
-            }
-            if st.get("ItemProcessor").is_some() {
-                n += walk(&st["ItemProcessor"], ty);
-            }
-            n
-        }).sum()
+        scope["States"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|st| {
+                let mut n = usize::from(st["Type"] == ty);
+                for b in st["Branches"].as_array().into_iter().flatten() {
+                    n += walk(b, ty);
+                }
+                if st.get("ItemProcessor").is_some() {
+                    n += walk(&st["ItemProcessor"], ty);
+                }
+                n
+            })
+            .sum()
     }
     walk(def, ty)
 }
@@ -128,43 +140,90 @@ fn random_flows_respect_every_limit() {
         prop::collection::vec(block(), 1..14),
         1usize..100,
         1u32..300,
-        prop_oneof![Just(MapMode::Auto), Just(MapMode::Inline), Just(MapMode::Distributed)],
+        prop_oneof![
+            Just(MapMode::Auto),
+            Just(MapMode::Inline),
+            Just(MapMode::Distributed)
+        ],
         any::<bool>(),
     );
-    let mut runner = TestRunner::new(Config { cases: 96, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        ..Config::default()
+    });
     runner
-        .run(&strategy, |(blocks, name_len, max_workers, map_mode, local)| {
-            let spec = build(&blocks, name_len);
-            prop_assume!(spec.steps.len() <= 200);
-            if std::env::var_os("FERRY_PROPTEST_STATS").is_some() { eprintln!("steps={}", spec.steps.len()); }
-            let graph = FlowGraph::new(&spec).map_err(|e| TestCaseError::fail(format!("fixture graph: {e}")))?;
-            let base = if local { local_options("PropFlow") } else { aws_options("PropFlow") };
-            let o = CompileOptions { max_workers, map_mode, ..base };
-            let c = ferry_compile::compile(&spec, &graph, &o)
-                .map_err(|e| TestCaseError::fail(format!("compile: {e}")))?;
-            let problems = limits::check_definition(&c.definition);
-            prop_assert!(problems.is_empty(), "{:#?}", problems);
-            prop_assert!(c.definition_json().len() <= limits::MAX_DEFINITION_BYTES);
-            prop_assert_eq!(c.task_descriptions.len(), spec.steps.len());
-            prop_assert_eq!(count(&c.definition, "Task"),
-                spec.steps.len() + if map_mode == MapMode::Inline || (map_mode == MapMode::Auto && max_workers <= 40) {
-                    spec.steps.iter().filter(|s| s.ty == StepType::Foreach).count()
-                } else { 0 });
-            prop_assert_eq!(count(&c.definition, "Parallel"), spec.steps.iter().filter(|s| s.ty == StepType::Split).count());
-            prop_assert_eq!(count(&c.definition, "Map"), spec.steps.iter().filter(|s| s.ty == StepType::Foreach).count());
-            for j in &c.job_definitions {
-                prop_assert!(naming::is_valid_batch_name(&j.name));
-            }
-            let keys: BTreeMap<_, _> = c.task_descriptions.iter().map(|t| (t.key.clone(), ())).collect();
-            prop_assert!(keys.len() <= c.task_descriptions.len());
-            let mut s = samples.borrow_mut();
-            if s.len() < 24 {
-                let path = tmp.path().join(format!("case{}.json", s.len()));
-                std::fs::write(&path, c.definition_json()).unwrap();
-                s.push(path);
-            }
-            Ok(())
-        })
+        .run(
+            &strategy,
+            |(blocks, name_len, max_workers, map_mode, local)| {
+                let spec = build(&blocks, name_len);
+                prop_assume!(spec.steps.len() <= 200);
+                if std::env::var_os("FERRY_PROPTEST_STATS").is_some() {
+                    eprintln!("steps={}", spec.steps.len());
+                }
+                let graph = FlowGraph::new(&spec)
+                    .map_err(|e| TestCaseError::fail(format!("fixture graph: {e}")))?;
+                let base = if local {
+                    local_options("PropFlow")
+                } else {
+                    aws_options("PropFlow")
+                };
+                let o = CompileOptions {
+                    max_workers,
+                    map_mode,
+                    ..base
+                };
+                let c = ferry_compile::compile(&spec, &graph, &o)
+                    .map_err(|e| TestCaseError::fail(format!("compile: {e}")))?;
+                let problems = limits::check_definition(&c.definition);
+                prop_assert!(problems.is_empty(), "{:#?}", problems);
+                prop_assert!(c.definition_json().len() <= limits::MAX_DEFINITION_BYTES);
+                prop_assert_eq!(c.task_descriptions.len(), spec.steps.len());
+                prop_assert_eq!(
+                    count(&c.definition, "Task"),
+                    spec.steps.len()
+                        + if map_mode == MapMode::Inline
+                            || (map_mode == MapMode::Auto && max_workers <= 40)
+                        {
+                            spec.steps
+                                .iter()
+                                .filter(|s| s.ty == StepType::Foreach)
+                                .count()
+                        } else {
+                            0
+                        }
+                );
+                prop_assert_eq!(
+                    count(&c.definition, "Parallel"),
+                    spec.steps
+                        .iter()
+                        .filter(|s| s.ty == StepType::Split)
+                        .count()
+                );
+                prop_assert_eq!(
+                    count(&c.definition, "Map"),
+                    spec.steps
+                        .iter()
+                        .filter(|s| s.ty == StepType::Foreach)
+                        .count()
+                );
+                for j in &c.job_definitions {
+                    prop_assert!(naming::is_valid_batch_name(&j.name));
+                }
+                let keys: BTreeMap<_, _> = c
+                    .task_descriptions
+                    .iter()
+                    .map(|t| (t.key.clone(), ()))
+                    .collect();
+                prop_assert!(keys.len() <= c.task_descriptions.len());
+                let mut s = samples.borrow_mut();
+                if s.len() < 24 {
+                    let path = tmp.path().join(format!("case{}.json", s.len()));
+                    std::fs::write(&path, c.definition_json()).unwrap();
+                    s.push(path);
+                }
+                Ok(())
+            },
+        )
         .unwrap();
     let samples = samples.into_inner();
     assert!(!samples.is_empty());

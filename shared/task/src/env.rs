@@ -188,7 +188,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(e.retry_count().unwrap(), 4);
-        assert_eq!(e.run_id(), "sfn-r1");
+        assert_eq!(e.run_id(), "sfn-r");
         assert!(e.parent_task_id().is_err());
     }
 

@@ -8,9 +8,9 @@
 //! Concurrency: the file is in WAL mode, so readers never wait for writers. Every write runs in a
 //! `BEGIN IMMEDIATE` transaction (read, check the condition, write, commit), which makes
 //! conditions, `add` and transactions atomic across threads *and* processes. Writers of one
-//! process take a process-wide lock per file first, so they queue instead of polling SQLite's
-//! lock; writers of other processes are waited for by a busy handler (short sleeps, about 40 s in
-//! all, then [`TableError::Transient`]).
+//! process first queue (FIFO) on an async lock per file, holding no connection or thread while
+//! they wait, instead of polling SQLite's lock; writers of other processes are waited for by a
+//! busy handler (short sleeps, about 40 s in all, then [`TableError::Transient`]).
 //!
 //! Async methods never block the runtime: each call runs on `tokio::task::spawn_blocking` with a
 //! connection from a small per-file pool (at most [`MAX_CONNECTIONS`] in use at once).
@@ -67,8 +67,9 @@ struct Pool {
     idle: Mutex<Vec<Connection>>,
     /// One permit per connection in use.
     permits: Arc<Semaphore>,
-    /// Serialises this process's writers to the file.
-    write_lock: Mutex<()>,
+    /// Serialises this process's writers to the file (FIFO; waiting writers hold no connection
+    /// and no thread).
+    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Pools by canonical file path, so that every table on one file in a process shares one pool
@@ -127,7 +128,7 @@ impl Pool {
             path,
             idle: Mutex::new(vec![first]),
             permits: Arc::new(Semaphore::new(max)),
-            write_lock: Mutex::new(()),
+            write_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -135,7 +136,7 @@ impl Pool {
     async fn with_conn<T, F>(self: &Arc<Self>, f: F) -> Result<T, TableError>
     where
         T: Send + 'static,
-        F: FnOnce(&Pool, &mut Connection) -> Result<T, TableError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, TableError> + Send + 'static,
     {
         let permit = self
             .permits
@@ -151,7 +152,7 @@ impl Pool {
                 Some(c) => c,
                 None => open_connection(pool.path.as_deref())?,
             };
-            let out = f(&pool, &mut conn);
+            let out = f(&mut conn);
             lock(&pool.idle).push(conn);
             out
         })
@@ -166,8 +167,9 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, TableError> + Send + 'static,
     {
-        self.with_conn(move |pool, conn| {
-            let _writer = lock(&pool.write_lock);
+        let writer = Arc::clone(&self.write_lock).lock_owned().await;
+        self.with_conn(move |conn| {
+            let _writer = writer;
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sql_err)?;
@@ -367,7 +369,7 @@ impl Table for SqliteTable {
         validate::keys(pk, sk)?;
         let (tbl, pk, sk) = (self.table.clone(), pk.to_string(), sk.to_string());
         self.pool
-            .with_conn(move |_, conn| {
+            .with_conn(move |conn| {
                 Ok(read(conn, &tbl, &pk, &sk)?.map(|attrs| Item { pk, sk, attrs }))
             })
             .await
@@ -515,7 +517,7 @@ impl Table for SqliteTable {
         let limit = validate::limit(query.limit)?;
         let (tbl, pk) = (self.table.clone(), pk.to_string());
         self.pool
-            .with_conn(move |_, conn| {
+            .with_conn(move |conn| {
                 let order = if query.descending { "DESC" } else { "ASC" };
                 let mut sql = String::from(
                     "SELECT sk, attrs FROM items

@@ -3,6 +3,7 @@
 //! to the request. Idempotent per request id: S3 may deliver an event twice.
 
 mod event;
+mod handler;
 mod wiring;
 
 use aws_lambda_events::event::s3::S3Event;
@@ -18,28 +19,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(handle)).await
 }
 
-/// One invocation: every request key of the event, in order. An error (a store that cannot be
-/// reached, a context that cannot be built) makes Lambda retry the event.
+/// One invocation. An error (a store that cannot be reached, a context that cannot be built)
+/// makes Lambda retry the event.
 async fn handle(event: LambdaEvent<S3Event>) -> Result<serde_json::Value, lambda_runtime::Error> {
     let prefix = wiring::blob_prefix();
-    let (keys, skipped) = event::request_keys(&event.payload, &prefix);
-    for (key, why) in &skipped {
-        tracing::info!(key = %key, reason = %why, "skipped");
-    }
+    let (keys, _) = event::request_keys(&event.payload, &prefix);
     if keys.is_empty() {
-        return Ok(serde_json::json!({"handled": []}));
+        return Ok(
+            serde_json::json!({"handled": [], "busy": [], "skipped": event.payload.records.len()}),
+        );
     }
     let ctx = CONTEXT.get_or_try_init(wiring::context_from_env).await?;
-    let mut handled = Vec::new();
-    for key in keys {
-        let k = key.key();
-        match ferry_deploy::handle_request_key(ctx, &k).await? {
-            Some(result) => {
-                tracing::info!(key = %k, status = ?result.status, "handled");
-                handled.push(serde_json::json!({"key": k, "status": result.status}));
-            }
-            None => tracing::info!(key = %k, "another delivery is handling it"),
-        }
-    }
-    Ok(serde_json::json!({"handled": handled}))
+    Ok(handler::handle_event(ctx, &prefix, &event.payload).await?)
 }

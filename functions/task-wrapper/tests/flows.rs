@@ -417,3 +417,83 @@ print(json.dumps({"done": t["done"].data, "stdout": t.stdout, "attempt": t.curre
         "attempt 0's log is kept"
     );
 }
+
+const SPLIT_FLOW: &str = r#"
+from metaflow import FlowSpec, step
+
+class SplitFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.x = "a"
+        self.next(self.join)
+
+    @step
+    def b(self):
+        self.x = "b"
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.xs = [i.x for i in inputs]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+if __name__ == "__main__":
+    SplitFlow()
+"#;
+
+#[test]
+fn a_static_join_gets_its_parents_from_the_environment() {
+    let stack = Stack::new();
+    let pkg = stack.flow_package("split.py", SPLIT_FLOW);
+    let d = |step: &str, inputs| {
+        stack.publish(&stack.describe("SplitFlow", step, "split.py", &pkg, inputs))
+    };
+    let exec = "split1";
+    expect_code(
+        &stack.run(&d("start", StepInputs::Start), &task_vars(exec, "s", 1)),
+        0,
+        "start",
+    );
+    for step in ["a", "b"] {
+        let mut vars = task_vars(exec, &format!("t-{step}"), 1);
+        vars.push(("FERRY_PARENT_TASK_ID", "s".into()));
+        expect_code(
+            &stack.run(
+                &d(
+                    step,
+                    StepInputs::Parent {
+                        step: "start".into(),
+                    },
+                ),
+                &vars,
+            ),
+            0,
+            step,
+        );
+    }
+    let mut vars = task_vars(exec, "j", 1);
+    vars.push(("FERRY_PARENT_0_TASK_ID", "t-a".into()));
+    vars.push(("FERRY_PARENT_1_TASK_ID", "t-b".into()));
+    let join = StepInputs::StaticJoin {
+        steps: vec!["a".into(), "b".into()],
+    };
+    expect_code(&stack.run(&d("join", join), &vars), 0, "join");
+    let got = stack.client(
+        r#"
+import sys, json
+from metaflow import Task, namespace
+namespace(None)
+print(json.dumps(Task(sys.argv[1])["xs"].data))
+"#,
+        &["SplitFlow/sfn-split1/join/j"],
+    );
+    assert_eq!(got, json!(["a", "b"]));
+}

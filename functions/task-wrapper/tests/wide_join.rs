@@ -14,7 +14,8 @@ use ferry_spec::task::{Fanout, StepCommand, StepInputs, TableRef};
 use ferry_store::Attr;
 use serde_json::json;
 
-/// Seed the foreach item of `split` with `ids` (split index = position), added out of order.
+/// Seed the foreach item of `split` with `ids` (split index = position), added out of order, and
+/// its cardinality unless 0 (wide static splits record none).
 fn seed(stack: &Stack, split: &str, ids: &[String], cardinality: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -26,14 +27,16 @@ fn seed(stack: &Stack, split: &str, ids: &[String], cardinality: usize) {
         })
         .await
         .unwrap();
-        let attrs = BTreeMap::from([(
-            "for_each_cardinality".to_string(),
-            Attr::Ns((0..cardinality).map(|i| i.to_string()).collect()),
-        )]);
-        table
-            .set(split, "foreach", attrs, ferry_store::Condition::None)
-            .await
-            .unwrap();
+        if cardinality > 0 {
+            let attrs = BTreeMap::from([(
+                "for_each_cardinality".to_string(),
+                Attr::Ns((0..cardinality).map(|i| i.to_string()).collect()),
+            )]);
+            table
+                .set(split, "foreach", attrs, ferry_store::Condition::None)
+                .await
+                .unwrap();
+        }
         let members: Vec<String> = ids
             .iter()
             .enumerate()
@@ -216,4 +219,43 @@ print(json.dumps({"n": t["n"].data, "ids": t["ids"].data, "vs": t["vs"].data}))
     assert_eq!(got["n"], json!(N), "the join step saw every input");
     assert_eq!(got["ids"], json!(ids), "inputs arrive in split order");
     assert_eq!(got["vs"], json!([7]));
+}
+
+#[test]
+fn a_wide_static_join_reads_its_branch_parents_from_the_state_table() {
+    let stack = Stack::new();
+    let pkg = stack.put_package(&tgz(&[("flow.py", b"")]));
+    let steps: Vec<String> = (0..70).map(|i| format!("branch_{i}")).collect();
+    let copy = stack.dir.path().join("input-paths");
+    let mut join = stack.describe(
+        "WideFlow",
+        "join",
+        "flow.py",
+        &pkg,
+        StepInputs::StaticJoin {
+            steps: steps.clone(),
+        },
+    );
+    join.command = StepCommand::Argv {
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "exec cp \"$FERRY_INPUT_PATHS_FILE\" \"$1\"".into(),
+            "sh".into(),
+            copy.to_string_lossy().into_owned(),
+        ],
+    };
+    let ids: Vec<String> = (0..70).map(|i| format!("job-{i}")).collect();
+    seed(&stack, "split-70", &ids, 0);
+    let mut vars = task_vars("w70", "j", 1);
+    vars.push(("FERRY_SPLIT_PARENT_TASK_ID", "split-70".into()));
+    expect_code(
+        &stack.run(&stack.publish(&join), &vars),
+        0,
+        "wide static join",
+    );
+    let want: Vec<String> = (0..70)
+        .map(|i| format!("sfn-w70/branch_{i}/job-{i}"))
+        .collect();
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), want.join(","));
 }

@@ -113,6 +113,11 @@ impl TaskEnv {
         self.required_id(ENV_TAIL_SPLIT_PARENT_TASK_ID)
     }
 
+    /// Whether variable `name` is set.
+    pub fn has(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+    }
+
     /// `FERRY_SPLIT_INDEX`, if set.
     pub fn split_index(&self) -> Result<Option<u64>, TaskError> {
         self.optional_index(ENV_SPLIT_INDEX)

@@ -90,9 +90,14 @@ pub async fn add_join_parent(
     .map_err(|e| TaskError::Store(e.to_string()))
 }
 
-/// The task ids of the body tails of foreach `split_parent`, ordered by split index. When the
-/// cardinality is recorded, every index `0..N` must be present exactly once.
-pub async fn join_parents(table: &dyn Table, split_parent: &str) -> Result<Vec<String>, TaskError> {
+/// The task ids of the join parents recorded under `split_parent` (body tails of a foreach, or
+/// branch tails of a wide static split), ordered by index. With `expected` (or else a recorded
+/// count or cardinality), every index `0..N` must be present exactly once.
+pub async fn join_parents(
+    table: &dyn Table,
+    split_parent: &str,
+    expected: Option<u64>,
+) -> Result<Vec<String>, TaskError> {
     let item = with_retries("reading the foreach join's parent set", || {
         table.get(split_parent, SK_FOREACH)
     })
@@ -121,9 +126,14 @@ pub async fn join_parents(table: &dyn Table, split_parent: &str) -> Result<Vec<S
             )));
         }
     }
-    let expected = match (item.attrs.get(ATTR_COUNT), item.attrs.get(ATTR_CARDINALITY)) {
-        (Some(Attr::N(n)), _) => u64::try_from(*n).ok(),
-        (_, Some(Attr::Ns(card))) => Some(card.len() as u64),
+    let expected = match (
+        expected,
+        item.attrs.get(ATTR_COUNT),
+        item.attrs.get(ATTR_CARDINALITY),
+    ) {
+        (Some(n), _, _) => Some(n),
+        (_, Some(Attr::N(n)), _) => u64::try_from(*n).ok(),
+        (_, _, Some(Attr::Ns(card))) => Some(card.len() as u64),
         _ => None,
     };
     if let Some(n) = expected {

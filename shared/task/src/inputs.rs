@@ -33,21 +33,36 @@ pub async fn input_paths(
                     "a static join with no parent steps".into(),
                 ));
             }
-            steps
-                .iter()
-                .enumerate()
-                .map(|(i, step)| {
-                    check_step(step)?;
-                    Ok(format!("{run}/{step}/{}", env.static_parent_task_id(i)?))
-                })
-                .collect::<Result<_, TaskError>>()?
+            for step in steps {
+                check_step(step)?;
+            }
+            if static_join_reads_table(desc, env) {
+                // A wide split (> 64 branches): entry `<i>:<task id>` is the parent in `steps[i]`.
+                let table = table.ok_or_else(|| {
+                    TaskError::Inputs("a wide static join needs the state table".into())
+                })?;
+                let split_parent = env.split_parent_task_id()?;
+                let ids =
+                    fanout::join_parents(table, &split_parent, Some(steps.len() as u64)).await?;
+                steps
+                    .iter()
+                    .zip(ids)
+                    .map(|(step, id)| format!("{run}/{step}/{id}"))
+                    .collect()
+            } else {
+                steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, step)| Ok(format!("{run}/{step}/{}", env.static_parent_task_id(i)?)))
+                    .collect::<Result<_, TaskError>>()?
+            }
         }
         StepInputs::ForeachJoin { step } => {
             check_step(step)?;
             let table = table
                 .ok_or_else(|| TaskError::Inputs("a foreach join needs the state table".into()))?;
             let split_parent = env.split_parent_task_id()?;
-            fanout::join_parents(table, &split_parent)
+            fanout::join_parents(table, &split_parent, None)
                 .await?
                 .into_iter()
                 .map(|id| format!("{run}/{step}/{id}"))
@@ -55,6 +70,13 @@ pub async fn input_paths(
         }
     };
     Ok(paths.join(","))
+}
+
+/// Whether a static join reads its parents from the state table: it has no
+/// `FERRY_PARENT_0_TASK_ID` (a wide split, `docs/runtime-contract.md` §2).
+pub fn static_join_reads_table(desc: &TaskDescription, env: &TaskEnv) -> bool {
+    matches!(desc.inputs, StepInputs::StaticJoin { .. })
+        && !env.has(&ferry_spec::task::env_parent_task_id(0))
 }
 
 /// A step name as it may appear in a pathspec: a Python identifier (`_parameters` included).

@@ -171,7 +171,8 @@ async fn run_with_logs(
     }
     let needs_table = desc.fanout.foreach
         || desc.fanout.join_parent
-        || matches!(desc.inputs, StepInputs::ForeachJoin { .. });
+        || matches!(desc.inputs, StepInputs::ForeachJoin { .. })
+        || inputs::static_join_reads_table(desc, env);
     let table = if needs_table {
         Some(stores::open_table(&desc.state_table).await?)
     } else {
@@ -277,7 +278,15 @@ async fn record_fanout(
         fanout::record_cardinality(table, items, &env.job_id, n, desc.state_ttl_seconds).await?;
     }
     if desc.fanout.join_parent {
-        let split_parent = env.tail_split_parent_task_id()?;
+        // `FERRY_TAIL_SPLIT_PARENT_TASK_ID`; older compilers set only `FERRY_SPLIT_PARENT_TASK_ID`
+        // on a join parent that is not itself a join.
+        let split_parent = if env.has(ferry_spec::task::ENV_TAIL_SPLIT_PARENT_TASK_ID)
+            || matches!(desc.inputs, StepInputs::ForeachJoin { .. })
+        {
+            env.tail_split_parent_task_id()?
+        } else {
+            env.split_parent_task_id()?
+        };
         fanout::add_join_parent(table, &split_parent, env.foreach_index()?, &env.job_id).await?;
     }
     Ok(())

@@ -55,6 +55,13 @@ pub fn token_block(token: &str, platform: &str) -> Vec<String> {
     ]
 }
 
+/// The note when `--namespace` moves the runs out of the production namespace.
+pub fn custom_namespace(namespace: &str) -> String {
+    format!(
+        "Runs of this deployment are recorded in the namespace {namespace} (--namespace), not in the production namespace above."
+    )
+}
+
 /// The success line of a deploy.
 pub fn pushed(state_machine: &str, flow: &str, platform: &str) -> String {
     format!("State Machine {state_machine} for flow {flow} pushed to {platform} successfully.")

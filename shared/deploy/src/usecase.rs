@@ -448,6 +448,9 @@ async fn run_deploy(
     result
         .messages
         .extend(messages::token_block(&choice.token, platform));
+    if let Some(ns) = &opts.namespace {
+        result.messages.push(messages::custom_namespace(ns));
+    }
     if opts.only_json {
         result.definition = Some(compiled.definition.clone());
         return Ok((result, RecordWrite::Keep));

@@ -760,3 +760,44 @@ async fn malformed_requests_get_a_failed_result() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_custom_namespace_is_recorded_and_reaches_the_tasks() {
+    let s = stack().await;
+    let r = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice").with(|o| {
+            o.namespace = Some("team_x".into());
+            o.tags = vec!["v2".into()];
+            o.max_workers = Some(3);
+            o.workflow_timeout = Some(3600);
+        }),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Ok, "{}", text(&r));
+    assert_eq!(r.namespace.as_deref(), Some("team_x"));
+    assert!(text(&r).contains("recorded in the namespace team_x"));
+    let rec = r.record.unwrap();
+    assert_eq!(
+        (
+            rec.namespace.as_str(),
+            rec.max_workers,
+            rec.workflow_timeout
+        ),
+        ("team_x", 3, Some(3600))
+    );
+    assert_eq!(rec.tags, vec!["v2"]);
+    for key in s.ctx.blobs.list("tasks/").await.unwrap() {
+        let d: ferry_spec::task::TaskDescription =
+            serde_json::from_slice(&s.ctx.blobs.get(&key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(d.namespace.as_deref(), Some("team_x"));
+        assert_eq!(d.tags, vec!["v2"]);
+        assert_eq!(
+            (d.owner.as_str(), d.production_token.as_str()),
+            ("alice", "helloflow-0-apnt")
+        );
+    }
+    let def: serde_json::Value =
+        serde_json::from_str(&definition(&s, "HelloFlow").await.unwrap()).unwrap();
+    assert_eq!(def["TimeoutSeconds"], 3600);
+}

@@ -51,7 +51,10 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     if key.contains('\\') || key.contains('\0') {
         return bad("contains a backslash or NUL");
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return bad("has an empty, `.` or `..` segment");
     }
     Ok(())

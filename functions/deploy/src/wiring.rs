@@ -1,19 +1,212 @@
-//! Building the deploy use case's context from the Lambda's environment (template.yaml sets
-//! `FERRY_BUCKET`, `FERRY_BLOB_PREFIX`, `FERRY_DEPLOYMENTS_TABLE`, `FERRY_STATE_TABLE`,
-//! `FERRY_METADATA_URL`, roles, queue, image…).
+//! Building the deploy use case's context from the Lambda's environment (template.yaml sets the
+//! variables below).
 //!
-//! The AWS adapters of the ports (Step Functions, EventBridge Scheduler, Batch, DynamoDB, S3)
-//! come from `ferry-aws`; until that crate provides them, [`context_from_env`] fails with a
-//! clear message and the function answers every event with that error.
+//! [`settings_from_env`] maps the environment to [`DeploySettings`] (pure, tested here). The AWS
+//! adapters of the ports and stores (Step Functions, EventBridge Scheduler, Batch, DynamoDB, S3)
+//! come from `ferry-aws`; until that crate provides them, [`context_from_env`] fails with a clear
+//! message and the function answers every request event with that error (Lambda retries it).
+//!
+//! | variable | use |
+//! |---|---|
+//! | `FERRY_BUCKET` | the stack's bucket (blobs, datastore) |
+//! | `FERRY_BLOB_PREFIX` | Ferry's key prefix in it (`ferry/`) |
+//! | `FERRY_DATASTORE_ROOT` | Metaflow's `METAFLOW_DATASTORE_SYSROOT_S3` |
+//! | `FERRY_DEPLOYMENTS_TABLE` | records and request claims |
+//! | `FERRY_STATE_TABLE` | foreach state (the compiled `dynamodb:getItem` reads it) |
+//! | `FERRY_METADATA_URL` | Metaflow's `METAFLOW_SERVICE_URL` |
+//! | `FERRY_JOB_QUEUE_ARN`, `FERRY_TASK_IMAGE`, `FERRY_JOB_ROLE_ARN`, `FERRY_EXECUTION_ROLE_ARN` | Batch defaults |
+//! | `FERRY_WRAPPER_HASHES` (optional) | `x86_64=<sha256>,arm64=<sha256>`: tasks bootstrap the wrapper from `s3://<bucket>/<FERRY_WRAPPER_PREFIX><arch>` (default prefix `<blob prefix>wrapper/`) |
+//! | `FERRY_WRAPPER_COMMAND` (optional) | JSON array: the wrapper argv when the image has it (default `["task-wrapper"]`) |
+//! | `FERRY_STATE_MACHINE_PREFIX` (optional) | Metaflow's `SFN_STATE_MACHINE_PREFIX` |
+//! | `AWS_PARTITION` (optional) | ARN partition (default `aws`) |
 
-use ferry_deploy::DeployContext;
+use anyhow::{Context as _, bail};
+use ferry_compile::{CompileOptions, Platform};
+use ferry_deploy::{DeployContext, DeploySettings};
+use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, TableRef};
+
+/// The Lambda's timeout (template.yaml) plus a margin: a claim older than this belongs to an
+/// invocation that died, and a redelivery takes it over.
+pub const CLAIM_STALE_AFTER_SECS: i64 = 150;
 
 /// The blob prefix of the stack's bucket (`FERRY_BLOB_PREFIX`, default `ferry/`).
 pub fn blob_prefix() -> String {
     std::env::var("FERRY_BLOB_PREFIX").unwrap_or_else(|_| "ferry/".to_string())
 }
 
+/// The deploy settings described by the environment `get` reads.
+pub fn settings_from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<DeploySettings> {
+    let need = |name: &str| match get(name).filter(|v| !v.trim().is_empty()) {
+        Some(v) => Ok(v),
+        None => bail!("the deploy function needs the environment variable {name}"),
+    };
+    let bucket = need("FERRY_BUCKET")?;
+    let prefix = get("FERRY_BLOB_PREFIX").unwrap_or_else(|| "ferry/".to_string());
+    let state_table = need("FERRY_STATE_TABLE")?;
+    let python = "python3".to_string();
+    let wrapper_command = match (get("FERRY_WRAPPER_HASHES"), get("FERRY_WRAPPER_COMMAND")) {
+        (Some(hashes), _) => {
+            let pairs: Vec<(String, String)> = hashes
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| match p.trim().split_once('=') {
+                    Some((a, h)) => Ok((a.to_string(), h.to_string())),
+                    None => bail!("FERRY_WRAPPER_HASHES entry {p:?} is not <arch>=<sha256>"),
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let refs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(a, h)| (a.as_str(), h.as_str()))
+                .collect();
+            let wprefix =
+                get("FERRY_WRAPPER_PREFIX").unwrap_or_else(|| format!("{prefix}wrapper/"));
+            ferry_compile::bootstrap::bootstrap_command(&python, &bucket, &wprefix, &refs)?
+        }
+        (None, Some(json)) => serde_json::from_str::<Vec<String>>(&json)
+            .context("FERRY_WRAPPER_COMMAND must be a JSON array of strings")?,
+        (None, None) => vec!["task-wrapper".to_string()],
+    };
+    let compile = CompileOptions {
+        partition: get("AWS_PARTITION").unwrap_or_else(|| "aws".to_string()),
+        blobs: BlobStoreRef::S3 {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+        },
+        state_table_name: state_table.clone(),
+        state_table: TableRef::Dynamodb { table: state_table },
+        job_queue: need("FERRY_JOB_QUEUE_ARN")?,
+        default_image: need("FERRY_TASK_IMAGE")?,
+        job_role_arn: get("FERRY_JOB_ROLE_ARN"),
+        execution_role_arn: get("FERRY_EXECUTION_ROLE_ARN"),
+        platform: Platform::Fargate,
+        wrapper_command,
+        python,
+        metadata: MetadataSettings {
+            kind: "service".into(),
+            url: Some(need("FERRY_METADATA_URL")?),
+        },
+        datastore: DatastoreSettings {
+            kind: "s3".into(),
+            root: get("FERRY_DATASTORE_ROOT").unwrap_or_else(|| format!("s3://{bucket}/metaflow")),
+        },
+        ..CompileOptions::default()
+    };
+    Ok(DeploySettings {
+        platform: ferry_deploy::PLATFORM_AWS.to_string(),
+        state_machine_prefix: get("FERRY_STATE_MACHINE_PREFIX").filter(|p| !p.is_empty()),
+        claim_stale_after_secs: CLAIM_STALE_AFTER_SECS,
+        compile,
+    })
+}
+
 /// The deploy context of this Lambda.
 pub async fn context_from_env() -> anyhow::Result<DeployContext> {
-    anyhow::bail!("the deploy Lambda's AWS adapters (ferry-aws) are not wired in yet")
+    // Checked first, so a misconfigured stack says what is missing.
+    let _settings = settings_from_env(|k| std::env::var(k).ok())?;
+    bail!(
+        "the deploy function's AWS adapters (ferry-aws: Step Functions, Scheduler, Batch, the DynamoDB table {:?}, S3) are not wired in yet",
+        std::env::var("FERRY_DEPLOYMENTS_TABLE").unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn template_env() -> HashMap<&'static str, String> {
+        HashMap::from([
+            ("FERRY_BUCKET", "ferry-abc123".to_string()),
+            ("FERRY_BLOB_PREFIX", "ferry/".to_string()),
+            (
+                "FERRY_DATASTORE_ROOT",
+                "s3://ferry-abc123/metaflow".to_string(),
+            ),
+            (
+                "FERRY_DEPLOYMENTS_TABLE",
+                "stack-DeploymentsTable-1".to_string(),
+            ),
+            ("FERRY_STATE_TABLE", "stack-StateTable-1".to_string()),
+            (
+                "FERRY_METADATA_URL",
+                "https://abc.execute-api.eu-west-1.amazonaws.com/api".to_string(),
+            ),
+            (
+                "FERRY_JOB_QUEUE_ARN",
+                "arn:aws:batch:eu-west-1:123456789012:job-queue/ferry".to_string(),
+            ),
+            (
+                "FERRY_JOB_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/job".to_string(),
+            ),
+            (
+                "FERRY_EXECUTION_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/exec".to_string(),
+            ),
+            (
+                "FERRY_TASK_IMAGE",
+                "public.ecr.aws/docker/library/python:3.11-slim".to_string(),
+            ),
+        ])
+    }
+
+    #[test]
+    fn the_template_environment_makes_aws_settings() {
+        let env = template_env();
+        let s = settings_from_env(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(s.platform, "AWS Step Functions");
+        assert_eq!(s.claim_stale_after_secs, 150);
+        let c = &s.compile;
+        assert_eq!(
+            c.blobs,
+            BlobStoreRef::S3 {
+                bucket: "ferry-abc123".into(),
+                prefix: "ferry/".into()
+            }
+        );
+        assert_eq!(
+            c.state_table,
+            TableRef::Dynamodb {
+                table: "stack-StateTable-1".into()
+            }
+        );
+        assert_eq!(c.state_table_name, "stack-StateTable-1");
+        assert_eq!(c.platform, Platform::Fargate);
+        assert_eq!(
+            c.metadata.url.as_deref(),
+            Some("https://abc.execute-api.eu-west-1.amazonaws.com/api")
+        );
+        assert_eq!(c.datastore.root, "s3://ferry-abc123/metaflow");
+        assert_eq!(c.wrapper_command, vec!["task-wrapper"]);
+        assert_eq!(
+            c.blob_url("tasks/x.json"),
+            "s3://ferry-abc123/ferry/tasks/x.json"
+        );
+    }
+
+    #[test]
+    fn wrapper_hashes_make_a_bootstrap_command() {
+        let mut env = template_env();
+        let sha = "a".repeat(64);
+        env.insert("FERRY_WRAPPER_HASHES", format!("x86_64={sha}"));
+        let s = settings_from_env(|k| env.get(k).cloned()).unwrap();
+        let cmd = &s.compile.wrapper_command;
+        assert_eq!(cmd[0], "python3");
+        assert!(cmd.contains(&"ferry-abc123".to_string()));
+        assert!(cmd.contains(&"ferry/wrapper/".to_string()));
+        assert!(cmd.contains(&format!("x86_64={sha}")));
+        env.insert("FERRY_WRAPPER_HASHES", "x86_64".into());
+        assert!(settings_from_env(|k| env.get(k).cloned()).is_err());
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let mut env = template_env();
+        env.remove("FERRY_STATE_TABLE");
+        let e = settings_from_env(|k| env.get(k).cloned())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FERRY_STATE_TABLE"), "{e}");
+    }
 }

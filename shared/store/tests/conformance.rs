@@ -53,6 +53,8 @@ async fn table_suite(t: &dyn Table) {
     put_get_round_trip(t).await;
     put_not_exists_twice(t).await;
     optimistic_lock(t).await;
+    racing_creates_one_winner(t).await;
+    racing_optimistic_updates(t).await;
     delete_cases(t).await;
     add_from_zero(t).await;
     add_concurrent(t).await;
@@ -214,6 +216,91 @@ async fn optimistic_lock(t: &dyn Table) {
     assert_eq!(
         t.get(&pk, "doc").await.unwrap().unwrap().attrs["body"],
         s("v3")
+    );
+}
+
+async fn racing_creates_one_winner(t: &dyn Table) {
+    let pk = unique("create-race");
+    let puts = (0..40).map(|i| {
+        t.put(
+            item(&pk, "one", &[("by", Attr::N(i))]),
+            Condition::NotExists,
+        )
+    });
+    let results = join_all(puts).await;
+    let winners: Vec<i64> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i as i64)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one NotExists put wins: {results:?}"
+    );
+    assert!(
+        results.iter().all(|r| r.is_ok() || is_condition_failed(r)),
+        "{results:?}"
+    );
+    let got = t.get(&pk, "one").await.unwrap().unwrap();
+    assert_eq!(
+        got.attrs["by"],
+        Attr::N(winners[0]),
+        "the winner's item is stored"
+    );
+}
+
+/// Read-modify-write loops with `AttrEquals` on a version: no update is lost.
+async fn racing_optimistic_updates(t: &dyn Table) {
+    let pk = unique("occ");
+    t.put(
+        item(&pk, "doc", &[("version", Attr::N(0)), ("log", s(""))]),
+        Condition::None,
+    )
+    .await
+    .unwrap();
+    let writer = |w: usize| {
+        let pk = pk.clone();
+        async move {
+            loop {
+                let cur = t.get(&pk, "doc").await.unwrap().unwrap();
+                let (Attr::N(v), Attr::S(log)) = (&cur.attrs["version"], &cur.attrs["log"]) else {
+                    panic!("shape")
+                };
+                let next = item(
+                    &pk,
+                    "doc",
+                    &[
+                        ("version", Attr::N(v + 1)),
+                        ("log", s(&format!("{log}{w},"))),
+                    ],
+                );
+                let cond = Condition::AttrEquals("version".into(), Attr::N(*v));
+                match t.put(next, cond).await {
+                    Ok(()) => return,
+                    Err(TableError::ConditionFailed { .. }) => continue,
+                    Err(e) => panic!("optimistic update: {e}"),
+                }
+            }
+        }
+    };
+    let n = 12;
+    join_all((0..n).map(writer)).await;
+    let got = t.get(&pk, "doc").await.unwrap().unwrap();
+    assert_eq!(got.attrs["version"], Attr::N(n as i64));
+    let Attr::S(log) = &got.attrs["log"] else {
+        panic!("log")
+    };
+    let mut writers: Vec<usize> = log
+        .split_terminator(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    writers.sort_unstable();
+    assert_eq!(
+        writers,
+        (0..n).collect::<Vec<_>>(),
+        "every writer's update is kept once"
     );
 }
 

@@ -23,9 +23,28 @@ fn case(c: &mut Criterion, label: &str, spec: FlowSpec, options: CompileOptions)
         limits::MAX_DEFINITION_BYTES,
         compiled.task_descriptions.len(),
     );
+    // CPU time of this thread per compile: the machine may be shared, and wall time with it.
+    let rounds = 30;
+    let before = thread_cpu_seconds();
+    for _ in 0..rounds {
+        black_box(compile(&spec, &graph, &options).unwrap());
+    }
+    if let (Some(a), Some(b)) = (before, thread_cpu_seconds()) {
+        eprintln!("{label}: {:.1} ms CPU per compile (mean of {rounds})", (b - a) * 1000.0 / rounds as f64);
+    }
     c.bench_function(label, |b| {
         b.iter(|| compile(black_box(&spec), black_box(&graph), black_box(&options)).unwrap())
     });
+}
+
+/// User + system CPU seconds of the calling thread (Linux `/proc/thread-self/stat`, 100 Hz ticks).
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn benches(c: &mut Criterion) {

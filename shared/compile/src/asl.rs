@@ -39,7 +39,7 @@ use ferry_spec::task::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::canonical::{canonical_bytes, sha256_hex};
+use crate::canonical::{canonical_bytes, compact_bytes, sha256_hex};
 use crate::limits;
 use crate::naming;
 use crate::options::{
@@ -108,6 +108,7 @@ pub fn compile(
         inputs: HashMap::new(),
         descriptions: HashMap::new(),
         job_definitions: BTreeMap::new(),
+        job_definition_names: HashMap::new(),
     };
     let start = graph.start().name().to_string();
     let mut states = Map::new();
@@ -131,7 +132,7 @@ pub fn compile(
     }
     definition.insert("States".into(), Value::Object(states));
     let definition = Value::Object(definition);
-    let size = definition.to_string().len();
+    let size = limits::json_len(&definition);
     if size > limits::MAX_DEFINITION_BYTES {
         return Err(CompileError::DefinitionTooLarge {
             bytes: size,
@@ -412,6 +413,8 @@ struct Compiler<'a> {
     inputs: HashMap<String, StepInputs>,
     descriptions: HashMap<String, TaskDescriptionBlob>,
     job_definitions: BTreeMap<String, JobDefinitionSpec>,
+    /// Job definition names by (image, job role, shared memory).
+    job_definition_names: HashMap<(String, Option<String>, Option<u64>), String>,
 }
 
 impl<'a> Compiler<'a> {
@@ -678,7 +681,7 @@ impl<'a> Compiler<'a> {
 
         // The task description.
         let description = self.description(step, inputs, join_parent, total_attempts);
-        let bytes = canonical_bytes(&description).map_err(|e| CompileError::Graph(e.to_string()))?;
+        let bytes = compact_bytes(&description).map_err(|e| CompileError::Graph(e.to_string()))?;
         let key = format!("tasks/{}.json", sha256_hex(&bytes));
         let url = o.blob_url(&key);
 
@@ -882,6 +885,11 @@ impl<'a> Compiler<'a> {
     }
 
     fn job_definition(&mut self, image: String, role: Option<String>, shm: Option<u64>) -> String {
+        let cache_key = (image, role, shm);
+        if let Some(name) = self.job_definition_names.get(&cache_key) {
+            return name.clone();
+        }
+        let (image, role, shm) = cache_key.clone();
         let o = self.opts;
         let mut spec = JobDefinitionSpec {
             name: String::new(),
@@ -897,6 +905,7 @@ impl<'a> Compiler<'a> {
         spec.name = format!("ferry-{}", &sha256_hex(&bytes)[..40]);
         let name = spec.name.clone();
         self.job_definitions.entry(name.clone()).or_insert(spec);
+        self.job_definition_names.insert(cache_key, name.clone());
         name
     }
 }

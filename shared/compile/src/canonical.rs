@@ -1,8 +1,15 @@
-//! Canonical JSON (object keys sorted, compact) and content addresses.
+//! Canonical JSON and content addresses.
 
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// `value` as compact JSON bytes: struct fields in declaration order, `BTreeMap`s sorted, so the
+/// same description always gives the same bytes (and the same content address). Fast path for
+/// task descriptions, whose only free-form maps are `BTreeMap`s.
+pub fn compact_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(value)
+}
 
 /// `value` as canonical JSON bytes: compact, every object's keys sorted.
 pub fn canonical_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {

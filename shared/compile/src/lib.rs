@@ -6,10 +6,12 @@
 //! * [`naming`]: `@project` branches, deployment/state machine/schedule/job/state names.
 //! * [`token`]: Metaflow-compatible production tokens.
 //! * [`limits`]: the AWS limits and a definition checker.
+//! * [`bootstrap`]: a wrapper command that fetches the task wrapper from S3 (hash-checked).
 //!
 //! The interface with the task wrapper and the executors is `docs/runtime-contract.md`.
 
 pub mod asl;
+pub mod bootstrap;
 pub mod canonical;
 pub mod limits;
 pub mod naming;

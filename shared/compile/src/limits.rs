@@ -26,30 +26,42 @@ const MAX_NUMBER_CHARS: usize = 20;
 /// Task state) once Step Functions resolves its `Value.$` paths: each dynamic value is replaced
 /// by the longest value it can take, and the JSON is measured.
 pub fn overrides_upper_bound(overrides: &Value) -> usize {
-    let mut resolved = overrides.clone();
-    if let Some(env) = resolved
-        .get_mut("Environment")
-        .and_then(Value::as_array_mut)
-    {
-        for entry in env.iter_mut() {
-            let Some(obj) = entry.as_object_mut() else {
-                continue;
+    let mut len = json_len(overrides);
+    let env = overrides.get("Environment").and_then(Value::as_array);
+    for entry in env.into_iter().flatten() {
+        if let Some(path) = entry.get("Value.$").and_then(Value::as_str) {
+            let max = if path == "$.Parameters" {
+                MAX_TRIGGER_PARAMETERS_CHARS
+            } else if path.contains("run_id") || path.contains("Execution.Name") {
+                MAX_RUN_ID_CHARS
+            } else if path.contains("Index") || path.contains("split_index") || path.contains("RetryCount") {
+                MAX_NUMBER_CHARS
+            } else {
+                MAX_JOB_ID_CHARS
             };
-            if let Some(Value::String(path)) = obj.remove("Value.$") {
-                let len = if path == "$.Parameters" {
-                    MAX_TRIGGER_PARAMETERS_CHARS
-                } else if path.contains("run_id") || path.contains("Execution.Name") {
-                    MAX_RUN_ID_CHARS
-                } else if path.contains("Index") || path.contains("split_index") || path.contains("RetryCount") {
-                    MAX_NUMBER_CHARS
-                } else {
-                    MAX_JOB_ID_CHARS
-                };
-                obj.insert("Value".to_string(), Value::String("x".repeat(len)));
-            }
+            // `"Value.$":"<path>"` becomes `"Value":"<value>"`; paths need no JSON escaping.
+            len = len + max + "Value".len() - "Value.$".len() - path.len();
         }
     }
-    resolved.to_string().len()
+    len
+}
+
+/// The length in bytes of `value` as compact JSON, without building the string.
+pub fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
 }
 
 /// Every problem of `definition` against the AWS limits and ASL structure rules this crate
@@ -58,7 +70,7 @@ pub fn overrides_upper_bound(overrides: &Value) -> usize {
 /// overrides, and the total size. Empty when the definition is fine.
 pub fn check_definition(definition: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let size = definition.to_string().len();
+    let size = json_len(definition);
     if size > MAX_DEFINITION_BYTES {
         problems.push(format!("definition is {size} bytes (> {MAX_DEFINITION_BYTES})"));
     }

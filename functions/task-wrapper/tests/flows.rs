@@ -1,6 +1,7 @@
 //! Real Metaflow flows run task by task through the real `task-wrapper` binary, driven the way
-//! the executor would drive it (environment variables, attempts, state table), then read back
-//! with the real Metaflow client: artifacts, `Task.stdout`/`Task.stderr`, namespaces and tags.
+//! the executor would drive it (environment variables, attempts, state table), recording
+//! metadata in the `metadata-api` service, then read back with the real Metaflow client over
+//! HTTP: artifacts, `Task.stdout`/`Task.stderr`, namespaces and tags.
 
 mod common;
 
@@ -41,7 +42,7 @@ if __name__ == "__main__":
 
 const CLIENT_PARAMS: &str = r#"
 import sys, json
-from metaflow import Run, namespace
+from metaflow import Run, namespace, get_metadata
 namespace("production:testflow-0-abcd")
 run = Run(sys.argv[1])
 start = run["start"].task
@@ -54,12 +55,14 @@ print(json.dumps({
     "end_stderr": end.stderr,
     "successful": run.successful,
     "tags": sorted(run.tags),
+    "system_tags": sorted(run.system_tags),
+    "provider": get_metadata(),
 }))
 "#;
 
 #[test]
 fn parameters_arrive_byte_exact_and_the_client_reads_the_run() {
-    let stack = Stack::new();
+    let stack = Stack::with_service();
     let pkg = stack.flow_package("param_flow.py", PARAM_FLOW);
     let mut start = stack.describe(
         "ParamFlow",
@@ -144,6 +147,20 @@ fn parameters_arrive_byte_exact_and_the_client_reads_the_run() {
     assert_eq!(got["successful"], json!(true));
     let tags: Vec<String> = serde_json::from_value(got["tags"].clone()).unwrap();
     assert!(tags.contains(&"ferry-test".to_string()), "{tags:?}");
+    let system: Vec<String> = serde_json::from_value(got["system_tags"].clone()).unwrap();
+    assert!(
+        system.contains(&"production:testflow-0-abcd".to_string()),
+        "{system:?}"
+    );
+    assert!(
+        system.contains(&"runtime:step-functions".to_string()),
+        "{system:?}"
+    );
+    let provider = got["provider"].as_str().unwrap();
+    assert!(
+        provider.starts_with("service@http://127.0.0.1:"),
+        "read over the metadata service: {provider}"
+    );
 }
 
 const FOREACH_FLOW: &str = r#"
@@ -206,7 +223,7 @@ fn cardinality(stack: &Stack, split_task: &str) -> Vec<String> {
 
 #[test]
 fn foreach_of_20_fans_out_and_joins_in_split_order() {
-    let stack = Stack::new();
+    let stack = Stack::with_service();
     let pkg = stack.flow_package("wide.py", FOREACH_FLOW);
     let mut start = stack.describe("WideFlow", "start", "wide.py", &pkg, StepInputs::Start);
     start.fanout = Fanout {
@@ -335,7 +352,7 @@ if __name__ == "__main__":
 
 #[test]
 fn a_step_that_fails_on_attempt_0_passes_on_attempt_1() {
-    let stack = Stack::new();
+    let stack = Stack::with_service();
     let pkg = stack.flow_package("flaky.py", RETRY_FLOW);
     let start = stack.describe("FlakyFlow", "start", "flaky.py", &pkg, StepInputs::Start);
     let mut flaky = stack.describe(
@@ -451,7 +468,7 @@ if __name__ == "__main__":
 
 #[test]
 fn a_static_join_gets_its_parents_from_the_environment() {
-    let stack = Stack::new();
+    let stack = Stack::with_service();
     let pkg = stack.flow_package("split.py", SPLIT_FLOW);
     let d = |step: &str, inputs| {
         stack.publish(&stack.describe("SplitFlow", step, "split.py", &pkg, inputs))

@@ -26,7 +26,7 @@ class EmbeddedWideFlow(FlowSpec):
 
     @step
     def meet(self, inputs):
-        self.sides = [i.side for i in inputs]
+        self.sides = sorted(i.side for i in inputs)
         self.merge_artifacts(inputs, include=["items"])
         self.next(self.fan)
 
@@ -42,6 +42,7 @@ class EmbeddedWideFlow(FlowSpec):
     @step
     def gather(self, inputs):
         self.squares = [i.square for i in inputs]
+        self.merge_artifacts(inputs, exclude=["square"])
         assert self.squares == [x * x for x in range(len(self.squares))], "join out of order"
         self.next(self.flaky)
 

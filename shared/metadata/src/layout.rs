@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | flow | `FLOWS` | `<flow>` | one partition lists every flow (`GET /flows`); flows are written once |
 //! | run-number counter | `F#<flow>` | `RUNSEQ` | attribute `n`, `ADD 1` per run: per flow, so no global hot key |
-//! | run | `F#<flow>` | `R#<run_number:019>` | `version` for optimistic tag mutation, `end_ok` once the end step succeeded |
+//! | run | `F#<flow>` | `R#<run_number:019>` | `version` for optimistic tag mutation; `end_attempt_ok(_ts)`, `end_attempt_ts` for the status |
 //! | run alias | `F#<flow>` | `RA#<run_id>` | `run_number`; written in the same transaction as the run, `NotExists` |
 //! | run heartbeat | `HB#<flow>#<run_number>` | `R` | `ts` (seconds); its own partition, off the run's |
 //! | step | `R#<flow>#<run_number>` | `S#<step>` | `NotExists`: a duplicate is a 409 |

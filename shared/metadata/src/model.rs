@@ -120,8 +120,20 @@ pub struct Run {
     pub system_tags: Option<Vec<String>>,
     /// Bumped by every tag mutation (optimistic locking).
     pub version: i64,
-    /// The end step reported `attempt_ok` True.
-    pub end_ok: bool,
+    /// What the end step last reported (`attempt_ok`), if anything; see [`EndStatus`].
+    pub end: EndStatus,
+}
+
+/// The end step's latest results, kept on the run item for the derived run status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndStatus {
+    /// The latest `attempt_ok` value posted for the end step.
+    pub attempt_ok: Option<bool>,
+    /// When it was posted (ms).
+    pub attempt_ok_ts: i64,
+    /// When the end step's latest `attempt` was posted (ms); newer than `attempt_ok_ts` while a
+    /// failed end step is retried.
+    pub attempt_ts: i64,
 }
 
 impl Run {
@@ -152,7 +164,14 @@ impl Run {
             tags: tags(it, "tags"),
             system_tags: tags(it, "system_tags"),
             version: n(it, "version").unwrap_or(0),
-            end_ok: matches!(it.attrs.get("end_ok"), Some(Attr::Bool(true))),
+            end: EndStatus {
+                attempt_ok: match it.attrs.get("end_attempt_ok") {
+                    Some(Attr::Bool(b)) => Some(*b),
+                    _ => None,
+                },
+                attempt_ok_ts: n(it, "end_attempt_ok_ts").unwrap_or(0),
+                attempt_ts: n(it, "end_attempt_ts").unwrap_or(0),
+            },
         })
     }
 

@@ -64,13 +64,18 @@ pub async fn create(
     let Some((r, t)) = find_task(&st, &flow, &run, &step, &task).await? else {
         return Err(unregistered());
     };
-    let end_ok = step == "end"
-        && rows
-            .iter()
-            .any(|m| m.field_name == "attempt_ok" && m.value == "True");
+    let end_ok = if step == "end" {
+        rows.iter()
+            .rev()
+            .find(|m| m.field_name == "attempt_ok")
+            .map(|m| m.value == "True")
+    } else {
+        None
+    };
+    let end_attempt = step == "end" && rows.iter().any(|m| m.field_name == "attempt");
     let n = st.repo.create_metadata(&r, &t, rows).await?;
-    if end_ok {
-        st.repo.mark_end_ok(&r).await?;
+    if end_ok.is_some() || end_attempt {
+        st.repo.record_end(&r, end_ok, end_attempt).await?;
     }
     Ok(ok(json!({ "metadata_created": n })))
 }

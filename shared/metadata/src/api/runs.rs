@@ -116,7 +116,7 @@ pub async fn create(
         tags: validate::opt_tags(&obj, "tags")?,
         system_tags,
         version: 1,
-        end_ok: false,
+        end: Default::default(),
     };
     let run = st.repo.create_run(run).await?;
     // The run exists now: a failed first heartbeat is logged and reported as null rather than

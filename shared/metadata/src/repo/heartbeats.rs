@@ -21,18 +21,88 @@ pub const RUN_INACTIVE_CUTOFF_S: i64 = 360;
 /// Minimum age (seconds) of a run heartbeat before a task heartbeat refreshes it (svc `WAIT_TIME`).
 pub const REFRESH_S: i64 = 10;
 
-/// The derived status of a run: `completed` once its end step reported `attempt_ok` True;
-/// otherwise `failed` when its newest heartbeat (its own, or refreshed by any of its tasks) is
-/// older than [`RUN_INACTIVE_CUTOFF_S`]; otherwise `running`. A run that never had a heartbeat
-/// (created by an old client, or whose tasks are still queued and never started) is `running`.
+/// The derived status of a run (svc's `run_status_case`):
+/// 1. the end step reported `attempt_ok` False and then started another attempt: `running`;
+/// 2. the end step's latest `attempt_ok` is True: `completed`; False: `failed`;
+/// 3. otherwise `running` while the newest heartbeat (the run's own, which every task
+///    heartbeat refreshes) is at most [`RUN_INACTIVE_CUTOFF_S`] old, else `failed`. A run
+///    that never had a heartbeat counts from its creation, so it is `failed` after 6 minutes
+///    without any; tasks without heartbeats (created, never started) change nothing.
 pub fn run_status(run: &Run, last_heartbeat_ts: Option<i64>, now_s: i64) -> &'static str {
-    if run.end_ok {
-        "completed"
+    let end = run.end;
+    match end.attempt_ok {
+        Some(false) if end.attempt_ts > end.attempt_ok_ts => return "running",
+        Some(true) => return "completed",
+        Some(false) => return "failed",
+        None => {}
+    }
+    let last = last_heartbeat_ts.unwrap_or(run.ts_epoch / 1000);
+    if now_s - last <= RUN_INACTIVE_CUTOFF_S {
+        "running"
     } else {
-        match last_heartbeat_ts {
-            Some(ts) if now_s - ts > RUN_INACTIVE_CUTOFF_S => "failed",
-            _ => "running",
+        "failed"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EndStatus;
+
+    fn run(ts_epoch_s: i64, end: EndStatus) -> Run {
+        Run {
+            flow_id: "F".into(),
+            run_number: 1,
+            run_id: None,
+            user_name: None,
+            ts_epoch: ts_epoch_s * 1000,
+            tags: None,
+            system_tags: None,
+            version: 1,
+            end,
         }
+    }
+
+    #[test]
+    fn derived_status() {
+        let now = 1_000_000;
+        let fresh = run(now - 10, EndStatus::default());
+        assert_eq!(
+            run_status(&fresh, None, now),
+            "running",
+            "new run, no heartbeat yet"
+        );
+        assert_eq!(run_status(&fresh, Some(now - 5), now), "running");
+        let old = run(now - 3600, EndStatus::default());
+        assert_eq!(
+            run_status(&old, None, now),
+            "failed",
+            "6 minutes without any heartbeat"
+        );
+        assert_eq!(run_status(&old, Some(now - 361), now), "failed");
+        assert_eq!(
+            run_status(&old, Some(now - 300), now),
+            "running",
+            "a task beat kept it alive"
+        );
+        let ok = EndStatus {
+            attempt_ok: Some(true),
+            attempt_ok_ts: 5,
+            attempt_ts: 1,
+        };
+        assert_eq!(run_status(&run(now - 3600, ok), None, now), "completed");
+        let bad = EndStatus {
+            attempt_ok: Some(false),
+            attempt_ok_ts: 5,
+            attempt_ts: 1,
+        };
+        assert_eq!(run_status(&run(now, bad), Some(now), now), "failed");
+        let retrying = EndStatus {
+            attempt_ok: Some(false),
+            attempt_ok_ts: 5,
+            attempt_ts: 9,
+        };
+        assert_eq!(run_status(&run(now - 3600, retrying), None, now), "running");
     }
 }
 

@@ -90,14 +90,24 @@ impl Repo {
         Ok(items.iter().filter_map(Run::from_item).collect())
     }
 
-    /// Mark a run as completed (its end step reported `attempt_ok` True).
-    pub async fn mark_end_ok(&self, run: &Run) -> ApiResult<()> {
-        if run.end_ok {
-            return Ok(());
-        }
+    /// Record what the end step reported: its `attempt_ok` value and/or that a new attempt
+    /// started (for the derived status).
+    pub async fn record_end(
+        &self,
+        run: &Run,
+        attempt_ok: Option<bool>,
+        new_attempt: bool,
+    ) -> ApiResult<()> {
         let (pk, sk) = layout::run(&run.flow_id, run.run_number);
+        let now = super::now_ms();
         let mut attrs = BTreeMap::new();
-        attrs.insert("end_ok".into(), Attr::Bool(true));
+        if let Some(ok) = attempt_ok {
+            attrs.insert("end_attempt_ok".into(), Attr::Bool(ok));
+            attrs.insert("end_attempt_ok_ts".into(), Attr::N(now));
+        }
+        if new_attempt {
+            attrs.insert("end_attempt_ts".into(), Attr::N(now));
+        }
         self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
         Ok(())
     }

@@ -683,7 +683,7 @@ async fn artifacts(b: Backend) {
     );
 }
 
-// Derived status: running until the end step's attempt_ok True, then completed.
+// Derived status from the end step's attempt/attempt_ok, and the `status` filter.
 async fn run_status(b: Backend) {
     let s = server(b).await;
     let run = seg(&s.flow_and_run("F").await);
@@ -691,11 +691,17 @@ async fn run_status(b: Backend) {
     assert_eq!(r["status"], "running");
     let t = seg(&s.step_and_task("F", &run, "end", None).await);
     let url = format!("/flows/F/runs/{run}/steps/end/tasks/{t}/metadata");
+    let status = || async { s.get(&format!("/flows/F/runs/{run}")).await.1["status"].clone() };
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(5));
+    s.post(&url, json!([md("attempt", "0", 0)])).await;
+    assert_eq!(status().await, "running");
+    pause().await;
     s.post(&url, json!([md("attempt_ok", "False", 0)])).await;
-    assert_eq!(
-        s.get(&format!("/flows/F/runs/{run}")).await.1["status"],
-        "running"
-    );
+    assert_eq!(status().await, "failed", "the end step failed");
+    pause().await;
+    s.post(&url, json!([md("attempt", "1", 1)])).await;
+    assert_eq!(status().await, "running", "the end step is being retried");
+    pause().await;
     s.post(&url, json!([md("attempt_ok", "True", 1)])).await;
     assert_eq!(
         s.get(&format!("/flows/F/runs/{run}")).await.1["status"],

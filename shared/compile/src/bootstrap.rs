@@ -67,7 +67,9 @@ pub fn bootstrap_command(
         )));
     }
     if hashes.is_empty() {
-        return Err(bad("the bootstrap needs the SHA-256 of at least one wrapper binary".into()));
+        return Err(bad(
+            "the bootstrap needs the SHA-256 of at least one wrapper binary".into(),
+        ));
     }
     let mut cmd = vec![
         python.to_string(),
@@ -80,7 +82,11 @@ pub fn bootstrap_command(
         if !ARCHITECTURES.contains(arch) {
             return Err(bad(format!("unknown wrapper architecture {arch:?}")));
         }
-        if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        if sha.len() != 64
+            || !sha
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
             return Err(bad(format!(
                 "the wrapper SHA-256 for {arch} must be 64 lowercase hex digits"
             )));
@@ -99,11 +105,24 @@ mod tests {
 
     #[test]
     fn values_are_arguments_never_code() {
-        let cmd = bootstrap_command("python3", "ferry-abc", "ferry/bin/task-wrapper-", &[("x86_64", SHA)])
-            .unwrap();
+        let cmd = bootstrap_command(
+            "python3",
+            "ferry-abc",
+            "ferry/bin/task-wrapper-",
+            &[("x86_64", SHA)],
+        )
+        .unwrap();
         assert_eq!(cmd[2], BOOTSTRAP_SCRIPT);
         assert!(!BOOTSTRAP_SCRIPT.contains("ferry-abc"));
-        assert_eq!(cmd[3..], ["ferry-abc", "ferry/bin/task-wrapper-", &format!("x86_64={SHA}"), "--"]);
+        assert_eq!(
+            cmd[3..],
+            [
+                "ferry-abc",
+                "ferry/bin/task-wrapper-",
+                &format!("x86_64={SHA}"),
+                "--"
+            ]
+        );
     }
 
     #[test]
@@ -114,7 +133,10 @@ mod tests {
             ("ferry-abc", "ferry/bin/x-", "sparc", SHA),
             ("ferry-abc", "ferry/bin/x-", "arm64", "ABC"),
         ] {
-            assert!(bootstrap_command("python3", b, p, &[(arch, sha)]).is_err(), "{b} {p} {arch} {sha}");
+            assert!(
+                bootstrap_command("python3", b, p, &[(arch, sha)]).is_err(),
+                "{b} {p} {arch} {sha}"
+            );
         }
         assert!(bootstrap_command("python3", "ferry-abc", "ferry/bin/x-", &[]).is_err());
     }

@@ -3,7 +3,8 @@
 //! The object at key `a/b/c` is the file `<root>/a/b/c`. A put writes a temporary file in the
 //! object's own folder (named `.ferry-tmp.<uuid>`, never listed) and renames it over the target,
 //! so readers see the old object or the new one, never a partial one. Keys are checked with
-//! [`validate_key`], so no key can name a path outside the root. File I/O runs on
+//! [`validate_key`], so no key can name a path outside the root; keys with a segment starting
+//! with `.ferry-tmp.` are refused too. File I/O runs on
 //! `tokio::task::spawn_blocking`.
 
 use std::io::Write;
@@ -56,6 +57,12 @@ impl DirBlobs {
     /// The file of a (validated) key.
     fn file(&self, key: &str) -> Result<PathBuf, BlobError> {
         validate_key(key)?;
+        if key.split('/').any(|seg| seg.starts_with(TMP_PREFIX)) {
+            return Err(BlobError::InvalidKey(
+                key.to_string(),
+                "names a temporary file of this store",
+            ));
+        }
         Ok(self.root.join(key))
     }
 }

@@ -988,6 +988,14 @@ async fn dir_blobs_conform() {
 }
 
 #[tokio::test]
+async fn dir_blobs_refuse_temporary_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = DirBlobs::open(dir.path()).unwrap();
+    let r = b.put("a/.ferry-tmp.x", b"x".to_vec()).await;
+    assert!(matches!(r, Err(BlobError::InvalidKey(..))), "{r:?}");
+}
+
+#[tokio::test]
 async fn dir_blobs_url_is_absolute_file_url() {
     let dir = tempfile::tempdir().unwrap();
     let b = DirBlobs::open(dir.path()).unwrap();

@@ -44,68 +44,6 @@ pub fn run_status(run: &Run, last_heartbeat_ts: Option<i64>, now_s: i64) -> &'st
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::EndStatus;
-
-    fn run(ts_epoch_s: i64, end: EndStatus) -> Run {
-        Run {
-            flow_id: "F".into(),
-            run_number: 1,
-            run_id: None,
-            user_name: None,
-            ts_epoch: ts_epoch_s * 1000,
-            tags: None,
-            system_tags: None,
-            version: 1,
-            end,
-        }
-    }
-
-    #[test]
-    fn derived_status() {
-        let now = 1_000_000;
-        let fresh = run(now - 10, EndStatus::default());
-        assert_eq!(
-            run_status(&fresh, None, now),
-            "running",
-            "new run, no heartbeat yet"
-        );
-        assert_eq!(run_status(&fresh, Some(now - 5), now), "running");
-        let old = run(now - 3600, EndStatus::default());
-        assert_eq!(
-            run_status(&old, None, now),
-            "failed",
-            "6 minutes without any heartbeat"
-        );
-        assert_eq!(run_status(&old, Some(now - 361), now), "failed");
-        assert_eq!(
-            run_status(&old, Some(now - 300), now),
-            "running",
-            "a task beat kept it alive"
-        );
-        let ok = EndStatus {
-            attempt_ok: Some(true),
-            attempt_ok_ts: 5,
-            attempt_ts: 1,
-        };
-        assert_eq!(run_status(&run(now - 3600, ok), None, now), "completed");
-        let bad = EndStatus {
-            attempt_ok: Some(false),
-            attempt_ok_ts: 5,
-            attempt_ts: 1,
-        };
-        assert_eq!(run_status(&run(now, bad), Some(now), now), "failed");
-        let retrying = EndStatus {
-            attempt_ok: Some(false),
-            attempt_ok_ts: 5,
-            attempt_ts: 9,
-        };
-        assert_eq!(run_status(&run(now - 3600, retrying), None, now), "running");
-    }
-}
-
 impl Repo {
     async fn read_beat(&self, key: (String, String)) -> ApiResult<Option<i64>> {
         Ok(match self.table.get(&key.0, &key.1).await? {
@@ -211,5 +149,67 @@ impl Repo {
         .await?;
         self.refresh_run(run).await?;
         Ok(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EndStatus;
+
+    fn run(ts_epoch_s: i64, end: EndStatus) -> Run {
+        Run {
+            flow_id: "F".into(),
+            run_number: 1,
+            run_id: None,
+            user_name: None,
+            ts_epoch: ts_epoch_s * 1000,
+            tags: None,
+            system_tags: None,
+            version: 1,
+            end,
+        }
+    }
+
+    #[test]
+    fn derived_status() {
+        let now = 1_000_000;
+        let fresh = run(now - 10, EndStatus::default());
+        assert_eq!(
+            run_status(&fresh, None, now),
+            "running",
+            "new run, no heartbeat yet"
+        );
+        assert_eq!(run_status(&fresh, Some(now - 5), now), "running");
+        let old = run(now - 3600, EndStatus::default());
+        assert_eq!(
+            run_status(&old, None, now),
+            "failed",
+            "6 minutes without any heartbeat"
+        );
+        assert_eq!(run_status(&old, Some(now - 361), now), "failed");
+        assert_eq!(
+            run_status(&old, Some(now - 300), now),
+            "running",
+            "a task beat kept it alive"
+        );
+        let ok = EndStatus {
+            attempt_ok: Some(true),
+            attempt_ok_ts: 5,
+            attempt_ts: 1,
+        };
+        assert_eq!(run_status(&run(now - 3600, ok), None, now), "completed");
+        let bad = EndStatus {
+            attempt_ok: Some(false),
+            attempt_ok_ts: 5,
+            attempt_ts: 1,
+        };
+        assert_eq!(run_status(&run(now, bad), Some(now), now), "failed");
+        let retrying = EndStatus {
+            attempt_ok: Some(false),
+            attempt_ok_ts: 5,
+            attempt_ts: 9,
+        };
+        assert_eq!(run_status(&run(now - 3600, retrying), None, now), "running");
     }
 }

@@ -30,7 +30,10 @@ fn case(c: &mut Criterion, label: &str, spec: FlowSpec, options: CompileOptions)
         black_box(compile(&spec, &graph, &options).unwrap());
     }
     if let (Some(a), Some(b)) = (before, thread_cpu_seconds()) {
-        eprintln!("{label}: {:.1} ms CPU per compile (mean of {rounds})", (b - a) * 1000.0 / rounds as f64);
+        eprintln!(
+            "{label}: {:.1} ms CPU per compile (mean of {rounds})",
+            (b - a) * 1000.0 / rounds as f64
+        );
     }
     c.bench_function(label, |b| {
         b.iter(|| compile(black_box(&spec), black_box(&graph), black_box(&options)).unwrap())

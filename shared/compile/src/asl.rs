@@ -34,8 +34,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use ferry_spec::FlowGraph;
 use ferry_spec::model::{FlowSpec, Step, StepType};
 use ferry_spec::task::{
-    self as td, Fanout, Retries, StepCommand, StepInputs, TASK_DESCRIPTION_VERSION,
-    TaskDescription,
+    self as td, Fanout, Retries, StepCommand, StepInputs, TASK_DESCRIPTION_VERSION, TaskDescription,
 };
 use serde_json::{Map, Value, json};
 
@@ -176,27 +175,51 @@ fn check_options(o: &CompileOptions) -> Result<(), CompileError> {
             return Err(opt_err(name, "is required"));
         }
     }
-    if !matches!(o.partition.as_str(), "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b")
-    {
-        return Err(opt_err("partition", format!("unknown partition {:?}", o.partition)));
+    if !matches!(
+        o.partition.as_str(),
+        "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
+    ) {
+        return Err(opt_err(
+            "partition",
+            format!("unknown partition {:?}", o.partition),
+        ));
     }
     match &o.blobs {
         td::BlobStoreRef::S3 { bucket, prefix } => {
-            if bucket.is_empty() || !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-') {
-                return Err(opt_err("blobs.bucket", format!("{bucket:?} is not an S3 bucket name")));
+            if bucket.is_empty()
+                || !bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            {
+                return Err(opt_err(
+                    "blobs.bucket",
+                    format!("{bucket:?} is not an S3 bucket name"),
+                ));
             }
-            if !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b)) {
-                return Err(opt_err("blobs.prefix", "may only contain letters, digits and / _ . -"));
+            if !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
+            {
+                return Err(opt_err(
+                    "blobs.prefix",
+                    "may only contain letters, digits and / _ . -",
+                ));
             }
         }
         td::BlobStoreRef::Dir { path } => {
-            if path.is_empty() || path.contains(['\'', '{', '}', '\\']) || path.chars().any(char::is_control) {
+            if path.is_empty()
+                || path.contains(['\'', '{', '}', '\\'])
+                || path.chars().any(char::is_control)
+            {
                 return Err(opt_err("blobs.path", "must be a plain directory path"));
             }
         }
     }
     if o.wrapper_command.is_empty() || o.wrapper_command.iter().any(|a| a.is_empty()) {
-        return Err(opt_err("wrapper_command", "needs at least the wrapper executable"));
+        return Err(opt_err(
+            "wrapper_command",
+            "needs at least the wrapper executable",
+        ));
     }
     if o.max_workers == 0 {
         return Err(opt_err("max_workers", "must be at least 1"));
@@ -212,7 +235,8 @@ fn check_options(o: &CompileOptions) -> Result<(), CompileError> {
 
 fn is_identifier(s: &str) -> bool {
     let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
@@ -238,10 +262,16 @@ fn check_spec(spec: &FlowSpec, graph: &FlowGraph) -> Result<(), CompileError> {
     }
     for step in &spec.steps {
         let Some(node) = graph.node(&step.name) else {
-            return Err(CompileError::Graph(format!("step {} is not in the graph", step.name)));
+            return Err(CompileError::Graph(format!(
+                "step {} is not in the graph",
+                step.name
+            )));
         };
         if node.step.ty != step.ty || node.step.next != step.next {
-            return Err(CompileError::Graph(format!("step {} differs from the graph", step.name)));
+            return Err(CompileError::Graph(format!(
+                "step {} differs from the graph",
+                step.name
+            )));
         }
         let s = &step.name;
         let serr = |why: String| CompileError::Step {
@@ -306,7 +336,9 @@ fn check_spec(spec: &FlowSpec, graph: &FlowGraph) -> Result<(), CompileError> {
         if let Some(argv) = &step.command
             && argv.is_empty()
         {
-            return Err(serr("a generic command needs at least one argument".to_string()));
+            return Err(serr(
+                "a generic command needs at least one argument".to_string(),
+            ));
         }
     }
     Ok(())
@@ -316,7 +348,11 @@ fn check_spec(spec: &FlowSpec, graph: &FlowGraph) -> Result<(), CompileError> {
 fn attempts(step: &Step) -> u32 {
     let d = &step.decorators;
     let user = d.retry.as_ref().map_or(0, |r| r.times);
-    let error = if d.catch.is_some() { CATCH_ERROR_RETRIES } else { 0 };
+    let error = if d.catch.is_some() {
+        CATCH_ERROR_RETRIES
+    } else {
+        0
+    };
     user.saturating_add(error).saturating_add(1)
 }
 
@@ -332,7 +368,9 @@ fn map_modes(graph: &FlowGraph, o: &CompileOptions) -> HashSet<String> {
         MapMode::Distributed => true,
         MapMode::Auto => {
             o.max_workers > o.distributed_map_threshold
-                || o.foreach_width_hints.get(f).is_some_and(|w| *w > o.inline_width_limit)
+                || o.foreach_width_hints
+                    .get(f)
+                    .is_some_and(|w| *w > o.inline_width_limit)
         }
     };
     let mut out: HashSet<String> = HashSet::new();
@@ -424,7 +462,12 @@ impl<'a> Compiler<'a> {
             .ok_or_else(|| CompileError::Graph(format!("unknown step {name}")))
     }
 
-    fn insert(&self, states: &mut Map<String, Value>, name: String, state: Value) -> Result<(), CompileError> {
+    fn insert(
+        &self,
+        states: &mut Map<String, Value>,
+        name: String,
+        state: Value,
+    ) -> Result<(), CompileError> {
         naming::check_sfn_name(&name)?;
         if states.insert(name.clone(), state).is_some() {
             return Err(CompileError::Graph(format!("two states are named {name}")));
@@ -444,7 +487,8 @@ impl<'a> Compiler<'a> {
         let mut cur = self.node(first)?;
         let mut input = input;
         if cur.ty() == StepType::Start {
-            self.inputs.insert(cur.name().to_string(), StepInputs::Start);
+            self.inputs
+                .insert(cur.name().to_string(), StepInputs::Start);
         }
         loop {
             let name = cur.name();
@@ -456,29 +500,45 @@ impl<'a> Compiler<'a> {
             }
             match cur.ty() {
                 StepType::Split => {
-                    let join = cur.matching_join.clone().ok_or_else(|| {
-                        CompileError::Graph(format!("split {name} has no join"))
-                    })?;
+                    let join = cur
+                        .matching_join
+                        .clone()
+                        .ok_or_else(|| CompileError::Graph(format!("split {name} has no join")))?;
                     let par = naming::parallel_state_name(cur.next());
                     self.task(states, cur.name(), input, Next::State(par.clone()))?;
                     let mut branches = Vec::new();
                     let mut tails = Vec::new();
                     for (i, b) in cur.next().iter().enumerate() {
-                        self.inputs.insert(b.clone(), StepInputs::Parent { step: name.to_string() });
+                        self.inputs.insert(
+                            b.clone(),
+                            StepInputs::Parent {
+                                step: name.to_string(),
+                            },
+                        );
                         let mut bs = Map::new();
                         self.branch_stack.push((name.to_string(), i));
-                        let tail = self.chain(b, Some(&join), Input::BranchStart { split: cur.name() }, &mut bs);
+                        let tail = self.chain(
+                            b,
+                            Some(&join),
+                            Input::BranchStart { split: cur.name() },
+                            &mut bs,
+                        );
                         self.branch_stack.pop();
                         let tail = tail?;
                         tails.push(tail);
                         branches.push(json!({"StartAt": naming::step_state_name(b), "States": bs}));
                     }
-                    self.insert(states, par, json!({
-                        "Type": "Parallel",
-                        "Branches": branches,
-                        "Next": naming::step_state_name(&join),
-                    }))?;
-                    self.inputs.insert(join.clone(), StepInputs::StaticJoin { steps: tails });
+                    self.insert(
+                        states,
+                        par,
+                        json!({
+                            "Type": "Parallel",
+                            "Branches": branches,
+                            "Next": naming::step_state_name(&join),
+                        }),
+                    )?;
+                    self.inputs
+                        .insert(join.clone(), StepInputs::StaticJoin { steps: tails });
                     cur = self.node(&join)?;
                     input = Input::Branches;
                 }
@@ -487,16 +547,34 @@ impl<'a> Compiler<'a> {
                         CompileError::Graph(format!("foreach {name} has no join"))
                     })?;
                     let [child] = cur.next() else {
-                        return Err(CompileError::Graph(format!("foreach {name} needs one body step")));
+                        return Err(CompileError::Graph(format!(
+                            "foreach {name} needs one body step"
+                        )));
                     };
                     let distributed = self.distributed.contains(name);
                     let map_name = naming::helper_state_name(name, "map");
                     let card_name = naming::helper_state_name(name, "cardinality");
-                    let after = if distributed { map_name.clone() } else { card_name.clone() };
+                    let after = if distributed {
+                        map_name.clone()
+                    } else {
+                        card_name.clone()
+                    };
                     self.task(states, cur.name(), input, Next::State(after))?;
-                    self.inputs.insert(child.clone(), StepInputs::Parent { step: name.to_string() });
+                    self.inputs.insert(
+                        child.clone(),
+                        StepInputs::Parent {
+                            step: name.to_string(),
+                        },
+                    );
                     let mut body = Map::new();
-                    let tail = self.chain(child, Some(&join), Input::MapItem { foreach: cur.name() }, &mut body)?;
+                    let tail = self.chain(
+                        child,
+                        Some(&join),
+                        Input::MapItem {
+                            foreach: cur.name(),
+                        },
+                        &mut body,
+                    )?;
                     let p = &self.opts.partition;
                     let mut map = Map::new();
                     map.insert("Type".into(), json!("Map"));
@@ -510,41 +588,51 @@ impl<'a> Compiler<'a> {
                             },
                         }));
                     } else {
-                        self.insert(states, card_name, json!({
-                            "Type": "Task",
-                            "Resource": format!("arn:{p}:states:::dynamodb:getItem"),
-                            "Parameters": {
-                                "TableName": self.opts.state_table_name,
-                                "Key": {"pk": {"S.$": "$.JobId"}, "sk": {"S": "foreach"}},
-                                "ConsistentRead": true,
-                                "ProjectionExpression": "for_each_cardinality",
-                            },
-                            "ResultSelector": {"Indexes.$": "$.Item.for_each_cardinality.NS"},
-                            "ResultPath": "$.Foreach",
-                            "Retry": [{
-                                "ErrorEquals": ["States.TaskFailed"],
-                                "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 2,
-                                "MaxDelaySeconds": 30, "JitterStrategy": "FULL",
-                            }],
-                            "Next": map_name,
-                        }))?;
+                        self.insert(
+                            states,
+                            card_name,
+                            json!({
+                                "Type": "Task",
+                                "Resource": format!("arn:{p}:states:::dynamodb:getItem"),
+                                "Parameters": {
+                                    "TableName": self.opts.state_table_name,
+                                    "Key": {"pk": {"S.$": "$.JobId"}, "sk": {"S": "foreach"}},
+                                    "ConsistentRead": true,
+                                    "ProjectionExpression": "for_each_cardinality",
+                                },
+                                "ResultSelector": {"Indexes.$": "$.Item.for_each_cardinality.NS"},
+                                "ResultPath": "$.Foreach",
+                                "Retry": [{
+                                    "ErrorEquals": ["States.TaskFailed"],
+                                    "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 2,
+                                    "MaxDelaySeconds": 30, "JitterStrategy": "FULL",
+                                }],
+                                "Next": map_name,
+                            }),
+                        )?;
                         map.insert("ItemsPath".into(), json!("$.Foreach.Indexes"));
                     }
-                    map.insert("ItemSelector".into(), json!({
-                        "JobId.$": "$.JobId",
-                        "Parameters.$": "$.Parameters",
-                        "Index.$": "$$.Map.Item.Value",
-                    }));
+                    map.insert(
+                        "ItemSelector".into(),
+                        json!({
+                            "JobId.$": "$.JobId",
+                            "Parameters.$": "$.Parameters",
+                            "Index.$": "$$.Map.Item.Value",
+                        }),
+                    );
                     let processor = if distributed {
                         json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"})
                     } else {
                         json!({"Mode": "INLINE"})
                     };
-                    map.insert("ItemProcessor".into(), json!({
-                        "ProcessorConfig": processor,
-                        "StartAt": naming::step_state_name(child),
-                        "States": body,
-                    }));
+                    map.insert(
+                        "ItemProcessor".into(),
+                        json!({
+                            "ProcessorConfig": processor,
+                            "StartAt": naming::step_state_name(child),
+                            "States": body,
+                        }),
+                    );
                     map.insert("MaxConcurrency".into(), json!(self.opts.max_workers));
                     if distributed {
                         map.insert("ResultWriter".into(), json!({
@@ -555,7 +643,8 @@ impl<'a> Compiler<'a> {
                     map.insert("ResultPath".into(), Value::Null);
                     map.insert("Next".into(), json!(naming::step_state_name(&join)));
                     self.insert(states, map_name, Value::Object(map))?;
-                    self.inputs.insert(join.clone(), StepInputs::ForeachJoin { step: tail });
+                    self.inputs
+                        .insert(join.clone(), StepInputs::ForeachJoin { step: tail });
                     cur = self.node(&join)?;
                     input = Input::AfterMap;
                 }
@@ -568,11 +657,23 @@ impl<'a> Compiler<'a> {
                         return Ok(name.to_string());
                     }
                     let [next] = cur.next() else {
-                        return Err(CompileError::Graph(format!("step {name} has several next steps but is not a split")));
+                        return Err(CompileError::Graph(format!(
+                            "step {name} has several next steps but is not a split"
+                        )));
                     };
-                    self.task(states, cur.name(), input, Next::State(naming::step_state_name(next)))?;
+                    self.task(
+                        states,
+                        cur.name(),
+                        input,
+                        Next::State(naming::step_state_name(next)),
+                    )?;
                     if !matches!(self.node(next)?.ty(), StepType::Join) {
-                        self.inputs.insert(next.clone(), StepInputs::Parent { step: name.to_string() });
+                        self.inputs.insert(
+                            next.clone(),
+                            StepInputs::Parent {
+                                step: name.to_string(),
+                            },
+                        );
                     }
                     cur = self.node(next)?;
                     input = Input::Task;
@@ -593,10 +694,13 @@ impl<'a> Compiler<'a> {
         let step = &node.step;
         let g = self.graph;
         let o = self.opts;
-        let inputs = self.inputs.get(step_name).cloned().ok_or_else(|| {
-            CompileError::Graph(format!("no input shape for step {step_name}"))
-        })?;
-        let tail_of = g.foreach_of_body_tail(step_name).map(|n| n.name().to_string());
+        let inputs =
+            self.inputs.get(step_name).cloned().ok_or_else(|| {
+                CompileError::Graph(format!("no input shape for step {step_name}"))
+            })?;
+        let tail_of = g
+            .foreach_of_body_tail(step_name)
+            .map(|n| n.name().to_string());
         let first_of = g.foreach_of_child(step_name).map(|n| n.name().to_string());
         let d = &step.decorators;
         let total_attempts = attempts(step);
@@ -619,7 +723,10 @@ impl<'a> Compiler<'a> {
             StepInputs::StaticJoin { steps } => {
                 match g.parent_of_join(step_name).map(|n| n.name()) {
                     Some(split) if self.wide.contains(split) => {
-                        env.push((td::ENV_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(split)));
+                        env.push((
+                            td::ENV_SPLIT_PARENT_TASK_ID.to_string(),
+                            input.split_parent(split),
+                        ));
                     }
                     _ => {
                         for i in 0..steps.len() {
@@ -629,7 +736,10 @@ impl<'a> Compiler<'a> {
                 }
             }
             StepInputs::ForeachJoin { .. } => {
-                env.push((td::ENV_SPLIT_PARENT_TASK_ID.to_string(), "$.JobId".to_string()));
+                env.push((
+                    td::ENV_SPLIT_PARENT_TASK_ID.to_string(),
+                    "$.JobId".to_string(),
+                ));
             }
         }
         if first_of.is_some() {
@@ -638,18 +748,29 @@ impl<'a> Compiler<'a> {
         // Static values (`Value`) as opposed to paths (`Value.$`).
         let mut fixed: Vec<(String, String)> = Vec::new();
         if let Some(f) = &tail_of {
-            env.push((td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(f)));
+            env.push((
+                td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(),
+                input.split_parent(f),
+            ));
             env.push((td::ENV_FOREACH_INDEX.to_string(), input.split_index(f)));
         } else if let Some((split, index)) = self.wide_branch_tail(node) {
-            env.push((td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(), input.split_parent(&split)));
+            env.push((
+                td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(),
+                input.split_parent(&split),
+            ));
             fixed.push((td::ENV_FOREACH_INDEX.to_string(), index.to_string()));
         }
-        let join_parent = env.iter().any(|(n, _)| n == td::ENV_TAIL_SPLIT_PARENT_TASK_ID);
+        let join_parent = env
+            .iter()
+            .any(|(n, _)| n == td::ENV_TAIL_SPLIT_PARENT_TASK_ID);
         // Transitional: wrappers written before FERRY_TAIL_SPLIT_PARENT_TASK_ID read the tail's
         // split parent from FERRY_SPLIT_PARENT_TASK_ID; give it to them when the step does not
         // use that variable itself (runtime contract §2).
         if join_parent && !env.iter().any(|(n, _)| n == td::ENV_SPLIT_PARENT_TASK_ID) {
-            let v = env.iter().find(|(n, _)| n == td::ENV_TAIL_SPLIT_PARENT_TASK_ID).map(|(_, v)| v.clone());
+            let v = env
+                .iter()
+                .find(|(n, _)| n == td::ENV_TAIL_SPLIT_PARENT_TASK_ID)
+                .map(|(_, v)| v.clone());
             if let Some(v) = v {
                 env.push((td::ENV_SPLIT_PARENT_TASK_ID.to_string(), v));
             }
@@ -673,9 +794,15 @@ impl<'a> Compiler<'a> {
         params.insert("step_name".into(), json!(step_name));
         params.insert(format!("{PARAM_RUN_ID}.$"), json!(input.run_id()));
         for (f, is_foreach) in self.carried(node) {
-            params.insert(format!("{}.$", param_split_parent(f)), json!(input.split_parent(f)));
+            params.insert(
+                format!("{}.$", param_split_parent(f)),
+                json!(input.split_parent(f)),
+            );
             if is_foreach {
-                params.insert(format!("{}.$", param_split_index(f)), json!(input.split_index(f)));
+                params.insert(
+                    format!("{}.$", param_split_index(f)),
+                    json!(input.split_index(f)),
+                );
             }
         }
 
@@ -727,14 +854,20 @@ impl<'a> Compiler<'a> {
             .and_then(|b| b.queue.clone())
             .unwrap_or_else(|| o.job_queue.clone());
         let mut submit = Map::new();
-        submit.insert("JobName".into(), json!(naming::batch_job_name(&self.spec.flow, step_name)));
+        submit.insert(
+            "JobName".into(),
+            json!(naming::batch_job_name(&self.spec.flow, step_name)),
+        );
         submit.insert("JobQueue".into(), json!(queue));
         submit.insert("JobDefinition".into(), json!(job_definition));
         submit.insert("Parameters".into(), Value::Object(params));
         submit.insert("ContainerOverrides".into(), overrides);
         let batch_attempts = if delayed { 1 } else { total_attempts };
         submit.insert("RetryStrategy".into(), json!({"Attempts": batch_attempts}));
-        let timeout = d.timeout.as_ref().map_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS, |t| t.seconds);
+        let timeout = d
+            .timeout
+            .as_ref()
+            .map_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS, |t| t.seconds);
         submit.insert("Timeout".into(), json!({"AttemptDurationSeconds": timeout}));
         if !o.batch_tags.is_empty() {
             submit.insert("Tags".into(), json!(o.batch_tags));
@@ -775,7 +908,11 @@ impl<'a> Compiler<'a> {
             Next::State(n) => state.insert("Next".into(), json!(n)),
             Next::End => state.insert("End".into(), json!(true)),
         };
-        self.insert(states, naming::step_state_name(step_name), Value::Object(state))?;
+        self.insert(
+            states,
+            naming::step_state_name(step_name),
+            Value::Object(state),
+        )?;
         self.descriptions.insert(
             step_name.to_string(),
             TaskDescriptionBlob {
@@ -874,13 +1011,14 @@ impl<'a> Compiler<'a> {
             inputs,
             fanout: Fanout {
                 foreach: step.ty == StepType::Foreach,
-                items_object: step.ty == StepType::Foreach
-                    && self.distributed.contains(&step.name),
+                items_object: step.ty == StepType::Foreach && self.distributed.contains(&step.name),
                 join_parent,
             },
             state_ttl_seconds: o
                 .workflow_timeout_seconds
-                .map_or((366 + 90) * 24 * 3600, |t| t.saturating_add(TTL_GRACE_SECONDS)),
+                .map_or((366 + 90) * 24 * 3600, |t| {
+                    t.saturating_add(TTL_GRACE_SECONDS)
+                }),
         }
     }
 
@@ -913,14 +1051,26 @@ impl<'a> Compiler<'a> {
 /// Image, job role, vCPUs, memory (MiB), GPUs and shared memory of a step: the maximum over
 /// `@resources` and `@batch` with Metaflow's defaults (1 vCPU, 4,096 MiB).
 #[allow(clippy::type_complexity)]
-fn resources(step: &Step, o: &CompileOptions) -> (String, Option<String>, f64, u64, u32, Option<u64>) {
+fn resources(
+    step: &Step,
+    o: &CompileOptions,
+) -> (String, Option<String>, f64, u64, u32, Option<u64>) {
     let d = &step.decorators;
     let r = d.resources.clone().unwrap_or_default();
     let b = d.batch.clone().unwrap_or_default();
-    let cpu = [r.cpu, b.cpu].into_iter().flatten().fold(DEFAULT_CPU, f64::max);
-    let memory = [r.memory, b.memory].into_iter().flatten().fold(DEFAULT_MEMORY_MIB, u64::max);
+    let cpu = [r.cpu, b.cpu]
+        .into_iter()
+        .flatten()
+        .fold(DEFAULT_CPU, f64::max);
+    let memory = [r.memory, b.memory]
+        .into_iter()
+        .flatten()
+        .fold(DEFAULT_MEMORY_MIB, u64::max);
     let gpu = [r.gpu, b.gpu].into_iter().flatten().fold(0, u32::max);
-    let shm = [r.shared_memory, b.shared_memory].into_iter().flatten().max();
+    let shm = [r.shared_memory, b.shared_memory]
+        .into_iter()
+        .flatten()
+        .max();
     let image = b.image.unwrap_or_else(|| o.default_image.clone());
     let role = b.iam_role.or_else(|| o.job_role_arn.clone());
     (image, role, cpu, memory, gpu, shm)

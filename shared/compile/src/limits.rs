@@ -34,7 +34,10 @@ pub fn overrides_upper_bound(overrides: &Value) -> usize {
                 MAX_TRIGGER_PARAMETERS_CHARS
             } else if path.contains("run_id") || path.contains("Execution.Name") {
                 MAX_RUN_ID_CHARS
-            } else if path.contains("Index") || path.contains("split_index") || path.contains("RetryCount") {
+            } else if path.contains("Index")
+                || path.contains("split_index")
+                || path.contains("RetryCount")
+            {
                 MAX_NUMBER_CHARS
             } else {
                 MAX_JOB_ID_CHARS
@@ -72,7 +75,9 @@ pub fn check_definition(definition: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let size = json_len(definition);
     if size > MAX_DEFINITION_BYTES {
-        problems.push(format!("definition is {size} bytes (> {MAX_DEFINITION_BYTES})"));
+        problems.push(format!(
+            "definition is {size} bytes (> {MAX_DEFINITION_BYTES})"
+        ));
     }
     let mut all_names = HashSet::new();
     check_scope(definition, "top", &mut problems, &mut all_names);
@@ -97,7 +102,9 @@ fn check_scope(scope: &Value, at: &str, problems: &mut Vec<String>, all: &mut Ha
             problems.push(format!("{at}: invalid state name {name:?}"));
         }
         if !all.insert(name.clone()) {
-            problems.push(format!("{at}: state name {name} used twice in the definition"));
+            problems.push(format!(
+                "{at}: state name {name} used twice in the definition"
+            ));
         }
         check_state(name, state, states, problems, &mut terminal, all);
     }
@@ -111,7 +118,11 @@ fn check_scope(scope: &Value, at: &str, problems: &mut Vec<String>, all: &mut Ha
         if !seen.insert(s.clone()) {
             continue;
         }
-        if let Some(next) = states.get(&s).and_then(|st| st.get("Next")).and_then(Value::as_str) {
+        if let Some(next) = states
+            .get(&s)
+            .and_then(|st| st.get("Next"))
+            .and_then(Value::as_str)
+        {
             todo.push_back(next.to_string());
         }
     }
@@ -144,7 +155,9 @@ fn check_state(
     match state.get("Type").and_then(Value::as_str) {
         Some("Task") => {
             let params = state.get("Parameters");
-            if let Some(job) = params.and_then(|p| p.get("JobName")).and_then(Value::as_str)
+            if let Some(job) = params
+                .and_then(|p| p.get("JobName"))
+                .and_then(Value::as_str)
                 && !naming::is_valid_batch_name(job)
             {
                 problems.push(format!("{name}: invalid Batch job name {job:?}"));

@@ -43,9 +43,7 @@ pub enum NamingError {
     #[error("--name is not supported for @projects. Use --branch instead.")]
     NameWithProject,
     /// A state machine name with characters Step Functions refuses.
-    #[error(
-        "Name {0:?} contains invalid characters. Use letters, digits, '_', '-' and '.' only."
-    )]
+    #[error("Name {0:?} contains invalid characters. Use letters, digits, '_', '-' and '.' only.")]
     InvalidName(String),
     /// The deployer's user name cannot be part of a state machine name.
     #[error(
@@ -120,7 +118,11 @@ pub fn deployment_names(req: &NameRequest<'_>) -> Result<DeploymentNames, Naming
             let full = attach(&project_flow_name);
             let (state_machine, truncated) = if full.chars().count() > PROJECT_TRUNCATE_AT {
                 (
-                    format!("{}-{}", take_chars(&full, PROJECT_TRUNCATE_AT), short_hash(&full)),
+                    format!(
+                        "{}-{}",
+                        take_chars(&full, PROJECT_TRUNCATE_AT),
+                        short_hash(&full)
+                    ),
                     true,
                 )
             } else {
@@ -275,7 +277,10 @@ pub fn is_valid_sfn_name(name: &str) -> bool {
 /// `[A-Za-z0-9_-]`, starting with a letter or digit.
 pub fn is_valid_batch_name(name: &str) -> bool {
     (1..=MAX_BATCH_NAME).contains(&name.len())
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -352,8 +357,18 @@ mod tests {
             ..Default::default()
         };
         let cases = [
-            (None, false, "user.alice", "fraud_model.user.alice.FraudFlow"),
-            (Some("feature_x"), false, "test.feature_x", "fraud_model.test.feature_x.FraudFlow"),
+            (
+                None,
+                false,
+                "user.alice",
+                "fraud_model.user.alice.FraudFlow",
+            ),
+            (
+                Some("feature_x"),
+                false,
+                "test.feature_x",
+                "fraud_model.test.feature_x.FraudFlow",
+            ),
             (None, true, "prod", "fraud_model.prod.FraudFlow"),
             (Some("b"), true, "prod.b", "fraud_model.prod.b.FraudFlow"),
         ];
@@ -388,7 +403,10 @@ mod tests {
         let full = "fraud_model.test.this_is_a_pretty_long_branch_name_for_testing.FraudFlow";
         assert!(n.truncated);
         assert_eq!(n.state_machine.len(), 77);
-        assert_eq!(n.state_machine, format!("{}-{}", &full[..60], short_hash(full)));
+        assert_eq!(
+            n.state_machine,
+            format!("{}-{}", &full[..60], short_hash(full))
+        );
     }
 
     #[test]
@@ -412,7 +430,10 @@ mod tests {
             user: "alice",
             ..Default::default()
         };
-        assert!(matches!(deployment_names(&bad), Err(NamingError::InvalidName(_))));
+        assert!(matches!(
+            deployment_names(&bad),
+            Err(NamingError::InvalidName(_))
+        ));
         let long = "x".repeat(100);
         let n = deployment_names(&NameRequest {
             flow: &long,

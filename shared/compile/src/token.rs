@@ -189,7 +189,10 @@ mod tests {
         assert_eq!(next_token("graphflow", "demoflow-0-lewq"), None);
         assert_eq!(next_token("graphflow", ""), None);
         let last = token_at("graphflow", TOKEN_SEQUENCE_LEN - 1);
-        assert_eq!(token_index("graphflow", &last), Some(TOKEN_SEQUENCE_LEN - 1));
+        assert_eq!(
+            token_index("graphflow", &last),
+            Some(TOKEN_SEQUENCE_LEN - 1)
+        );
         assert_eq!(next_token("graphflow", &last), None);
     }
 }

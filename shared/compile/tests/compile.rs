@@ -65,7 +65,12 @@ fn env_of(state: &Value) -> BTreeMap<String, String> {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|e| Some((e["Name"].as_str()?.to_string(), e["Value.$"].as_str()?.to_string())))
+        .filter_map(|e| {
+            Some((
+                e["Name"].as_str()?.to_string(),
+                e["Value.$"].as_str()?.to_string(),
+            ))
+        })
         .collect()
 }
 
@@ -581,12 +586,28 @@ fn wide_static_splits_join_through_the_state_table() {
     spec.steps[2].next = vec!["fe_body".into()];
     spec.steps.push(step("fe_body", Linear, &["fe_join"]));
     spec.steps.push(step("fe_join", Join, &["join"]));
-    let c = compile_ok(&spec, &CompileOptions { max_workers: 8, ..aws_options("WideFlow") });
+    let c = compile_ok(
+        &spec,
+        &CompileOptions {
+            max_workers: 8,
+            ..aws_options("WideFlow")
+        },
+    );
     assert!(ferry_compile::limits::check_definition(&c.definition).is_empty());
     let s = all_states(&c.definition);
-    let d = |step: &str| c.task_descriptions.iter().find(|t| t.step == step).unwrap().description.clone();
+    let d = |step: &str| {
+        c.task_descriptions
+            .iter()
+            .find(|t| t.step == step)
+            .unwrap()
+            .description
+            .clone()
+    };
     let join_env = env_of(&s["join"]);
-    assert_eq!(join_env["FERRY_SPLIT_PARENT_TASK_ID"], "$[0].Parameters.split_parent_task_id_start");
+    assert_eq!(
+        join_env["FERRY_SPLIT_PARENT_TASK_ID"],
+        "$[0].Parameters.split_parent_task_id_start"
+    );
     assert!(!join_env.contains_key("FERRY_PARENT_0_TASK_ID"));
     match d("join").inputs {
         StepInputs::StaticJoin { steps } => {
@@ -597,28 +618,59 @@ fn wide_static_splits_join_through_the_state_table() {
         other => panic!("{other:?}"),
     }
     // The first step of a branch records the split's task id in its Batch parameters.
-    assert_eq!(s[&b0]["Parameters"]["Parameters"]["split_parent_task_id_start.$"], "$.JobId");
+    assert_eq!(
+        s[&b0]["Parameters"]["Parameters"]["split_parent_task_id_start.$"],
+        "$.JobId"
+    );
     assert!(!d(&b0).fanout.join_parent);
     // Branch tails record themselves with their (static) branch index.
     let fixed = |st: &Value, name: &str| -> Option<String> {
-        st["Parameters"]["ContainerOverrides"]["Environment"].as_array().unwrap().iter()
-            .find(|e| e["Name"] == name).and_then(|e| e["Value"].as_str().map(str::to_string))
+        st["Parameters"]["ContainerOverrides"]["Environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["Name"] == name)
+            .and_then(|e| e["Value"].as_str().map(str::to_string))
     };
     assert!(d("extra").fanout.join_parent);
-    assert_eq!(env_of(&s["extra"])["FERRY_TAIL_SPLIT_PARENT_TASK_ID"], "$.Parameters.split_parent_task_id_start");
-    assert_eq!(fixed(&s["extra"], "FERRY_FOREACH_INDEX").as_deref(), Some("0"));
+    assert_eq!(
+        env_of(&s["extra"])["FERRY_TAIL_SPLIT_PARENT_TASK_ID"],
+        "$.Parameters.split_parent_task_id_start"
+    );
+    assert_eq!(
+        fixed(&s["extra"], "FERRY_FOREACH_INDEX").as_deref(),
+        Some("0")
+    );
     let last = spec.steps[n].name.clone();
-    assert_eq!(env_of(&s[&last])["FERRY_TAIL_SPLIT_PARENT_TASK_ID"], "$.JobId");
-    assert_eq!(fixed(&s[&last], "FERRY_FOREACH_INDEX"), Some((n - 1).to_string()));
+    assert_eq!(
+        env_of(&s[&last])["FERRY_TAIL_SPLIT_PARENT_TASK_ID"],
+        "$.JobId"
+    );
+    assert_eq!(
+        fixed(&s[&last], "FERRY_FOREACH_INDEX"),
+        Some((n - 1).to_string())
+    );
     // A foreach join that ends a branch reads its own split parent and records the branch's.
     let fe_join = env_of(&s["fe_join"]);
     assert_eq!(fe_join["FERRY_SPLIT_PARENT_TASK_ID"], "$.JobId");
-    assert_eq!(fe_join["FERRY_TAIL_SPLIT_PARENT_TASK_ID"], "$.Parameters.split_parent_task_id_start");
-    assert_eq!(fixed(&s["fe_join"], "FERRY_FOREACH_INDEX").as_deref(), Some("1"));
-    assert_eq!(s["fe_body"]["Parameters"]["Parameters"]["split_parent_task_id_start.$"], "$.Parameters.split_parent_task_id_start");
+    assert_eq!(
+        fe_join["FERRY_TAIL_SPLIT_PARENT_TASK_ID"],
+        "$.Parameters.split_parent_task_id_start"
+    );
+    assert_eq!(
+        fixed(&s["fe_join"], "FERRY_FOREACH_INDEX").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        s["fe_body"]["Parameters"]["Parameters"]["split_parent_task_id_start.$"],
+        "$.Parameters.split_parent_task_id_start"
+    );
     let _ = b1;
     // 300 branches stay far under the overrides limit.
     let c = compile_ok(&wide_split(300, 78), &aws_options("WideFlow"));
     let join = &all_states(&c.definition)["join"];
-    assert!(ferry_compile::limits::overrides_upper_bound(&join["Parameters"]["ContainerOverrides"]) < 1_000);
+    assert!(
+        ferry_compile::limits::overrides_upper_bound(&join["Parameters"]["ContainerOverrides"])
+            < 1_000
+    );
 }

@@ -39,23 +39,40 @@ fn every_example_compiles_for_both_targets() {
         })
         .unwrap();
         if let Some(p) = &project {
-            assert!(names.token_prefix.starts_with("mfprj-"), "{}", path.display());
+            assert!(
+                names.token_prefix.starts_with("mfprj-"),
+                "{}",
+                path.display()
+            );
             assert!(names.state_machine.starts_with(&format!("{}.", p.name)));
         } else {
             assert_eq!(names.token_prefix, spec.flow.to_lowercase());
         }
-        for (target, base) in [("aws", aws_options(&names.state_machine)), ("local", local_options(&names.state_machine))] {
+        for (target, base) in [
+            ("aws", aws_options(&names.state_machine)),
+            ("local", local_options(&names.state_machine)),
+        ] {
             let options = CompileOptions {
                 production_token: new_token(&names.token_prefix),
-                project: project.as_ref().map(|p| ProjectOptions { branch: p.branch.clone(), production: p.production }),
+                project: project.as_ref().map(|p| ProjectOptions {
+                    branch: p.branch.clone(),
+                    production: p.production,
+                }),
                 ..base
             };
             let compiled = compile(&spec, &graph, &options)
                 .unwrap_or_else(|e| panic!("{} ({target}): {e}", path.display()));
             let problems = limits::check_definition(&compiled.definition);
-            assert!(problems.is_empty(), "{} ({target}): {problems:#?}", path.display());
+            assert!(
+                problems.is_empty(),
+                "{} ({target}): {problems:#?}",
+                path.display()
+            );
             assert_eq!(compiled.task_descriptions.len(), spec.steps.len());
-            assert_eq!(compiled.schedule.is_some(), spec.decorators.schedule.is_some());
+            assert_eq!(
+                compiled.schedule.is_some(),
+                spec.decorators.schedule.is_some()
+            );
             let file = tmp.path().join(format!(
                 "{}-{target}.json",
                 path.file_stem().unwrap().to_string_lossy()

@@ -67,15 +67,16 @@ for p in json.load(sys.stdin):
     out.append([first, new_token(p, first)])
 print(json.dumps(out))
 "#;
-    let got: Vec<(String, String)> = serde_json::from_str(&python(
-        script,
-        &serde_json::to_string(&prefixes).unwrap(),
-    ))
-    .unwrap();
+    let got: Vec<(String, String)> =
+        serde_json::from_str(&python(script, &serde_json::to_string(&prefixes).unwrap())).unwrap();
     assert_eq!(got.len(), prefixes.len());
     for (p, (first, second)) in prefixes.iter().zip(got) {
         assert_eq!(new_token(p), first, "prefix {p:?}");
-        assert_eq!(next_token(p, &first).as_deref(), Some(second.as_str()), "prefix {p:?}");
+        assert_eq!(
+            next_token(p, &first).as_deref(),
+            Some(second.as_str()),
+            "prefix {p:?}"
+        );
     }
 }
 
@@ -105,7 +106,13 @@ print(json.dumps(out))
 
 #[test]
 fn project_prefixes_match_metaflow_hashing() {
-    let branches = ["user.alice", "test.feature_x", "prod", "prod.b2", "user.bob"];
+    let branches = [
+        "user.alice",
+        "test.feature_x",
+        "prod",
+        "prod.b2",
+        "user.bob",
+    ];
     let script = r#"
 import base64, json, sys
 from hashlib import sha1
@@ -121,5 +128,8 @@ print(json.dumps(out))
     for ((project, branch), want) in pairs.iter().zip(got) {
         assert_eq!(project_token_prefix(project, branch), want);
     }
-    assert_eq!(project_token_prefix("fraud_model", "user.alice"), "mfprj-xpeo6bwux6q4e6rd");
+    assert_eq!(
+        project_token_prefix("fraud_model", "user.alice"),
+        "mfprj-xpeo6bwux6q4e6rd"
+    );
 }

@@ -2,9 +2,9 @@
 #![allow(dead_code)]
 
 use ferry_compile::{CompileOptions, Compiled, compile};
+use ferry_spec::FlowGraph;
 use ferry_spec::model::*;
 use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, PackageRef, TableRef};
-use ferry_spec::FlowGraph;
 
 pub fn step(name: &str, ty: StepType, next: &[&str]) -> Step {
     Step {
@@ -34,9 +34,14 @@ pub fn flow(name: &str, steps: Vec<Step>) -> FlowSpec {
 pub fn aws_options(state_machine: &str) -> CompileOptions {
     CompileOptions {
         state_machine_name: state_machine.to_string(),
-        blobs: BlobStoreRef::S3 { bucket: "ferry-test".into(), prefix: "ferry".into() },
+        blobs: BlobStoreRef::S3 {
+            bucket: "ferry-test".into(),
+            prefix: "ferry".into(),
+        },
         state_table_name: "ferry-state".into(),
-        state_table: TableRef::Dynamodb { table: "ferry-state".into() },
+        state_table: TableRef::Dynamodb {
+            table: "ferry-state".into(),
+        },
         job_queue: "ferry-queue".into(),
         default_image: "python:3.12".into(),
         job_role_arn: Some("arn:aws:iam::123456789012:role/ferry-task".into()),
@@ -44,8 +49,14 @@ pub fn aws_options(state_machine: &str) -> CompileOptions {
             key: format!("code/{}.tgz", "0".repeat(64)),
             sha256: "0".repeat(64),
         },
-        metadata: MetadataSettings { kind: "service".into(), url: Some("https://api.example.com/".into()) },
-        datastore: DatastoreSettings { kind: "s3".into(), root: "s3://ferry-test/metaflow".into() },
+        metadata: MetadataSettings {
+            kind: "service".into(),
+            url: Some("https://api.example.com/".into()),
+        },
+        datastore: DatastoreSettings {
+            kind: "s3".into(),
+            root: "s3://ferry-test/metaflow".into(),
+        },
         owner: "alice".into(),
         production_token: format!("{}-0-abcd", state_machine.to_lowercase()),
         ..Default::default()
@@ -55,10 +66,20 @@ pub fn aws_options(state_machine: &str) -> CompileOptions {
 /// The embedded-stack target: a blob directory and the SQLite state table.
 pub fn local_options(state_machine: &str) -> CompileOptions {
     CompileOptions {
-        blobs: BlobStoreRef::Dir { path: "/var/ferry/blobs".into() },
-        state_table: TableRef::Sqlite { path: "/var/ferry/state.sqlite".into() },
-        datastore: DatastoreSettings { kind: "local".into(), root: "/var/ferry/datastore".into() },
-        metadata: MetadataSettings { kind: "service".into(), url: Some("http://127.0.0.1:8080/".into()) },
+        blobs: BlobStoreRef::Dir {
+            path: "/var/ferry/blobs".into(),
+        },
+        state_table: TableRef::Sqlite {
+            path: "/var/ferry/state.sqlite".into(),
+        },
+        datastore: DatastoreSettings {
+            kind: "local".into(),
+            root: "/var/ferry/datastore".into(),
+        },
+        metadata: MetadataSettings {
+            kind: "service".into(),
+            url: Some("http://127.0.0.1:8080/".into()),
+        },
         job_queue: "local".into(),
         ..aws_options(state_machine)
     }
@@ -78,7 +99,11 @@ pub fn linear(n: usize, name_len: usize) -> FlowSpec {
         .collect();
     let mut steps = vec![step("start", StepType::Start, &[&names[0]])];
     for i in 0..n {
-        let next = if i + 1 < n { names[i + 1].as_str() } else { "end" };
+        let next = if i + 1 < n {
+            names[i + 1].as_str()
+        } else {
+            "end"
+        };
         steps.push(step(&names[i], StepType::Linear, &[next]));
     }
     steps.push(step("end", StepType::End, &[]));

@@ -6,7 +6,7 @@
 //! as JSON (objects and arrays in the Java `{k=v}` / `[a, b]` style AWS prints);
 //! `States.ArrayRange` is inclusive and capped at 1,000 items; `States.StringSplit` splits on
 //! any of the delimiter characters and drops empty parts; `States.MathRandom(start, end)`
-//! draws an integer in `[start, end)`; `States.Hash` gives lowercase hex for SHA-1, SHA-256,
+//! draws an integer in `[start, end]` (both inclusive, as LocalStack/moto do); `States.Hash` gives lowercase hex for SHA-1, SHA-256,
 //! SHA-384 and SHA-512 (MD5 answers `States.IntrinsicFailure`: no MD5 crate in the workspace).
 
 use data_encoding::BASE64;
@@ -414,14 +414,14 @@ fn apply(call: &Call, mut args: Vec<Value>) -> Result<Value, String> {
         }
         "MathRandom" => {
             let (a, b) = (int_arg(&args[0], "start")?, int_arg(&args[1], "end")?);
-            if a >= b {
-                return Err("start must be less than end".into());
+            if a > b {
+                return Err("start must not be greater than end".into());
             }
             use rand::{Rng, SeedableRng};
             let n = match args.get(2) {
                 Some(seed) => rand::rngs::StdRng::seed_from_u64(int_arg(seed, "seed")? as u64)
-                    .random_range(a..b),
-                None => rand::rng().random_range(a..b),
+                    .random_range(a..=b),
+                None => rand::rng().random_range(a..=b),
             };
             Value::from(n)
         }
@@ -597,7 +597,9 @@ mod tests {
             .unwrap()
             .as_i64()
             .unwrap();
-        assert!((1..5).contains(&r));
+        assert!((1..=5).contains(&r));
+        assert_eq!(ev("States.MathRandom(4, 4)", json!({})).unwrap(), json!(4));
+        assert!(ev("States.MathRandom(5, 4)", json!({})).is_err());
         let seeded = ev("States.MathRandom(1, 1000, 7)", json!({})).unwrap();
         assert_eq!(
             seeded,

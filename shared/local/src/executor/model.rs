@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::choice::Rule;
 use super::error::DefinitionError;
+use super::intrinsics::Call;
 use super::jsonpath::Path;
 use super::template::Template;
 
@@ -86,6 +87,8 @@ pub enum WaitFor {
 pub enum StringOrPath {
     Value(String),
     Path(Path),
+    /// An intrinsic function (`ErrorPath`/`CausePath` accept them).
+    Call(Call),
 }
 
 /// A distributed Map's `ItemReader`.
@@ -773,13 +776,23 @@ impl State {
             "Succeed" => Kind::Succeed,
             "Fail" => {
                 let sp = |k: &str| -> Result<Option<StringOrPath>, DefinitionError> {
-                    match (f.str(k)?, f.path(&format!("{k}Path"))?) {
+                    let kp = format!("{k}Path");
+                    let dynamic = match f.str(&kp)? {
+                        None => None,
+                        Some(p) if p.starts_with('$') => Some(StringOrPath::Path(
+                            Path::parse(p).map_err(|e| invalid(at, format!("{kp}: {e}")))?,
+                        )),
+                        Some(c) => Some(StringOrPath::Call(
+                            Call::parse(c).map_err(|e| invalid(at, format!("{kp}: {e}")))?,
+                        )),
+                    };
+                    match (f.str(k)?, dynamic) {
                         (Some(_), Some(_)) => Err(invalid(
                             at,
                             format!("only one of {k} and {k}Path may be set"),
                         )),
                         (Some(s), None) => Ok(Some(StringOrPath::Value(s.to_string()))),
-                        (None, Some(p)) => Ok(Some(StringOrPath::Path(p))),
+                        (None, Some(d)) => Ok(Some(d)),
                         (None, None) => Ok(None),
                     }
                 };

@@ -275,6 +275,15 @@ async fn run_state(
                             )));
                         }
                     },
+                    Some(StringOrPath::Call(c)) => match c.eval(&scope)? {
+                        Value::String(s) => s,
+                        other => {
+                            return Err(StatesError::runtime(format!(
+                                "States.{} must give a string here, got {other}",
+                                c.name
+                            )));
+                        }
+                    },
                 })
             };
             Err(StatesError::new(text(error)?, text(cause)?))

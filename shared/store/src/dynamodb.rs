@@ -569,3 +569,76 @@ impl Table for DynamoTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service(code: &str, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let err = PutItemError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        SdkError::service_error(
+            err,
+            HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn service_errors_map_to_the_port() {
+        let kind = |code, status| match classify(service(code, status)) {
+            TableError::ConditionFailed { index: None } => "condition",
+            TableError::Transient(_) => "transient",
+            TableError::Invalid(_) => "invalid",
+            TableError::Other(_) => "other",
+            e => panic!("unexpected {e:?}"),
+        };
+        assert_eq!(kind("ConditionalCheckFailedException", 400), "condition");
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "TransactionConflictException",
+        ] {
+            assert_eq!(kind(code, 400), "transient", "{code}");
+        }
+        assert_eq!(kind("InternalServerError", 500), "transient");
+        assert_eq!(kind("SomethingNew", 503), "transient", "any 5xx");
+        assert_eq!(kind("ValidationException", 400), "invalid");
+        assert_eq!(kind("ResourceNotFoundException", 400), "other");
+        let timeout = SdkError::<PutItemError, HttpResponse>::timeout_error("slow");
+        assert!(matches!(classify(timeout), TableError::Transient(_)));
+    }
+
+    #[test]
+    fn cancellation_reasons_map_to_the_port() {
+        let reasons = |codes: &[&str]| -> Vec<CancellationReason> {
+            codes
+                .iter()
+                .map(|c| CancellationReason::builder().code(*c).build())
+                .collect()
+        };
+        let r = cancelled(
+            &reasons(&[
+                "None",
+                "None",
+                "ConditionalCheckFailed",
+                "ConditionalCheckFailed",
+            ]),
+            String::new(),
+        );
+        assert!(
+            matches!(r, TableError::ConditionFailed { index: Some(2) }),
+            "{r:?}"
+        );
+        let r = cancelled(&reasons(&["None", "TransactionConflict"]), String::new());
+        assert!(matches!(r, TableError::Transient(_)), "{r:?}");
+        let r = cancelled(&reasons(&["ThrottlingError"]), String::new());
+        assert!(matches!(r, TableError::Transient(_)), "{r:?}");
+        let r = cancelled(&reasons(&["ValidationError", "None"]), String::new());
+        assert!(matches!(r, TableError::Invalid(_)), "{r:?}");
+    }
+}

@@ -153,7 +153,10 @@ impl Pool {
                 None => open_connection(pool.path.as_deref())?,
             };
             let out = f(&mut conn);
-            lock(&pool.idle).push(conn);
+            // A connection left inside a transaction (a failed rollback) is not reused.
+            if conn.is_autocommit() {
+                lock(&pool.idle).push(conn);
+            }
             out
         })
         .await

@@ -58,7 +58,10 @@ fn main() {
         }
     };
     let code = runtime.block_on(ferry_task::run(ferry_task::Options::from_env(task)));
-    // Don't wait for lingering blocking tasks (e.g. a stuck log upload) at exit.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    // Exit without tearing the runtime down: its idle blocking threads would only delay the
+    // exit (the logs are flushed and the step has ended by now).
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
     std::process::exit(code);
 }

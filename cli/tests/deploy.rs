@@ -623,3 +623,77 @@ fn usage_errors_and_a_missing_stack() {
     assert!(text(&out).contains("--package-suffixes"), "{}", text(&out));
     let _ = f.dir.path();
 }
+
+/// The flows in `examples/`.
+fn examples() -> Vec<PathBuf> {
+    let dir = ferry_testkit::workspace_root().join("examples");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .collect();
+    out.sort();
+    assert!(out.len() >= 10, "examples missing in {}", dir.display());
+    out
+}
+
+#[test]
+fn every_example_compiles_to_a_valid_state_machine_and_deploys() {
+    let s = Stack::start();
+    let defs = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    let mut expected = Vec::new();
+    for ex in examples() {
+        let path = ex.to_str().unwrap();
+        let out = s.ferry("alice", &["spec", path]);
+        assert!(out.status.success(), "spec {path}: {}", text(&out));
+        let spec = stdout_json(&out);
+        let flow = spec["flow"].as_str().unwrap().to_string();
+
+        let out = s.ferry("alice", &["deploy", path, "--only-json"]);
+        assert!(
+            out.status.success(),
+            "deploy --only-json {path}: {}",
+            text(&out)
+        );
+        let def = stdout_json(&out);
+        assert_eq!(def["StartAt"], "start", "{path}");
+        let file = defs.path().join(format!("{flow}.json"));
+        std::fs::write(&file, serde_json::to_vec_pretty(&def).unwrap()).unwrap();
+        files.push(file);
+
+        let out = s.ferry("alice", &["deploy", path]);
+        assert!(out.status.success(), "deploy {path}: {}", text(&out));
+        let project = spec["decorators"]["project"]["name"].as_str();
+        expected.push(match project {
+            Some(p) => (
+                format!("{p}.user.alice.{flow}"),
+                Some(p.to_string()),
+                Some("user.alice".to_string()),
+            ),
+            None => (flow.clone(), None, None),
+        });
+        let has_schedule = spec["decorators"].get("schedule").is_some();
+        let said = String::from_utf8_lossy(&out.stdout)
+            .contains("This workflow triggers automatically via a cron schedule");
+        assert_eq!(said, has_schedule, "{path}: {}", text(&out));
+    }
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    ferry_testkit::asl_validate(&paths).unwrap();
+
+    expected.sort();
+    let all = stdout_json(&s.ferry("alice", &["deployments", "--json"]));
+    let got: Vec<(String, Option<String>, Option<String>)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["deployment"].as_str().unwrap().to_string(),
+                r["project"].as_str().map(str::to_string),
+                r["branch"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Foreach wall time on the embedded stack.
+#
+# 1. A 100-wide foreach of trivial Metaflow steps (bench/flows/foreach_bench_flow.py):
+#    `ferry deploy` + `ferry trigger` on a fresh `ferry up` (wall time from trigger to SUCCEEDED)
+#    against `python flow.py run` (Metaflow's local runtime, same --max-workers), in the same run.
+# 2. A 10,000-wide distributed Map of trivial Batch jobs (/bin/true) through the stack's executor,
+#    orchestrator and process runner (shared/local/examples/wide_map.rs): wall time and peak RSS.
+#    (A 10,000-wide foreach of real Metaflow tasks costs ~1 s of Python start-up per task, i.e.
+#    hours on a 2-core machine; part 2 measures what the stack itself adds.)
+#
+# Env: FERRY_BIN_DIR (default target/debug; build with `cargo build -p ferry-cli -p task-wrapper`),
+#      FERRY_TOOLS (default .tools), WIDTH (100), WORKERS (4), WIDE (10000), WIDE_WORKERS (8),
+#      CARGO_PROFILE (dev; `release` for optimised figures).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bin=${FERRY_BIN_DIR:-$root/target/debug}
+tools=${FERRY_TOOLS:-$root/.tools}
+width=${WIDTH:-100}
+workers=${WORKERS:-4}
+wide=${WIDE:-10000}
+wide_workers=${WIDE_WORKERS:-8}
+profile=${CARGO_PROFILE:-dev}
+flow="$root/bench/flows/foreach_bench_flow.py"
+
+for b in ferry task-wrapper; do
+  [ -x "$bin/$b" ] || { echo "missing $bin/$b: cargo build -p ferry-cli -p task-wrapper" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+up_pid=""
+cleanup() {
+  if [ -n "$up_pid" ]; then kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export PATH="$bin:$tools/venv/bin:$PATH"
+export USER=${USER:-bench} METAFLOW_USER=${METAFLOW_USER:-bench}
+export FERRY_HOME="$work/home" METAFLOW_HOME="$work/mfconfig"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+now() { python3 -c 'import time; print(time.time())'; }
+
+echo "== 1. ${width}-wide foreach of trivial Metaflow steps, $workers workers"
+"$bin/ferry" up --port "$port" --max-workers "$workers" >"$work/up.log" 2>&1 &
+up_pid=$!
+for _ in $(seq 1 200); do [ -f "$FERRY_HOME/stack.json" ] && break; sleep 0.1; done
+"$bin/ferry" deploy "$flow" --max-workers "$workers" >/dev/null
+t0=$(now)
+"$bin/ferry" trigger "$flow" --width "$width" --run-id-file "$work/run" >/dev/null
+run=$(cat "$work/run")
+while :; do
+  status=$("$bin/ferry" --json status "$run" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+  [ "$status" != RUNNING ] && break
+  sleep 0.5
+done
+t1=$(now)
+stack_rss=$(awk '/VmHWM/ {print $2}' "/proc/$up_pid/status")
+[ "$status" = SUCCEEDED ] || { echo "run $run ended $status" >&2; exit 1; }
+stack_wall=$(python3 -c "print(round($t1 - $t0, 2))")
+
+t0=$(now)
+METAFLOW_DATASTORE_SYSROOT_LOCAL="$work/localrun" python3 "$flow" --no-pylint --quiet --metadata local --datastore local \
+  run --width "$width" --max-workers "$workers" >"$work/localrun.log" 2>&1
+t1=$(now)
+local_wall=$(python3 -c "print(round($t1 - $t0, 2))")
+echo "embedded stack (ferry trigger -> SUCCEEDED): ${stack_wall}s   peak RSS of ferry up: ${stack_rss} KiB"
+echo "python flow.py run (Metaflow local runtime): ${local_wall}s"
+
+echo "== 2. ${wide}-wide distributed Map of /bin/true jobs, $wide_workers workers ($profile build)"
+cargo run -q --profile "$profile" -p ferry-local --example wide_map -- "$wide" "$wide_workers"

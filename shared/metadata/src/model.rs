@@ -120,6 +120,9 @@ pub struct Run {
     pub system_tags: Option<Vec<String>>,
     /// Bumped by every tag mutation (optimistic locking).
     pub version: i64,
+    /// A copy of the run's heartbeat (seconds), refreshed at most every
+    /// [`crate::repo::COPY_EVERY_S`]; the exact value lives on the heartbeat item.
+    pub last_heartbeat_ts: Option<i64>,
     /// What the end step last reported (`attempt_ok`), if anything; see [`EndStatus`].
     pub end: EndStatus,
 }
@@ -150,6 +153,9 @@ impl Run {
         put_tags(&mut it.attrs, "tags", &self.tags);
         put_tags(&mut it.attrs, "system_tags", &self.system_tags);
         it.attrs.insert("version".into(), Attr::N(self.version));
+        if let Some(hb) = self.last_heartbeat_ts {
+            it.attrs.insert("last_heartbeat_ts".into(), Attr::N(hb));
+        }
         it
     }
 
@@ -164,6 +170,7 @@ impl Run {
             tags: tags(it, "tags"),
             system_tags: tags(it, "system_tags"),
             version: n(it, "version").unwrap_or(0),
+            last_heartbeat_ts: n(it, "last_heartbeat_ts"),
             end: EndStatus {
                 attempt_ok: match it.attrs.get("end_attempt_ok") {
                     Some(Attr::Bool(b)) => Some(*b),
@@ -279,6 +286,9 @@ pub struct Task {
     pub ts_epoch: i64,
     pub tags: Option<Vec<String>>,
     pub system_tags: Option<Vec<String>>,
+    /// A copy of the task's heartbeat (seconds), refreshed at most every
+    /// [`crate::repo::COPY_EVERY_S`]; the exact value lives on the heartbeat item.
+    pub last_heartbeat_ts: Option<i64>,
 }
 
 impl Task {
@@ -293,6 +303,9 @@ impl Task {
         put_s(&mut it.attrs, "user_name", &self.user_name);
         put_tags(&mut it.attrs, "tags", &self.tags);
         put_tags(&mut it.attrs, "system_tags", &self.system_tags);
+        if let Some(hb) = self.last_heartbeat_ts {
+            it.attrs.insert("last_heartbeat_ts".into(), Attr::N(hb));
+        }
         it
     }
 
@@ -306,6 +319,7 @@ impl Task {
             ts_epoch: n(it, "ts_epoch").unwrap_or(0),
             tags: tags(it, "tags"),
             system_tags: tags(it, "system_tags"),
+            last_heartbeat_ts: n(it, "last_heartbeat_ts"),
         })
     }
 

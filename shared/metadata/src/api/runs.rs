@@ -59,11 +59,10 @@ pub async fn list(
     validate::name("flow_id", &flow)?;
     let filter = status_filter(&params)?;
     let runs = st.repo.list_runs(&flow).await?;
-    let beats = st.repo.run_heartbeats(&runs).await?;
     let now = now_s();
     let out: Vec<Value> = runs
         .iter()
-        .zip(beats)
+        .map(|r| (r, r.last_heartbeat_ts))
         .filter_map(|(r, hb)| {
             let status = run_status(r, hb, now);
             match &filter {
@@ -107,6 +106,7 @@ pub async fn create(
         }
     }
     let system_tags = validate::opt_tags(&obj, "system_tags")?;
+    let capable = validate::heartbeat_capable(system_tags.as_deref());
     let run = Run {
         flow_id: flow,
         run_number: 0,
@@ -116,20 +116,16 @@ pub async fn create(
         tags: validate::opt_tags(&obj, "tags")?,
         system_tags,
         version: 1,
+        last_heartbeat_ts: capable.then(now_s),
         end: Default::default(),
     };
     let run = st.repo.create_run(run).await?;
-    // The run exists now: a failed first heartbeat is logged and reported as null rather than
-    // failing the request (a retried POST would create a second run).
-    let hb = if validate::heartbeat_capable(run.system_tags.as_deref()) {
-        st.repo
-            .beat_run(&run)
-            .await
-            .inspect_err(|e| tracing::warn!(error = %e, "first heartbeat of a new run failed"))
-            .ok()
-    } else {
-        None
-    };
+    // The run exists now: a failed first heartbeat is logged, not an error (a retried POST
+    // would create a second run); the copy on the run item already holds it.
+    if capable && let Err(e) = st.repo.beat_run(&run).await {
+        tracing::warn!(error = %e, "first heartbeat of a new run failed");
+    }
+    let hb = run.last_heartbeat_ts;
     Ok(ok(run.to_json(hb)))
 }
 

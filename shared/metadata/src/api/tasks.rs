@@ -13,7 +13,7 @@ use super::runs::heartbeat_body;
 use super::{find_run, find_task, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::model::Task;
-use crate::repo::now_ms;
+use crate::repo::{now_ms, now_s};
 use crate::{AppState, validate};
 
 type StepPath = Path<(String, String, String)>;
@@ -29,11 +29,9 @@ pub async fn list(
         return Ok(ok(Value::Array(vec![])));
     };
     let tasks = st.repo.list_tasks(&r, &step).await?;
-    let beats = st.repo.task_heartbeats(&r, &tasks).await?;
     let out = tasks
         .iter()
-        .zip(beats)
-        .map(|(t, hb)| t.to_json(&r, hb))
+        .map(|t| t.to_json(&r, t.last_heartbeat_ts))
         .collect();
     Ok(ok(Value::Array(out)))
 }
@@ -62,6 +60,7 @@ pub async fn create(
     validate::name("step_name", &step)?;
     let obj = validate::object(&body)?;
     let alias = validate::opt_id(&obj, "task_id")?;
+    let system_tags = validate::opt_tags(&obj, "system_tags")?;
     if let Some(a) = &alias {
         validate::name("task_id", a)?;
         if validate::is_numeric(a) {
@@ -70,6 +69,7 @@ pub async fn create(
             )));
         }
     }
+    let capable = validate::heartbeat_capable(system_tags.as_deref());
     let task = Task {
         step_name: step.clone(),
         task_id: 0,
@@ -77,7 +77,8 @@ pub async fn create(
         user_name: validate::opt_str(&obj, "user_name")?,
         ts_epoch: now_ms(),
         tags: validate::opt_tags(&obj, "tags")?,
-        system_tags: validate::opt_tags(&obj, "system_tags")?,
+        system_tags,
+        last_heartbeat_ts: capable.then(now_s),
     };
     let Some(r) = find_run(&st, &flow, &run).await? else {
         return Err(ApiError::MissingParent(format!(
@@ -90,17 +91,12 @@ pub async fn create(
         )));
     }
     let task = st.repo.create_task(&r, task).await?;
-    // The task exists now: a failed first heartbeat must not turn into an error the client
-    // would retry (creating a second task), so it is logged and reported as null.
-    let hb = if validate::heartbeat_capable(task.system_tags.as_deref()) {
-        st.repo
-            .beat_task(&r, &task)
-            .await
-            .inspect_err(|e| tracing::warn!(error = %e, "first heartbeat of a new task failed"))
-            .ok()
-    } else {
-        None
-    };
+    // The task exists now: a failed first heartbeat (which also keeps the run alive) is logged,
+    // not an error the client would retry, creating a second task.
+    if capable && let Err(e) = st.repo.beat_task(&r, &task).await {
+        tracing::warn!(error = %e, "first heartbeat of a new task failed");
+    }
+    let hb = task.last_heartbeat_ts;
     Ok(ok(task.to_json(&r, hb)))
 }
 

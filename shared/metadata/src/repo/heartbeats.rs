@@ -2,14 +2,17 @@
 //!
 //! A task heartbeat refreshes its run's heartbeat only when that one is older than
 //! [`REFRESH_S`] seconds (a read, then maybe a write), so a wide foreach does not turn the run's
-//! heartbeat item into a hot key: the run item gets at most one write per 10 s.
+//! heartbeat item into a hot key: it gets at most one write per 10 s.
+//!
+//! The run and task items keep a copy of their heartbeat, rewritten at most every
+//! [`COPY_EVERY_S`] seconds, so listings need no read per object; single-object reads take the
+//! exact value from the heartbeat item.
 
 use std::collections::BTreeMap;
 
 use ferry_store::{Attr, Condition};
-use futures::{StreamExt, stream};
 
-use super::{FANOUT, Repo, now_s};
+use super::{Repo, now_s};
 use crate::error::ApiResult;
 use crate::layout;
 use crate::model::{Run, Task};
@@ -20,6 +23,13 @@ pub const RUN_INACTIVE_CUTOFF_S: i64 = 360;
 
 /// Minimum age (seconds) of a run heartbeat before a task heartbeat refreshes it (svc `WAIT_TIME`).
 pub const REFRESH_S: i64 = 10;
+
+/// Minimum age (seconds) of the heartbeat copy on a run or task item before it is rewritten.
+pub const COPY_EVERY_S: i64 = 60;
+
+fn stale_copy(copy: Option<i64>, now: i64) -> bool {
+    copy.is_none_or(|t| now - t >= COPY_EVERY_S)
+}
 
 /// The derived status of a run (svc's `run_status_case`):
 /// 1. the end step reported `attempt_ok` False and then started another attempt: `running`;
@@ -64,42 +74,28 @@ impl Repo {
         Ok(())
     }
 
-    /// A run's `last_heartbeat_ts` (seconds).
+    /// A run's exact `last_heartbeat_ts` (seconds).
     pub async fn run_heartbeat(&self, run: &Run) -> ApiResult<Option<i64>> {
-        self.read_beat(layout::run_heartbeat(&run.flow_id, run.run_number))
-            .await
+        let beat = self
+            .read_beat(layout::run_heartbeat(&run.flow_id, run.run_number))
+            .await?;
+        Ok(beat.max(run.last_heartbeat_ts))
     }
 
-    /// Heartbeats of many runs, in order.
-    pub async fn run_heartbeats(&self, runs: &[Run]) -> ApiResult<Vec<Option<i64>>> {
-        let futs: Vec<_> = runs.iter().map(|r| self.run_heartbeat(r)).collect();
-        stream::iter(futs)
-            .buffered(FANOUT)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
+    async fn copy_run_beat(&self, run: &Run, now: i64) -> ApiResult<()> {
+        if stale_copy(run.last_heartbeat_ts, now) {
+            let (pk, sk) = layout::run(&run.flow_id, run.run_number);
+            let mut attrs = BTreeMap::new();
+            attrs.insert("last_heartbeat_ts".into(), Attr::N(now));
+            self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
+        }
+        Ok(())
     }
 
-    /// A task's `last_heartbeat_ts` (seconds).
+    /// A task's exact `last_heartbeat_ts` (seconds).
     pub async fn task_heartbeat(&self, run: &Run, task: &Task) -> ApiResult<Option<i64>> {
-        self.read_beat(layout::task_heartbeat(
-            &run.flow_id,
-            run.run_number,
-            task.task_id,
-        ))
-        .await
-    }
-
-    /// Heartbeats of many tasks, in order.
-    pub async fn task_heartbeats(&self, run: &Run, tasks: &[Task]) -> ApiResult<Vec<Option<i64>>> {
-        let futs: Vec<_> = tasks.iter().map(|t| self.task_heartbeat(run, t)).collect();
-        stream::iter(futs)
-            .buffered(FANOUT)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
+        let key = layout::task_heartbeat(&run.flow_id, run.run_number, task.task_id);
+        Ok(self.read_beat(key).await?.max(task.last_heartbeat_ts))
     }
 
     /// Record a run heartbeat now; returns its time.
@@ -107,6 +103,7 @@ impl Repo {
         let now = now_s();
         self.write_beat(layout::run_heartbeat(&run.flow_id, run.run_number), now)
             .await?;
+        self.copy_run_beat(run, now).await?;
         Ok(now)
     }
 
@@ -127,6 +124,7 @@ impl Repo {
         let fresh = matches!(self.run_heartbeat(run).await?, Some(ts) if now - ts < REFRESH_S);
         if !fresh {
             self.write_beat(key.clone(), now).await?;
+            self.copy_run_beat(run, now).await?;
         }
         let mut seen = self
             .run_refreshed
@@ -147,6 +145,13 @@ impl Repo {
             now,
         )
         .await?;
+        if stale_copy(task.last_heartbeat_ts, now) {
+            let (pk, sk) =
+                layout::task(&run.flow_id, run.run_number, &task.step_name, task.task_id);
+            let mut attrs = BTreeMap::new();
+            attrs.insert("last_heartbeat_ts".into(), Attr::N(now));
+            self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
+        }
         self.refresh_run(run).await?;
         Ok(now)
     }
@@ -167,6 +172,7 @@ mod tests {
             tags: None,
             system_tags: None,
             version: 1,
+            last_heartbeat_ts: None,
             end,
         }
     }

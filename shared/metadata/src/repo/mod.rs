@@ -17,7 +17,7 @@ pub mod runs;
 mod steps;
 mod tasks;
 
-pub use heartbeats::{RUN_INACTIVE_CUTOFF_S, run_status};
+pub use heartbeats::{COPY_EVERY_S, RUN_INACTIVE_CUTOFF_S, run_status};
 
 /// The metadata store: the table plus this process's id blocks and small caches of facts that
 /// never change once true (a step exists) or only need to be approximately fresh (when this

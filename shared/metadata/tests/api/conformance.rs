@@ -247,6 +247,9 @@ async fn run_heartbeats(b: Backend) {
         "seconds: {got}"
     );
     assert!(got["last_heartbeat_ts"].as_i64().unwrap() < 100_000_000_000);
+    // Listings show it too (from the copy on the run item).
+    let (_, runs) = s.get("/flows/F/runs").await;
+    assert!(runs[0]["last_heartbeat_ts"].is_i64(), "{runs}");
     assert_eq!(
         s.post("/flows/Nope/runs/1/heartbeat", json!({})).await,
         (StatusCode::NOT_FOUND, json!({}))

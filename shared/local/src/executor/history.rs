@@ -2,10 +2,12 @@
 //! 10,000-item Map keeps counters, not 40,000 event records), plus distributed Map runs.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+
+use crate::time::Time;
 use serde::Serialize;
 
 /// How many events are kept in full.
@@ -40,8 +42,8 @@ pub struct MapRun {
 }
 
 /// The history of one execution.
-#[derive(Debug, Default)]
 pub struct History {
+    time: Arc<dyn Time>,
     count: AtomicU64,
     kept: Mutex<Vec<HistoryEvent>>,
     by_kind: Mutex<BTreeMap<String, u64>>,
@@ -49,6 +51,16 @@ pub struct History {
 }
 
 impl History {
+    /// An empty history whose events are stamped by `time`.
+    pub fn new(time: Arc<dyn Time>) -> Self {
+        History {
+            time,
+            count: AtomicU64::new(0),
+            kept: Mutex::default(),
+            by_kind: Mutex::default(),
+            map_runs: Mutex::default(),
+        }
+    }
     /// Record an event.
     pub fn event(&self, kind: &str, state: Option<&str>) {
         let id = self.count.fetch_add(1, Ordering::Relaxed) + 1;
@@ -62,7 +74,7 @@ impl History {
         if kept.len() < KEPT_EVENTS {
             kept.push(HistoryEvent {
                 id,
-                timestamp: Utc::now(),
+                timestamp: self.time.now(),
                 kind: kind.to_string(),
                 state: state.map(str::to_string),
             });

@@ -23,6 +23,32 @@
 //! `InputPath`, `Parameters`, `ResultSelector`, `ResultPath`, `OutputPath`, the context object,
 //! intrinsic functions, Retry/Catch, state and execution timeouts. Not supported: JSONata,
 //! variables (`Assign`), `.waitForTaskToken`, activities, Lambda.
+//!
+//! # Lifecycle and guarantees
+//!
+//! - [`Executor::validate`] parses and checks a definition once (shape, transitions,
+//!   reachability, JSONPaths, templates, intrinsics, Retry/Catch, and that every resource is
+//!   supported); the `Arc<StateMachine>` can start any number of executions.
+//! - [`Executor::start`] spawns the execution on the current tokio runtime and returns an
+//!   [`ExecutionHandle`]: [`ExecutionHandle::status`], [`ExecutionHandle::wait`] (the
+//!   [`ExecutionRecord`]: status, start/stop dates, input, output, error, cause, failing state,
+//!   event count, distributed Map runs), [`ExecutionHandle::stop`] (fires the
+//!   [`Cancellation`] every task got and drops the running tasks: status `ABORTED`),
+//!   [`ExecutionHandle::events_count`] / [`ExecutionHandle::event_counts`] /
+//!   [`ExecutionHandle::history`] (the first [`KEPT_EVENTS`] events only).
+//! - Time (Wait, retry back-off, timeouts) goes through [`crate::time::Time`]; jitter through
+//!   [`Executor::with_random`].
+//! - Map iterations run concurrently up to `MaxConcurrency` (0 = all) inside the execution's
+//!   task; distributed Map iterations are child executions (own `$$.Execution.Name`/`Id`/
+//!   `Input`), counted in [`MapRun`]s, their records kept only when a `ResultWriter` asks.
+//!
+//! # For the embedded stack
+//!
+//! `Resources::new().with_batch(runner).with_default_table(state_table)
+//! .with_bucket("ferry-local-blobs", blobs, "").with_default_bucket(blobs, "ferry/")` serves the
+//! compiled machines of `docs/runtime-contract.md` §6 whatever `TableName`/`Bucket` they name
+//! (every compiler golden runs in `tests/compiled_goldens.rs`). The [`BatchRunner`] contract is
+//! on the trait.
 
 mod cancel;
 mod choice;
@@ -228,7 +254,7 @@ impl Executor {
             state_machine_name: machine_name.to_string(),
         });
         let cancel = CancelSource::new();
-        let history = Arc::new(History::default());
+        let history = Arc::new(History::new(self.time.clone()));
         let rt = Arc::new(Runtime {
             resources: self.resources.clone(),
             time: self.time.clone(),
@@ -361,13 +387,33 @@ impl ExecutionHandle {
         self.shared.done.borrow().clone()
     }
     /// Wait for the end and return the record.
+    /// If the runtime running the execution shut down first, the record says `ABORTED`
+    /// with error `States.Aborted`.
     pub async fn wait(&self) -> ExecutionRecord {
         let mut rx = self.shared.done.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(r) => r.clone().expect("checked Some"),
-            Err(_) => unreachable!(
-                "the execution task always sends its record before dropping the sender"
-            ),
+        if let Ok(r) = rx.wait_for(Option::is_some).await
+            && let Some(rec) = r.clone()
+        {
+            return rec;
+        }
+        let e = &self.shared.exec;
+        let start = chrono::DateTime::parse_from_rfc3339(&e.start_time)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        ExecutionRecord {
+            execution_arn: e.id.clone(),
+            name: e.name.clone(),
+            state_machine_name: e.state_machine_name.clone(),
+            status: Status::Aborted,
+            start_date: start,
+            stop_date: Utc::now(),
+            input: e.input.clone(),
+            output: None,
+            error: Some(names::ABORTED.to_string()),
+            cause: Some("the runtime running the execution shut down".to_string()),
+            failed_state: None,
+            events: self.shared.history.count(),
+            map_runs: self.shared.history.map_runs(),
         }
     }
     /// Stop the execution (`StopExecution`): running tasks get the cancellation signal and are

@@ -1,1 +1,71 @@
-//! AWS adapters for the deploy ports: Step Functions, EventBridge Scheduler, Batch.
+//! AWS adapters for the deploy ports of `ferry-deploy`, and the deploy Lambda's configuration.
+//!
+//! | module | port | AWS service |
+//! |---|---|---|
+//! | [`sfn`] | [`ferry_deploy::Orchestrator`] | Step Functions |
+//! | [`scheduler`] | [`ferry_deploy::Schedules`] | EventBridge Scheduler |
+//! | [`batch`] | [`ferry_deploy::JobDefinitions`] | Batch `RegisterJobDefinition` |
+//! | [`config`] | — | the adapters' settings from the deploy Lambda's environment |
+//!
+//! Every adapter takes an SDK client built from an [`aws_config::SdkConfig`] (so tests point
+//! them at moto with `AWS_ENDPOINT_URL`) and names resources by name, mapping names to ARNs
+//! itself.
+
+pub mod batch;
+pub mod config;
+mod errors;
+pub mod scheduler;
+pub mod sfn;
+
+pub use batch::BatchJobDefinitions;
+pub use config::{AwsConfig, ConfigError};
+pub use scheduler::SchedulerSchedules;
+pub use sfn::SfnOrchestrator;
+
+/// The SDK configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The port adapters of one installation, built from one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct Adapters {
+    pub orchestrator: SfnOrchestrator,
+    pub schedules: SchedulerSchedules,
+    pub job_definitions: BatchJobDefinitions,
+}
+
+impl Adapters {
+    /// Clients from `sdk` (endpoint, credentials), settings from `config`. The region is
+    /// `config.region`, else the SDK's.
+    /// Errors: [`ferry_deploy::OrchestratorError::Invalid`] without a region or with a Step
+    /// Functions role ARN that names no account.
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        config: &AwsConfig,
+    ) -> Result<Self, ferry_deploy::OrchestratorError> {
+        let region = config
+            .region
+            .clone()
+            .or_else(|| sdk.region().map(|r| r.to_string()))
+            .unwrap_or_default();
+        Ok(Adapters {
+            orchestrator: SfnOrchestrator::new(
+                aws_sdk_sfn::Client::new(sdk),
+                &config.sfn_role_arn,
+                &region,
+            )?,
+            schedules: SchedulerSchedules::new(
+                aws_sdk_scheduler::Client::new(sdk),
+                &config.schedule_group,
+                &config.scheduler_role_arn,
+            ),
+            job_definitions: BatchJobDefinitions::new(
+                aws_sdk_batch::Client::new(sdk),
+                config.api_key_secret_arn.clone(),
+                config.batch_log_group.clone(),
+                Some(region).filter(|r| !r.is_empty()),
+            ),
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! The adapters against moto in server mode: Step Functions state machines and executions,
+//! EventBridge Scheduler schedules, Batch job definitions.
+
+use std::collections::BTreeMap;
+
+use ferry_aws::{Adapters, AwsConfig};
+use ferry_compile::Platform;
+use ferry_deploy::{
+    ExecutionStatus, JobDefinitionSpec, JobDefinitions, Orchestrator, OrchestratorError,
+    ScheduleSpec, Schedules,
+};
+
+const ACCOUNT: &str = "123456789012";
+
+async fn adapters() -> (Adapters, AwsConfig) {
+    let url = ferry_testkit::moto_url();
+    // SAFETY: set before any client reads them; every test of this binary sets the same values.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL", &url);
+        for (k, v) in ferry_testkit::aws_test_env() {
+            std::env::set_var(k, v);
+        }
+    }
+    let group = ferry_testkit::unique("ferry-group");
+    let env = BTreeMap::from([
+        ("FERRY_BUCKET", "ferry-unused".to_string()),
+        ("FERRY_DEPLOYMENTS_TABLE", "unused".to_string()),
+        (
+            "FERRY_SFN_ROLE_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/sfn"),
+        ),
+        (
+            "FERRY_SCHEDULER_ROLE_ARN",
+            format!("arn:aws:iam::{ACCOUNT}:role/scheduler"),
+        ),
+        ("FERRY_SCHEDULE_GROUP", group),
+        (
+            "FERRY_API_KEY_SECRET_ARN",
+            format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:k"),
+        ),
+        ("FERRY_BATCH_LOG_GROUP", "/ferry/batch".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ]);
+    let config = AwsConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let sdk = ferry_aws::sdk_config().await;
+    let a = Adapters::new(&sdk, &config).unwrap();
+    a.schedules.create_group_if_missing().await.unwrap();
+    (a, config)
+}
+
+const PASS: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
+const WAIT: &str = r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":300,"End":true}}}"#;
+
+#[tokio::test]
+async fn state_machines_are_created_updated_described_and_deleted_by_name() {
+    let (a, _) = adapters().await;
+    let o = &a.orchestrator;
+    let name = ferry_testkit::unique("Flow");
+    assert!(o.get_state_machine(&name).await.unwrap().is_none());
+    let tags = BTreeMap::from([("ferry:owner".to_string(), "alice".to_string())]);
+    let r = o.put_state_machine(&name, PASS, &tags).await.unwrap();
+    assert_eq!(
+        r.id,
+        format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{name}")
+    );
+    // Again: an update, with a new definition and tag.
+    let tags2 = BTreeMap::from([("ferry:owner".to_string(), "bob".to_string())]);
+    let r2 = o.put_state_machine(&name, WAIT, &tags2).await.unwrap();
+    assert_eq!(r2, r);
+    let sm = o.get_state_machine(&name).await.unwrap().unwrap();
+    assert_eq!(sm.definition, WAIT);
+    assert_eq!(sm.tags["ferry:owner"], "bob");
+    assert_eq!(sm.id, r.id);
+
+    assert!(o.delete_state_machine(&name).await.unwrap());
+    assert!(!o.delete_state_machine(&name).await.unwrap());
+    assert!(o.get_state_machine(&name).await.unwrap().is_none());
+    // Recreated right after the delete.
+    o.put_state_machine(&name, PASS, &tags).await.unwrap();
+    assert!(o.delete_state_machine(&name).await.unwrap());
+}
+
+#[tokio::test]
+async fn executions_start_list_describe_and_stop() {
+    let (a, _) = adapters().await;
+    let o = &a.orchestrator;
+    let name = ferry_testkit::unique("Flow");
+    o.put_state_machine(&name, WAIT, &BTreeMap::new())
+        .await
+        .unwrap();
+    let input = r#"{"Parameters": "{\"alpha\": 0.5}"}"#;
+    let e = o
+        .start_execution(&name, Some("run-1"), input)
+        .await
+        .unwrap();
+    assert_eq!(e.name, "run-1");
+    assert_eq!(e.status, ExecutionStatus::Running);
+    assert_eq!(
+        e.id,
+        format!("arn:aws:states:us-east-1:{ACCOUNT}:execution:{name}:run-1")
+    );
+    // Same name, other input (the same input is idempotent while running, as on AWS).
+    assert!(matches!(
+        o.start_execution(&name, Some("run-1"), "{}").await,
+        Err(OrchestratorError::ExecutionAlreadyExists(_))
+    ));
+    let generated = o.start_execution(&name, None, "{}").await.unwrap();
+    assert_eq!(generated.name.len(), 36, "a UUID: {}", generated.name);
+
+    let d = o.describe_execution(&name, "run-1").await.unwrap().unwrap();
+    assert_eq!(d.input.as_deref(), Some(input));
+    assert_eq!(d.state_machine, name);
+    let by_arn = o.describe_execution(&name, &e.id).await.unwrap().unwrap();
+    assert_eq!(by_arn.name, "run-1");
+    assert!(o.describe_execution(&name, "nope").await.unwrap().is_none());
+
+    let all = o.list_executions(&name, None).await.unwrap();
+    let mut names: Vec<_> = all.iter().map(|x| x.name.clone()).collect();
+    names.sort();
+    let mut expected = vec!["run-1".to_string(), generated.name.clone()];
+    expected.sort();
+    assert_eq!(names, expected);
+
+    let stopped = o
+        .stop_execution(&name, "run-1", Some("Ferry.Terminated"), Some("by test"))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, ExecutionStatus::Aborted);
+    assert!(stopped.stop_date.is_some());
+    // Stopping a finished execution returns it unchanged.
+    let again = o.stop_execution(&name, "run-1", None, None).await.unwrap();
+    assert_eq!(again.status, ExecutionStatus::Aborted);
+    let aborted = o
+        .list_executions(&name, Some(ExecutionStatus::Aborted))
+        .await
+        .unwrap();
+    assert_eq!(
+        aborted.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
+        ["run-1"]
+    );
+    assert!(matches!(
+        o.stop_execution(&name, "nope", None, None).await,
+        Err(OrchestratorError::NotFound(_))
+    ));
+    let missing = ferry_testkit::unique("Missing");
+    assert!(matches!(
+        o.start_execution(&missing, None, "{}").await,
+        Err(OrchestratorError::NotFound(_))
+    ));
+    o.delete_state_machine(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn schedules_are_created_replaced_read_and_deleted() {
+    let (a, _) = adapters().await;
+    let name = ferry_testkit::unique("flow-schedule");
+    let sm = a
+        .orchestrator
+        .put_state_machine(&ferry_testkit::unique("Flow"), PASS, &BTreeMap::new())
+        .await
+        .unwrap();
+    let s = &a.schedules;
+    assert!(s.get(&name).await.unwrap().is_none());
+    let mut spec = ScheduleSpec {
+        name: name.clone(),
+        expression: "0 10 * * ? *".into(),
+        timezone: Some("Europe/Paris".into()),
+        target: sm.clone(),
+        input: r#"{"Parameters": "{}"}"#.into(),
+    };
+    s.put(&spec).await.unwrap();
+    assert_eq!(s.get(&name).await.unwrap().unwrap(), spec);
+    spec.expression = "0 * * * ? *".into();
+    spec.timezone = None;
+    s.put(&spec).await.unwrap();
+    let got = s.get(&name).await.unwrap().unwrap();
+    assert_eq!(got.expression, "0 * * * ? *");
+    assert_eq!(got.timezone.as_deref(), Some("UTC"));
+    assert!(s.delete(&name).await.unwrap());
+    assert!(!s.delete(&name).await.unwrap());
+    assert!(s.get(&name).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn job_definitions_are_registered_once_and_reused() {
+    let (a, _) = adapters().await;
+    let spec = JobDefinitionSpec {
+        name: ferry_testkit::unique("ferry-jd"),
+        image: "python:3.11-slim".into(),
+        job_role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/job")),
+        execution_role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/exec")),
+        platform: Platform::Fargate,
+        shared_memory_mib: None,
+        vcpus: "1".into(),
+        memory_mib: 4096,
+    };
+    let arn = a.job_definitions.ensure(&spec).await.unwrap();
+    assert!(
+        arn.ends_with(&format!("job-definition/{}:1", spec.name)),
+        "{arn}"
+    );
+    assert_eq!(a.job_definitions.ensure(&spec).await.unwrap(), arn);
+    let props = a.job_definitions.container_properties(&spec);
+    assert_eq!(
+        props.secrets()[0].value_from(),
+        Some(format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:k:apikey::").as_str())
+    );
+}

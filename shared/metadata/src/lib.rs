@@ -9,6 +9,8 @@
 //! [`repo`] (data access), [`ids`] (run-number and task-id allocation), [`error`] (errors →
 //! responses).
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -62,11 +62,15 @@ pub fn tags_json(t: &Option<Vec<String>>) -> Value {
 /// A flow (svc `flows_v3`).
 #[derive(Debug, Clone)]
 pub struct Flow {
+    /// Flow name (path component; at most 255 bytes, no `/`).
     pub flow_id: String,
+    /// Who created it, as the client reported (`null` when not sent).
     pub user_name: Option<String>,
     /// Creation time, ms since the epoch, set by the server.
     pub ts_epoch: i64,
+    /// User tags as sent at creation (`null` when not sent).
     pub tags: Option<Vec<String>>,
+    /// System tags as sent at creation (`null` when not sent).
     pub system_tags: Option<Vec<String>>,
 }
 
@@ -109,14 +113,19 @@ impl Flow {
 /// A run (svc `runs_v3`).
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// Flow name (path component; at most 255 bytes, no `/`).
     pub flow_id: String,
     /// Internal number, allocated by the server per flow.
     pub run_number: i64,
     /// Client-chosen non-numeric alias (`argo-…`, `sfn-…`).
     pub run_id: Option<String>,
+    /// Who created it, as the client reported (`null` when not sent).
     pub user_name: Option<String>,
+    /// Creation time, ms since the epoch, set by the server.
     pub ts_epoch: i64,
+    /// User tags as sent at creation (`null` when not sent).
     pub tags: Option<Vec<String>>,
+    /// System tags as sent at creation (`null` when not sent).
     pub system_tags: Option<Vec<String>>,
     /// Bumped by every tag mutation (optimistic locking).
     pub version: i64,
@@ -229,10 +238,15 @@ impl Run {
 /// A step (svc `steps_v3`).
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// Step name.
     pub step_name: String,
+    /// Who created it, as the client reported (`null` when not sent).
     pub user_name: Option<String>,
+    /// Creation time, ms since the epoch, set by the server.
     pub ts_epoch: i64,
+    /// User tags as sent at creation (`null` when not sent).
     pub tags: Option<Vec<String>>,
+    /// System tags as sent at creation (`null` when not sent).
     pub system_tags: Option<Vec<String>>,
 }
 
@@ -277,14 +291,19 @@ impl Step {
 /// A task (svc `tasks_v3`).
 #[derive(Debug, Clone)]
 pub struct Task {
+    /// Step name.
     pub step_name: String,
     /// Internal id, allocated by the server.
     pub task_id: i64,
     /// Client-chosen non-numeric alias (Argo `t-…`, Batch job ids).
     pub task_name: Option<String>,
+    /// Who created it, as the client reported (`null` when not sent).
     pub user_name: Option<String>,
+    /// Creation time, ms since the epoch, set by the server.
     pub ts_epoch: i64,
+    /// User tags as sent at creation (`null` when not sent).
     pub tags: Option<Vec<String>>,
+    /// System tags as sent at creation (`null` when not sent).
     pub system_tags: Option<Vec<String>>,
     /// A copy of the task's heartbeat (seconds), refreshed at most every
     /// [`crate::repo::COPY_EVERY_S`]; the exact value lives on the heartbeat item.
@@ -357,13 +376,21 @@ impl Task {
 /// A metadata row (svc `metadata_v3`). Rows keep their own tags (`attempt_id:N`).
 #[derive(Debug, Clone)]
 pub struct Metadata {
+    /// Row id: unique, increasing within this process (block allocation).
     pub id: i64,
+    /// Metadata field (`attempt`, `attempt_ok`, `code-package`, ...).
     pub field_name: String,
+    /// Value as text (JSON values other than strings are kept as their JSON text).
     pub value: String,
+    /// The row's `type` (`attempt`, `internal_attempt_status`, ...).
     pub type_: String,
+    /// Who created it, as the client reported (`null` when not sent).
     pub user_name: Option<String>,
+    /// Creation time, ms since the epoch, set by the server.
     pub ts_epoch: i64,
+    /// User tags as sent at creation (`null` when not sent).
     pub tags: Option<Vec<String>>,
+    /// System tags as sent at creation (`null` when not sent).
     pub system_tags: Option<Vec<String>>,
 }
 
@@ -420,14 +447,23 @@ impl Metadata {
 /// An artifact pointer (svc `artifact_v3`); the data lives in the datastore.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// Artifact name.
     pub name: String,
+    /// Attempt that produced it.
     pub attempt_id: u32,
+    /// Datastore location (`:root:<path>` for the content-addressed store).
     pub location: String,
+    /// Datastore type (`local`, `s3`).
     pub ds_type: String,
+    /// Content hash in the datastore.
     pub sha: String,
+    /// Artifact type (`metaflow.artifact`).
     pub type_: String,
+    /// Encoding of the stored object (`pickle-v4`, ...).
     pub content_type: String,
+    /// Who created it (`" "` when not sent, as svc stores missing artifact fields).
     pub user_name: String,
+    /// Creation time, ms since the epoch, set by the server.
     pub ts_epoch: i64,
 }
 

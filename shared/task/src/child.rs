@@ -146,23 +146,26 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Copy a child's stream to the console and the log until EOF.
+/// Copy a child's stream to the console and the log until EOF. Console writes are asynchronous,
+/// so a console that stops reading never stalls signal handling or the other stream.
 async fn pump(mut src: impl AsyncRead + Unpin, mut log: StreamLog, stream: Stream) {
-    use std::io::Write;
+    use tokio::io::AsyncWriteExt;
+    let mut console: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match stream {
+        Stream::Stdout => Box::new(tokio::io::stdout()),
+        Stream::Stderr => Box::new(tokio::io::stderr()),
+    };
+    let mut console_ok = true;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match src.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let chunk = &buf[..n];
-                let _ = match stream {
-                    Stream::Stdout => std::io::stdout()
-                        .lock()
-                        .write_all(chunk)
-                        .and_then(|()| std::io::stdout().flush()),
-                    Stream::Stderr => std::io::stderr().lock().write_all(chunk),
-                };
                 log.write(chunk);
+                if console_ok {
+                    console_ok =
+                        console.write_all(chunk).await.is_ok() && console.flush().await.is_ok();
+                }
             }
         }
     }

@@ -164,8 +164,7 @@ async fn run_with_logs(
     init_env: Option<Vec<(String, String)>>,
 ) -> Result<i32, TaskError> {
     let interrupted = |s: &Shutdown| s.requested().map(|sig| 128 + sig);
-    let blobs = stores::open_blobs(&desc.blobs).await?;
-    let package_dir = package::prepare(blobs.as_ref(), &desc.code_package, &opts.cache_dir).await?;
+    let package_dir = package::prepare(&desc.blobs, &desc.code_package, &opts.cache_dir).await?;
     if let Some(code) = interrupted(shutdown) {
         return Ok(code);
     }
@@ -230,15 +229,7 @@ async fn run_with_logs(
     }
 
     if let Some(table) = &table {
-        record_fanout(
-            desc,
-            env,
-            table.as_ref(),
-            blobs.as_ref(),
-            &ctx,
-            &package_dir,
-        )
-        .await?;
+        record_fanout(desc, env, table.as_ref(), &ctx, &package_dir).await?;
     }
     Ok(0)
 }
@@ -247,7 +238,6 @@ async fn record_fanout(
     desc: &TaskDescription,
     env: &TaskEnv,
     table: &dyn ferry_store::Table,
-    blobs: &dyn ferry_store::Blobs,
     ctx: &CommandContext<'_>,
     package_dir: &Path,
 ) -> Result<(), TaskError> {
@@ -270,12 +260,19 @@ async fn record_fanout(
             attempt: env.retry_count()?,
         };
         let n = fanout::read_num_splits(&q, &ctx.base_env(), package_dir).await?;
-        let items = if desc.fanout.items_object {
-            Some(blobs)
+        let blobs = if desc.fanout.items_object {
+            Some(stores::open_blobs(&desc.blobs).await?)
         } else {
             None
         };
-        fanout::record_cardinality(table, items, &env.job_id, n, desc.state_ttl_seconds).await?;
+        fanout::record_cardinality(
+            table,
+            blobs.as_deref(),
+            &env.job_id,
+            n,
+            desc.state_ttl_seconds,
+        )
+        .await?;
     }
     if desc.fanout.join_parent {
         // `FERRY_TAIL_SPLIT_PARENT_TASK_ID`; older compilers set only `FERRY_SPLIT_PARENT_TASK_ID`

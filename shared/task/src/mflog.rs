@@ -24,6 +24,9 @@ pub fn decorate_into(out: &mut Vec<u8>, source: &str, now: DateTime<Utc>, id: u6
     }
 }
 
+/// Longest line kept whole (bytes); longer ones are split.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// Splits a byte stream into lines and decorates each complete one.
 #[derive(Debug, Default)]
 pub struct LineDecorator {
@@ -49,6 +52,12 @@ impl LineDecorator {
             rest = tail;
         }
         self.partial.extend_from_slice(rest);
+        if self.partial.len() >= MAX_LINE {
+            // A line this long (or output without newlines) is cut rather than held in memory.
+            let full = std::mem::take(&mut self.partial);
+            let id = self.id();
+            decorate_into(&mut out, TASK_SOURCE, now, id, &full);
+        }
         out
     }
 
@@ -82,6 +91,12 @@ mod tests {
         let all = String::from_utf8([a, b, c].concat()).unwrap();
         let lines: Vec<&str> = all.lines().collect();
         assert_eq!(lines.len(), 3);
+        let long = d.feed(&vec![b'x'; MAX_LINE + 10]);
+        assert_eq!(
+            long.iter().filter(|b| **b == b'\n').count(),
+            1,
+            "an over-long line is cut"
+        );
         for (l, want) in lines.iter().zip(["hello", "world", "x"]) {
             assert!(l.starts_with("[MFLOG|0|"), "{l}");
             assert!(l.ends_with(&format!("]{want}")), "{l}");

@@ -7,13 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_spec::task::PackageRef;
+use ferry_spec::task::{BlobStoreRef, PackageRef};
 use ferry_store::Blobs;
 
 use crate::description::{is_sha256_hex, sha256_hex};
 use crate::error::TaskError;
 use crate::extract::unpack_tgz;
 use crate::retry::with_retries;
+use crate::stores;
 
 /// The host cache directory: `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else
 /// `$HOME/.cache/ferry`, else `<tmp>/ferry-cache`.
@@ -36,10 +37,10 @@ pub fn cached_path(cache: &Path, sha256: &str) -> PathBuf {
 }
 
 /// Make the package available as an extracted directory and return it. Uses the cache when the
-/// package is there; else downloads, verifies and extracts it. Errors (no user code has run):
+/// package is there; else downloads it from the blob store `blobs`, verifies and extracts it. Errors (no user code has run):
 /// a malformed sha256, a missing package, a hash mismatch, an unsafe archive.
 pub async fn prepare(
-    blobs: &dyn Blobs,
+    blobs: &BlobStoreRef,
     package: &PackageRef,
     cache: &Path,
 ) -> Result<PathBuf, TaskError> {
@@ -53,6 +54,9 @@ pub async fn prepare(
     if target.is_dir() {
         return Ok(target);
     }
+    // Only a cache miss needs the blob store (on AWS, opening it loads the SDK configuration).
+    let blobs = stores::open_blobs(blobs).await?;
+    let blobs: &dyn Blobs = blobs.as_ref();
     let bytes = with_retries(&format!("downloading {}", blobs.url(&package.key)), || {
         blobs.get(&package.key)
     })

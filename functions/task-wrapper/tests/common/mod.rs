@@ -4,7 +4,6 @@
 //! would set (no executor involved).
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -149,7 +148,8 @@ impl Stack {
         self.put_package(&tgz(&[(flow_file, source.as_bytes())]))
     }
 
-    /// A description for a Metaflow step, with the venv's python.
+    /// A description for a Metaflow step, with the venv's python. Built from JSON so that
+    /// optional fields added to the format later keep their defaults.
     pub fn describe(
         &self,
         flow: &str,
@@ -158,50 +158,36 @@ impl Stack {
         package: &PackageRef,
         inputs: StepInputs,
     ) -> TaskDescription {
-        TaskDescription {
-            version: 1,
-            flow: flow.into(),
-            step: step.into(),
-            flow_file: flow_file.into(),
-            code_package: package.clone(),
-            command: StepCommand::Metaflow {
-                python: ferry_testkit::python().to_string_lossy().into_owned(),
-            },
-            environment: BTreeMap::new(),
-            retries: Retries {
-                max_user_code_retries: 0,
-                total_attempts: 1,
-            },
-            metadata: match &self.metadata_url {
-                None => MetadataSettings {
-                    kind: "local".into(),
-                    url: None,
-                },
-                Some(u) => MetadataSettings {
-                    kind: "service".into(),
-                    url: Some(u.clone()),
-                },
-            },
-            datastore: DatastoreSettings {
+        let metadata = match &self.metadata_url {
+            None => MetadataSettings {
                 kind: "local".into(),
-                root: self.datastore.to_string_lossy().into_owned(),
+                url: None,
             },
-            blobs: BlobStoreRef::Dir {
-                path: self.blobs.to_string_lossy().into_owned(),
+            Some(u) => MetadataSettings {
+                kind: "service".into(),
+                url: Some(u.clone()),
             },
-            state_table: TableRef::Sqlite {
-                path: self.table.to_string_lossy().into_owned(),
-            },
-            production_token: "testflow-0-abcd".into(),
-            owner: "tester".into(),
-            namespace: None,
-            project: None,
-            tags: vec!["ferry-test".into()],
-            default_parameters: BTreeMap::new(),
-            inputs,
-            fanout: Fanout::default(),
-            state_ttl_seconds: 3600,
-        }
+        };
+        let desc = serde_json::json!({
+            "version": 1,
+            "flow": flow,
+            "step": step,
+            "flow_file": flow_file,
+            "code_package": package,
+            "command": StepCommand::Metaflow { python: ferry_testkit::python().to_string_lossy().into_owned() },
+            "retries": Retries { max_user_code_retries: 0, total_attempts: 1 },
+            "metadata": metadata,
+            "datastore": DatastoreSettings { kind: "local".into(), root: self.datastore.to_string_lossy().into_owned() },
+            "blobs": BlobStoreRef::Dir { path: self.blobs.to_string_lossy().into_owned() },
+            "state_table": TableRef::Sqlite { path: self.table.to_string_lossy().into_owned() },
+            "production_token": "testflow-0-abcd",
+            "owner": "tester",
+            "tags": ["ferry-test"],
+            "inputs": inputs,
+            "fanout": Fanout::default(),
+            "state_ttl_seconds": 3600,
+        });
+        serde_json::from_value(desc).expect("a valid task description")
     }
 
     /// Publish a description at `tasks/<sha>.json`; returns its `file://` URL.

@@ -1,33 +1,4 @@
-//! The compiler: a flow spec and its graph → an Amazon States Language definition.
-//!
-//! # Shape
-//! * every step is a `Task` state `arn:<partition>:states:::batch:submitJob.sync` named after
-//!   the step ([`naming::step_state_name`]); its container overrides carry only the wrapper's
-//!   argv (`<wrapper> run --task <url of tasks/<sha256>.json>`), the vCPU/memory/GPU
-//!   requirements and the dynamic environment of `docs/runtime-contract.md` §2
-//!   (`{"Name", "Value.$": <JSONPath>}`); state between Task states travels in the Batch job
-//!   `Parameters` and each Task keeps only `{JobId, Parameters}` of the Batch result
-//!   (`ResultSelector`);
-//! * a split is a `Parallel` state (named by [`naming::parallel_state_name`]) with one branch per
-//!   `next` step; the join reads the branch outputs as `$[i]`;
-//! * a foreach is a `Map` with `ItemSelector` / `ItemProcessor` and `ResultPath: null` (the join
-//!   reads the foreach task's own `{JobId, Parameters}`, passed through). Inline Maps read the
-//!   split indexes with a `dynamodb:getItem` state (`<step>-cardinality`); distributed Maps read
-//!   `foreach/<task id>.json` with an `s3:getObject` `ItemReader` and write child results with a
-//!   `ResultWriter`. The last Task of a foreach body has `OutputPath: null`, so iteration results
-//!   are `{}`.
-//!
-//! # ASL features emitted (the executor implements exactly these)
-//! State types `Task`, `Parallel`, `Map`. Fields: `Comment`, `StartAt`, `States`,
-//! `TimeoutSeconds` (top level only), `Type`, `Resource`, `Parameters` (with `.$` keys),
-//! `ResultSelector`, `ResultPath` (`null` or `$.Foreach`), `OutputPath` (`null` only), `Next`,
-//! `End`, `Retry` (`ErrorEquals`, `IntervalSeconds`, `MaxAttempts`, `BackoffRate`,
-//! `MaxDelaySeconds`, `JitterStrategy: FULL`), `Branches`, `ItemsPath`, `ItemSelector`,
-//! `ItemProcessor` (`ProcessorConfig.Mode` `INLINE` | `DISTRIBUTED` with `ExecutionType: STANDARD`),
-//! `ItemReader` (`s3:getObject`, `ReaderConfig.InputType: JSON`), `ResultWriter`
-//! (`s3:putObject`), `MaxConcurrency`. Resources: `batch:submitJob.sync`, `dynamodb:getItem`.
-//! Paths: `$`, `$.a.b`, `$.a['x.y']`, `$[i].a`, `$$.Execution.Name`, `$$.Map.Item.Value`,
-//! `$$.State.RetryCount`. Intrinsics: `States.Format` with `{}` placeholders.
+//! The walk over the graph that emits states, task descriptions and job definitions.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -38,398 +9,21 @@ use ferry_spec::task::{
 };
 use serde_json::{Map, Value, json};
 
+use super::checks::attempts;
+use super::input::Input;
+use super::{
+    PARAM_OWNER, PARAM_PRODUCTION_TOKEN, PARAM_RUN_ID, param_split_index, param_split_parent,
+};
 use crate::canonical::{canonical_bytes, compact_bytes, sha256_hex};
 use crate::limits;
 use crate::naming;
 use crate::options::{
-    CompileOptions, DEFAULT_ATTEMPT_TIMEOUT_SECONDS, DEFAULT_CPU, DEFAULT_MEMORY_MIB, MapMode,
+    CompileOptions, DEFAULT_ATTEMPT_TIMEOUT_SECONDS, DEFAULT_CPU, DEFAULT_MEMORY_MIB,
 };
-use crate::output::{CompileError, Compiled, JobDefinitionSpec, TaskDescriptionBlob};
-use crate::schedule::schedule_for;
+use crate::output::{CompileError, JobDefinitionSpec, TaskDescriptionBlob};
 
-/// Batch parameter carrying the run id (the execution name captured by `start`).
-pub const PARAM_RUN_ID: &str = "metaflow.run_id";
-/// Batch parameter carrying the deployer (read back by `get_existing_deployment`-style readers
-/// from `States[StartAt].Parameters.Parameters`).
-pub const PARAM_OWNER: &str = "metaflow.owner";
-/// Batch parameter carrying the production token (start step only).
-pub const PARAM_PRODUCTION_TOKEN: &str = "metaflow.production_token";
-
-/// Static splits with more branches than this join through the state table instead of one
-/// `FERRY_PARENT_<i>_TASK_ID` variable per branch (which would outgrow Batch's 8,192-character
-/// overrides past ~110 branches).
-pub const MAX_ENV_JOIN_BRANCHES: usize = 64;
-
-/// Batch attempts `@catch` adds (Metaflow's `NUM_FALLBACK_RETRIES`).
-const CATCH_ERROR_RETRIES: u32 = 3;
-/// Batch allows at most 10 attempts.
-const MAX_BATCH_ATTEMPTS: u32 = 10;
-/// Batch's minimum attempt timeout.
-const MIN_TIMEOUT_SECONDS: u64 = 60;
 /// State table items outlive the run by this much (Metaflow: 90 days).
 const TTL_GRACE_SECONDS: u64 = 90 * 24 * 3600;
-
-/// Batch parameter key of the split parent of foreach `f`.
-pub fn param_split_parent(f: &str) -> String {
-    format!("split_parent_task_id_{f}")
-}
-
-/// Batch parameter key of the split index of foreach `f`.
-pub fn param_split_index(f: &str) -> String {
-    format!("split_index_{f}")
-}
-
-/// Compile `spec` (whose graph is `graph`) for the target described by `options`.
-///
-/// Errors: invalid or missing options, steps or decorators Ferry cannot deploy, out-of-range
-/// settings (`@timeout` < 60 s, more than 10 Batch attempts), a bad `@schedule`, and any AWS
-/// limit the output would break (definition > 1 MB, overrides > 8,192 characters, names).
-pub fn compile(
-    spec: &FlowSpec,
-    graph: &FlowGraph,
-    options: &CompileOptions,
-) -> Result<Compiled, CompileError> {
-    check_options(options)?;
-    check_spec(spec, graph)?;
-    let modes = map_modes(graph, options);
-    let mut c = Compiler {
-        spec,
-        graph,
-        opts: options,
-        distributed: modes,
-        wide: graph
-            .nodes()
-            .filter(|n| n.ty() == StepType::Split && n.next().len() > MAX_ENV_JOIN_BRANCHES)
-            .map(|n| n.name().to_string())
-            .collect(),
-        branch_stack: Vec::new(),
-        visited: HashSet::new(),
-        inputs: HashMap::new(),
-        descriptions: HashMap::new(),
-        job_definitions: BTreeMap::new(),
-        job_definition_names: HashMap::new(),
-    };
-    let start = graph.start().name().to_string();
-    let mut states = Map::new();
-    c.chain(&start, None, Input::Execution, &mut states)?;
-    if c.visited.len() != graph.len() {
-        return Err(CompileError::Graph(
-            "some steps are not reachable through the compiled transitions".to_string(),
-        ));
-    }
-    let mut definition = Map::new();
-    definition.insert(
-        "Comment".into(),
-        json!(format!(
-            "Ferry: flow {} deployed as {}",
-            spec.flow, options.state_machine_name
-        )),
-    );
-    definition.insert("StartAt".into(), json!(naming::step_state_name(&start)));
-    if let Some(t) = options.workflow_timeout_seconds {
-        definition.insert("TimeoutSeconds".into(), json!(t));
-    }
-    definition.insert("States".into(), Value::Object(states));
-    let definition = Value::Object(definition);
-    let size = limits::json_len(&definition);
-    if size > limits::MAX_DEFINITION_BYTES {
-        return Err(CompileError::DefinitionTooLarge {
-            bytes: size,
-            limit: limits::MAX_DEFINITION_BYTES,
-        });
-    }
-    let mut task_descriptions = Vec::with_capacity(graph.len());
-    for node in graph.sorted() {
-        if let Some(blob) = c.descriptions.remove(node.name()) {
-            task_descriptions.push(blob);
-        }
-    }
-    Ok(Compiled {
-        definition,
-        task_descriptions,
-        job_definitions: c.job_definitions.into_values().collect(),
-        schedule: schedule_for(spec, &options.state_machine_name)?,
-    })
-}
-
-fn opt_err(option: &'static str, why: impl Into<String>) -> CompileError {
-    CompileError::Option {
-        option,
-        why: why.into(),
-    }
-}
-
-fn check_options(o: &CompileOptions) -> Result<(), CompileError> {
-    naming::check_sfn_name(&o.state_machine_name)?;
-    let required = [
-        ("state_table_name", &o.state_table_name),
-        ("job_queue", &o.job_queue),
-        ("default_image", &o.default_image),
-        ("owner", &o.owner),
-        ("production_token", &o.production_token),
-        ("code_package.key", &o.code_package.key),
-        ("python", &o.python),
-    ];
-    for (name, value) in required {
-        if value.trim().is_empty() {
-            return Err(opt_err(name, "is required"));
-        }
-    }
-    if !matches!(
-        o.partition.as_str(),
-        "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
-    ) {
-        return Err(opt_err(
-            "partition",
-            format!("unknown partition {:?}", o.partition),
-        ));
-    }
-    match &o.blobs {
-        td::BlobStoreRef::S3 { bucket, prefix } => {
-            if bucket.is_empty()
-                || !bucket
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-            {
-                return Err(opt_err(
-                    "blobs.bucket",
-                    format!("{bucket:?} is not an S3 bucket name"),
-                ));
-            }
-            if !prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
-            {
-                return Err(opt_err(
-                    "blobs.prefix",
-                    "may only contain letters, digits and / _ . -",
-                ));
-            }
-        }
-        td::BlobStoreRef::Dir { path } => {
-            if path.is_empty()
-                || path.contains(['\'', '{', '}', '\\'])
-                || path.chars().any(char::is_control)
-            {
-                return Err(opt_err("blobs.path", "must be a plain directory path"));
-            }
-        }
-    }
-    if o.wrapper_command.is_empty() || o.wrapper_command.iter().any(|a| a.is_empty()) {
-        return Err(opt_err(
-            "wrapper_command",
-            "needs at least the wrapper executable",
-        ));
-    }
-    if o.max_workers == 0 {
-        return Err(opt_err("max_workers", "must be at least 1"));
-    }
-    if o.workflow_timeout_seconds == Some(0) {
-        return Err(opt_err("workflow_timeout_seconds", "must be positive"));
-    }
-    if o.production_token.contains(char::is_whitespace) {
-        return Err(opt_err("production_token", "must not contain whitespace"));
-    }
-    Ok(())
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut b = s.bytes();
-    b.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
-fn check_spec(spec: &FlowSpec, graph: &FlowGraph) -> Result<(), CompileError> {
-    if let Some(d) = spec.decorators.unsupported.first() {
-        return Err(CompileError::Unsupported(format!(
-            "Deploying flows with the @{d} flow decorator is not supported by Ferry. Remove it to deploy."
-        )));
-    }
-    if graph.len() != spec.steps.len() {
-        return Err(CompileError::Graph(
-            "the graph and the spec have different steps".to_string(),
-        ));
-    }
-    let mut seen = HashSet::new();
-    for p in &spec.parameters {
-        if !seen.insert(p.name.to_lowercase()) {
-            return Err(CompileError::Parameter(format!(
-                "Parameter *{}* is specified twice. Note that parameter names are case-insensitive.",
-                p.name
-            )));
-        }
-    }
-    for step in &spec.steps {
-        let Some(node) = graph.node(&step.name) else {
-            return Err(CompileError::Graph(format!(
-                "step {} is not in the graph",
-                step.name
-            )));
-        };
-        if node.step.ty != step.ty || node.step.next != step.next {
-            return Err(CompileError::Graph(format!(
-                "step {} differs from the graph",
-                step.name
-            )));
-        }
-        let s = &step.name;
-        let serr = |why: String| CompileError::Step {
-            step: s.clone(),
-            why,
-        };
-        if !is_identifier(s) {
-            return Err(serr("step names must be Python identifiers".to_string()));
-        }
-        if step.ty == StepType::Switch {
-            return Err(CompileError::Unsupported(format!(
-                "Step *{s}* is a switch; deploying flows with switch statements is not supported."
-            )));
-        }
-        if step.num_parallel.is_some() {
-            return Err(CompileError::Unsupported(format!(
-                "Step *{s}* uses @parallel; deploying flows with @parallel is not supported."
-            )));
-        }
-        let d = &step.decorators;
-        if let Some(u) = d.unsupported.first() {
-            return Err(CompileError::Unsupported(format!(
-                "Step *{s}* uses @{u}, which Ferry cannot deploy. Remove it to deploy."
-            )));
-        }
-        if step.ty == StepType::Foreach && d.catch.is_some() {
-            return Err(serr("@catch is not supported on a foreach step; put it on the steps of the foreach body".to_string()));
-        }
-        if let Some(t) = &d.timeout
-            && t.seconds < MIN_TIMEOUT_SECONDS
-        {
-            return Err(serr(format!(
-                "the timeout should be at least {MIN_TIMEOUT_SECONDS} seconds for execution on AWS Batch (got {})",
-                t.seconds
-            )));
-        }
-        if attempts(step) > MAX_BATCH_ATTEMPTS {
-            return Err(serr(format!(
-                "@retry and @catch ask for {} attempts; AWS Batch allows at most {MAX_BATCH_ATTEMPTS}. Lower @retry(times=...).",
-                attempts(step)
-            )));
-        }
-        if let Some(env) = &d.environment {
-            for k in env.vars.keys() {
-                if !is_identifier(k) || k.starts_with("FERRY_") || k.starts_with("AWS_BATCH_") {
-                    return Err(serr(format!(
-                        "@environment variable {k:?} is not allowed: use letters, digits and _, and no FERRY_ or AWS_BATCH_ prefix"
-                    )));
-                }
-            }
-        }
-        for (cpu, what) in [
-            (d.resources.as_ref().and_then(|r| r.cpu), "@resources(cpu)"),
-            (d.batch.as_ref().and_then(|r| r.cpu), "@batch(cpu)"),
-        ] {
-            if let Some(c) = cpu
-                && !(c.is_finite() && c > 0.0)
-            {
-                return Err(serr(format!("{what} must be a positive number")));
-            }
-        }
-        if let Some(argv) = &step.command
-            && argv.is_empty()
-        {
-            return Err(serr(
-                "a generic command needs at least one argument".to_string(),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Batch attempts of a step: `@retry(times)` + 3 for `@catch` + 1.
-fn attempts(step: &Step) -> u32 {
-    let d = &step.decorators;
-    let user = d.retry.as_ref().map_or(0, |r| r.times);
-    let error = if d.catch.is_some() {
-        CATCH_ERROR_RETRIES
-    } else {
-        0
-    };
-    user.saturating_add(error).saturating_add(1)
-}
-
-/// Which foreach steps get a distributed Map.
-fn map_modes(graph: &FlowGraph, o: &CompileOptions) -> HashSet<String> {
-    let foreaches: Vec<&str> = graph
-        .nodes()
-        .filter(|n| n.ty() == StepType::Foreach)
-        .map(|n| n.name())
-        .collect();
-    let own = |f: &str| match o.map_mode {
-        MapMode::Inline => false,
-        MapMode::Distributed => true,
-        MapMode::Auto => {
-            o.max_workers > o.distributed_map_threshold
-                || o.foreach_width_hints
-                    .get(f)
-                    .is_some_and(|w| *w > o.inline_width_limit)
-        }
-    };
-    let mut out: HashSet<String> = HashSet::new();
-    for f in &foreaches {
-        if own(f) {
-            out.insert(f.to_string());
-            // Keep distributed Maps out of inline ones: make every enclosing Map distributed.
-            for outer in graph.enclosing_foreaches(f) {
-                out.insert(outer.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// The shape of a state's input, which decides the JSONPaths a Task reads.
-#[derive(Debug, Clone, Copy)]
-enum Input<'a> {
-    /// The execution input `{"Parameters": "<json>"}` (start).
-    Execution,
-    /// A Task output `{JobId, Parameters}`.
-    Task,
-    /// A Parallel output `[{JobId, Parameters}, ...]`.
-    Branches,
-    /// A Map item `{JobId, Parameters, Index}` of foreach `foreach`.
-    MapItem { foreach: &'a str },
-    /// The first state of a Parallel branch: the split task's `{JobId, Parameters}`.
-    BranchStart { split: &'a str },
-    /// A Map's input passed through: the foreach task's `{JobId, Parameters, ...}`.
-    AfterMap,
-}
-
-impl Input<'_> {
-    fn params_base(&self) -> &'static str {
-        match self {
-            Input::Branches => "$[0].Parameters",
-            _ => "$.Parameters",
-        }
-    }
-    fn run_id(&self) -> String {
-        match self {
-            Input::Execution => "$$.Execution.Name".to_string(),
-            _ => format!("{}['{PARAM_RUN_ID}']", self.params_base()),
-        }
-    }
-    fn split_parent(&self, f: &str) -> String {
-        match self {
-            Input::MapItem { foreach } if *foreach == f => "$.JobId".to_string(),
-            Input::BranchStart { split } if *split == f => "$.JobId".to_string(),
-            _ => format!("{}.{}", self.params_base(), param_split_parent(f)),
-        }
-    }
-    fn split_index(&self, f: &str) -> String {
-        match self {
-            Input::MapItem { foreach } if *foreach == f => "$.Index".to_string(),
-            _ => format!("{}.{}", self.params_base(), param_split_index(f)),
-        }
-    }
-}
 
 /// Where a Task goes next.
 enum Next {
@@ -437,7 +31,8 @@ enum Next {
     End,
 }
 
-struct Compiler<'a> {
+/// The compiler's state during one walk.
+pub(super) struct Walk<'a> {
     spec: &'a FlowSpec,
     graph: &'a FlowGraph,
     opts: &'a CompileOptions,
@@ -455,7 +50,45 @@ struct Compiler<'a> {
     job_definition_names: HashMap<(String, Option<String>, Option<u64>), String>,
 }
 
-impl<'a> Compiler<'a> {
+impl<'a> Walk<'a> {
+    pub(super) fn new(
+        spec: &'a FlowSpec,
+        graph: &'a FlowGraph,
+        opts: &'a CompileOptions,
+        distributed: HashSet<String>,
+        wide: HashSet<String>,
+    ) -> Self {
+        Walk {
+            spec,
+            graph,
+            opts,
+            distributed,
+            wide,
+            branch_stack: Vec::new(),
+            visited: HashSet::new(),
+            inputs: HashMap::new(),
+            descriptions: HashMap::new(),
+            job_definitions: BTreeMap::new(),
+            job_definition_names: HashMap::new(),
+        }
+    }
+
+    /// The task descriptions by step and the job definitions, once every step is compiled.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn finish(
+        self,
+    ) -> Result<(HashMap<String, TaskDescriptionBlob>, Vec<JobDefinitionSpec>), CompileError> {
+        if self.visited.len() != self.graph.len() {
+            return Err(CompileError::Graph(
+                "some steps are not reachable through the compiled transitions".to_string(),
+            ));
+        }
+        Ok((
+            self.descriptions,
+            self.job_definitions.into_values().collect(),
+        ))
+    }
+
     fn node(&self, name: &str) -> Result<&'a ferry_spec::Node, CompileError> {
         self.graph
             .node(name)
@@ -477,7 +110,7 @@ impl<'a> Compiler<'a> {
 
     /// Compile the steps from `first` until the step whose `next` is `exit` (or `end`) into
     /// `states`; returns that last step's name.
-    fn chain(
+    pub(super) fn chain(
         &mut self,
         first: &str,
         exit: Option<&str>,

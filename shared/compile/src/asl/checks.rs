@@ -1,0 +1,222 @@
+//! Checks of the options and the spec before compiling: every refusal a user can hit.
+
+use std::collections::HashSet;
+
+use ferry_spec::FlowGraph;
+use ferry_spec::model::{FlowSpec, Step, StepType};
+use ferry_spec::task as td;
+
+use crate::naming;
+use crate::options::CompileOptions;
+use crate::output::CompileError;
+
+/// Batch attempts `@catch` adds (Metaflow's `NUM_FALLBACK_RETRIES`).
+const CATCH_ERROR_RETRIES: u32 = 3;
+/// Batch allows at most 10 attempts.
+const MAX_BATCH_ATTEMPTS: u32 = 10;
+/// Batch's minimum attempt timeout.
+const MIN_TIMEOUT_SECONDS: u64 = 60;
+
+fn opt_err(option: &'static str, why: impl Into<String>) -> CompileError {
+    CompileError::Option {
+        option,
+        why: why.into(),
+    }
+}
+
+pub(super) fn check_options(o: &CompileOptions) -> Result<(), CompileError> {
+    naming::check_sfn_name(&o.state_machine_name)?;
+    let required = [
+        ("state_table_name", &o.state_table_name),
+        ("job_queue", &o.job_queue),
+        ("default_image", &o.default_image),
+        ("owner", &o.owner),
+        ("production_token", &o.production_token),
+        ("code_package.key", &o.code_package.key),
+        ("python", &o.python),
+    ];
+    for (name, value) in required {
+        if value.trim().is_empty() {
+            return Err(opt_err(name, "is required"));
+        }
+    }
+    if !matches!(
+        o.partition.as_str(),
+        "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
+    ) {
+        return Err(opt_err(
+            "partition",
+            format!("unknown partition {:?}", o.partition),
+        ));
+    }
+    match &o.blobs {
+        td::BlobStoreRef::S3 { bucket, prefix } => {
+            if bucket.is_empty()
+                || !bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            {
+                return Err(opt_err(
+                    "blobs.bucket",
+                    format!("{bucket:?} is not an S3 bucket name"),
+                ));
+            }
+            if !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
+            {
+                return Err(opt_err(
+                    "blobs.prefix",
+                    "may only contain letters, digits and / _ . -",
+                ));
+            }
+        }
+        td::BlobStoreRef::Dir { path } => {
+            if path.is_empty()
+                || path.contains(['\'', '{', '}', '\\'])
+                || path.chars().any(char::is_control)
+            {
+                return Err(opt_err("blobs.path", "must be a plain directory path"));
+            }
+        }
+    }
+    if o.wrapper_command.is_empty() || o.wrapper_command.iter().any(|a| a.is_empty()) {
+        return Err(opt_err(
+            "wrapper_command",
+            "needs at least the wrapper executable",
+        ));
+    }
+    if o.max_workers == 0 {
+        return Err(opt_err("max_workers", "must be at least 1"));
+    }
+    if o.workflow_timeout_seconds == Some(0) {
+        return Err(opt_err("workflow_timeout_seconds", "must be positive"));
+    }
+    if o.production_token.contains(char::is_whitespace) {
+        return Err(opt_err("production_token", "must not contain whitespace"));
+    }
+    Ok(())
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+pub(super) fn check_spec(spec: &FlowSpec, graph: &FlowGraph) -> Result<(), CompileError> {
+    if let Some(d) = spec.decorators.unsupported.first() {
+        return Err(CompileError::Unsupported(format!(
+            "Deploying flows with the @{d} flow decorator is not supported by Ferry. Remove it to deploy."
+        )));
+    }
+    if graph.len() != spec.steps.len() {
+        return Err(CompileError::Graph(
+            "the graph and the spec have different steps".to_string(),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for p in &spec.parameters {
+        if !seen.insert(p.name.to_lowercase()) {
+            return Err(CompileError::Parameter(format!(
+                "Parameter *{}* is specified twice. Note that parameter names are case-insensitive.",
+                p.name
+            )));
+        }
+    }
+    for step in &spec.steps {
+        let Some(node) = graph.node(&step.name) else {
+            return Err(CompileError::Graph(format!(
+                "step {} is not in the graph",
+                step.name
+            )));
+        };
+        if node.step.ty != step.ty || node.step.next != step.next {
+            return Err(CompileError::Graph(format!(
+                "step {} differs from the graph",
+                step.name
+            )));
+        }
+        let s = &step.name;
+        let serr = |why: String| CompileError::Step {
+            step: s.clone(),
+            why,
+        };
+        if !is_identifier(s) {
+            return Err(serr("step names must be Python identifiers".to_string()));
+        }
+        if step.ty == StepType::Switch {
+            return Err(CompileError::Unsupported(format!(
+                "Step *{s}* is a switch; deploying flows with switch statements is not supported."
+            )));
+        }
+        if step.num_parallel.is_some() {
+            return Err(CompileError::Unsupported(format!(
+                "Step *{s}* uses @parallel; deploying flows with @parallel is not supported."
+            )));
+        }
+        let d = &step.decorators;
+        if let Some(u) = d.unsupported.first() {
+            return Err(CompileError::Unsupported(format!(
+                "Step *{s}* uses @{u}, which Ferry cannot deploy. Remove it to deploy."
+            )));
+        }
+        if step.ty == StepType::Foreach && d.catch.is_some() {
+            return Err(serr("@catch is not supported on a foreach step; put it on the steps of the foreach body".to_string()));
+        }
+        if let Some(t) = &d.timeout
+            && t.seconds < MIN_TIMEOUT_SECONDS
+        {
+            return Err(serr(format!(
+                "the timeout should be at least {MIN_TIMEOUT_SECONDS} seconds for execution on AWS Batch (got {})",
+                t.seconds
+            )));
+        }
+        if attempts(step) > MAX_BATCH_ATTEMPTS {
+            return Err(serr(format!(
+                "@retry and @catch ask for {} attempts; AWS Batch allows at most {MAX_BATCH_ATTEMPTS}. Lower @retry(times=...).",
+                attempts(step)
+            )));
+        }
+        if let Some(env) = &d.environment {
+            for k in env.vars.keys() {
+                if !is_identifier(k) || k.starts_with("FERRY_") || k.starts_with("AWS_BATCH_") {
+                    return Err(serr(format!(
+                        "@environment variable {k:?} is not allowed: use letters, digits and _, and no FERRY_ or AWS_BATCH_ prefix"
+                    )));
+                }
+            }
+        }
+        for (cpu, what) in [
+            (d.resources.as_ref().and_then(|r| r.cpu), "@resources(cpu)"),
+            (d.batch.as_ref().and_then(|r| r.cpu), "@batch(cpu)"),
+        ] {
+            if let Some(c) = cpu
+                && !(c.is_finite() && c > 0.0)
+            {
+                return Err(serr(format!("{what} must be a positive number")));
+            }
+        }
+        if let Some(argv) = &step.command
+            && argv.is_empty()
+        {
+            return Err(serr(
+                "a generic command needs at least one argument".to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Batch attempts of a step: `@retry(times)` + 3 for `@catch` + 1.
+pub(super) fn attempts(step: &Step) -> u32 {
+    let d = &step.decorators;
+    let user = d.retry.as_ref().map_or(0, |r| r.times);
+    let error = if d.catch.is_some() {
+        CATCH_ERROR_RETRIES
+    } else {
+        0
+    };
+    user.saturating_add(error).saturating_add(1)
+}

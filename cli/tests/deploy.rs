@@ -255,6 +255,18 @@ fn spec_only_json_deploy_describe_and_deployments() {
         text(&out).contains("The workflow HelloFlow doesn't exist on the Ferry embedded stack.")
     );
 
+    // --package-suffixes that leave the flow file out are refused before anything is sent.
+    let requests = || {
+        std::fs::read_dir(s.home().join("blobs/deploy/HelloFlow"))
+            .unwrap()
+            .count()
+    };
+    let before = requests();
+    let out = s.ferry("alice", &["deploy", f.path(), "--package-suffixes", ".sql"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("--package-suffixes"), "{}", text(&out));
+    assert_eq!(requests(), before);
+
     // deploy: Metaflow's texts, exit 0, the token stored where Metaflow keeps it.
     let out = s.ferry(
         "alice",
@@ -603,24 +615,19 @@ fn usage_errors_and_a_missing_stack() {
     }
     assert!(String::from_utf8_lossy(&run(&["--help"]).stdout).contains("Exit codes:"));
 
-    // No stack: the request waits, then a clear timeout and exit 1.
-    let out = run(&["deploy", f.path(), "--timeout", "1"]);
+    // No stack: a clear message at once, exit 1, nothing uploaded.
+    let out = run(&["deploy", f.path()]);
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
-    assert!(
-        t.contains("no answer from the deploy handler after 1 s"),
-        "{t}"
-    );
-    assert!(t.contains("ferry up"), "{t}");
+    assert!(t.contains("no Ferry stack is running on"), "{t}");
+    assert!(t.contains("ferry up --home"), "{t}");
+    assert!(!home.path().join("blobs/deploy").exists());
+    assert_eq!(run(&["delete", f.path()]).status.code(), Some(1));
     // A flow that does not import is reported with its error.
     let bad = flow("bad.py", "import no_such_module_here\n");
     let out = run(&["spec", bad.path()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no_such_module_here"), "{}", text(&out));
-    // --package-suffixes that leave the flow file out.
-    let out = run(&["deploy", f.path(), "--package-suffixes", ".sql"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("--package-suffixes"), "{}", text(&out));
     let _ = f.dir.path();
 }
 

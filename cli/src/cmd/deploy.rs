@@ -12,7 +12,7 @@ use ferry_deploy::{
 };
 use ferry_spec::FlowSpec;
 
-use crate::context::Context;
+use crate::context::{Context, Target};
 use crate::{package, submit, tokens};
 
 /// Which deployment of a flow (`@project` branches make several).
@@ -160,8 +160,24 @@ fn exit(result: &DeployResult) -> ExitCode {
     ExitCode::from(result.status.exit_code() as u8)
 }
 
+/// Fail fast when the embedded stack that would handle the request is not running (a stack
+/// stopped cleanly removes its `stack.json`; after a crash the wait times out instead).
+fn require_handler(ctx: &Context) -> anyhow::Result<()> {
+    if let Target::Local = ctx.target
+        && ferry_local::stack::read_stack_file(&ctx.home).is_none()
+    {
+        anyhow::bail!(
+            "no Ferry stack is running on {}: start one with `ferry up --home {}` (it handles deploys), then run this command again",
+            ctx.home.display(),
+            ctx.home.display()
+        );
+    }
+    Ok(())
+}
+
 /// Deploy.
 pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
+    require_handler(ctx)?;
     let suffixes = package::parse_suffixes(&args.package_suffixes)?;
     let r = resolve(ctx, &args.select).await?;
     let platform = ctx.platform();
@@ -212,6 +228,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
 
 /// Delete.
 pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode> {
+    require_handler(ctx)?;
     let r = resolve(ctx, &args.select).await?;
     let blobs = ctx.blobs().await?;
     let options = DeployOptions {

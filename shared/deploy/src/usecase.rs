@@ -218,8 +218,8 @@ fn refused(mut result: DeployResult, lines: impl IntoIterator<Item = String>) ->
     (result, RecordWrite::Keep)
 }
 
-/// Map a port error to a result line, or to a retry of the whole request when it is transient
-/// and nothing was changed yet.
+/// A result line for a failed port call. Port failures (even transient ones) end the request
+/// with a `failed` result the user sees at once, rather than a silent redelivery.
 fn port_line(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what} failed: {e}")
 }

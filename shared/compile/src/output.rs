@@ -34,7 +34,8 @@ pub struct TaskDescriptionBlob {
     pub key: String,
     /// The description.
     pub description: TaskDescription,
-    /// Canonical JSON of `description` (object keys sorted, compact); write these bytes.
+    /// Compact JSON of `description` (deterministic: struct field order, sorted maps); write
+    /// exactly these bytes (their sha256 is in `key`).
     pub bytes: Vec<u8>,
 }
 

@@ -14,9 +14,10 @@ use crate::context::{Context, Target};
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// Port on 127.0.0.1 for the metadata service and control API (0: any free port).
+    /// Default: the port this home used last (deployed flows record the stack's URL), else 8765.
     /// Example: `--port 8765`.
-    #[arg(long, default_value_t = stack::DEFAULT_PORT, value_name = "PORT")]
-    pub port: u16,
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
     /// Task processes running at once, over every run (default: twice the cores).
     /// Example: `--max-workers 8`.
     #[arg(long, value_name = "N")]
@@ -58,7 +59,10 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut cfg = StackConfig::new(ctx.home.clone());
-    cfg.port = args.port;
+    cfg.port = match args.port {
+        Some(p) => p,
+        None => stack::last_port(&ctx.home).unwrap_or(stack::DEFAULT_PORT),
+    };
     if let Some(n) = args.max_workers {
         anyhow::ensure!(n > 0, "--max-workers must be at least 1");
         cfg.max_workers = n;

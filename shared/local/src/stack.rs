@@ -130,6 +130,19 @@ pub fn read_stack_file(home: &Path) -> Option<StackInfo> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// `<home>/last-port`: the port the home's stack listened on last.
+pub const LAST_PORT_FILE: &str = "last-port";
+
+/// The port the stack of `home` listened on last, if recorded. Deployed flows record the
+/// stack's URL (their tasks report metadata there), so a restart should keep it.
+pub fn last_port(home: &Path) -> Option<u16> {
+    std::fs::read_to_string(home.join(LAST_PORT_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The compile settings of deploys to this stack.
 pub fn compile_environment(home: &Path, url: &str, python: &str) -> CompileOptions {
     CompileOptions {
@@ -311,6 +324,8 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         sched.run(orch, clock, sched_stop, |_| {}).await
     }));
 
+    let port_file = home.join(LAST_PORT_FILE);
+    std::fs::write(&port_file, format!("{port}\n")).map_err(io("writing", &port_file))?;
     let stack_file = home.join(STACK_FILE);
     let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
     let tmp = home.join(format!("{STACK_FILE}.tmp"));

@@ -4,6 +4,8 @@
 
 mod event;
 mod handler;
+#[cfg(test)]
+mod moto_tests;
 mod wiring;
 
 use aws_lambda_events::event::s3::S3Event;

@@ -1,10 +1,17 @@
 //! Building the deploy use case's context from the Lambda's environment (template.yaml sets the
 //! variables below).
 //!
-//! [`settings_from_env`] maps the environment to [`DeploySettings`] (pure, tested here). The AWS
-//! adapters of the ports and stores (Step Functions, EventBridge Scheduler, Batch, DynamoDB, S3)
-//! come from `ferry-aws`; until that crate provides them, [`context_from_env`] fails with a clear
-//! message and the function answers every request event with that error (Lambda retries it).
+//! [`settings_from_env`] maps the environment to [`DeploySettings`] (pure, tested here).
+//! [`context_from_env`] adds the stores (`DynamoTable` on `FERRY_DEPLOYMENTS_TABLE`, `S3Blobs` on
+//! `FERRY_BUCKET`/`FERRY_BLOB_PREFIX`) and the `ferry-aws` adapters of the ports (Step Functions
+//! with `FERRY_SFN_ROLE_ARN`, EventBridge Scheduler in `FERRY_SCHEDULE_GROUP` with
+//! `FERRY_SCHEDULER_ROLE_ARN`, Batch job definitions with `FERRY_API_KEY_SECRET_ARN` and
+//! `FERRY_BATCH_LOG_GROUP`; see `ferry_aws::config`).
+//!
+//! Without `FERRY_WRAPPER_HASHES` and `FERRY_WRAPPER_COMMAND`, the context reads the hashes the
+//! install step uploads next to the wrapper binaries (`<blob prefix>bin/task-wrapper-<arch>.sha256`,
+//! one hex digest) and, when any exists, tasks bootstrap the wrapper from the bucket; otherwise
+//! they run the image's `task-wrapper`.
 //!
 //! | variable | use |
 //! |---|---|
@@ -15,10 +22,12 @@
 //! | `FERRY_STATE_TABLE` | foreach state (the compiled `dynamodb:getItem` reads it) |
 //! | `FERRY_METADATA_URL` | Metaflow's `METAFLOW_SERVICE_URL` |
 //! | `FERRY_JOB_QUEUE_ARN`, `FERRY_TASK_IMAGE`, `FERRY_JOB_ROLE_ARN`, `FERRY_EXECUTION_ROLE_ARN` | Batch defaults |
-//! | `FERRY_WRAPPER_HASHES` (optional) | `x86_64=<sha256>,arm64=<sha256>`: tasks bootstrap the wrapper from `s3://<bucket>/<FERRY_WRAPPER_PREFIX><arch>` (default prefix `<blob prefix>wrapper/`) |
+//! | `FERRY_WRAPPER_HASHES` (optional) | `x86_64=<sha256>,arm64=<sha256>`: tasks bootstrap the wrapper from `s3://<bucket>/<FERRY_WRAPPER_PREFIX><arch>` (default prefix `<blob prefix>bin/task-wrapper-`) |
 //! | `FERRY_WRAPPER_COMMAND` (optional) | JSON array: the wrapper argv when the image has it (default `["task-wrapper"]`) |
 //! | `FERRY_STATE_MACHINE_PREFIX` (optional) | Metaflow's `SFN_STATE_MACHINE_PREFIX` |
 //! | `AWS_PARTITION` (optional) | ARN partition (default `aws`) |
+
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use ferry_compile::{CompileOptions, Platform};
@@ -59,7 +68,7 @@ pub fn settings_from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result
                 .map(|(a, h)| (a.as_str(), h.as_str()))
                 .collect();
             let wprefix =
-                get("FERRY_WRAPPER_PREFIX").unwrap_or_else(|| format!("{prefix}wrapper/"));
+                get("FERRY_WRAPPER_PREFIX").unwrap_or_else(|| format!("{prefix}bin/task-wrapper-"));
             ferry_compile::bootstrap::bootstrap_command(&python, &bucket, &wprefix, &refs)?
         }
         (None, Some(json)) => serde_json::from_str::<Vec<String>>(&json)
@@ -99,14 +108,65 @@ pub fn settings_from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result
     })
 }
 
-/// The deploy context of this Lambda.
+/// The deploy context of this Lambda, from the process environment.
 pub async fn context_from_env() -> anyhow::Result<DeployContext> {
+    context_from(|k| std::env::var(k).ok()).await
+}
+
+/// The deploy context described by the variables `get` reads (AWS clients still take
+/// credentials, region and `AWS_ENDPOINT_URL` from the process environment).
+pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<DeployContext> {
     // Checked first, so a misconfigured stack says what is missing.
-    let _settings = settings_from_env(|k| std::env::var(k).ok())?;
-    bail!(
-        "the deploy function's AWS adapters (ferry-aws: Step Functions, Scheduler, Batch, the DynamoDB table {:?}, S3) are not wired in yet",
-        std::env::var("FERRY_DEPLOYMENTS_TABLE").unwrap_or_default()
-    )
+    let mut settings = settings_from_env(&get)?;
+    let aws = ferry_aws::AwsConfig::from_lookup(&get)?;
+    let blobs = ferry_store::open_blobs(&BlobStoreRef::S3 {
+        bucket: aws.bucket.clone(),
+        prefix: aws.blob_prefix.clone(),
+    })
+    .await
+    .context("opening the stack's bucket")?;
+    let table = ferry_store::open_table(&TableRef::Dynamodb {
+        table: aws.deployments_table.clone(),
+    })
+    .await
+    .context("opening the deployments table")?;
+    if get("FERRY_WRAPPER_HASHES").is_none() && get("FERRY_WRAPPER_COMMAND").is_none() {
+        let mut hashes = Vec::new();
+        for arch in ferry_compile::bootstrap::ARCHITECTURES {
+            let key = format!("bin/task-wrapper-{arch}.sha256");
+            if let Some(bytes) = blobs
+                .get(&key)
+                .await
+                .context("reading the wrapper hashes")?
+            {
+                let sha = String::from_utf8_lossy(&bytes)
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                hashes.push((arch, sha));
+            }
+        }
+        if !hashes.is_empty() {
+            let refs: Vec<(&str, &str)> = hashes.iter().map(|(a, h)| (*a, h.as_str())).collect();
+            settings.compile.wrapper_command = ferry_compile::bootstrap::bootstrap_command(
+                &settings.compile.python,
+                &aws.bucket,
+                &aws.wrapper_key_prefix(),
+                &refs,
+            )?;
+        }
+    }
+    let sdk = ferry_aws::sdk_config().await;
+    let adapters = ferry_aws::Adapters::new(&sdk, &aws)?;
+    Ok(DeployContext {
+        table,
+        blobs,
+        orchestrator: Arc::new(adapters.orchestrator),
+        schedules: Arc::new(adapters.schedules),
+        job_definitions: Arc::new(adapters.job_definitions),
+        settings,
+    })
 }
 
 #[cfg(test)]
@@ -194,7 +254,7 @@ mod tests {
         let cmd = &s.compile.wrapper_command;
         assert_eq!(cmd[0], "python3");
         assert!(cmd.contains(&"ferry-abc123".to_string()));
-        assert!(cmd.contains(&"ferry/wrapper/".to_string()));
+        assert!(cmd.contains(&"ferry/bin/task-wrapper-".to_string()));
         assert!(cmd.contains(&format!("x86_64={sha}")));
         env.insert("FERRY_WRAPPER_HASHES", "x86_64".into());
         assert!(settings_from_env(|k| env.get(k).cloned()).is_err());

@@ -206,6 +206,11 @@ fn map_mode_follows_max_workers_hints_and_nesting() {
     let modes = map_modes(&compile_ok(&nested_flow(), &nested));
     assert_eq!(modes["outer-map"], "DISTRIBUTED");
     assert_eq!(modes["start-map"], "DISTRIBUTED");
+    let huge = compile_ok(&spec, &at(20_000));
+    assert_eq!(
+        all_states(&huge.definition)["fan-map"]["MaxConcurrency"],
+        10_000
+    );
     let forced = CompileOptions {
         map_mode: MapMode::Inline,
         ..at(500)

@@ -22,6 +22,8 @@ use crate::options::{
 };
 use crate::output::{CompileError, JobDefinitionSpec, TaskDescriptionBlob};
 
+/// The largest `MaxConcurrency` a distributed Map accepts.
+const MAX_DISTRIBUTED_CONCURRENCY: u32 = 10_000;
 /// State table items outlive the run by this much (Metaflow: 90 days).
 const TTL_GRACE_SECONDS: u64 = 90 * 24 * 3600;
 
@@ -266,7 +268,13 @@ impl<'a> Walk<'a> {
                             "States": body,
                         }),
                     );
-                    map.insert("MaxConcurrency".into(), json!(self.opts.max_workers));
+                    // A distributed Map runs at most 10,000 child executions at once.
+                    let concurrency = if distributed {
+                        self.opts.max_workers.min(MAX_DISTRIBUTED_CONCURRENCY)
+                    } else {
+                        self.opts.max_workers
+                    };
+                    map.insert("MaxConcurrency".into(), json!(concurrency));
                     if distributed {
                         map.insert("ResultWriter".into(), json!({
                             "Resource": format!("arn:{p}:states:::s3:putObject"),

@@ -30,8 +30,40 @@ impl Time for SystemTime {
     }
 }
 
+/// Wall-clock time derived from tokio's clock: `now` = the wall time at creation + tokio time
+/// elapsed since. Under `tokio::time::pause()` (tests) time is virtual and auto-advances when
+/// every task is idle, so concurrent sleeps and timeouts still complete in deadline order.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioTime {
+    wall: DateTime<Utc>,
+    start: tokio::time::Instant,
+}
+
+impl TokioTime {
+    /// A clock reading `wall` now. Call inside a tokio runtime.
+    pub fn starting_at(wall: DateTime<Utc>) -> Self {
+        TokioTime {
+            wall,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[async_trait]
+impl Time for TokioTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.wall
+            + chrono::Duration::from_std(self.start.elapsed()).unwrap_or(chrono::Duration::MAX)
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
 /// A manual clock for tests: `sleep(d)` moves `now` forward by `d` at once (then yields), so
-/// code that waits hours runs instantly, and every sleep is recorded.
+/// code that waits hours runs instantly, and every sleep is recorded. Every sleep completes at
+/// once, so a timeout racing other work fires immediately: for machines with `TimeoutSeconds`
+/// use [`TokioTime`] under `tokio::time::pause()` instead.
 #[derive(Debug)]
 pub struct ManualTime {
     state: Mutex<(DateTime<Utc>, Vec<Duration>)>,

@@ -558,3 +558,28 @@ fn validation_rejects_unsupported_resources_and_bad_definitions() {
         assert!(exec.start(m, "Flow", "a/b", json!({})).is_err());
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn virtual_tokio_time_orders_waits_and_timeouts() {
+    use ferry_local::time::TokioTime;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap();
+    let exec =
+        executor(ScriptedBatch::new(Mode::Hang)).with_time(Arc::new(TokioTime::starting_at(t0)));
+    // A 10 s Wait finishes inside the 1 h execution timeout; the hung task times out at 60 s.
+    let def = json!({"TimeoutSeconds": 3600, "StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 10, "Next": "T"},
+        "T": batch_task("T", None, json!({"TimeoutSeconds": 60,
+            "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Done"}]})),
+        "Done": {"Type": "Pass", "End": true}}});
+    let rec = run(&exec, def, json!({})).await;
+    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
+    assert_eq!(rec.stop_date - t0, chrono::Duration::seconds(70));
+    // A 2 h Wait hits the 1 h execution timeout.
+    let def = json!({"TimeoutSeconds": 3600, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7200, "End": true}}});
+    let rec = run(&exec, def, json!({})).await;
+    assert_eq!(rec.status, Status::TimedOut);
+    assert_eq!(
+        rec.stop_date - rec.start_date,
+        chrono::Duration::seconds(3600)
+    );
+}

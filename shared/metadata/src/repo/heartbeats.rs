@@ -82,12 +82,18 @@ impl Repo {
         Ok(beat.max(run.last_heartbeat_ts))
     }
 
+    /// Rewrite the heartbeat copy on an object item.
+    async fn write_copy(&self, (pk, sk): (String, String), now: i64) -> ApiResult<()> {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("last_heartbeat_ts".into(), Attr::N(now));
+        self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
+        Ok(())
+    }
+
     async fn copy_run_beat(&self, run: &Run, now: i64) -> ApiResult<()> {
         if stale_copy(run.last_heartbeat_ts, now) {
-            let (pk, sk) = layout::run(&run.flow_id, run.run_number);
-            let mut attrs = BTreeMap::new();
-            attrs.insert("last_heartbeat_ts".into(), Attr::N(now));
-            self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
+            self.write_copy(layout::run(&run.flow_id, run.run_number), now)
+                .await?;
         }
         Ok(())
     }
@@ -112,28 +118,15 @@ impl Repo {
     pub async fn refresh_run(&self, run: &Run) -> ApiResult<()> {
         let now = now_s();
         let key = layout::run_heartbeat(&run.flow_id, run.run_number);
-        {
-            let seen = self
-                .run_refreshed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if seen.get(&key).is_some_and(|ts| now - ts < REFRESH_S) {
-                return Ok(());
-            }
+        if super::recall(&self.run_refreshed, &key).is_some_and(|ts| now - ts < REFRESH_S) {
+            return Ok(());
         }
         let fresh = matches!(self.run_heartbeat(run).await?, Some(ts) if now - ts < REFRESH_S);
         if !fresh {
             self.write_beat(key.clone(), now).await?;
             self.copy_run_beat(run, now).await?;
         }
-        let mut seen = self
-            .run_refreshed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.len() >= super::CACHE_MAX {
-            seen.clear();
-        }
-        seen.insert(key, now);
+        super::remember(&self.run_refreshed, key, now);
         Ok(())
     }
 
@@ -146,11 +139,8 @@ impl Repo {
         )
         .await?;
         if stale_copy(task.last_heartbeat_ts, now) {
-            let (pk, sk) =
-                layout::task(&run.flow_id, run.run_number, &task.step_name, task.task_id);
-            let mut attrs = BTreeMap::new();
-            attrs.insert("last_heartbeat_ts".into(), Attr::N(now));
-            self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
+            let key = layout::task(&run.flow_id, run.run_number, &task.step_name, task.task_id);
+            self.write_copy(key, now).await?;
         }
         self.refresh_run(run).await?;
         Ok(now)

@@ -1,6 +1,6 @@
 //! Data access over the [`Table`] port, one module per resource; see [`crate::layout`] for keys.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,23 +26,35 @@ pub struct Repo {
     table: Arc<dyn Table>,
     task_ids: BlockIds,
     metadata_ids: BlockIds,
-    known_steps: std::sync::Mutex<HashSet<(String, String)>>,
-    run_refreshed: std::sync::Mutex<HashMap<(String, String), i64>>,
+    known_steps: Cache<()>,
+    run_refreshed: Cache<i64>,
     tag_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// Entries kept in each cache before it is cleared.
 const CACHE_MAX: usize = 100_000;
 
-/// Insert into a bounded set.
-fn remember<K: std::hash::Hash + Eq>(set: &std::sync::Mutex<HashSet<K>>, k: K) {
-    let mut g = set
+/// A small in-process cache, cleared when it reaches [`CACHE_MAX`] entries.
+type Cache<V> = std::sync::Mutex<HashMap<(String, String), V>>;
+
+/// A cached value.
+fn recall<V: Copy>(cache: &Cache<V>, k: &(String, String)) -> Option<V> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(k)
+        .copied()
+}
+
+/// Cache a value.
+fn remember<V>(cache: &Cache<V>, k: (String, String), v: V) {
+    let mut g = cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if g.len() >= CACHE_MAX {
         g.clear();
     }
-    g.insert(k);
+    g.insert(k, v);
 }
 
 impl Repo {
@@ -52,8 +64,8 @@ impl Repo {
             table,
             task_ids: BlockIds::new("task"),
             metadata_ids: BlockIds::new("metadata"),
-            known_steps: std::sync::Mutex::new(HashSet::new()),
-            run_refreshed: std::sync::Mutex::new(HashMap::new()),
+            known_steps: Cache::default(),
+            run_refreshed: Cache::default(),
             tag_locks: (0..TAG_LOCKS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -89,9 +101,7 @@ impl Repo {
             }
         }
     }
-}
 
-impl Repo {
     /// Write all operations atomically: one conditional put when there is just one (cheaper than
     /// a transaction on DynamoDB, which bills transactional writes twice), else a transaction.
     async fn write_all(&self, mut ops: Vec<WriteOp>) -> Result<(), TableError> {

@@ -28,17 +28,12 @@ impl Repo {
     /// Whether a step exists (cached once seen: steps are never deleted).
     pub async fn step_exists(&self, run: &Run, step: &str) -> ApiResult<bool> {
         let key = layout::step(&run.flow_id, run.run_number, step);
-        let known = self
-            .known_steps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&key);
-        if known {
+        if super::recall(&self.known_steps, &key).is_some() {
             return Ok(true);
         }
         let found = self.table.get(&key.0, &key.1).await?.is_some();
         if found {
-            super::remember(&self.known_steps, key);
+            super::remember(&self.known_steps, key, ());
         }
         Ok(found)
     }

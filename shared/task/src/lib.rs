@@ -303,5 +303,18 @@ fn check_description(desc: &TaskDescription) -> Result<(), TaskError> {
             desc.flow_file
         )));
     }
+    match (desc.metadata.kind.as_str(), &desc.metadata.url) {
+        ("local", _) | ("service", Some(_)) => {}
+        ("service", None) => {
+            return Err(TaskError::Description(
+                "metadata kind `service` needs a url".into(),
+            ));
+        }
+        (other, _) => {
+            return Err(TaskError::Description(format!(
+                "unknown metadata kind {other:?} (local or service)"
+            )));
+        }
+    }
     Ok(())
 }

@@ -231,6 +231,10 @@ def test_a_failing_step_fails_the_run_and_status_names_it(stack):
     assert st["failing_step"] == "explode"
     text = stack.ferry("status", run_id).stdout
     assert "FAILED" in text and "Failed step: explode" in text, text
+    assert "(exit code 1)" in text, text
+    m = re.search(r"Logs: ferry logs (EmbeddedFailFlow/\S+/explode/\S+) --stderr", text)
+    assert m, text
+    assert "explode fails on purpose" in stack.ferry("logs", m.group(1), "--stderr").stdout
     assert run_id in stack.ferry("list-runs", FLOWS / "embedded_fail_flow.py", "--failed").stdout
     err = stack.ferry("logs", f"EmbeddedFailFlow/{run_id}/explode", "--stderr").stdout
     assert "explode fails on purpose" in err, err

@@ -315,8 +315,7 @@ struct TaskFailure {
 }
 
 fn task_failure(cause: &str) -> Option<TaskFailure> {
-    let v: Value = serde_json::from_str(cause).ok()?;
-    v.get("JobId")?;
+    let v = ferry_local::engine::batch_job_in_cause(cause)?;
     Some(TaskFailure {
         task_id: v.get("JobId").and_then(Value::as_str).map(str::to_string),
         reason: v

@@ -190,7 +190,23 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         r.spec.file
     );
     let blobs = ctx.blobs().await?;
+    // @pypi/@conda: resolve once here, store wheels and locks (ferry-pyenv, docs/environments.md).
+    let environments = if args.only_json {
+        Default::default()
+    } else {
+        let resolver = ferry_pyenv::Resolver::discover(crate::context::python());
+        let work = tempfile::tempdir().context("creating a scratch directory")?;
+        let published =
+            ferry_pyenv::publish_flow_envs(&r.spec, blobs.as_ref(), &resolver, work.path(), None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}\nNothing was deployed."))?;
+        for line in published.summary() {
+            eprintln!("{line}");
+        }
+        published.steps
+    };
     let options = DeployOptions {
+        environments,
         authorize: authorization(&args.select, &r.token_prefix),
         generate_new_token: args.generate_new_token,
         branch: args.select.branch.clone(),

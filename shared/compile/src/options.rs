@@ -112,6 +112,10 @@ pub struct CompileOptions {
     pub inline_width_limit: u64,
     /// Expected foreach widths by foreach step name.
     pub foreach_width_hints: BTreeMap<String, u64>,
+    /// Resolved `@pypi`/`@conda` environments by step name (`ferry-pyenv`), copied into each
+    /// step's task description.
+    #[serde(default)]
+    pub python_envs: BTreeMap<String, ferry_spec::task::PythonEnvRef>,
 }
 
 impl Default for CompileOptions {
@@ -158,6 +162,7 @@ impl Default for CompileOptions {
             distributed_map_threshold: DEFAULT_DISTRIBUTED_MAP_THRESHOLD,
             inline_width_limit: DEFAULT_INLINE_WIDTH_LIMIT,
             foreach_width_hints: BTreeMap::new(),
+            python_envs: BTreeMap::new(),
         }
     }
 }

@@ -60,6 +60,7 @@ pub fn options_for(
     opts.tags = o.tags.clone();
     opts.namespace = o.namespace.clone();
     opts.owner = request.user.clone();
+    opts.python_envs = o.environments.clone();
     opts.production_token = token.to_string();
     opts.project = names.project.as_ref().map(|_| ProjectOptions {
         branch: o.branch.clone(),

@@ -40,12 +40,15 @@ pub const REQUEST_SK: &str = "request";
 /// A flow parameter as recorded at deploy time (what scheduled runs use).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedParameter {
+    /// The parameter name.
     pub name: String,
     /// `str`, `int`, `float`, `bool` or `json`.
     #[serde(rename = "type")]
     pub ty: String,
+    /// The deploy-time default (JSON); `None`: no default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<serde_json::Value>,
+    /// `required=True`.
     #[serde(default)]
     pub required: bool,
 }
@@ -53,6 +56,7 @@ pub struct RecordedParameter {
 /// What Ferry knows about one deployment (`ferry describe`, `ferry deployments`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
+    /// [`RECORD_SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
     /// The deployment (= state machine) name.
     pub deployment: String,
@@ -107,6 +111,14 @@ pub struct DeploymentRecord {
     pub created_at: DateTime<Utc>,
     /// This version's deploy.
     pub updated_at: DateTime<Utc>,
+    /// `@pypi`/`@conda` environments by step name (`docs/environments.md`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub python_envs: std::collections::BTreeMap<String, ferry_spec::task::PythonEnvRef>,
+    /// The locks those environments reference, by lock blob key: each the lock document
+    /// (`ferry-pyenv` `Lock`: python, and per platform the wheels' name, version, filename,
+    /// sha256 and blob key).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub locks: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// What went wrong reading or writing records.
@@ -119,6 +131,7 @@ pub enum RecordError {
     #[error("corrupt deployment store item {0}: {1}")]
     Corrupt(String, String),
     #[error(transparent)]
+    /// The table failed.
     Table(#[from] TableError),
 }
 
@@ -141,12 +154,16 @@ pub enum RecordWrite {
     /// Create or replace the record. `expected_version`: the version read before the deploy
     /// (`None`: there was no record).
     Put {
+        /// The new record.
         record: Box<DeploymentRecord>,
+        /// The version it replaces.
         expected_version: Option<u64>,
     },
     /// Remove the record, if it is still at `expected_version`.
     Delete {
+        /// The deployment.
         deployment: String,
+        /// The version read before the delete.
         expected_version: u64,
     },
 }
@@ -158,6 +175,7 @@ pub struct DeploymentStore {
 }
 
 impl DeploymentStore {
+    /// Records and claims on `table`.
     pub fn new(table: Arc<dyn Table>) -> Self {
         DeploymentStore { table }
     }

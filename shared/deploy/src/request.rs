@@ -64,6 +64,11 @@ pub struct DeployOptions {
     pub namespace: Option<String>,
     /// Compile only: return the definition, change nothing.
     pub only_json: bool,
+    /// `@pypi`/`@conda` environments the CLI resolved and uploaded (`ferry-pyenv`), by step
+    /// name; empty when the flow declares none. The handler checks that each lock exists and
+    /// matches its sha256.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub environments: std::collections::BTreeMap<String, ferry_spec::task::PythonEnvRef>,
 }
 
 /// A deploy request (`request.json`).
@@ -73,6 +78,7 @@ pub struct DeployRequest {
     pub version: u32,
     /// Unique per request; the deploy is idempotent per id.
     pub request_id: RequestId,
+    /// Deploy or delete.
     #[serde(default)]
     pub action: RequestAction,
     /// The deployment (= state machine) name the CLI computed; the handler recomputes it from
@@ -90,6 +96,7 @@ pub struct DeployRequest {
     pub user: String,
     /// When the CLI wrote the request.
     pub requested_at: DateTime<Utc>,
+    /// The deploy options.
     #[serde(default)]
     pub options: DeployOptions,
 }
@@ -97,18 +104,24 @@ pub struct DeployRequest {
 /// A request that cannot be acted upon as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
+    /// Written by a newer Ferry.
     #[error(
         "deploy request version {0} is newer than this handler understands ({REQUEST_VERSION})"
     )]
     Version(u32),
+    /// A name, id or hash of the wrong shape.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A required part is missing.
     #[error("a deploy request needs {0}")]
     Missing(&'static str),
+    /// A blob reference points elsewhere than the layout says (what, given, expected).
     #[error("the request's {0} key {1:?} is not where it should be ({2})")]
     Location(&'static str, String, String),
+    /// The user name is empty or has control characters.
     #[error("the user name is empty or has control characters")]
     User,
+    /// Not JSON of the expected shape.
     #[error("the request could not be read: {0}")]
     Json(String),
 }
@@ -212,11 +225,16 @@ impl From<&ScheduleSpec> for ScheduleInfo {
 pub struct DeployResult {
     /// [`REQUEST_VERSION`] of the writer.
     pub version: u32,
+    /// The request this answers.
     pub request_id: RequestId,
+    /// Deploy or delete.
     #[serde(default)]
     pub action: RequestAction,
+    /// The deployment.
     pub deployment: String,
+    /// The flow class name.
     pub flow: String,
+    /// How it ended.
     pub status: DeployStatus,
     /// Human-readable lines, Metaflow-style, in the order the CLI prints them (token block,
     /// refusal text, trigger block, error).

@@ -54,9 +54,13 @@ pub struct DeployContext {
     pub table: Arc<dyn Table>,
     /// The blob store (requests, specs, packages, task descriptions, results).
     pub blobs: Arc<dyn Blobs>,
+    /// Step Functions, or the local orchestrator.
     pub orchestrator: Arc<dyn Orchestrator>,
+    /// EventBridge Scheduler, or the local schedules.
     pub schedules: Arc<dyn Schedules>,
+    /// Batch, or nothing.
     pub job_definitions: Arc<dyn JobDefinitions>,
+    /// The installation's settings.
     pub settings: DeploySettings,
 }
 
@@ -64,12 +68,16 @@ pub struct DeployContext {
 /// (the Lambda returns an error, S3/Lambda redeliver).
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// The table failed.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The blob store failed.
     #[error(transparent)]
     Blob(#[from] BlobError),
+    /// The request object is not there.
     #[error("the request object {0} does not exist")]
     NoRequest(String),
+    /// The key is not a request key.
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
 }
@@ -258,6 +266,46 @@ async fn load_spec(
     Ok(Ok(spec))
 }
 
+/// Read the environment locks a request references, each checked against its sha256; keyed by
+/// blob key. `Err(lines)` when one is missing or altered.
+async fn load_locks(
+    ctx: &DeployContext,
+    envs: &std::collections::BTreeMap<String, ferry_spec::task::PythonEnvRef>,
+) -> Result<Result<std::collections::BTreeMap<String, serde_json::Value>, Vec<String>>, DeployError>
+{
+    let mut locks = std::collections::BTreeMap::new();
+    for (step, env) in envs {
+        let Some(lock) = &env.lock else { continue };
+        if locks.contains_key(&lock.key) {
+            continue;
+        }
+        let Some(bytes) = ctx.blobs.get(&lock.key).await? else {
+            return Ok(Err(vec![format!(
+                "The environment lock {} of step {step} is missing from the blob store.",
+                ctx.blobs.url(&lock.key)
+            )]));
+        };
+        if sha256_hex(&bytes) != lock.sha256 {
+            return Ok(Err(vec![format!(
+                "The environment lock {} of step {step} does not match its sha256.",
+                lock.key
+            )]));
+        }
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => {
+                locks.insert(lock.key.clone(), v);
+            }
+            Err(e) => {
+                return Ok(Err(vec![format!(
+                    "The environment lock {} of step {step} could not be read: {e}",
+                    lock.key
+                )]));
+            }
+        }
+    }
+    Ok(Ok(locks))
+}
+
 /// The names a request's flow deploys to (`@project` branches, prefixes), with Metaflow's
 /// decorator-vs-CLI consistency checks.
 pub fn names_for(
@@ -357,6 +405,12 @@ async fn run_deploy(
             )],
         ));
     }
+
+    // 1b. The `@pypi`/`@conda` locks the CLI resolved (docs/environments.md).
+    let locks = match load_locks(ctx, &opts.environments).await? {
+        Ok(l) => l,
+        Err(lines) => return Ok(failed(result, lines)),
+    };
 
     // 2. Names.
     let names = match names_for(
@@ -574,6 +628,8 @@ async fn run_deploy(
         request_id: req.request_id.clone(),
         created_at: record.as_ref().map_or(now, |r| r.created_at),
         updated_at: now,
+        python_envs: opts.environments.clone(),
+        locks,
     };
     if names.truncated {
         result.messages.push(messages::truncated());

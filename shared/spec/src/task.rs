@@ -101,14 +101,50 @@ pub struct TaskDescription {
     /// Seconds after which the state table items expire (`ttl` = now + this).
     #[serde(default = "default_ttl")]
     pub state_ttl_seconds: u64,
+    /// The step's `@pypi`/`@conda` environment, resolved at deploy (`docs/environments.md`);
+    /// `None`: the flow declares none and the step runs with `--environment=local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_env: Option<PythonEnvRef>,
+}
+
+/// Which Metaflow environment a flow with `@pypi`/`@conda` decorators runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PythonEnvKind {
+    /// `--environment=pypi`.
+    Pypi,
+    /// `--environment=conda` (libraries resolved from PyPI by Ferry).
+    Conda,
+}
+
+impl PythonEnvKind {
+    /// The value of Metaflow's `--environment=` option.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PythonEnvKind::Pypi => "pypi",
+            PythonEnvKind::Conda => "conda",
+        }
+    }
+}
+
+/// A step's resolved Python environment (see `ferry-pyenv` and `docs/environments.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonEnvRef {
+    /// The flow's Metaflow environment type, passed as `--environment=` to every command.
+    pub kind: PythonEnvKind,
+    /// The lock the wrapper builds the step's interpreter from; `None` for a step whose
+    /// environment is `disabled` (it runs with the task image's Python).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<PackageRef>,
 }
 
 fn default_ttl() -> u64 {
     (366 + 90) * 24 * 3600
 }
 
-/// A content-addressed code package.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A content-addressed code package (also used for environment locks, `envs/locks/<sha256>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PackageRef {
     /// Blob key, `code/<sha256>.tgz`.
@@ -170,7 +206,9 @@ pub enum BlobStoreRef {
         #[serde(default)]
         prefix: String,
     },
-    Dir { path: String },
+    Dir {
+        path: String,
+    },
 }
 
 /// A table: a DynamoDB table or an SQLite file.

@@ -108,7 +108,11 @@ impl CommandContext<'_> {
             d.flow_file.clone().into(),
             "--quiet".into(),
             format!("--metadata={}", d.metadata.kind).into(),
-            "--environment=local".into(),
+            format!(
+                "--environment={}",
+                d.python_env.as_ref().map_or("local", |e| e.kind.as_str())
+            )
+            .into(),
             format!("--datastore={}", d.datastore.kind).into(),
             format!("--datastore-root={}", datastore_root(d)).into(),
             "--no-pylint".into(),

@@ -25,6 +25,10 @@ pub enum TaskError {
     /// A local file or process operation failed.
     #[error("{0}")]
     Io(String),
+    /// The step's `@pypi`/`@conda` environment cannot be built from the stored wheels
+    /// (missing or altered file, wrong Python, bad lock): `ferry-pyenv`.
+    #[error("python environment: {0}")]
+    PythonEnv(String),
 }
 
 impl TaskError {

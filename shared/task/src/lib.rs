@@ -168,6 +168,15 @@ async fn run_with_logs(
     if let Some(code) = interrupted(shutdown) {
         return Ok(code);
     }
+    // @pypi/@conda: the step's interpreter, built from the stored wheels only (ferry-pyenv).
+    let with_env;
+    let desc = match python_env_description(desc, &opts.cache_dir).await? {
+        Some(d) => {
+            with_env = d;
+            &with_env
+        }
+        None => desc,
+    };
     let needs_table = desc.fanout.foreach
         || desc.fanout.join_parent
         || matches!(desc.inputs, StepInputs::ForeachJoin { .. })
@@ -287,6 +296,33 @@ async fn record_fanout(
         fanout::add_join_parent(table, &split_parent, env.foreach_index()?, &env.job_id).await?;
     }
     Ok(())
+}
+
+/// With a `@pypi`/`@conda` lock: the description whose Metaflow command runs the environment's
+/// interpreter (built, or reused from `<cache>/envs/`, before any user code runs).
+async fn python_env_description(
+    desc: &TaskDescription,
+    cache_dir: &Path,
+) -> Result<Option<TaskDescription>, TaskError> {
+    let (Some(lock), StepCommand::Metaflow { python }) = (
+        desc.python_env.as_ref().and_then(|e| e.lock.as_ref()),
+        &desc.command,
+    ) else {
+        return Ok(None);
+    };
+    let blobs = stores::open_blobs(&desc.blobs).await?;
+    let opts = ferry_pyenv::InstallOptions {
+        cache_dir: cache_dir.to_path_buf(),
+        base_python: python.clone(),
+    };
+    let env = ferry_pyenv::prepare_env(blobs.as_ref(), lock, &opts)
+        .await
+        .map_err(|e| TaskError::PythonEnv(e.to_string()))?;
+    let mut d = desc.clone();
+    d.command = StepCommand::Metaflow {
+        python: env.python.to_string_lossy().into_owned(),
+    };
+    Ok(Some(d))
 }
 
 /// Names that end up in paths and command lines must be safe.

@@ -660,6 +660,7 @@ impl<'a> Walk<'a> {
                 .map_or((366 + 90) * 24 * 3600, |t| {
                     t.saturating_add(TTL_GRACE_SECONDS)
                 }),
+            python_env: o.python_envs.get(&step.name).cloned(),
         }
     }
 

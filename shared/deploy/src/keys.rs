@@ -69,14 +69,18 @@ impl fmt::Display for RequestId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("{0:?} is not a request id (a lower-case hyphenated UUID)")]
+    /// Not a canonical request id.
     RequestId(String),
     #[error(
         "{0:?} is not a valid deployment name (1 to 80 characters among letters, digits, `_`, `-` and `.`, not `.` or `..`)"
     )]
+    /// Not a valid deployment name.
     Deployment(String),
     #[error("{0:?} is not a deploy request key (deploy/<deployment>/<request-id>/request.json)")]
+    /// Not a request key.
     RequestKey(String),
     #[error("{0:?} is not a lower-case hex sha256")]
+    /// Not a sha256.
     Sha256(String),
 }
 
@@ -143,7 +147,9 @@ pub fn result_key(deployment: &str, id: &RequestId) -> String {
 /// The deployment and request id named by a request key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestKey {
+    /// The deployment (= state machine) name.
     pub deployment: String,
+    /// The request id.
     pub request_id: RequestId,
 }
 

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The deploy use case: request -> token check -> compile -> state machine -> schedule -> record -> result.
 //!
 //! - [`ports`]: what the use case drives ([`Orchestrator`], [`Schedules`], [`JobDefinitions`])

@@ -82,6 +82,7 @@ pub struct StateMachineRef {
 /// A state machine as stored by the orchestrator (`DescribeStateMachine` + `ListTagsForResource`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateMachine {
+    /// The state machine name.
     pub name: String,
     /// ARN on AWS, adapter id locally (see [`StateMachineRef::id`]).
     pub id: String,
@@ -100,10 +101,15 @@ pub struct StateMachine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionStatus {
+    /// Still running.
     Running,
+    /// Ended in a `Succeed` state (or an `End`).
     Succeeded,
+    /// Ended by an uncaught error.
     Failed,
+    /// Ran past the machine's `TimeoutSeconds`.
     TimedOut,
+    /// Stopped (`StopExecution`, `ferry terminate`).
     Aborted,
 }
 
@@ -160,7 +166,9 @@ pub struct Execution {
     pub id: String,
     /// The state machine's name.
     pub state_machine: String,
+    /// Its status.
     pub status: ExecutionStatus,
+    /// When it started.
     pub start_date: DateTime<Utc>,
     /// Set once the execution has finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]

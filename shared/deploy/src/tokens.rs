@@ -32,6 +32,7 @@ pub fn authorized(holder: &Holder, user: &str, authorize: Option<&str>) -> bool 
 /// The token a permitted deploy gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenChoice {
+    /// The token in force after the deploy.
     pub token: String,
     /// There was no deployment before.
     pub first_deploy: bool,

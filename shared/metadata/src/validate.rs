@@ -111,6 +111,11 @@ pub fn opt_str(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>>
     }
 }
 
+/// A required string field.
+pub fn req_str(obj: &Map<String, Value>, key: &str) -> ApiResult<String> {
+    opt_str(obj, key)?.ok_or_else(|| ApiError::bad(format!("{key} is required")))
+}
+
 /// An optional string-or-integer field, as a string (ids the client sends either way).
 pub fn opt_id(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> {
     match obj.get(key) {

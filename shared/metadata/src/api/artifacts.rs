@@ -25,19 +25,12 @@ pub async fn create(
     Path((flow, run, step, task)): TaskPath,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    super::names(&[
-        ("flow_id", &flow),
-        ("run_number", &run),
-        ("step_name", &step),
-        ("task_id", &task),
-    ])?;
+    super::task_path_names(&flow, &run, &step, &task)?;
     let items = validate::array_of_objects(&body, "artifacts")?;
     let mut arts = Vec::with_capacity(items.len());
     for (i, obj) in items.iter().enumerate() {
         let at = |e: ApiError| ApiError::bad(format!("artifacts[{i}]: {e}"));
-        let name = validate::opt_str(obj, "name")
-            .map_err(at)?
-            .ok_or_else(|| ApiError::bad(format!("artifacts[{i}]: name is required")))?;
+        let name = validate::req_str(obj, "name").map_err(at)?;
         validate::name("name", &name).map_err(at)?;
         let text = |k: &str| -> ApiResult<String> {
             Ok(validate::opt_str(obj, k)

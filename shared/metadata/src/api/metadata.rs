@@ -19,26 +19,20 @@ pub(crate) fn unregistered() -> ApiError {
 }
 
 /// `POST …/tasks/{task_id}/metadata` with a JSON array of `{field_name, value, type, tags,
-/// user_name}` (`value` a string; other JSON values are stored as their JSON text): insert every row (duplicates allowed); `{"metadata_created": n}`. The ids in
-/// the body are ignored (the path says which task). 400 when the task is unknown.
+/// user_name}` (`value` a string; other JSON values are stored as their JSON text): insert
+/// every row (duplicates allowed); `{"metadata_created": n}`. The ids in the body are ignored
+/// (the path says which task). 400 when the task is unknown.
 pub async fn create(
     State(st): State<AppState>,
     Path((flow, run, step, task)): TaskPath,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    super::names(&[
-        ("flow_id", &flow),
-        ("run_number", &run),
-        ("step_name", &step),
-        ("task_id", &task),
-    ])?;
+    super::task_path_names(&flow, &run, &step, &task)?;
     let items = validate::array_of_objects(&body, "metadata")?;
     let mut rows = Vec::with_capacity(items.len());
     for (i, obj) in items.iter().enumerate() {
         let at = |e: ApiError| ApiError::bad(format!("metadata[{i}]: {e}"));
-        let field_name = validate::opt_str(obj, "field_name")
-            .map_err(at)?
-            .ok_or_else(|| ApiError::bad(format!("metadata[{i}]: field_name is required")))?;
+        let field_name = validate::req_str(obj, "field_name").map_err(at)?;
         validate::name("field_name", &field_name).map_err(at)?;
         // The client sends strings, except for a few fields it sends as JSON lists; those are
         // kept as their JSON text.

@@ -103,6 +103,16 @@ pub(crate) fn names(pairs: &[(&str, &str)]) -> ApiResult<()> {
     Ok(())
 }
 
+/// Validate the names of a task path (`flow_id`, `run_number`, `step_name`, `task_id`).
+pub(crate) fn task_path_names(flow: &str, run: &str, step: &str, task: &str) -> ApiResult<()> {
+    names(&[
+        ("flow_id", flow),
+        ("run_number", run),
+        ("step_name", step),
+        ("task_id", task),
+    ])
+}
+
 /// The run a path addresses, `None` when it does not exist.
 pub(crate) async fn find_run(state: &AppState, flow: &str, run: &str) -> ApiResult<Option<Run>> {
     names(&[("flow_id", flow), ("run_number", run)])?;

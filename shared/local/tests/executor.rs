@@ -583,3 +583,27 @@ async fn virtual_tokio_time_orders_waits_and_timeouts() {
         chrono::Duration::seconds(3600)
     );
 }
+
+#[tokio::test]
+async fn a_failing_map_item_fails_the_map_while_an_earlier_item_hangs() {
+    let runner = ScriptedBatch::new(Mode::Hang);
+    for mode in ["INLINE", "DISTRIBUTED"] {
+        let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.xs", "End": true,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": mode}, "StartAt": "C", "States": {
+                "C": {"Type": "Choice", "Choices": [{"Variable": "$", "NumericEquals": 0, "Next": "Hang"}], "Default": "F"},
+                "Hang": batch_task("hang", None, json!({})),
+                "F": {"Type": "Fail", "Error": "Item.Failed", "Cause": "second"}}}}}});
+        let rec = run(&executor(runner.clone()), def, json!({"xs": [0, 1]})).await;
+        assert_eq!(rec.status, Status::Failed, "{mode}");
+        let want = if mode == "INLINE" {
+            "Item.Failed"
+        } else {
+            "States.ExceedToleratedFailureThreshold"
+        };
+        assert_eq!(rec.error.as_deref(), Some(want), "{mode}");
+        assert!(
+            runner.dropped.load(Ordering::SeqCst),
+            "{mode}: the hanging item is dropped"
+        );
+    }
+}

@@ -577,11 +577,13 @@ async fn run_map(
                 (i, r)
             }
         }))
-        .buffered(conc);
+        .buffer_unordered(conc);
         futures::pin_mut!(runs);
-        let mut outs = Vec::with_capacity(n);
-        while let Some((_, r)) = runs.next().await {
-            outs.push(r.map_err(|f| f.error)?);
+        // Completion order, so the first failure fails the Map at once (the others are
+        // dropped); outputs are placed by item index.
+        let mut outs = vec![Value::Null; n];
+        while let Some((i, r)) = runs.next().await {
+            outs[i] = r.map_err(|f| f.error)?;
         }
         return Ok(Value::Array(outs));
     }
@@ -659,10 +661,10 @@ async fn run_distributed(
                 }
                 rec
             });
-            (r, record)
+            (i, r, record)
         }
     }))
-    .buffered(conc);
+    .buffer_unordered(conc);
     futures::pin_mut!(runs);
     let (mut ok, mut failed) = (0usize, 0usize);
     let mut outs = Vec::new();
@@ -674,26 +676,27 @@ async fn run_distributed(
             (None, None) => failed > 0,
             (Some(_), None) => over_count,
             (None, Some(_)) => over_pct,
-            (Some(_), Some(_)) => over_count && over_pct,
+            // Both set: exceeding either fails the Map Run.
+            (Some(_), Some(_)) => over_count || over_pct,
         }
     };
     let mut result = Ok(());
-    while let Some((r, record)) = runs.next().await {
+    while let Some((i, r, record)) = runs.next().await {
         match r {
             Ok(v) => {
                 ok += 1;
                 if keep_records {
-                    succeeded_records.extend(record);
+                    succeeded_records.extend(record.map(|r| (i, r)));
                 } else {
-                    outs.push(v);
+                    outs.push((i, v));
                 }
             }
             Err(f) => {
                 failed += 1;
                 if keep_records {
-                    failed_records.extend(record);
+                    failed_records.extend(record.map(|r| (i, r)));
                 } else {
-                    outs.push(f.error.to_output());
+                    outs.push((i, f.error.to_output()));
                 }
                 if exceeded(failed) {
                     result = Err(StatesError::new(
@@ -710,9 +713,15 @@ async fn run_distributed(
     }
     rt.history.map_run(name, &map_run_arn, n, ok, failed);
     result?;
+    // Item order, whatever the completion order.
+    outs.sort_by_key(|o| o.0);
+    succeeded_records.sort_by_key(|r| r.0);
+    failed_records.sort_by_key(|r| r.0);
     let Some(writer) = &m.result_writer else {
-        return Ok(Value::Array(outs));
+        return Ok(Value::Array(outs.into_iter().map(|o| o.1).collect()));
     };
+    let succeeded_records: Vec<Value> = succeeded_records.into_iter().map(|r| r.1).collect();
+    let failed_records: Vec<Value> = failed_records.into_iter().map(|r| r.1).collect();
     let params = writer.parameters.eval(&Scope {
         input: &Value::Null,
         ctx,

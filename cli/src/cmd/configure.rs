@@ -36,6 +36,14 @@ pub struct ConfigureArgs {
     /// Print the configuration in effect and where each value comes from; change nothing.
     #[arg(long)]
     pub show: bool,
+    /// The values (boxed: they are many).
+    #[command(flatten)]
+    pub values: Box<ConfigureValues>,
+}
+
+/// The values `ferry configure` writes.
+#[derive(Debug, clap::Args)]
+pub struct ConfigureValues {
     /// `aws cloudformation describe-stacks` output of the Ferry stack. Example: `--from-stack ferry-stack.json`.
     #[arg(long, value_name = "FILE")]
     pub from_stack: Option<PathBuf>,
@@ -124,8 +132,9 @@ const METAFLOW_KEYS: [(&str, &str); 9] = [
 /// Run `ferry configure`.
 pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode> {
     if args.show {
-        return show(ctx, &args.profile);
+        return show(ctx, &args.values.profile);
     }
+    let args = *args.values;
     let mut values: BTreeMap<&'static str, String> = BTreeMap::new();
     if let Some(file) = &args.from_stack {
         values.extend(from_stack(file, args.stack_name.as_deref())?);

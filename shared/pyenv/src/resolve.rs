@@ -54,7 +54,8 @@ impl Resolver {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| {
-                let beside = python.parent()?.join("uv");
+                let dir = python.parent().filter(|d| !d.as_os_str().is_empty())?;
+                let beside = dir.join("uv");
                 beside.is_file().then_some(beside)
             })
             .unwrap_or_else(|| PathBuf::from("uv"));

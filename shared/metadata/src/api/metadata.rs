@@ -19,7 +19,7 @@ pub(crate) fn unregistered() -> ApiError {
 }
 
 /// `POST …/tasks/{task_id}/metadata` with a JSON array of `{field_name, value, type, tags,
-/// user_name}` (`value` a string; other JSON values are stored as their JSON text): insert
+/// user_name}` (`value` a string, or any JSON value, returned as sent): insert
 /// every row (duplicates allowed); `{"metadata_created": n}`. The ids in the body are ignored
 /// (the path says which task). 400 when the task is unknown.
 pub async fn create(
@@ -34,13 +34,10 @@ pub async fn create(
         let at = |e: ApiError| ApiError::bad(format!("metadata[{i}]: {e}"));
         let field_name = validate::req_str(obj, "field_name").map_err(at)?;
         validate::name("field_name", &field_name).map_err(at)?;
-        // The client sends strings, except for a few fields it sends as JSON lists; those are
-        // kept as their JSON text.
+        // The client sends strings, except for `foreach-stack`, a JSON list: kept as sent.
         let value = match obj.get("value") {
             None => return Err(ApiError::bad(format!("metadata[{i}]: value is required"))),
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) => String::new(),
-            Some(other) => other.to_string(),
+            Some(v) => v.clone(),
         };
         rows.push(Metadata {
             id: 0,

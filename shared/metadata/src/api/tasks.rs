@@ -160,7 +160,7 @@ pub async fn filtered(
     for (t, md) in tasks.iter().zip(rows) {
         let hit = md?.iter().any(|m| {
             field.as_ref().is_none_or(|f| &m.field_name == f)
-                && pattern.as_ref().is_none_or(|p| p.is_match(&m.value))
+                && pattern.as_ref().is_none_or(|p| p.is_match(&m.value_text()))
         });
         if hit {
             out.push(Value::String(format!(

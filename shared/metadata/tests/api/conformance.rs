@@ -574,6 +574,14 @@ async fn metadata(b: Backend) {
         s.get("/flows/F/runs/999999/metadata").await,
         (StatusCode::OK, json!([]))
     );
+    // The client posts `foreach-stack` as a JSON list: it comes back as sent.
+    let stack = json!({"field_name": "foreach-stack", "type": "foreach-stack", "value": ["a", "b"], "tags": []});
+    assert_eq!(
+        s.post(&url, json!([stack])).await.1,
+        json!({"metadata_created": 1})
+    );
+    let (_, list) = s.get(&url).await;
+    assert_eq!(list[0]["value"], json!(["a", "b"]));
 }
 
 fn art(name: &str, attempt: u32) -> Value {

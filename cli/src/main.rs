@@ -1,5 +1,7 @@
 //! `ferry`: take a Metaflow flow to production on the embedded stack (`ferry up`) or on AWS.
 
+#[cfg(feature = "aws")]
+mod aws_control;
 mod cmd;
 mod context;
 mod package;

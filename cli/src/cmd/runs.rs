@@ -1,6 +1,8 @@
 //! `ferry list-runs FLOW.py`, `ferry status RUN_ID`, `ferry terminate RUN_ID`: runs of deployed
 //! flows on the embedded stack, through its control API (`/ferry/v1/`, found in
-//! `<home>/stack.json`). Output lines follow Metaflow's `step-functions list-runs`/`terminate`.
+//! `<home>/stack.json`), or on AWS through the same routes answered by `crate::aws_control`
+//! (Step Functions and the deployments table). Output lines follow Metaflow's
+//! `step-functions list-runs`/`terminate`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,10 +16,13 @@ use serde_json::{Value, json};
 
 use crate::context::{Context, Target};
 
-/// A client of the running embedded stack's control API.
+/// A client of the running embedded stack's control API (or, for an AWS target, of the same
+/// routes answered on AWS by `crate::aws_control`).
 pub struct StackClient {
     base: String,
     http: reqwest::Client,
+    #[cfg(feature = "aws")]
+    aws: Option<crate::aws_control::AwsControl>,
 }
 
 /// An answer of the control API that is not a success.
@@ -30,6 +35,14 @@ pub struct ApiFailure {
 impl StackClient {
     /// The stack running on the context's home (an error saying how to start one otherwise).
     pub fn connect(ctx: &Context) -> anyhow::Result<Self> {
+        #[cfg(feature = "aws")]
+        if let Target::Aws(aws) = &ctx.target {
+            return Ok(StackClient {
+                base: format!("s3://{}/{}", aws.bucket, aws.prefix),
+                http: reqwest::Client::new(),
+                aws: Some(crate::aws_control::AwsControl::new(aws.clone())),
+            });
+        }
         if let Target::Aws(_) = ctx.target {
             bail!(
                 "this command works with the embedded stack; {} points at AWS",
@@ -50,6 +63,8 @@ impl StackClient {
         Ok(StackClient {
             base: info.url.trim_end_matches('/').to_string(),
             http,
+            #[cfg(feature = "aws")]
+            aws: None,
         })
     }
 
@@ -85,6 +100,10 @@ impl StackClient {
         &self,
         path: &str,
     ) -> anyhow::Result<Result<T, ApiFailure>> {
+        #[cfg(feature = "aws")]
+        if let Some(aws) = &self.aws {
+            return decode(aws.call("GET", path, None).await?);
+        }
         self.send(self.http.get(format!("{}/ferry/v1/{path}", self.base)))
             .await
     }
@@ -95,6 +114,10 @@ impl StackClient {
         path: &str,
         body: &Value,
     ) -> anyhow::Result<Result<T, ApiFailure>> {
+        #[cfg(feature = "aws")]
+        if let Some(aws) = &self.aws {
+            return decode(aws.call("POST", path, Some(body)).await?);
+        }
         self.send(
             self.http
                 .post(format!("{}/ferry/v1/{path}", self.base))
@@ -122,6 +145,19 @@ impl StackClient {
             Err(f) if f.status == 404 => Ok(None),
             Err(f) => bail!("{}", f.message),
         }
+    }
+}
+
+/// Decode a route's JSON answer.
+#[cfg(feature = "aws")]
+fn decode<T: DeserializeOwned>(
+    r: Result<Value, ApiFailure>,
+) -> anyhow::Result<Result<T, ApiFailure>> {
+    match r {
+        Ok(v) => Ok(Ok(
+            serde_json::from_value(v).context("decoding an AWS answer")?
+        )),
+        Err(f) => Ok(Err(f)),
     }
 }
 

@@ -69,3 +69,8 @@ impl Adapters {
         })
     }
 }
+
+/// A Step Functions client from `sdk` (for callers that do not depend on `aws-sdk-sfn`).
+pub fn sfn_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(sdk)
+}

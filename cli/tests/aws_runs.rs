@@ -1,0 +1,275 @@
+//! The CLI against a Ferry stack on AWS, emulated by moto: `ferry configure` with flags, then
+//! `deploy` (a test harness plays the deploy Lambda: it handles each uploaded request with the
+//! real use case on the `ferry-aws` adapters), `trigger`, `list-runs`, `status`, `terminate` and
+//! `delete`, checked against Step Functions through boto3.
+
+use std::collections::HashSet;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_compile::{CompileOptions, Platform};
+use ferry_deploy::{DeployContext, DeploySettings};
+use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, TableRef};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+const ACCOUNT: &str = "123456789012";
+
+fn flow_source(name: &str) -> String {
+    format!(
+        "from metaflow import FlowSpec, Parameter, step\n\n\nclass {name}(FlowSpec):\n    alpha = Parameter('alpha', default=0.5)\n\n    @step\n    def start(self):\n        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n\n\nif __name__ == '__main__':\n    {name}()\n"
+    )
+}
+
+fn boto(url: &str, script: &str, args: &[&str]) -> String {
+    let out = Command::new(ferry_testkit::python())
+        .arg("-c")
+        .arg(format!(
+            "import sys, json, boto3\nurl = sys.argv[1]\nargs = sys.argv[2:]\n{script}"
+        ))
+        .arg(url)
+        .args(args)
+        .envs(ferry_testkit::aws_test_env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The deploy Lambda's stand-in: every new `request.json` under `ferry/deploy/` goes to the use
+/// case, as the S3 notification would deliver it.
+async fn harness(ctx: DeployContext, stop: Arc<AtomicBool>) {
+    let mut done = HashSet::new();
+    while !stop.load(Ordering::Relaxed) {
+        for key in ctx.blobs.list("deploy/").await.unwrap() {
+            if key.ends_with("/request.json") && done.insert(key.clone()) {
+                ferry_deploy::handle_request_key(&ctx, &key).await.unwrap();
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn deploy_trigger_list_status_terminate_delete_on_aws() {
+    let url = ferry_testkit::moto_url();
+    // SAFETY: set before any client exists; this test binary has one test.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL", &url);
+        for (k, v) in ferry_testkit::aws_test_env() {
+            std::env::set_var(k, v);
+        }
+    }
+    let bucket = ferry_testkit::unique("ferry-cli-runs").to_ascii_lowercase();
+    let table = ferry_testkit::unique("ferry-deployments");
+    boto(
+        &url,
+        "boto3.client('s3', endpoint_url=url).create_bucket(Bucket=args[0])\n\
+         boto3.client('dynamodb', endpoint_url=url).create_table(TableName=args[1], BillingMode='PAY_PER_REQUEST',\n\
+           KeySchema=[{'AttributeName':'pk','KeyType':'HASH'},{'AttributeName':'sk','KeyType':'RANGE'}],\n\
+           AttributeDefinitions=[{'AttributeName':'pk','AttributeType':'S'},{'AttributeName':'sk','AttributeType':'S'}])",
+        &[&bucket, &table],
+    );
+    let sfn_role = format!("arn:aws:iam::{ACCOUNT}:role/ferry-sfn");
+    let home = tempfile::tempdir().unwrap();
+    let mf = tempfile::tempdir().unwrap();
+    let flows = tempfile::tempdir().unwrap();
+    let flow = format!("Runs{}Flow", ferry_testkit::unique("").replace('-', ""));
+    let file = flows.path().join("runs.py");
+    std::fs::write(&file, flow_source(&flow)).unwrap();
+    let file = file.to_str().unwrap().to_string();
+
+    let ferry = |args: &[&str]| {
+        Command::new(FERRY)
+            .args(args)
+            .env("FERRY_HOME", home.path())
+            .env("METAFLOW_HOME", mf.path())
+            .env("FERRY_PYTHON", ferry_testkit::python())
+            .env("METAFLOW_USER", "alice")
+            .env("METAFLOW_TOKEN_HOME", home.path().join("tokens"))
+            .env("AWS_ENDPOINT_URL", &url)
+            .envs(ferry_testkit::aws_test_env())
+            .output()
+            .unwrap()
+    };
+    let out = ferry(&[
+        "configure",
+        "--bucket",
+        &bucket,
+        "--table",
+        &table,
+        "--region",
+        "us-east-1",
+        "--service-url",
+        "https://meta.example.com/api",
+        "--sfn-role",
+        &sfn_role,
+        "--api-key",
+        "test-key-0123456789",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The harness with the use case on the AWS adapters.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = rt.block_on(async {
+        let blobs = ferry_store::open_blobs(&BlobStoreRef::S3 {
+            bucket: bucket.clone(),
+            prefix: "ferry/".into(),
+        })
+        .await
+        .unwrap();
+        let table = ferry_store::open_table(&TableRef::Dynamodb {
+            table: table.clone(),
+        })
+        .await
+        .unwrap();
+        let env = std::collections::HashMap::from([
+            ("FERRY_BUCKET", bucket.clone()),
+            ("FERRY_DEPLOYMENTS_TABLE", "unused".to_string()),
+            ("FERRY_SFN_ROLE_ARN", sfn_role.clone()),
+            (
+                "FERRY_SCHEDULER_ROLE_ARN",
+                format!("arn:aws:iam::{ACCOUNT}:role/ferry-scheduler"),
+            ),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]);
+        let config = ferry_aws::AwsConfig::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let adapters = ferry_aws::Adapters::new(&ferry_aws::sdk_config().await, &config).unwrap();
+        DeployContext {
+            table,
+            blobs,
+            orchestrator: Arc::new(adapters.orchestrator),
+            schedules: Arc::new(adapters.schedules),
+            job_definitions: Arc::new(adapters.job_definitions),
+            settings: DeploySettings {
+                platform: ferry_deploy::PLATFORM_AWS.to_string(),
+                state_machine_prefix: None,
+                claim_stale_after_secs: 150,
+                compile: CompileOptions {
+                    blobs: BlobStoreRef::S3 {
+                        bucket: bucket.clone(),
+                        prefix: "ferry/".into(),
+                    },
+                    state_table_name: "ferry-state".into(),
+                    state_table: TableRef::Dynamodb {
+                        table: "ferry-state".into(),
+                    },
+                    job_queue: format!("arn:aws:batch:us-east-1:{ACCOUNT}:job-queue/ferry"),
+                    default_image: format!(
+                        "registry.example.com/{}:1",
+                        ferry_testkit::unique("task")
+                    ),
+                    job_role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/ferry-job")),
+                    execution_role_arn: Some(format!("arn:aws:iam::{ACCOUNT}:role/ferry-exec")),
+                    platform: Platform::Fargate,
+                    metadata: MetadataSettings {
+                        kind: "service".into(),
+                        url: Some("https://meta.example.com/api".into()),
+                    },
+                    datastore: DatastoreSettings {
+                        kind: "s3".into(),
+                        root: format!("s3://{bucket}/metaflow"),
+                    },
+                    ..CompileOptions::default()
+                },
+            },
+        }
+    });
+    let handler = rt.spawn(harness(ctx, stop.clone()));
+
+    // deploy: uploaded, handled, answered.
+    let out = ferry(&["deploy", &file, "--timeout", "60"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("pushed to AWS Step Functions successfully"),
+        "{}",
+        text(&out)
+    );
+    let sm_arn = format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{flow}");
+    let described = boto(
+        &url,
+        "print(boto3.client('stepfunctions', endpoint_url=url).describe_state_machine(stateMachineArn=args[0])['roleArn'])",
+        &[&sm_arn],
+    );
+    assert_eq!(described.trim(), sfn_role);
+
+    // trigger: an execution with Metaflow's input.
+    let run_file = flows.path().join("run-id");
+    let out = ferry(&[
+        "trigger",
+        &file,
+        "--alpha",
+        "0.9",
+        "--run-id-file",
+        run_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run_id = std::fs::read_to_string(&run_file).unwrap();
+    let name = run_id.strip_prefix("sfn-").unwrap().to_string();
+    let exec_arn = format!("arn:aws:states:us-east-1:{ACCOUNT}:execution:{flow}:{name}");
+    let input = boto(
+        &url,
+        "print(boto3.client('stepfunctions', endpoint_url=url).describe_execution(executionArn=args[0])['input'])",
+        &[&exec_arn],
+    );
+    let input: serde_json::Value = serde_json::from_str(input.trim()).unwrap();
+    let params: serde_json::Value =
+        serde_json::from_str(input["Parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(params["alpha"], 0.9);
+
+    // list-runs and status name that execution with the status Step Functions reports.
+    let sfn_status = || {
+        boto(&url, "print(boto3.client('stepfunctions', endpoint_url=url).describe_execution(executionArn=args[0])['status'])", &[&exec_arn])
+            .trim()
+            .to_string()
+    };
+    let out = ferry(&["list-runs", &file]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&run_id),
+        "{}",
+        text(&out)
+    );
+    let out = ferry(&["--json", "status", &run_id]);
+    let t = text(&out);
+    assert!(t.contains(&name), "{t}");
+
+    // terminate: a running execution ends ABORTED; a finished one is reported as such.
+    let before = sfn_status();
+    let out = ferry(&["terminate", &run_id]);
+    if before == "RUNNING" {
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(sfn_status(), "ABORTED");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains("is not running"), "{}", text(&out));
+    }
+
+    // delete: the state machine goes.
+    let out = ferry(&["delete", &file, "--timeout", "60"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let left = boto(
+        &url,
+        "print(json.dumps([m['name'] for m in boto3.client('stepfunctions', endpoint_url=url).list_state_machines()['stateMachines']]))",
+        &[],
+    );
+    assert!(!left.contains(&flow), "{left}");
+    let out = ferry(&["list-runs", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(handler).unwrap();
+}

@@ -89,35 +89,52 @@ pub struct DeleteArgs {
 }
 
 /// The flow's spec, the deployment it goes to, and its token prefix.
-struct Resolved {
-    user: String,
-    flow_file: PathBuf,
-    spec: FlowSpec,
-    deployment: String,
-    token_prefix: String,
+pub(crate) struct Resolved {
+    /// Who deploys.
+    pub user: String,
+    /// The flow file, canonical.
+    pub flow_file: PathBuf,
+    /// Its exported, validated spec.
+    pub spec: FlowSpec,
+    /// The deployment (= state machine) name.
+    pub deployment: String,
+    /// The production-token prefix.
+    pub token_prefix: String,
 }
 
 async fn resolve(ctx: &Context, select: &Selector) -> anyhow::Result<Resolved> {
-    let flow_file = select
-        .flow
-        .canonicalize()
-        .with_context(|| format!("cannot read the flow file {}", select.flow.display()))?;
-    anyhow::ensure!(
-        flow_file.is_file(),
-        "{} is not a file",
-        select.flow.display()
-    );
-    let spec = crate::cmd::spec::export(&flow_file).await?;
-    let names = names_for(
-        &spec,
-        ctx.user()?,
+    resolve_flow(
+        ctx,
+        &select.flow,
         select.branch.as_deref(),
         select.production,
+    )
+    .await
+}
+
+/// Export the flow in `flow` and name the deployment it goes to with `branch`/`production`.
+pub(crate) async fn resolve_flow(
+    ctx: &Context,
+    flow: &Path,
+    branch: Option<&str>,
+    production: bool,
+) -> anyhow::Result<Resolved> {
+    let flow_file = flow
+        .canonicalize()
+        .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
+    anyhow::ensure!(flow_file.is_file(), "{} is not a file", flow.display());
+    let spec = crate::cmd::spec::export(&flow_file).await?;
+    let user = ctx.user()?.to_string();
+    let names = names_for(
+        &spec,
+        &user,
+        branch,
+        production,
         ctx.state_machine_prefix().as_deref(),
     )
     .map_err(anyhow::Error::msg)?;
     Ok(Resolved {
-        user: ctx.user()?.to_string(),
+        user,
         flow_file,
         spec,
         deployment: names.state_machine,

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ferry_deploy::usecase::names_for;
 use ferry_deploy::{DeploymentRecord, DeploymentStore};
 
 use crate::context::Context;
@@ -33,16 +32,14 @@ pub struct DeploymentsArgs {}
 /// The deployment a `describe` argument names.
 async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<String> {
     if args.flow.is_file() {
-        let spec = crate::cmd::spec::export(&args.flow.canonicalize()?).await?;
-        let names = names_for(
-            &spec,
-            ctx.user()?,
+        let r = crate::cmd::deploy::resolve_flow(
+            ctx,
+            &args.flow,
             args.branch.as_deref(),
             args.production,
-            ctx.state_machine_prefix().as_deref(),
         )
-        .map_err(anyhow::Error::msg)?;
-        return Ok(names.state_machine);
+        .await?;
+        return Ok(r.deployment);
     }
     let name = args.flow.to_string_lossy().to_string();
     if name.ends_with(".py") {

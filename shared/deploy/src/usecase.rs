@@ -98,45 +98,40 @@ pub async fn handle_request_key(
         .get(key)
         .await?
         .ok_or_else(|| DeployError::NoRequest(key.to_string()))?;
-    let request = match DeployRequest::from_json(&bytes) {
-        Ok(r) if r.deployment == deployment && r.request_id == request_id => r,
-        Ok(r) => {
-            let msg = format!(
-                "the request at {key} names deployment {} and request {}: it must match its key",
-                r.deployment, r.request_id
-            );
-            let mut result = DeployResult::new(&r, DeployStatus::Failed);
-            result.deployment = deployment.clone();
-            result.request_id = request_id.clone();
-            result.messages.push(msg);
-            write_result(ctx, &result).await?;
-            return Ok(Some(result));
+    let problem = match DeployRequest::from_json(&bytes) {
+        Ok(r) if r.deployment == deployment && r.request_id == request_id => {
+            return process(ctx, &r).await;
         }
-        Err(e) => {
-            let result = DeployResult {
-                version: crate::request::REQUEST_VERSION,
-                request_id,
-                action: RequestAction::Deploy,
-                deployment,
-                flow: String::new(),
-                status: DeployStatus::Failed,
-                messages: vec![format!("The deploy request could not be read: {e}")],
-                state_machine: None,
-                token: None,
-                token_prefix: None,
-                namespace: None,
-                first_deploy: false,
-                new_token: false,
-                schedule: None,
-                definition: None,
-                record: None,
-                finished_at: Utc::now(),
-            };
-            write_result(ctx, &result).await?;
-            return Ok(Some(result));
-        }
+        Ok(r) => format!(
+            "The request at {key} names deployment {} and request {}: it must match its key.",
+            r.deployment, r.request_id
+        ),
+        Err(e) => format!("The deploy request could not be read: {e}"),
     };
-    process(ctx, &request).await
+    // Unreadable or misplaced: answer where the CLI waits, so it does not wait in vain.
+    let mut result = DeployResult::new(
+        &placeholder_request(deployment, request_id),
+        DeployStatus::Failed,
+    );
+    result.messages.push(problem);
+    write_result(ctx, &result).await?;
+    Ok(Some(result))
+}
+
+/// A request standing for one that could not be read, to address its result.
+fn placeholder_request(deployment: String, request_id: crate::keys::RequestId) -> DeployRequest {
+    DeployRequest {
+        version: crate::request::REQUEST_VERSION,
+        request_id,
+        action: RequestAction::Deploy,
+        deployment,
+        flow: String::new(),
+        spec: None,
+        package: None,
+        user: String::new(),
+        requested_at: Utc::now(),
+        options: Default::default(),
+    }
 }
 
 /// Process a parsed request exactly once per request id, store its result and write

@@ -134,11 +134,15 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
         let mut hashes = Vec::new();
         for arch in ferry_compile::bootstrap::ARCHITECTURES {
             let key = format!("bin/task-wrapper-{arch}.sha256");
-            if let Some(bytes) = blobs
-                .get(&key)
-                .await
-                .context("reading the wrapper hashes")?
-            {
+            let found = match blobs.get(&key).await {
+                Ok(found) => found,
+                Err(e) => {
+                    // Not fatal: tasks then run the image's task-wrapper.
+                    tracing::warn!(key = %key, error = %e, "cannot read a wrapper hash");
+                    None
+                }
+            };
+            if let Some(bytes) = found {
                 let sha = String::from_utf8_lossy(&bytes)
                     .split_whitespace()
                     .next()

@@ -4,17 +4,17 @@ produced on the same project branch, read through the Metaflow client.
     python project_train_flow.py run && python project_score_flow.py run
 """
 
-from metaflow import Flow, FlowSpec, current, namespace, project, step
+from metaflow import Flow, FlowSpec, current, project, step
 
 
 @project(name="churn")
 class ChurnScoreFlow(FlowSpec):
     @step
     def start(self):
-        # Runs of this project branch, whoever deployed them (production tokens differ per
-        # flow, so the default namespace would hide the other flow's runs).
-        namespace("project_branch:%s" % current.branch_name)
-        run = Flow("ChurnTrainFlow").latest_successful_run
+        # The default namespace is shared by every flow of this project and branch: deployed,
+        # both flows get the same production token (its prefix is the project and branch);
+        # run locally, both run in the user's namespace.
+        run = Flow("ChurnTrainFlow").latest_run
         assert run is not None, "run ChurnTrainFlow on branch %s first" % current.branch_name
         self.model = run.data.model
         self.model_run = run.pathspec

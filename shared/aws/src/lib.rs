@@ -30,8 +30,11 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// The port adapters of one installation, built from one SDK configuration.
 #[derive(Debug, Clone)]
 pub struct Adapters {
+    /// Step Functions ([`ferry_deploy::Orchestrator`]).
     pub orchestrator: SfnOrchestrator,
+    /// EventBridge Scheduler ([`ferry_deploy::Schedules`]).
     pub schedules: SchedulerSchedules,
+    /// Batch job definitions ([`ferry_deploy::JobDefinitions`]).
     pub job_definitions: BatchJobDefinitions,
 }
 

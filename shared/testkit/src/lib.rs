@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     here.ancestors()
-        .find(|p| p.join("Cargo.toml").is_file() && p.join("shared").is_dir() && p.join("cli").is_dir())
+        .find(|p| {
+            p.join("Cargo.toml").is_file() && p.join("shared").is_dir() && p.join("cli").is_dir()
+        })
         .expect("workspace root above shared/testkit")
         .to_path_buf()
 }
@@ -38,7 +40,10 @@ fn require(path: PathBuf, what: &str) -> PathBuf {
 
 /// The venv's Python, which has the pinned `metaflow`, `moto`, `boto3`, `cfn-lint`, `pytest`.
 pub fn python() -> PathBuf {
-    require(tools_dir().join("venv/bin/python"), "the tools venv's python")
+    require(
+        tools_dir().join("venv/bin/python"),
+        "the tools venv's python",
+    )
 }
 
 /// The venv's `bin` folder (prepend it to `PATH` for subprocesses that run `python`/`metaflow`).

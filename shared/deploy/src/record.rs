@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use ferry_store::{Attr, Condition, Item, Query, Table, TableError, WriteOp};
+use ferry_store::{Attr, Condition, Item, Table, TableError, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::RequestId;
@@ -190,28 +190,8 @@ impl DeploymentStore {
 
     /// Every record, by deployment name.
     pub async fn list(&self) -> Result<Vec<DeploymentRecord>, RecordError> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .table
-                .query(
-                    RECORDS_PK,
-                    Query {
-                        after: after.take(),
-                        ..Query::default()
-                    },
-                )
-                .await?;
-            for item in &page.items {
-                out.push(decode_record(item)?);
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
-        }
-        Ok(out)
+        let items = self.table.query_all(RECORDS_PK, "").await?;
+        items.iter().map(decode_record).collect()
     }
 
     /// Claim request `id` for this caller, or learn that it was handled or is being handled.

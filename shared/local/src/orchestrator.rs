@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use ferry_deploy::{
     Execution, ExecutionStatus, Orchestrator, OrchestratorError, StateMachine, StateMachineRef,
 };
-use ferry_store::{Attr, Condition, Item, Query, Table, TableError, WriteOp};
+use ferry_store::{Attr, Condition, Item, Table, TableError, WriteOp};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -198,26 +198,13 @@ impl LocalOrchestrator {
     /// (`Ferry.StackStopped`). Call once at start, before starting executions. Returns their names.
     pub async fn recover(&self) -> Result<Vec<String>, OrchestratorError> {
         let mut names = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .table
-                .query(
-                    RUNNING_PK,
-                    Query {
-                        after: after.clone(),
-                        ..Query::default()
-                    },
-                )
-                .await
-                .map_err(table_err)?;
-            for item in &page.items {
-                names.push(item.sk.clone());
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
+        for item in self
+            .table
+            .query_all(RUNNING_PK, "")
+            .await
+            .map_err(table_err)?
+        {
+            names.push(item.sk);
         }
         for name in &names {
             if self
@@ -269,26 +256,13 @@ impl LocalOrchestrator {
     /// Every state machine, by name.
     pub async fn list_state_machines(&self) -> Result<Vec<StateMachine>, OrchestratorError> {
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .table
-                .query(
-                    STATE_MACHINES_PK,
-                    Query {
-                        after: after.clone(),
-                        ..Query::default()
-                    },
-                )
-                .await
-                .map_err(table_err)?;
-            for item in &page.items {
-                out.push(decode(item)?);
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
-            }
+        for item in self
+            .table
+            .query_all(STATE_MACHINES_PK, "")
+            .await
+            .map_err(table_err)?
+        {
+            out.push(decode(&item)?);
         }
         Ok(out)
     }
@@ -637,29 +611,18 @@ impl Orchestrator for LocalOrchestrator {
         }
         let pk = sm_executions_pk(state_machine);
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .table
-                .query(
-                    &pk,
-                    Query {
-                        descending: true,
-                        after: after.clone(),
-                        ..Query::default()
-                    },
-                )
-                .await
-                .map_err(table_err)?;
-            for item in &page.items {
-                let e: Execution = decode(item)?;
-                if status.is_none_or(|s| s == e.status) {
-                    out.push(e);
-                }
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
+        // Newest first.
+        for item in self
+            .table
+            .query_all(&pk, "")
+            .await
+            .map_err(table_err)?
+            .iter()
+            .rev()
+        {
+            let e: Execution = decode(item)?;
+            if status.is_none_or(|s| s == e.status) {
+                out.push(e);
             }
         }
         Ok(out)

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_deploy::{Orchestrator, ScheduleError, ScheduleSpec, Schedules};
-use ferry_store::{Attr, Condition, Item, Query, Table, TableError};
+use ferry_store::{Attr, Condition, Item, Table, TableError};
 use futures::future::BoxFuture;
 use tokio::sync::{Notify, watch};
 
@@ -137,27 +137,14 @@ impl LocalSchedules {
     /// Every stored schedule.
     pub async fn list(&self) -> Result<Vec<ScheduleSpec>, ScheduleError> {
         let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .table
-                .query(
-                    SCHEDULES_PK,
-                    Query {
-                        after: after.clone(),
-                        ..Query::default()
-                    },
-                )
-                .await
-                .map_err(table_err)?;
-            for item in &page.items {
-                if let Some(spec) = decode(item) {
-                    out.push(spec);
-                }
-            }
-            match page.next {
-                Some(n) => after = Some(n),
-                None => break,
+        for item in self
+            .table
+            .query_all(SCHEDULES_PK, "")
+            .await
+            .map_err(table_err)?
+        {
+            if let Some(spec) = decode(&item) {
+                out.push(spec);
             }
         }
         Ok(out)

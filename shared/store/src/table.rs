@@ -151,4 +151,28 @@ pub trait Table: Send + Sync + 'static {
 
     /// All operations or none (at most 100, on distinct items).
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), TableError>;
+
+    /// Every item of partition `pk` whose sort key starts with `sk_prefix`, in sort-key order,
+    /// following [`Page::next`] across pages (DynamoDB pages stop at 1 MB).
+    async fn query_all(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, TableError> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .query(
+                    pk,
+                    Query {
+                        sk_prefix: sk_prefix.to_string(),
+                        after,
+                        ..Query::default()
+                    },
+                )
+                .await?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ferry_store::{Item, Query, Table, TableError, WriteOp};
+use ferry_store::{Item, Table, TableError, WriteOp};
 
 use crate::error::ApiResult;
 use crate::ids::BlockIds;
@@ -79,27 +79,7 @@ impl Repo {
 
     /// Every item of a partition whose sort key starts with `prefix`, in sort-key order.
     async fn query_all(&self, pk: &str, prefix: &str) -> ApiResult<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .table
-                .query(
-                    pk,
-                    Query {
-                        sk_prefix: prefix.to_string(),
-                        descending: false,
-                        limit: None,
-                        after,
-                    },
-                )
-                .await?;
-            out.extend(page.items);
-            match page.next {
-                Some(n) => after = Some(n),
-                None => return Ok(out),
-            }
-        }
+        Ok(self.table.query_all(pk, prefix).await?)
     }
 
     /// Write all operations atomically: one conditional put when there is just one (cheaper than

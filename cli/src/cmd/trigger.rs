@@ -178,6 +178,28 @@ pub fn execution_input(params: &Map<String, Value>) -> anyhow::Result<String> {
     Ok(input)
 }
 
+/// The execution input, with parameters too long for the Batch container overrides
+/// (`ferry_compile::MAX_TRIGGER_PARAMETERS_CHARS`) moved to a content-addressed blob that the task
+/// wrapper fetches and verifies (`ferry_spec::task::PARAMETERS_BLOB`).
+async fn offload_long_parameters(ctx: &Context, input: String) -> anyhow::Result<String> {
+    let parsed: Value = serde_json::from_str(&input)?;
+    let inner = parsed["Parameters"].as_str().unwrap_or_default();
+    // The length Batch counts: the string as it appears, JSON-escaped, in the overrides.
+    let escaped = serde_json::to_string(inner)?.len() - 2;
+    if escaped <= ferry_compile::limits::MAX_TRIGGER_PARAMETERS_CHARS {
+        return Ok(input);
+    }
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(inner.as_bytes()));
+    let key = format!("params/{sha}.json");
+    let blobs = ctx.blobs().await?;
+    blobs
+        .put(&key, inner.as_bytes().to_vec())
+        .await
+        .with_context(|| format!("storing the parameters at {key}"))?;
+    let pointer = json!({ ferry_spec::task::PARAMETERS_BLOB: {"key": key, "sha256": sha} });
+    Ok(json!({ "Parameters": pointer.to_string() }).to_string())
+}
+
 /// Start a run.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     let opts = parse_options(&args.params)?;
@@ -196,6 +218,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     };
     let params = parameters_json(&record, &opts.params)?;
     let input = execution_input(&params)?;
+    let input = offload_long_parameters(ctx, input).await?;
     let e: Execution = match client
         .post(
             &format!("state-machines/{deployment}/executions"),

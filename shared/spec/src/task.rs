@@ -37,6 +37,13 @@ pub const ENV_FOREACH_INDEX: &str = "FERRY_FOREACH_INDEX";
 /// attempt, so Metaflow's `retry_count` = this + `AWS_BATCH_JOB_ATTEMPT` − 1.
 pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
 
+/// The one key of `FERRY_PARAMETERS` when the trigger's parameters were too long to travel in the
+/// Batch container overrides (8,192 characters in all): `ferry trigger` then stores the
+/// parameters' JSON text at blob key `params/<sha256>.json` and sends
+/// `{"ferry.parameters_blob": {"key": "params/<sha256>.json", "sha256": "<hex>"}}` instead; the
+/// wrapper fetches and verifies it. A dot keeps it apart from Metaflow parameter names.
+pub const PARAMETERS_BLOB: &str = "ferry.parameters_blob";
+
 /// The environment variable carrying the task id of static-join parent `i`.
 pub fn env_parent_task_id(i: usize) -> String {
     format!("FERRY_PARENT_{i}_TASK_ID")

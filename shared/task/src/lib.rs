@@ -111,10 +111,13 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
     let run_id = env.run_id();
     // Parameter problems are found before anything runs.
     let init_env = match (&desc.inputs, is_metaflow) {
-        (StepInputs::Start, true) => Some(params::init_env(
-            &desc.default_parameters,
-            env.parameters(),
-        )?),
+        (StepInputs::Start, true) => {
+            let trigger = params::trigger_text(env.parameters(), &desc.blobs).await?;
+            Some(params::init_env(
+                &desc.default_parameters,
+                trigger.as_deref(),
+            )?)
+        }
         _ => None,
     };
 

@@ -17,6 +17,51 @@ use crate::error::TaskError;
 /// The prefix click gives the `init` command's options.
 pub const INIT_ENV_PREFIX: &str = "METAFLOW_INIT_";
 
+/// The trigger's parameters as JSON text: `FERRY_PARAMETERS` itself, or, when it points at a
+/// parameters blob ([`ferry_spec::task::PARAMETERS_BLOB`]), the blob's text after its sha256 is
+/// checked. `None` when there are none.
+pub async fn trigger_text(
+    trigger: Option<&str>,
+    blobs: &ferry_spec::task::BlobStoreRef,
+) -> Result<Option<String>, TaskError> {
+    let Some(text) = trigger else { return Ok(None) };
+    let pointer = serde_json::from_str::<Value>(text).ok().and_then(|v| {
+        let map = v.as_object()?;
+        let blob = map.get(ferry_spec::task::PARAMETERS_BLOB)?.as_object()?;
+        (map.len() == 1).then(|| {
+            (
+                blob.get("key").and_then(Value::as_str).map(str::to_string),
+                blob.get("sha256")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            )
+        })
+    });
+    let Some((key, sha)) = pointer else {
+        return Ok(Some(text.to_string()));
+    };
+    let (Some(key), Some(sha)) = (key, sha) else {
+        return Err(TaskError::Parameters(
+            "the parameters blob pointer needs a key and a sha256".into(),
+        ));
+    };
+    let store = crate::stores::open_blobs(blobs).await?;
+    let bytes = store
+        .get(&key)
+        .await
+        .map_err(|e| TaskError::Parameters(format!("reading the parameters blob {key}: {e}")))?
+        .ok_or_else(|| TaskError::Parameters(format!("the parameters blob {key} is missing")))?;
+    let got = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if got != sha {
+        return Err(TaskError::Parameters(format!(
+            "the parameters blob {key} has sha256 {got}, expected {sha}"
+        )));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| TaskError::Parameters(format!("the parameters blob {key} is not UTF-8")))
+}
+
 /// Merge `defaults` with the trigger's parameters (a JSON object as text, as carried by
 /// `FERRY_PARAMETERS`; empty or `null` means none) and return the `init` environment, sorted by
 /// variable name.

@@ -49,3 +49,27 @@ def test_a_10kb_value_travels_as_a_verified_blob(stack):
     stored = list((stack.home / "blobs" / "params").iterdir())
     assert len(stored) == 1 and stored[0].name.endswith(".json")
     assert json.loads(stored[0].read_text())["greeting"] == long
+
+
+def test_trigger_tags_go_on_the_run(stack):
+    run_file = stack.home / "tagged.txt"
+    stack.ferry("trigger", HELLO, "--tag", "nightly", "--greeting", "Hi", "--tag=café run", "--run-id-file", run_file)
+    run_id = run_file.read_text().strip()
+    assert stack.wait(run_id, timeout=300)["status"] == "SUCCEEDED"
+    ns = json.loads(stack.ferry("--json", "describe", HELLO).stdout)["namespace"]
+    out = stack.client(
+        f"""
+import json
+from metaflow import Flow, Run, namespace
+namespace({ns!r})
+run = Run('HelloFlow/{run_id}')
+print(json.dumps({{"tags": sorted(run.user_tags), "by_tag": [r.id for r in Flow('HelloFlow').runs('nightly')],
+                   "greeting": run.data.message}}))
+"""
+    )
+    got = json.loads(out)
+    assert got["tags"] == ["café run", "nightly"]
+    assert got["by_tag"] == [run_id]
+    assert got["greeting"] == "Hi from production"
+    bad = stack.ferry("trigger", HELLO, "--tag", "", check=False)
+    assert bad.returncode == 1 and "invalid tag" in bad.stderr

@@ -35,6 +35,9 @@ pub struct TriggerArgs {
     /// Write the run id (`sfn-…`) to this file. Example: `--run-id-file run.txt`.
     #[arg(long, value_name = "FILE")]
     pub run_id_file: Option<PathBuf>,
+    /// Tag the run (repeatable), like `run --tag`. Example: `--tag nightly --tag backfill`.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
     /// The flow's parameters: `--<name> <value>` or `--<name>=<value>`.
     #[arg(value_name = "--PARAM VALUE", trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     pub params: Vec<String>,
@@ -47,6 +50,8 @@ pub struct ParsedOptions {
     pub production: bool,
     pub run_id_file: Option<PathBuf>,
     pub json: bool,
+    /// `--tag` values given after FLOW.py.
+    pub tags: Vec<String>,
     /// (name as given, value) in order.
     pub params: Vec<(String, String)>,
 }
@@ -87,6 +92,7 @@ pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
         match name.as_str() {
             "branch" => out.branch = Some(value),
             "run-id-file" => out.run_id_file = Some(PathBuf::from(value)),
+            "tag" => out.tags.push(value),
             _ => out.params.push((name, value)),
         }
     }
@@ -216,7 +222,14 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
             ctx.platform()
         );
     };
-    let params = parameters_json(&record, &opts.params)?;
+    let mut params = parameters_json(&record, &opts.params)?;
+    let tags: Vec<&String> = args.tags.iter().chain(&opts.tags).collect();
+    if let Some(bad) = tags.iter().find(|t| t.is_empty() || t.len() > 500) {
+        bail!("invalid tag {bad:?}: a tag is 1 to 500 bytes");
+    }
+    if !tags.is_empty() {
+        params.insert(ferry_spec::task::PARAMETERS_TAGS.into(), json!(tags));
+    }
     let input = execution_input(&params)?;
     let input = offload_long_parameters(ctx, input).await?;
     let e: Execution = match client

@@ -44,6 +44,11 @@ pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
 /// wrapper fetches and verifies it. A dot keeps it apart from Metaflow parameter names.
 pub const PARAMETERS_BLOB: &str = "ferry.parameters_blob";
 
+/// A key of the trigger's `FERRY_PARAMETERS` object holding the run's extra user tags
+/// (`ferry trigger --tag`): a JSON array of strings, given to `init` and `start`, which create the
+/// run (every later read of the run's objects carries the run's tags).
+pub const PARAMETERS_TAGS: &str = "ferry.tags";
+
 /// The environment variable carrying the task id of static-join parent `i`.
 pub fn env_parent_task_id(i: usize) -> String {
     format!("FERRY_PARENT_{i}_TASK_ID")

@@ -105,7 +105,7 @@ fn failure_line(e: &TaskError) -> String {
 async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskError> {
     let env = TaskEnv::from_process()?;
     let url = description::TaskUrl::parse(&opts.task_url)?;
-    let desc = description::fetch(&url).await?;
+    let mut desc = description::fetch(&url).await?;
     check_description(&desc)?;
     let is_metaflow = matches!(desc.command, StepCommand::Metaflow { .. });
     let run_id = env.run_id();
@@ -113,6 +113,9 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
     let init_env = match (&desc.inputs, is_metaflow) {
         (StepInputs::Start, true) => {
             let trigger = params::trigger_text(env.parameters(), &desc.blobs).await?;
+            let (trigger, run_tags) = params::split_trigger_tags(trigger)?;
+            // `init` and `start` create the run: tags given at trigger time go on it.
+            desc.tags.extend(run_tags);
             Some(params::init_env(
                 &desc.default_parameters,
                 trigger.as_deref(),

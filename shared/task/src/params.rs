@@ -62,6 +62,40 @@ pub async fn trigger_text(
         .map_err(|_| TaskError::Parameters(format!("the parameters blob {key} is not UTF-8")))
 }
 
+/// Take the run tags given at trigger time ([`ferry_spec::task::PARAMETERS_TAGS`]) out of the
+/// trigger's parameters text: returns the remaining text and the tags (non-empty strings without
+/// NUL, at most 500 bytes each, as Metaflow's tag rules).
+pub fn split_trigger_tags(
+    text: Option<String>,
+) -> Result<(Option<String>, Vec<String>), TaskError> {
+    let Some(text) = text else {
+        return Ok((None, Vec::new()));
+    };
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&text) else {
+        return Ok((Some(text), Vec::new()));
+    };
+    let Some(tags) = map.remove(ferry_spec::task::PARAMETERS_TAGS) else {
+        return Ok((Some(text), Vec::new()));
+    };
+    let bad = || {
+        TaskError::Parameters(format!(
+            "{} must be a list of non-empty tags of at most 500 bytes",
+            ferry_spec::task::PARAMETERS_TAGS
+        ))
+    };
+    let tags: Vec<String> = match tags {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|t| match t {
+                Value::String(s) if !s.is_empty() && s.len() <= 500 && !s.contains('\0') => Ok(s),
+                _ => Err(bad()),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad()),
+    };
+    Ok((Some(Value::Object(map).to_string()), tags))
+}
+
 /// Merge `defaults` with the trigger's parameters (a JSON object as text, as carried by
 /// `FERRY_PARAMETERS`; empty or `null` means none) and return the `init` environment, sorted by
 /// variable name.
@@ -170,6 +204,24 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn trigger_tags_are_taken_out_of_the_parameters() {
+        let text = r#"{"alpha": 1, "ferry.tags": ["nightly", "café run"]}"#.to_string();
+        let (rest, tags) = split_trigger_tags(Some(text)).unwrap();
+        assert_eq!(tags, ["nightly", "café run"]);
+        assert_eq!(rest.as_deref(), Some(r#"{"alpha":1}"#));
+        let (rest, tags) = split_trigger_tags(Some("{}".into())).unwrap();
+        assert!(tags.is_empty());
+        assert_eq!(rest.as_deref(), Some("{}"));
+        for bad in [
+            r#"{"ferry.tags": "x"}"#,
+            r#"{"ferry.tags": [""]}"#,
+            r#"{"ferry.tags": [1]}"#,
+        ] {
+            assert!(split_trigger_tags(Some(bad.into())).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -107,6 +107,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let ctx = match Context::load(cli.home.clone(), cli.json) {
         Ok(c) => c,
@@ -136,4 +137,15 @@ async fn main() -> ExitCode {
 fn fail(e: anyhow::Error) -> ExitCode {
     eprintln!("ferry: error: {e:#}");
     ExitCode::from(1)
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`ferry deployments | head -1`) would
+/// panic; restore the default so the process ends quietly, as command-line tools do.
+fn restore_default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL installs no
+    // Rust code as a handler.
+    unsafe {
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    }
 }

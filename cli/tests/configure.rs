@@ -63,8 +63,9 @@ fn from_stack_writes_a_config_and_a_profile_metaflow_loads() {
     assert_eq!(cfg["table"], "ferry-DeploymentsTable-5Y6Z7A8B9C0D");
     assert_eq!(cfg["stack_name"], "ferry");
 
-    // Both profiles exist (there was no Metaflow config), private.
-    for name in ["config_ferry.json", "config.json"] {
+    // The profile exists, private; the default Metaflow config is left alone.
+    assert!(!mf.path().join("config.json").exists());
+    for name in ["config_ferry.json"] {
         let p = mf.path().join(name);
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,

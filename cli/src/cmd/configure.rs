@@ -7,8 +7,8 @@
 //! - Ferry's config, `<home>/config.json` (`"target": "aws"`, mode 0600), read by every command
 //!   through [`crate::context::Context`];
 //! - a Metaflow profile, `$METAFLOW_HOME` (default `~/.metaflowconfig`) `/config_ferry.json`
-//!   (use it with `METAFLOW_PROFILE=ferry`), plus `config.json` when there is none yet so plain
-//!   `metaflow` uses the stack too. Mode 0600: it holds the API key.
+//!   (use it with `METAFLOW_PROFILE=ferry`); the default `config.json` is never touched. Mode
+//!   0600: it holds the API key.
 //!
 //! The API key: `--api-key KEY`, else the stack's secret (`METAFLOWSERVICEAUTHKEYSECRET`, JSON
 //! key `apikey`) is recorded and the key left out; fetch it with the stack's `ApiKeyCommand`
@@ -207,18 +207,14 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
     let mf_home = metaflow_home()?;
     let profile_path = mf_home.join(format!("config_{}.json", profile_name(&args.profile)?));
     let profile = Value::Object(profile);
+    // Only a named profile: the user's default Metaflow config (and so every plain
+    // `python flow.py run`) stays as it was.
     write_private(&profile_path, &profile)?;
-    let default_path = mf_home.join("config.json");
-    let wrote_default = !default_path.exists();
-    if wrote_default {
-        write_private(&default_path, &profile)?;
-    }
 
     if ctx.json {
         println!(
             "{}",
-            json!({"ferry_config": ferry_path, "metaflow_profile": profile_path,
-                   "metaflow_default": wrote_default.then_some(&default_path)})
+            json!({"ferry_config": ferry_path, "metaflow_profile": profile_path})
         );
     } else {
         println!("Wrote {}", ferry_path.display());
@@ -227,12 +223,6 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
             profile_path.display(),
             args.profile
         );
-        if wrote_default {
-            println!(
-                "Wrote {} (no Metaflow config existed)",
-                default_path.display()
-            );
-        }
         if !values.contains_key("api_key") {
             println!(
                 "No API key given: the metadata API will refuse Metaflow's requests until you run `ferry configure --api-key KEY`{}.",

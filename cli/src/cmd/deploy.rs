@@ -94,7 +94,7 @@ pub(crate) struct Resolved {
     pub user: String,
     /// The flow file, canonical.
     pub flow_file: PathBuf,
-    /// Its exported, validated spec.
+    /// Its exported spec (validated when deploying).
     pub spec: FlowSpec,
     /// The deployment (= state machine) name.
     pub deployment: String,
@@ -102,28 +102,35 @@ pub(crate) struct Resolved {
     pub token_prefix: String,
 }
 
-async fn resolve(ctx: &Context, select: &Selector) -> anyhow::Result<Resolved> {
+async fn resolve(ctx: &Context, select: &Selector, validate: bool) -> anyhow::Result<Resolved> {
     resolve_flow(
         ctx,
         &select.flow,
         select.branch.as_deref(),
         select.production,
+        validate,
     )
     .await
 }
 
-/// Export the flow in `flow` and name the deployment it goes to with `branch`/`production`.
+/// Export the flow in `flow` and name the deployment it goes to with `branch`/`production`;
+/// `validate`: check the flow is deployable (deploy), or only name it (delete, describe).
 pub(crate) async fn resolve_flow(
     ctx: &Context,
     flow: &Path,
     branch: Option<&str>,
     production: bool,
+    validate: bool,
 ) -> anyhow::Result<Resolved> {
     let flow_file = flow
         .canonicalize()
         .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
     anyhow::ensure!(flow_file.is_file(), "{} is not a file", flow.display());
-    let spec = crate::cmd::spec::export(&flow_file).await?;
+    let spec = if validate {
+        crate::cmd::spec::export(&flow_file).await?
+    } else {
+        crate::cmd::spec::export_unvalidated(&flow_file).await?
+    };
     let user = ctx.user()?.to_string();
     let names = names_for(
         &spec,
@@ -177,26 +184,41 @@ fn exit(result: &DeployResult) -> ExitCode {
     ExitCode::from(result.status.exit_code() as u8)
 }
 
-/// Fail fast when the embedded stack that would handle the request is not running (a stack
-/// stopped cleanly removes its `stack.json`; after a crash the wait times out instead).
-fn require_handler(ctx: &Context) -> anyhow::Result<()> {
-    if let Target::Local = ctx.target
-        && ferry_local::stack::read_stack_file(&ctx.home).is_none()
-    {
-        anyhow::bail!(
-            "no Ferry stack is running on {}: start one with `ferry up --home {}` (it handles deploys), then run this command again",
-            ctx.home.display(),
-            ctx.home.display()
-        );
+/// Fail fast when the embedded stack that would handle the request is not running: no
+/// `stack.json` (a clean stop removes it), or a `stack.json` left by a crashed stack that no
+/// longer answers.
+async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
+    if let Target::Local = ctx.target {
+        let start = || {
+            format!(
+                "start one with `ferry up --home {}` (it handles deploys), then run this command again",
+                ctx.home.display()
+            )
+        };
+        if ferry_local::stack::read_stack_file(&ctx.home).is_none() {
+            anyhow::bail!(
+                "no Ferry stack is running on {}: {}",
+                ctx.home.display(),
+                start()
+            );
+        }
+        let client = crate::cmd::runs::StackClient::connect(ctx)?;
+        if client.get::<serde_json::Value>("stack").await.is_err() {
+            anyhow::bail!(
+                "the Ferry stack of {} does not answer (it may have crashed): {}",
+                ctx.home.display(),
+                start()
+            );
+        }
     }
     Ok(())
 }
 
 /// Deploy.
 pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
-    require_handler(ctx)?;
+    require_handler(ctx).await?;
     let suffixes = package::parse_suffixes(&args.package_suffixes)?;
-    let r = resolve(ctx, &args.select).await?;
+    let r = resolve(ctx, &args.select, true).await?;
     let platform = ctx.platform();
     eprintln!("Deploying {} to {platform}...", r.spec.flow);
     let folder = r.flow_file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -261,8 +283,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
 
 /// Delete.
 pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode> {
-    require_handler(ctx)?;
-    let r = resolve(ctx, &args.select).await?;
+    require_handler(ctx).await?;
+    let r = resolve(ctx, &args.select, false).await?;
     let blobs = ctx.blobs().await?;
     let options = DeployOptions {
         authorize: authorization(&args.select, &r.token_prefix),

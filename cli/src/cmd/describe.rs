@@ -37,6 +37,7 @@ async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<S
             &args.flow,
             args.branch.as_deref(),
             args.production,
+            false,
         )
         .await?;
         return Ok(r.deployment);

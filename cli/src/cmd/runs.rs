@@ -185,7 +185,7 @@ pub async fn deployment_of(
     let file = flow
         .canonicalize()
         .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
-    let spec = crate::cmd::spec::export(&file).await?;
+    let spec = crate::cmd::spec::export_unvalidated(&file).await?;
     let names = names_for(
         &spec,
         ctx.user()?,

@@ -32,6 +32,19 @@ pub async fn export(flow_file: &Path) -> anyhow::Result<FlowSpec> {
         .map_err(anyhow::Error::new)
 }
 
+/// Export a flow without validating it: enough to name its deployment, so commands that read or
+/// delete a deployment still work after the flow file was edited into an undeployable state.
+pub async fn export_unvalidated(flow_file: &Path) -> anyhow::Result<FlowSpec> {
+    let flow_file = flow_file.to_path_buf();
+    let py = python();
+    tokio::task::spawn_blocking(move || {
+        ferry_spec::export::export_unvalidated(&py, &flow_file, None)
+    })
+    .await
+    .context("the exporter task panicked")?
+    .map_err(anyhow::Error::new)
+}
+
 /// Export and print the spec.
 pub async fn run(_ctx: &Context, args: SpecArgs) -> anyhow::Result<ExitCode> {
     let spec = if args.no_validate {

@@ -249,10 +249,6 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
         Err(f) => bail!("{}", f.message),
     };
     let run_id = ferry_spec::task::run_id_for_execution(&e.name);
-    if let Some(f) = &run_id_file {
-        std::fs::write(f, &run_id)
-            .with_context(|| format!("writing the run id to {}", f.display()))?;
-    }
     if json_out {
         println!(
             "{}",
@@ -275,6 +271,15 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
                 record.flow
             );
         }
+    }
+    // After the run id is printed: the run has started even if the file cannot be written.
+    if let Some(f) = &run_id_file {
+        std::fs::write(f, &run_id).with_context(|| {
+            format!(
+                "the run started, but writing its id {run_id} to {} failed",
+                f.display()
+            )
+        })?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -101,7 +101,7 @@ pub fn deleting(state_machine: &str, platform: &str, schedule: Option<&str>) -> 
         out.push(format!("Deleting schedule {s} as well..."));
     }
     out.push(format!(
-        "Deleting the {platform} state machine may take a while. Deploying the flow again to {platform} while the delete is in-flight will fail."
+        "Deleting a state machine on {platform} may take a while. Deploying the flow again to {platform} while the delete is in-flight will fail."
     ));
     out.push(
         "In-flight executions will not be affected. If necessary, terminate them manually."

@@ -55,6 +55,10 @@ pub const RESERVED_PARAMETER_NAMES: &[&str] = &[
     "runner-attribute-file",
 ];
 
+/// Parameter names that `ferry trigger` reads as its own options (`--home`, `--json`, `--branch`,
+/// `--production`, `--help`), so a flow parameter of that name could never be set.
+pub const FERRY_TRIGGER_OPTIONS: &[&str] = &["home", "json", "branch", "production", "help"];
+
 /// One problem with a flow. `Display` is the message a user sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
@@ -341,6 +345,13 @@ fn check_parameters(spec: &FlowSpec, errors: &mut Vec<ValidationError>) {
             || RESERVED_PARAMETER_NAMES.contains(&p.name.replace('_', "-").as_str())
         {
             Some("Metaflow reserves this name for one of its own options".to_string())
+        } else if FERRY_TRIGGER_OPTIONS
+            .contains(&p.name.to_ascii_lowercase().replace('_', "-").as_str())
+        {
+            Some(format!(
+                "`ferry trigger --{}` is one of Ferry's own options, so the parameter could never be set",
+                p.name
+            ))
         } else {
             p.name
                 .chars()

@@ -333,6 +333,16 @@ fn cases() -> Vec<Case> {
             "Parameter *run_id* cannot be used: Metaflow reserves this name for one of its own options. Rename the parameter.",
         ),
         (
+            "parameter named like a ferry trigger option",
+            Box::new(|v| {
+                v["parameters"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"name": "home", "type": "str", "default": "h"}))
+            }),
+            "Parameter *home* cannot be used: `ferry trigger --home` is one of Ferry's own options, so the parameter could never be set. Rename the parameter.",
+        ),
+        (
             "parameter default of the wrong type",
             Box::new(|v| v["parameters"][0]["default"] = json!("half")),
             "Parameter *alpha* is of type float but its default \"half\" is not. Change the default or the type.",

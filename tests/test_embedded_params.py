@@ -72,4 +72,4 @@ print(json.dumps({{"tags": sorted(run.user_tags), "by_tag": [r.id for r in Flow(
     assert got["by_tag"] == [run_id]
     assert got["greeting"] == "Hi from production"
     bad = stack.ferry("trigger", HELLO, "--tag", "", check=False)
-    assert bad.returncode == 1 and "invalid tag" in bad.stderr
+    assert bad.returncode == 2 and "invalid tag" in bad.stderr

@@ -217,10 +217,10 @@ except Exception as e:
 def test_trigger_rejects_unknown_and_badly_typed_parameters(stack):
     stack.deploy("embedded_wide_flow.py")
     p = stack.ferry("trigger", FLOWS / "embedded_wide_flow.py", "--nope", "1", check=False)
-    assert p.returncode == 1 and "no such option --nope" in p.stderr, p.stderr
+    assert p.returncode == 2 and "no such option --nope" in p.stderr, p.stderr
     assert "--width" in p.stderr
     p = stack.ferry("trigger", FLOWS / "embedded_wide_flow.py", "--width", "many", check=False)
-    assert p.returncode == 1 and "invalid value for --width" in p.stderr, p.stderr
+    assert p.returncode == 2 and "invalid value for --width" in p.stderr, p.stderr
 
 
 def test_a_failing_step_fails_the_run_and_status_names_it(stack):

@@ -136,8 +136,25 @@ async fn main() -> ExitCode {
 /// Print `ferry: error: …` (with its causes) on stderr and exit 1.
 fn fail(e: anyhow::Error) -> ExitCode {
     eprintln!("ferry: error: {e:#}");
-    ExitCode::from(1)
+    if e.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
 }
+
+/// A mistake in the command line that clap cannot see (a flow parameter that does not exist or
+/// does not parse): exit code 2, like clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub anyhow::Error);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`ferry deployments | head -1`) would
 /// panic; restore the default so the process ends quietly, as command-line tools do.

@@ -199,12 +199,24 @@ pub async fn deployment_of(
 
 /// The execution name of a run id (`sfn-<name>`), with Metaflow's message otherwise.
 pub fn execution_name(run_id: &str) -> anyhow::Result<&str> {
-    match run_id.strip_prefix("sfn-") {
-        Some(n) if !n.is_empty() => Ok(n),
-        _ => bail!(
+    let Some(name) = run_id.strip_prefix("sfn-") else {
+        bail!(
             "Run IDs for flows executed through Ferry (as through AWS Step Functions) begin with 'sfn-': {run_id:?}"
-        ),
+        );
+    };
+    // Step Functions execution names: 1 to 80 characters; Ferry's are UUIDs.
+    let valid = !name.is_empty()
+        && name.len() <= 80
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        let shown: String = run_id.chars().take(90).collect();
+        bail!(
+            "{shown:?} is not a run id: expected sfn- followed by an execution name (1 to 80 letters, digits, - or _), as `ferry list-runs` prints"
+        );
     }
+    Ok(name)
 }
 
 /// `2026-11-30 02:24:19+00:00`, as Metaflow prints boto's datetimes.
@@ -489,4 +501,29 @@ pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<Exi
         println!("Run terminated at {when}.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::execution_name;
+
+    #[test]
+    fn run_ids_are_sfn_and_an_execution_name() {
+        assert_eq!(
+            execution_name("sfn-0b1c2d3e-aaaa-bbbb-cccc-123456789012").unwrap(),
+            "0b1c2d3e-aaaa-bbbb-cccc-123456789012"
+        );
+        for bad in [
+            "sfn-",
+            "sfn-a/b",
+            "sfn-../../etc/passwd",
+            "run-1",
+            "",
+            &format!("sfn-{}", "a".repeat(81)),
+        ] {
+            let e = execution_name(bad).unwrap_err().to_string();
+            assert!(e.contains("sfn-"), "{bad}: {e}");
+            assert!(e.len() < 300, "the message stays short: {e}");
+        }
+    }
 }

@@ -208,7 +208,8 @@ async fn offload_long_parameters(ctx: &Context, input: String) -> anyhow::Result
 
 /// Start a run.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
-    let opts = parse_options(&args.params)?;
+    let usage = |e: anyhow::Error| anyhow::Error::new(crate::UsageError(e));
+    let opts = parse_options(&args.params).map_err(usage)?;
     let branch = args.branch.clone().or(opts.branch.clone());
     let production = args.production || opts.production;
     let json_out = ctx.json || opts.json;
@@ -222,10 +223,12 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
             ctx.platform()
         );
     };
-    let mut params = parameters_json(&record, &opts.params)?;
+    let mut params = parameters_json(&record, &opts.params).map_err(usage)?;
     let tags: Vec<&String> = args.tags.iter().chain(&opts.tags).collect();
     if let Some(bad) = tags.iter().find(|t| t.is_empty() || t.len() > 500) {
-        bail!("invalid tag {bad:?}: a tag is 1 to 500 bytes");
+        return Err(usage(anyhow::anyhow!(
+            "invalid tag {bad:?}: a tag is 1 to 500 bytes"
+        )));
     }
     if !tags.is_empty() {
         params.insert(ferry_spec::task::PARAMETERS_TAGS.into(), json!(tags));

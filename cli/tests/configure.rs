@@ -65,14 +65,11 @@ fn from_stack_writes_a_config_and_a_profile_metaflow_loads() {
 
     // The profile exists, private; the default Metaflow config is left alone.
     assert!(!mf.path().join("config.json").exists());
-    for name in ["config_ferry.json"] {
-        let p = mf.path().join(name);
-        assert_eq!(
-            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600,
-            "{name}"
-        );
-    }
+    let p = mf.path().join("config_ferry.json");
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     // The real metaflow client reads the profile.
     let script = "import json\nfrom metaflow import metaflow_config as c\n\

@@ -22,22 +22,7 @@ fn flow_source(name: &str) -> String {
 }
 
 fn boto(url: &str, script: &str, args: &[&str]) -> String {
-    let out = Command::new(ferry_testkit::python())
-        .arg("-c")
-        .arg(format!(
-            "import sys, json, boto3\nurl = sys.argv[1]\nargs = sys.argv[2:]\n{script}"
-        ))
-        .arg(url)
-        .args(args)
-        .envs(ferry_testkit::aws_test_env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ferry_testkit::boto3(url, script, args)
 }
 
 fn text(out: &Output) -> String {

@@ -24,24 +24,8 @@ if __name__ == "__main__":
     HelloFlow()
 "#;
 
-/// Run boto3 against moto; `script` gets `sys.argv[1:]` = moto url, then `args`.
 fn boto(url: &str, script: &str, args: &[&str]) -> String {
-    let out = Command::new(ferry_testkit::python())
-        .arg("-c")
-        .arg(format!(
-            "import sys, json, boto3\nurl = sys.argv[1]\ns3 = boto3.client('s3', endpoint_url=url)\nddb = boto3.client('dynamodb', endpoint_url=url)\n{script}"
-        ))
-        .arg(url)
-        .args(args)
-        .envs(ferry_testkit::aws_test_env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ferry_testkit::boto3(url, script, args)
 }
 
 fn text(out: &Output) -> String {

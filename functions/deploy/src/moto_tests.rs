@@ -3,7 +3,6 @@
 //! machine, the schedule, the job definitions and the record are then read back from moto.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
@@ -17,24 +16,8 @@ use ferry_spec::task::BlobStoreRef;
 use ferry_store::Blobs;
 use serde_json::{Value, json};
 
-/// boto3 against moto; `script` sees `url` and `args` (= sys.argv[2:]).
 fn boto(url: &str, script: &str, args: &[&str]) -> String {
-    let out = Command::new(ferry_testkit::python())
-        .arg("-c")
-        .arg(format!(
-            "import sys, json, boto3\nurl = sys.argv[1]\nargs = sys.argv[2:]\n{script}"
-        ))
-        .arg(url)
-        .args(args)
-        .envs(ferry_testkit::aws_test_env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ferry_testkit::boto3(url, script, args)
 }
 
 struct Stack {

@@ -165,6 +165,29 @@ pub fn aws_test_env() -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// Run a boto3 script against the moto server at `url` with fake credentials; returns its
+/// stdout. The script sees `sys`, `json`, `boto3`, `url`, `args` (the given `args`), and clients
+/// `s3` and `ddb`. A failing script fails the test with its stderr.
+pub fn boto3(url: &str, script: &str, args: &[&str]) -> String {
+    let prelude = "import sys, json, boto3\nurl = sys.argv[1]\nargs = sys.argv[2:]\n\
+        s3 = boto3.client('s3', endpoint_url=url)\n\
+        ddb = boto3.client('dynamodb', endpoint_url=url)\n";
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(format!("{prelude}{script}"))
+        .arg(url)
+        .args(args)
+        .envs(aws_test_env())
+        .output()
+        .expect("running python with boto3");
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("boto3 script output is UTF-8")
+}
+
 /// A name unique to this process and call, for AWS resources in a shared moto server:
 /// `<prefix>-<pid>-<counter>-<nanos>`.
 pub fn unique(prefix: &str) -> String {

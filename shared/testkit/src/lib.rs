@@ -110,7 +110,19 @@ pub fn moto_url() -> String {
         }
         let port = free_port();
         let server = require(tools_dir().join("venv/bin/moto_server"), "moto_server");
-        let mut child = Command::new(server)
+        // A small Python supervisor runs moto and stops it once this test process is gone
+        // (its parent pid changes), so no server outlives `cargo test`.
+        let supervisor = "import os, subprocess, sys, time\n\
+            parent = int(sys.argv[1])\n\
+            moto = subprocess.Popen(sys.argv[2:])\n\
+            while moto.poll() is None and os.getppid() == parent:\n    time.sleep(0.5)\n\
+            moto.terminate()\n\
+            moto.wait(10)\n";
+        let mut child = Command::new(python())
+            .arg("-c")
+            .arg(supervisor)
+            .arg(std::process::id().to_string())
+            .arg(server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_PORT", port.to_string())
             .stdout(Stdio::null())

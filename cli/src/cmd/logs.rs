@@ -140,26 +140,10 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
             Some(a) => Some(a),
             None => attempts(&task_dir, stream).last().copied(),
         };
-        let available = attempts(&task_dir, stream);
-        if let Some(a) = args.attempt
-            && !available.is_empty()
-            && !available.contains(&a)
-        {
-            bail!(
-                "{flow}/{run}/{step}/{task} has no attempt {a}; its attempts: {}",
-                available
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
         let text = match chosen.map(|a| task_dir.join(format!("{a}.task_{stream}.log"))) {
             Some(p) if p.is_file() => Some(strip_mflog(&String::from_utf8_lossy(
                 &std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
             ))),
-            // The raw output the stack captured is only a stand-in for the latest attempt.
-            _ if args.attempt.is_some() => None,
             _ => raw_logs(&ctx.home, run, step, task, stream)
                 .last()
                 .map(|p| std::fs::read(p).map(|b| String::from_utf8_lossy(&b).to_string()))

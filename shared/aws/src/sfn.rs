@@ -8,7 +8,7 @@
 //! `DescribeStateMachine` + `ListTagsForResource`; delete = `DescribeStateMachine` +
 //! `DeleteStateMachine`; start = `StartExecution`; list = `ListExecutions` per page of 1,000;
 //! describe = `DescribeExecution`; stop = `DescribeExecution` + `StopExecution` +
-//! `DescribeExecution`.
+//! `DescribeExecution` (repeated, backing off from 50 ms, until the stop shows, ~3 s at most).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +21,10 @@ use ferry_deploy::{
 };
 
 use crate::errors::{Failure, classify};
+
+/// The longest pause between the describes that wait for a stop to show (pauses double from
+/// 50 ms: 50 + 100 + … + 1,600 ms ≈ 3.1 s in all).
+const STOP_SETTLE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(1600);
 
 /// Step Functions as the orchestrator. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -434,8 +438,19 @@ impl Orchestrator for SfnOrchestrator {
             .send()
             .await
             .map_err(|e| port_error(classify(&e), execution))?;
-        self.describe(state_machine, &arn)
-            .await?
-            .ok_or_else(|| OrchestratorError::NotFound(execution.to_string()))
+        // The stop is reflected asynchronously (moto's interpreter, and briefly on AWS too):
+        // describe again until the execution is terminal, for at most ~3 s.
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            let now = self
+                .describe(state_machine, &arn)
+                .await?
+                .ok_or_else(|| OrchestratorError::NotFound(execution.to_string()))?;
+            if now.status.is_terminal() || pause > STOP_SETTLE_MAX_PAUSE {
+                return Ok(now);
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `deploy#deployments` | `<deployment name>` | `record` (S: [`DeploymentRecord`] JSON), `version` (N: deploy count, the optimistic lock), `owner`, `token`, `flow` (S), `schema_version` (N) |
 //! | `deploy#request#<request id>` | `request` | `state` (S: `running` or `done`), `claimed_at` (N: epoch seconds), `deployment` (S), `result` (S: [`DeployResult`] JSON without `definition`, when done) |
+//! | `deploy#lock#<deployment name>` | `lock` | `owner` (S: the request id holding it), `locked_at` (N: epoch seconds) — present only while a deploy or delete of the deployment runs |
 //!
 //! All deployments share one partition: deploys are rare (far below DynamoDB's 1,000 writes/s
 //! per partition), and listing them is one query. A record is replaced only if its `version` is
@@ -36,6 +37,14 @@ pub fn request_pk(id: &RequestId) -> String {
 
 /// Sort key of a request's claim/result item.
 pub const REQUEST_SK: &str = "request";
+
+/// Partition key of a deployment's lock item (see [`DeploymentStore::lock`]).
+pub fn lock_pk(deployment: &str) -> String {
+    format!("deploy#lock#{deployment}")
+}
+
+/// Sort key of a deployment's lock item.
+pub const LOCK_SK: &str = "lock";
 
 /// A flow parameter as recorded at deploy time (what scheduled runs use).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +252,64 @@ impl DeploymentStore {
         match self.table.put(item, cond).await {
             Ok(()) => Ok(Claim::Claimed),
             Err(TableError::ConditionFailed { .. }) => Ok(Claim::InProgress),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Take the lock of `deployment` for request `owner`, so that deploys and deletes of one
+    /// deployment run one after the other (the state machine, schedule and record they write
+    /// then always come from the same request). `false`: another request holds it. A lock
+    /// older than `stale_after` seconds (its handler died) is taken over; taking a lock the
+    /// same request already holds (a redelivery after a crash) succeeds.
+    pub async fn lock(
+        &self,
+        deployment: &str,
+        owner: &RequestId,
+        now: DateTime<Utc>,
+        stale_after: i64,
+    ) -> Result<bool, RecordError> {
+        let pk = lock_pk(deployment);
+        let mut attrs = BTreeMap::new();
+        attrs.insert("owner".to_string(), Attr::S(owner.to_string()));
+        attrs.insert("locked_at".to_string(), Attr::N(now.timestamp()));
+        let item = Item {
+            pk: pk.clone(),
+            sk: LOCK_SK.to_string(),
+            attrs,
+        };
+        match self.table.put(item.clone(), Condition::NotExists).await {
+            Ok(()) => return Ok(true),
+            Err(TableError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some(held) = self.table.get(&pk, LOCK_SK).await? else {
+            return Ok(false); // released in between: the caller tries again
+        };
+        let condition = match (held.attrs.get("owner"), held.attrs.get("locked_at")) {
+            (Some(Attr::S(o)), _) if *o == owner.to_string() => {
+                Condition::AttrEquals("owner".into(), Attr::S(o.clone()))
+            }
+            (_, Some(Attr::N(t))) if now.timestamp() - *t >= stale_after => {
+                Condition::AttrEquals("locked_at".into(), Attr::N(*t))
+            }
+            _ => return Ok(false),
+        };
+        match self.table.put(item, condition).await {
+            Ok(()) => Ok(true),
+            Err(TableError::ConditionFailed { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Release the lock of `deployment` if `owner` still holds it.
+    pub async fn unlock(&self, deployment: &str, owner: &RequestId) -> Result<(), RecordError> {
+        let condition = Condition::AttrEquals("owner".into(), Attr::S(owner.to_string()));
+        match self
+            .table
+            .delete(&lock_pk(deployment), LOCK_SK, condition)
+            .await
+        {
+            Ok(()) | Err(TableError::ConditionFailed { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

@@ -164,10 +164,70 @@ pub async fn process(
         }
         Claim::Claimed => {}
     }
+    if !wait_for_lock(ctx, &store, request).await? {
+        let mut result = DeployResult::new(request, DeployStatus::Failed);
+        result.messages.push(format!(
+            "Another deploy or delete of {} kept it busy for more than {} s, so this request \
+             changed nothing. Try again once it has finished.",
+            request.deployment,
+            LOCK_WAIT.as_secs()
+        ));
+        store.finish(&result, RecordWrite::Keep).await?;
+        write_result(ctx, &result).await?;
+        return Ok(Some(result));
+    }
     let outcome = match request.action {
         RequestAction::Deploy => run_deploy(ctx, &store, request).await,
         RequestAction::Delete => run_delete(ctx, &store, request).await,
     };
+    let finished = store_outcome(ctx, &store, request, outcome).await;
+    store
+        .unlock(&request.deployment, &request.request_id)
+        .await?;
+    finished
+}
+
+/// How long a request waits for another deploy or delete of the same deployment to finish.
+/// Below the deploy Lambda's 120 s timeout, with room for the deploy itself.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Take the deployment's lock for `request`, polling (250 ms, then up to 2 s apart) for at most
+/// [`LOCK_WAIT`]. `false`: still held by another request.
+async fn wait_for_lock(
+    ctx: &DeployContext,
+    store: &DeploymentStore,
+    request: &DeployRequest,
+) -> Result<bool, DeployError> {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(250);
+    loop {
+        let stale_after = ctx.settings.claim_stale_after_secs;
+        if store
+            .lock(
+                &request.deployment,
+                &request.request_id,
+                Utc::now(),
+                stale_after,
+            )
+            .await?
+        {
+            return Ok(true);
+        }
+        if start.elapsed() >= LOCK_WAIT {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause.min(LOCK_WAIT.saturating_sub(start.elapsed()))).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Store the outcome of a request that held the lock and write `result.json`.
+async fn store_outcome(
+    ctx: &DeployContext,
+    store: &DeploymentStore,
+    request: &DeployRequest,
+    outcome: Result<Outcome, DeployError>,
+) -> Result<Option<DeployResult>, DeployError> {
     let (mut result, write) = match outcome {
         Ok(o) => o,
         Err(e) => {

@@ -801,3 +801,79 @@ async fn a_custom_namespace_is_recorded_and_reaches_the_tasks() {
         serde_json::from_str(&definition(&s, "HelloFlow").await.unwrap()).unwrap();
     assert_eq!(def["TimeoutSeconds"], 3600);
 }
+
+#[tokio::test]
+async fn concurrent_deploys_of_one_deployment_run_one_after_the_other() {
+    let s = stack().await;
+    let (alice_key, _) = submit(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    let mut other = spec("HelloFlow", None, None);
+    other["parameters"][0]["default"] = json!(0.9);
+    let (bob_key, _) = submit(&s, Req::deploy("HelloFlow", other, "bob")).await;
+    let (a, b) = tokio::join!(
+        handle_request_key(&s.ctx, &alice_key),
+        handle_request_key(&s.ctx, &bob_key)
+    );
+    let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+    // Whichever ran first deployed; the other saw its record and was refused for the token,
+    // instead of racing it to the state machine.
+    let (winner, loser, default) = match (a.status, b.status) {
+        (DeployStatus::Ok, DeployStatus::Refused) => (&a, &b, 0.5),
+        (DeployStatus::Refused, DeployStatus::Ok) => (&b, &a, 0.9),
+        other => panic!("{other:?}: {} / {}", text(&a), text(&b)),
+    };
+    assert!(text(loser).contains("production token"), "{}", text(loser));
+    let rec = DeploymentStore::new(s.ctx.table.clone())
+        .get("HelloFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.request_id, winner.request_id);
+    assert_eq!(rec.parameters[0].default, Some(json!(default)));
+    // The lock is released: a later deploy by the owner goes through at once.
+    let lock = s
+        .ctx
+        .table
+        .get(
+            &ferry_deploy::record::lock_pk("HelloFlow"),
+            ferry_deploy::record::LOCK_SK,
+        )
+        .await
+        .unwrap();
+    assert!(lock.is_none());
+    let again = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), &rec.owner),
+    )
+    .await;
+    assert_eq!(again.status, DeployStatus::Ok, "{}", text(&again));
+}
+
+#[tokio::test]
+async fn a_deployment_lock_is_held_by_one_request_and_a_stale_one_is_taken_over() {
+    let s = stack().await;
+    let store = DeploymentStore::new(s.ctx.table.clone());
+    let (a, b) = (RequestId::new(), RequestId::new());
+    let t0 = Utc::now();
+    assert!(store.lock("F", &a, t0, 100).await.unwrap());
+    assert!(!store.lock("F", &b, t0, 100).await.unwrap(), "held by a");
+    assert!(
+        store.lock("F", &a, t0, 100).await.unwrap(),
+        "a redelivery of a"
+    );
+    assert!(
+        store.lock("G", &b, t0, 100).await.unwrap(),
+        "another deployment"
+    );
+    store.unlock("F", &b).await.unwrap(); // not b's: no effect
+    assert!(!store.lock("F", &b, t0, 100).await.unwrap());
+    // A lock older than the stale limit belongs to a handler that died.
+    let later = t0 + chrono::Duration::seconds(100);
+    assert!(store.lock("F", &b, later, 100).await.unwrap());
+    assert!(!store.lock("F", &a, later, 100).await.unwrap());
+    store.unlock("F", &b).await.unwrap();
+    assert!(store.lock("F", &a, later, 100).await.unwrap());
+}

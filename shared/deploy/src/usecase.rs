@@ -10,6 +10,10 @@
 //!   schedule cannot be set afterwards, the previous definition is put back. The record is only
 //!   written once everything else succeeded.
 //! - **Refusals change nothing** (contract metaflow-sfn §4).
+//! - **One request at a time per deployment.** A request takes the deployment's lock
+//!   ([`DeploymentStore::lock`]) before reading its record, so a concurrent deploy sees the
+//!   winner's record (and token) instead of racing it to the state machine; it waits up to
+//!   [`LOCK_WAIT`], then fails without changing anything.
 
 use std::sync::Arc;
 

@@ -1,24 +1,43 @@
 //! The task-wrapper bootstrap: a [`CompileOptions::wrapper_command`](crate::CompileOptions)
-//! variant for images that have `python3` and `boto3` but not the wrapper binary.
+//! variant for images that have `python3` (3.8 or later) with `pip`, or with `boto3` and
+//! `requests`, but not the wrapper binary (nor Metaflow: `ferry deploy` ships the deployer's
+//! `metaflow` in the code package, see `docs/runtime-contract.md`).
 //!
 //! The Batch job runs `python3 -c <BOOTSTRAP_SCRIPT> <bucket> <key prefix> <arch>=<sha256>… --
 //! run --task <url>`: the script picks the binary for the machine's architecture
-//! (`<key prefix><arch>`, arch `x86_64` or `arm64`), downloads it from the stack's bucket with
-//! boto3, refuses it unless its SHA-256 matches the one given for that architecture, writes it
-//! to a private temporary file and `exec`s it with everything after `--`. The script is a fixed
-//! constant: every value reaches it as an argument, none is interpolated into code, and no shell
-//! is involved.
+//! (`<key prefix><arch>`, arch `x86_64` or `arm64`). When `boto3` or `requests` (what Metaflow
+//! itself needs at run time) is not importable, it installs the missing ones with
+//! `<python> -m pip install --target <fresh temporary directory>` (no shell; pip's own
+//! `PIP_INDEX_URL`/`PIP_FIND_LINKS`… settings apply), puts that directory on its own `sys.path`
+//! and hands it to the wrapper as `FERRY_BOOTSTRAP_SITE` ([`ferry_spec::task::ENV_BOOTSTRAP_SITE`]),
+//! which puts it on the step's `PYTHONPATH`. Then it downloads the binary from the stack's
+//! bucket with boto3, refuses it unless its SHA-256 matches the one given for that
+//! architecture, writes it to a private temporary file and `exec`s it with everything after
+//! `--`. The script is a fixed constant: every value reaches it as an argument, none is
+//! interpolated into code, and no shell is involved.
+//!
+//! Failures exit non-zero with one `ferry bootstrap: …` line: no binary for the architecture,
+//! a hash mismatch, missing packages and no `pip`, a failed `pip install`.
 
 use crate::output::CompileError;
 
-/// The bootstrap program (Python 3, needs boto3). Arguments: `bucket`, `key prefix`, then
-/// `arch=sha256` pairs, then `--` and the wrapper's own arguments. Exits non-zero with a
-/// `ferry bootstrap:` line when no binary exists for the architecture or the hash differs.
+/// The bootstrap program (Python 3.8+, needs boto3 and requests or pip). Arguments: `bucket`,
+/// `key prefix`, then `arch=sha256` pairs, then `--` and the wrapper's own arguments. Exits
+/// non-zero with a `ferry bootstrap:` line when no binary exists for the architecture, the hash
+/// differs, or the missing packages cannot be installed. Kept short: it travels in every
+/// task's container overrides (8,192 characters with the environment, see [`crate::limits`]).
 pub const BOOTSTRAP_SCRIPT: &str = "\
-import hashlib,os,platform,sys,tempfile
+import hashlib,importlib.util as u,os,platform,subprocess,sys,tempfile
 a=sys.argv;i=a.index('--');b,p=a[1],a[2];h=dict(x.split('=',1) for x in a[3:i])
 m=platform.machine().lower();m={'amd64':'x86_64','aarch64':'arm64'}.get(m,m)
 if m not in h:sys.exit('ferry bootstrap: no task wrapper for architecture '+m)
+n=[x for x in('boto3','requests')if u.find_spec(x)is None]
+if n:
+ e='ferry bootstrap: '+sys.executable+' lacks '+' '.join(n)
+ if u.find_spec('pip')is None:sys.exit(e+' and pip to install them')
+ t=tempfile.mkdtemp(prefix='ferry-site-')
+ if subprocess.call([sys.executable,'-m','pip','install','-qq','--disable-pip-version-check','--no-cache-dir','--target',t]+n,stdout=2):sys.exit(e+'; pip could not install them (index unreachable? PIP_INDEX_URL)')
+ sys.path.insert(0,t);os.environ['FERRY_BOOTSTRAP_SITE']=t
 import boto3
 d=boto3.client('s3').get_object(Bucket=b,Key=p+m)['Body'].read()
 if hashlib.sha256(d).hexdigest()!=h[m]:sys.exit('ferry bootstrap: SHA-256 mismatch for s3://'+b+'/'+p+m+', refusing to run it')
@@ -114,6 +133,11 @@ mod tests {
         .unwrap();
         assert_eq!(cmd[2], BOOTSTRAP_SCRIPT);
         assert!(!BOOTSTRAP_SCRIPT.contains("ferry-abc"));
+        // The variable the wrapper reads is the one the script sets.
+        assert!(BOOTSTRAP_SCRIPT.contains(&format!(
+            "os.environ['{}']",
+            ferry_spec::task::ENV_BOOTSTRAP_SITE
+        )));
         assert_eq!(
             cmd[3..],
             [

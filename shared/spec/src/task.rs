@@ -36,6 +36,11 @@ pub const ENV_FOREACH_INDEX: &str = "FERRY_FOREACH_INDEX";
 /// (`@retry(minutes_between_retries>0)`); such steps run one Batch attempt per Step Functions
 /// attempt, so Metaflow's `retry_count` = this + `AWS_BATCH_JOB_ATTEMPT` − 1.
 pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
+/// Set by the wrapper bootstrap (`ferry_compile::bootstrap`) when the image's python lacked
+/// `boto3` or `requests` (Metaflow's runtime requirements) and the bootstrap `pip install
+/// --target`ed them: that absolute directory. The wrapper puts it on the step's `PYTHONPATH`
+/// after everything else (for `@pypi`/`@conda` steps, after the environment's own packages).
+pub const ENV_BOOTSTRAP_SITE: &str = "FERRY_BOOTSTRAP_SITE";
 
 /// The one key of `FERRY_PARAMETERS` when the trigger's parameters were too long to travel in the
 /// Batch container overrides (8,192 characters in all): `ferry trigger` then stores the

@@ -22,6 +22,10 @@ pub struct Selector {
     #[arg(value_name = "FLOW.py")]
     pub flow: PathBuf,
 
+    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
+    #[arg(long = "flow", value_name = "CLASS")]
+    pub flow_class: Option<String>,
+
     /// `@project` branch: deploys `<project>.test.<branch>.<Flow>` (with `--production`:
     /// `<project>.prod.<branch>.<Flow>`). Lower-case letters, digits and `_`.
     /// Example: `--branch feature_x`.
@@ -106,6 +110,7 @@ async fn resolve(ctx: &Context, select: &Selector, validate: bool) -> anyhow::Re
     resolve_flow(
         ctx,
         &select.flow,
+        select.flow_class.as_deref(),
         select.branch.as_deref(),
         select.production,
         validate,
@@ -113,11 +118,13 @@ async fn resolve(ctx: &Context, select: &Selector, validate: bool) -> anyhow::Re
     .await
 }
 
-/// Export the flow in `flow` and name the deployment it goes to with `branch`/`production`;
-/// `validate`: check the flow is deployable (deploy), or only name it (delete, describe).
+/// Export the flow in `flow` (its FlowSpec class `class` when the file defines several) and
+/// name the deployment it goes to with `branch`/`production`; `validate`: check the flow is
+/// deployable (deploy), or only name it (delete, describe).
 pub(crate) async fn resolve_flow(
     ctx: &Context,
     flow: &Path,
+    class: Option<&str>,
     branch: Option<&str>,
     production: bool,
     validate: bool,
@@ -127,9 +134,9 @@ pub(crate) async fn resolve_flow(
         .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
     anyhow::ensure!(flow_file.is_file(), "{} is not a file", flow.display());
     let spec = if validate {
-        crate::cmd::spec::export(&flow_file).await?
+        crate::cmd::spec::export(&flow_file, class).await?
     } else {
-        crate::cmd::spec::export_unvalidated(&flow_file).await?
+        crate::cmd::spec::export_unvalidated(&flow_file, class).await?
     };
     let user = ctx.user()?.to_string();
     let names = names_for(

@@ -16,6 +16,10 @@ pub struct DescribeArgs {
     #[arg(value_name = "FLOW.py|DEPLOYMENT")]
     pub flow: PathBuf,
 
+    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
+    #[arg(long = "flow", value_name = "CLASS")]
+    pub flow_class: Option<String>,
+
     /// `@project` branch of the deployment. Example: `--branch feature_x`.
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,
@@ -35,6 +39,7 @@ async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<S
         let r = crate::cmd::deploy::resolve_flow(
             ctx,
             &args.flow,
+            args.flow_class.as_deref(),
             args.branch.as_deref(),
             args.production,
             false,

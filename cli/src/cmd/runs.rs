@@ -167,6 +167,9 @@ pub struct FlowSelector {
     /// The flow file. Example: `examples/hello.py`.
     #[arg(value_name = "FLOW.py")]
     pub flow: PathBuf,
+    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
+    #[arg(long = "flow", value_name = "CLASS")]
+    pub flow_class: Option<String>,
     /// `@project` branch of the deployment. Example: `--branch feature_x`.
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,
@@ -175,17 +178,19 @@ pub struct FlowSelector {
     pub production: bool,
 }
 
-/// The deployment (state machine) name of a flow file, as `ferry deploy` computed it.
+/// The deployment (state machine) name of a flow file (its FlowSpec class `class` when the file
+/// defines several), as `ferry deploy` computed it.
 pub async fn deployment_of(
     ctx: &Context,
     flow: &Path,
+    class: Option<&str>,
     branch: Option<&str>,
     production: bool,
 ) -> anyhow::Result<String> {
     let file = flow
         .canonicalize()
         .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
-    let spec = crate::cmd::spec::export_unvalidated(&file).await?;
+    let spec = crate::cmd::spec::export_unvalidated(&file, class).await?;
     let names = names_for(
         &spec,
         ctx.user()?,
@@ -283,7 +288,14 @@ fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
 /// List the runs of a deployed flow, newest first.
 pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<ExitCode> {
     let s = &args.select;
-    let deployment = deployment_of(ctx, &s.flow, s.branch.as_deref(), s.production).await?;
+    let deployment = deployment_of(
+        ctx,
+        &s.flow,
+        s.flow_class.as_deref(),
+        s.branch.as_deref(),
+        s.production,
+    )
+    .await?;
     let client = StackClient::connect(ctx)?;
     let mut filters = Vec::new();
     for (on, st) in [

@@ -26,6 +26,9 @@ pub struct TriggerArgs {
     /// The flow file. Example: `examples/hello.py`.
     #[arg(value_name = "FLOW.py")]
     pub flow: PathBuf,
+    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
+    #[arg(long = "flow", value_name = "CLASS")]
+    pub flow_class: Option<String>,
     /// `@project` branch of the deployment. Example: `--branch feature_x`.
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,
@@ -47,6 +50,8 @@ pub struct TriggerArgs {
 #[derive(Debug, Default, PartialEq)]
 pub struct ParsedOptions {
     pub branch: Option<String>,
+    /// `--flow` given after FLOW.py.
+    pub flow_class: Option<String>,
     pub production: bool,
     pub run_id_file: Option<PathBuf>,
     pub json: bool,
@@ -56,8 +61,8 @@ pub struct ParsedOptions {
     pub params: Vec<(String, String)>,
 }
 
-/// Split `--name value` / `--name=value` pairs; `--branch`, `--production`, `--run-id-file` and
-/// `--json` may appear among them.
+/// Split `--name value` / `--name=value` pairs; `--branch`, `--flow`, `--production`,
+/// `--run-id-file`, `--tag` and `--json` may appear among them.
 pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
     let mut out = ParsedOptions::default();
     let mut i = 0;
@@ -91,6 +96,7 @@ pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
         };
         match name.as_str() {
             "branch" => out.branch = Some(value),
+            "flow" => out.flow_class = Some(value),
             "run-id-file" => out.run_id_file = Some(PathBuf::from(value)),
             "tag" => out.tags.push(value),
             _ => out.params.push((name, value)),
@@ -215,7 +221,15 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     let json_out = ctx.json || opts.json;
     let run_id_file = args.run_id_file.clone().or(opts.run_id_file.clone());
 
-    let deployment = deployment_of(ctx, &args.flow, branch.as_deref(), production).await?;
+    let flow_class = args.flow_class.clone().or(opts.flow_class.clone());
+    let deployment = deployment_of(
+        ctx,
+        &args.flow,
+        flow_class.as_deref(),
+        branch.as_deref(),
+        production,
+    )
+    .await?;
     let client = StackClient::connect(ctx)?;
     let Some(record) = client.deployment(&deployment).await? else {
         bail!(

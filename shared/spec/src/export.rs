@@ -38,9 +38,13 @@ pub enum ExportError {
     /// Importing the flow failed; `message` carries the traceback of the user's code.
     #[error("{message}")]
     Import { message: String },
-    /// The file defines no flow class, or several and none was named.
+    /// The file defines no flow class, several and none was named, or none of the given name.
+    /// `classes`: the flow classes the file defines (sorted), so a caller can suggest one.
     #[error("{message}")]
-    NoFlow { message: String },
+    NoFlow {
+        message: String,
+        classes: Vec<String>,
+    },
     /// The flow uses something the spec cannot express (e.g. a deploy-time parameter default).
     #[error("{message}")]
     Unsupported { message: String },
@@ -69,6 +73,9 @@ struct ErrorDoc {
     message: String,
     #[serde(default)]
     traceback: Option<String>,
+    /// The flow classes the file defines (`no_flow`, `several_flows`).
+    #[serde(default)]
+    classes: Vec<String>,
 }
 
 /// Export the only flow in `flow_file` with interpreter `python`, and validate it.
@@ -147,6 +154,7 @@ pub fn export_unvalidated(
             },
             "no_flow" | "several_flows" => ExportError::NoFlow {
                 message: err.message,
+                classes: err.classes,
             },
             "unsupported" => ExportError::Unsupported {
                 message: err.message,

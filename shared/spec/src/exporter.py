@@ -36,10 +36,12 @@ RESOURCE_FIELDS = ("cpu", "gpu", "memory", "shared_memory")
 class ExportFailure(Exception):
     """A problem this script reports with a kind and a message (no traceback)."""
 
-    def __init__(self, kind, message):
+    def __init__(self, kind, message, classes=None):
         super().__init__(message)
         self.kind = kind
         self.message = message
+        # The flow classes the file defines, when the kind is about choosing one.
+        self.classes = classes
 
 
 def user_traceback(exc):
@@ -88,6 +90,7 @@ def find_flow(module, flow_file, wanted):
         and value is not FlowSpec
         and value.__module__ == module.__name__
     ]
+    names = sorted(f.__name__ for f in flows)
     if wanted:
         for flow in flows:
             if flow.__name__ == wanted:
@@ -95,7 +98,8 @@ def find_flow(module, flow_file, wanted):
         raise ExportFailure(
             "no_flow",
             "%s defines no flow class named %s (it defines: %s)"
-            % (flow_file, wanted, ", ".join(f.__name__ for f in flows) or "none"),
+            % (flow_file, wanted, ", ".join(names) or "none"),
+            names,
         )
     if not flows:
         raise ExportFailure(
@@ -106,7 +110,8 @@ def find_flow(module, flow_file, wanted):
         raise ExportFailure(
             "several_flows",
             "%s defines several flows (%s): name the one to export"
-            % (flow_file, ", ".join(sorted(f.__name__ for f in flows))),
+            % (flow_file, ", ".join(names)),
+            names,
         )
     return flows[0]
 
@@ -376,6 +381,8 @@ def main():
             doc = {"spec": export(sys.argv[1], wanted)}
         except ExportFailure as exc:
             doc = {"error": {"kind": exc.kind, "message": exc.message}}
+            if exc.classes is not None:
+                doc["error"]["classes"] = exc.classes
         except Exception as exc:  # a bug here or an unexpected metaflow: report it whole
             doc = {
                 "error": {

@@ -56,8 +56,9 @@ pub const RESERVED_PARAMETER_NAMES: &[&str] = &[
 ];
 
 /// Parameter names that `ferry trigger` reads as its own options (`--home`, `--json`, `--branch`,
-/// `--production`, `--help`), so a flow parameter of that name could never be set.
-pub const FERRY_TRIGGER_OPTIONS: &[&str] = &["home", "json", "branch", "production", "help"];
+/// `--flow`, `--production`, `--help`), so a flow parameter of that name could never be set.
+pub const FERRY_TRIGGER_OPTIONS: &[&str] =
+    &["home", "json", "branch", "flow", "production", "help"];
 
 /// One problem with a flow. `Display` is the message a user sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

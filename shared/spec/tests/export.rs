@@ -364,7 +364,10 @@ fn syntax_errors_point_at_the_users_line() {
 #[test]
 fn flow_class_selection() {
     let err = export_spec(&python(), &fixture("two_flows.py")).unwrap_err();
-    assert!(matches!(err, ExportError::NoFlow { .. }), "{err}");
+    let ExportError::NoFlow { classes, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(classes, &["FirstFlow", "SecondFlow"]);
     assert!(
         err.to_string()
             .ends_with("defines several flows (FirstFlow, SecondFlow): name the one to export"),

@@ -1,0 +1,239 @@
+//! What a new user trips on, end to end through the real `ferry` binary: several flows in one
+//! file (`--flow`), errors under `--json`, production-token refusals, deploy-time limits, and
+//! `ferry status` of a running run. Flows are exported by the real `metaflow`; the commands that
+//! need a stack talk to a real embedded one (`ferry up` as a child process).
+//!
+//! Needs the tools venv (`scripts/setup-tools`) and the `task-wrapper` binary next to `ferry`
+//! (or in `$FERRY_BIN_DIR`): `scripts/test` builds every binary first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+const TWO_FLOWS: &str = r#"
+from metaflow import FlowSpec, step
+
+
+class TrainFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+class ScoreFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#;
+
+/// The folder holding `task-wrapper` (and `ferry`).
+fn bin_dir() -> PathBuf {
+    let dir = std::env::var_os("FERRY_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(FERRY).parent().unwrap().to_path_buf());
+    assert!(
+        dir.join("task-wrapper").is_file(),
+        "task-wrapper not found in {}: run `cargo build -p task-wrapper` (scripts/test builds every binary)",
+        dir.display()
+    );
+    dir
+}
+
+/// A flow file in a fresh folder of its own.
+struct Flow {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+fn flow(name: &str, body: &str) -> Flow {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, body).unwrap();
+    Flow { _dir: dir, file }
+}
+
+impl Flow {
+    fn path(&self) -> &str {
+        self.file.to_str().unwrap()
+    }
+}
+
+/// A Ferry home, with an embedded stack (`ferry up`) running on it once [`Home::up`] is called.
+struct Home {
+    home: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            home: tempfile::tempdir().unwrap(),
+            child: None,
+        }
+    }
+
+    fn with_stack() -> Home {
+        let mut h = Home::new();
+        h.up();
+        h
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn up(&mut self) {
+        let child = self
+            .command("alice")
+            .args(["up", "--port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.path().join("stack.json").is_file() {
+            assert!(Instant::now() < deadline, "ferry up did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `ferry` as `user`, with that user's own token folder.
+    fn command(&self, user: &str) -> Command {
+        let mut path = std::ffi::OsString::from(bin_dir());
+        path.push(":");
+        path.push(ferry_testkit::venv_bin());
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let mut c = Command::new(FERRY);
+        c.env("FERRY_HOME", self.path())
+            .env("PATH", path)
+            .env("FERRY_PYTHON", ferry_testkit::python())
+            .env("METAFLOW_USER", user)
+            .env("USER", user)
+            .env(
+                "METAFLOW_TOKEN_HOME",
+                self.path().join(format!("tokens-{user}")),
+            )
+            .env_remove("METAFLOW_HOME")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn ferry(&self, user: &str, args: &[&str]) -> Output {
+        self.command(user).args(args).output().unwrap()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while c.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
+}
+
+#[test]
+fn two_flows_in_one_file_are_chosen_with_flow() {
+    let h = Home::new();
+    let f = flow("pipeline.py", TWO_FLOWS);
+
+    // No --flow: a usage error naming both classes and the option.
+    let out = h.ferry("alice", &["spec", f.path()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("defines 2 flows (ScoreFlow, TrainFlow)"),
+        "{err}"
+    );
+    assert!(err.contains("--flow ScoreFlow"), "{err}");
+    // A class the file does not define: the ones it does.
+    let out = h.ferry("alice", &["spec", f.path(), "--flow", "EvalFlow"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no flow class named EvalFlow"), "{err}");
+    assert!(err.contains("ScoreFlow, TrainFlow"), "{err}");
+    assert!(err.contains("--flow"), "{err}");
+    // --flow picks one.
+    let out = h.ferry("alice", &["spec", f.path(), "--flow", "TrainFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout_json(&out)["flow"], "TrainFlow");
+    let out = h.ferry(
+        "alice",
+        &["spec", "--no-validate", "--flow", "ScoreFlow", f.path()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout_json(&out)["flow"], "ScoreFlow");
+
+    // Every command that reads the flow file takes it.
+    let mut h = h;
+    h.up();
+    for cmd in ["deploy", "trigger", "list-runs", "describe", "delete"] {
+        let out = h.ferry("alice", &[cmd, f.path()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out));
+        assert!(text(&out).contains("--flow"), "{cmd}: {}", text(&out));
+    }
+    let out = h.ferry("alice", &["deploy", f.path(), "--flow", "ScoreFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.ferry(
+        "alice",
+        &["describe", "--json", f.path(), "--flow", "ScoreFlow"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout_json(&out)["flow"], "ScoreFlow");
+    // The other flow of the file is not deployed.
+    let out = h.ferry("alice", &["describe", f.path(), "--flow", "TrainFlow"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // trigger takes --flow after FLOW.py too, among the flow's parameters.
+    let out = h.ferry(
+        "alice",
+        &["trigger", "--json", f.path(), "--flow", "ScoreFlow"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let run = stdout_json(&out)["run_id"].as_str().unwrap().to_string();
+    let out = h.ferry("alice", &["trigger", f.path(), "--flow=ScoreFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.ferry("alice", &["list-runs", f.path(), "--flow", "ScoreFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&run),
+        "{}",
+        text(&out)
+    );
+    let out = h.ferry("alice", &["delete", f.path(), "--flow", "ScoreFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -9,10 +9,14 @@
 //! finds that directory and starts at once: a directory with that name is only ever complete.
 //!
 //! Isolation: the environment does not see the image's site-packages. Metaflow itself must be
-//! importable, so the image's `metaflow` distribution and its runtime requirements (closure of
-//! its `Requires-Dist`, extras left out) are linked into `<env>/ferry-image/`, which a `.pth`
+//! importable, so the image's `metaflow`, `boto3` and `requests` distributions (Metaflow and its
+//! runtime requirements: `ferry deploy` usually ships `metaflow` in the code package, which the
+//! wrapper puts on `PYTHONPATH`, and the image may have only the other two) and the closure of
+//! their `Requires-Dist` (extras left out) are linked into `<env>/ferry-image/`, which a `.pth`
 //! file appends to `sys.path` AFTER the environment's own site-packages (a declared version of
-//! e.g. `requests` wins over the image's).
+//! e.g. `requests` wins over the image's). The same `.pth` then appends the wrapper bootstrap's
+//! `pip install --target` directory, `$FERRY_BOOTSTRAP_SITE`, when the job has one (the image
+//! lacked `boto3`/`requests`): last, and read at each start, so a cached environment stays valid.
 
 use std::path::{Path, PathBuf};
 
@@ -63,7 +67,7 @@ for d in md.distributions():
     n = d.metadata["Name"]
     if n:
         dists.setdefault(norm(n), d)
-todo, seen, paths = ["metaflow"], set(), set()
+todo, seen, paths = ["metaflow", "boto3", "requests"], set(), set()
 while todo:
     n = norm(todo.pop())
     if n in seen or n not in dists:
@@ -86,6 +90,12 @@ while todo:
             paths.add(os.path.abspath(p))
 print(json.dumps({"version": "%d.%d" % sys.version_info[:2], "paths": sorted(paths)}))
 "#;
+
+/// The `.pth` line (executed by `site` at every interpreter start) that appends the wrapper
+/// bootstrap's package directory, `$FERRY_BOOTSTRAP_SITE` (`ferry_spec::task::ENV_BOOTSTRAP_SITE`),
+/// to `sys.path` after everything else: only an absolute path to an existing directory.
+const BOOTSTRAP_SITE_PTH: &str = "import os, sys; p = os.environ.get('FERRY_BOOTSTRAP_SITE', ''); \
+    os.path.isabs(p) and os.path.isdir(p) and p not in sys.path and sys.path.append(p)";
 
 /// Make the environment of `lock` ready on this host (see the module docs).
 pub async fn prepare_env(
@@ -274,8 +284,11 @@ async fn build(
                 .map_err(|e| PyenvError::io(format!("linking {}", link.display()), e))?;
         }
         let pth = layout.site_packages.join("_ferry_image.pth");
-        std::fs::write(&pth, format!("{}\n", final_image_dir.display()))
-            .map_err(|e| PyenvError::io(format!("writing {}", pth.display()), e))?;
+        std::fs::write(
+            &pth,
+            format!("{}\n{BOOTSTRAP_SITE_PTH}\n", final_image_dir.display()),
+        )
+        .map_err(|e| PyenvError::io(format!("writing {}", pth.display()), e))?;
         let lock_copy = layout.root.join("ferry-lock.json");
         std::fs::write(&lock_copy, lock_bytes)
             .map_err(|e| PyenvError::io(format!("writing {}", lock_copy.display()), e))?;

@@ -107,6 +107,46 @@ async fn resolve_store_build_offline_reuse_and_refuse_tampering() {
     let (ok, out) = run_python(&built.python, "import pytest");
     assert!(!ok && out.contains("No module named 'pytest'"), "{out}");
 
+    // The bootstrap's `pip install --target` directory comes last: its modules are found, but
+    // the environment's own `tomli` wins over a `tomli` there.
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("ferry_site_probe.py"), "X = 1\n").unwrap();
+    std::fs::write(
+        site.path().join("tomli.py"),
+        "raise ImportError('shadowed')\n",
+    )
+    .unwrap();
+    let out = Command::new(&built.python)
+        .args([
+            "-c",
+            "import sys, tomli, ferry_site_probe; print(sys.path[-1]); print(tomli.__file__)",
+        ])
+        .env_remove("PYTHONPATH")
+        .env(ferry_spec::task::ENV_BOOTSTRAP_SITE, site.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], site.path().to_str().unwrap());
+    assert!(lines[1].starts_with(built.root.to_str().unwrap()), "{text}");
+    // A relative path is ignored (even one that exists from the working directory).
+    let out = Command::new(&built.python)
+        .args(["-c", "import ferry_site_probe"])
+        .env_remove("PYTHONPATH")
+        .env(
+            ferry_spec::task::ENV_BOOTSTRAP_SITE,
+            site.path().file_name().unwrap(),
+        )
+        .current_dir(site.path().parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
     let again = prepare_env(&blobs, &lock_ref, &opts).await.unwrap();
     assert!(again.reused);
     assert_eq!(again.python, built.python);

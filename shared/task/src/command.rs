@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use ferry_spec::task::{StepCommand, TaskDescription};
+use ferry_spec::task::{ENV_BOOTSTRAP_SITE, StepCommand, TaskDescription};
 
 use crate::env::TaskEnv;
 use crate::error::TaskError;
@@ -88,17 +88,55 @@ impl CommandContext<'_> {
                 d.datastore.root.clone(),
             )),
         }
-        let mf_code = self.package_dir.join(".mf_code");
-        if mf_code.is_dir() {
-            let mut pp = mf_code.to_string_lossy().into_owned();
-            if let Some(old) = std::env::var_os("PYTHONPATH").filter(|v| !v.is_empty()) {
-                pp.push(':');
-                pp.push_str(&old.to_string_lossy());
-            }
+        if let Some(pp) = self.pythonpath(
+            std::env::var("PYTHONPATH").ok(),
+            std::env::var(ENV_BOOTSTRAP_SITE).ok(),
+        ) {
             env.push(("PYTHONPATH".into(), pp));
         }
         env.extend(d.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
+    }
+
+    /// The step's `PYTHONPATH` (`None`: leave the inherited one alone), given the inherited
+    /// `PYTHONPATH` and `FERRY_BOOTSTRAP_SITE`:
+    ///
+    /// 1. `<package>/.mf_code` when the package has it: the deployer's `metaflow`, which
+    ///    `ferry deploy` packages there (Metaflow's own layout). It comes first, so the exact
+    ///    Metaflow that exported and compiled the flow runs the step whatever the image
+    ///    has installed (the step CLI, the artifact format and the client semantics match
+    ///    the deployer's), as Metaflow's own Batch jobs do;
+    /// 2. the inherited `PYTHONPATH` (the image's own settings);
+    /// 3. the bootstrap's `pip install --target` directory (`boto3`/`requests` the image
+    ///    lacked), last: an absolute path to an existing directory, else ignored. Not for a
+    ///    step with a `@pypi`/`@conda` environment, whose own packages must win: that
+    ///    environment appends the directory after its site-packages itself (`ferry-pyenv`).
+    pub fn pythonpath(
+        &self,
+        inherited: Option<String>,
+        bootstrap: Option<String>,
+    ) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        let mf_code = self.package_dir.join(".mf_code");
+        if mf_code.is_dir() {
+            parts.push(mf_code.to_string_lossy().into_owned());
+        }
+        let inherited = inherited.filter(|v| !v.is_empty());
+        let has_env = self
+            .desc
+            .python_env
+            .as_ref()
+            .and_then(|e| e.lock.as_ref())
+            .is_some()
+            && matches!(self.desc.command, StepCommand::Metaflow { .. });
+        let bootstrap =
+            bootstrap.filter(|b| !has_env && Path::new(b).is_absolute() && Path::new(b).is_dir());
+        if parts.is_empty() && bootstrap.is_none() {
+            return None;
+        }
+        parts.extend(inherited);
+        parts.extend(bootstrap);
+        Some(parts.join(":"))
     }
 
     /// `<python> <flow_file> <top options>`: the program and the arguments before the subcommand.

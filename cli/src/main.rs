@@ -4,6 +4,7 @@
 mod aws_control;
 mod cmd;
 mod context;
+mod failure;
 mod package;
 mod submit;
 mod tokens;
@@ -14,12 +15,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::context::Context;
+pub use crate::failure::UsageError;
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
   1  the request was refused (production token) or failed (bad flow, compile error, timeout…)
   2  usage error (unknown flag, missing argument)
+
+With --json, a failing command prints one JSON object on stdout:
+  {\"error\": {\"kind\": KIND, \"message\": TEXT}}   (plus the command's result when it has one)
+where KIND is usage, not_found, refused, unavailable (no stack running or answering),
+invalid_flow (the flow file cannot be read, imported or deployed as it is) or failed.
 
 Quick start (embedded stack, no AWS):
   ferry up &                         # start the local stack in ~/.ferry
@@ -108,10 +115,17 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let json = std::env::args_os().skip(1).any(|a| a == "--json");
+            return failure::report_clap(e, json);
+        }
+    };
+    let json = cli.wants_json();
     let ctx = match Context::load(cli.home.clone(), cli.json) {
         Ok(c) => c,
-        Err(e) => return fail(e),
+        Err(e) => return failure::report(&e, json),
     };
     let outcome = match cli.command {
         Command::Spec(a) => cmd::spec::run(&ctx, a).await,
@@ -129,32 +143,18 @@ async fn main() -> ExitCode {
     };
     match outcome {
         Ok(code) => code,
-        Err(e) => fail(e),
+        Err(e) => failure::report(&e, json),
     }
 }
 
-/// Print `ferry: error: …` (with its causes) on stderr and exit 1.
-fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("ferry: error: {e:#}");
-    if e.downcast_ref::<UsageError>().is_some() {
-        ExitCode::from(2)
-    } else {
-        ExitCode::from(1)
+impl Cli {
+    /// `--json`, also given among `ferry trigger`'s options after FLOW.py.
+    fn wants_json(&self) -> bool {
+        self.json
+            || matches!(&self.command, Command::Trigger(a)
+                if cmd::trigger::parse_options(&a.params).is_ok_and(|o| o.json))
     }
 }
-
-/// A mistake in the command line that clap cannot see (a flow parameter that does not exist or
-/// does not parse): exit code 2, like clap's own usage errors.
-#[derive(Debug)]
-pub struct UsageError(pub anyhow::Error);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:#}", self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`ferry deployments | head -1`) would
 /// panic; restore the default so the process ends quietly, as command-line tools do.

@@ -84,12 +84,6 @@ impl Home {
         }
     }
 
-    fn with_stack() -> Home {
-        let mut h = Home::new();
-        h.up();
-        h
-    }
-
     fn path(&self) -> &Path {
         self.home.path()
     }
@@ -236,4 +230,116 @@ fn two_flows_in_one_file_are_chosen_with_flow() {
     );
     let out = h.ferry("alice", &["delete", f.path(), "--flow", "ScoreFlow"]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+const HELLO: &str = r#"
+from metaflow import FlowSpec, Parameter, step
+
+
+class HelloFlow(FlowSpec):
+    alpha = Parameter("alpha", default=0.5)
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#;
+
+/// The error object a failing `--json` command prints: the whole of stdout, one JSON object
+/// with `error.kind` and a non-empty `error.message`. Returns (kind, message, the object).
+fn json_error(out: &Output, code: i32) -> (String, String, Value) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+    let v = stdout_json(out);
+    let kind = v["error"]["kind"].as_str().unwrap_or_else(|| panic!("{v}"));
+    let message = v["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(!message.is_empty(), "{v}");
+    (kind.to_string(), message.to_string(), v)
+}
+
+#[test]
+fn json_errors_are_one_object_on_stdout() {
+    let mut h = Home::new();
+    let f = flow("hello.py", HELLO);
+    let two = flow("two.py", TWO_FLOWS);
+    let bad = flow("bad.py", "import no_such_module_here\n");
+
+    // Usage errors, from clap and from ferry: exit 2.
+    for args in [
+        vec!["--json", "deploy"],
+        vec!["deploy", f.path(), "--no-such-flag", "--json"],
+        vec!["--json", "no-such-command"],
+        vec!["--json", "spec", two.path()],
+    ] {
+        let (kind, message, _) = json_error(&h.ferry("alice", &args), 2);
+        assert_eq!(kind, "usage", "{args:?}: {message}");
+    }
+    // `--help` still prints help.
+    let out = h.ferry("alice", &["--json", "deploy", "--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--authorize"));
+
+    // A flow that does not import.
+    let (kind, message, _) = json_error(&h.ferry("alice", &["--json", "spec", bad.path()]), 1);
+    assert_eq!(kind, "invalid_flow");
+    assert!(message.contains("no_such_module_here"), "{message}");
+    // Not a run id.
+    let (kind, _, _) = json_error(&h.ferry("alice", &["--json", "status", "run-1"]), 1);
+    assert_eq!(kind, "failed");
+    // No stack.
+    for args in [
+        vec!["--json", "deploy", f.path()],
+        vec!["--json", "status", "sfn-0b1c2d3e"],
+        vec!["--json", "trigger", f.path()],
+    ] {
+        let (kind, message, _) = json_error(&h.ferry("alice", &args), 1);
+        assert_eq!(kind, "unavailable", "{args:?}: {message}");
+        assert!(message.contains("ferry up --home"), "{message}");
+    }
+
+    h.up();
+    // Nothing deployed yet.
+    for args in [
+        vec!["--json", "describe", f.path()],
+        vec!["--json", "list-runs", f.path()],
+        vec!["--json", "trigger", f.path()],
+        vec!["--json", "status", "sfn-0b1c2d3e"],
+    ] {
+        let (kind, message, _) = json_error(&h.ferry("alice", &args), 1);
+        assert_eq!(kind, "not_found", "{args:?}: {message}");
+    }
+    let out = h.ferry("alice", &["deploy", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A bad flow parameter, --json given among the flow's options.
+    let (kind, message, _) = json_error(
+        &h.ferry("alice", &["trigger", f.path(), "--alpha", "x", "--json"]),
+        2,
+    );
+    assert_eq!(kind, "usage");
+    assert!(message.contains("--alpha"), "{message}");
+    // Refused by the production token: the deploy result rides along.
+    let (kind, message, v) = json_error(&h.ferry("bob", &["--json", "deploy", f.path()]), 1);
+    assert_eq!(kind, "refused");
+    assert!(message.contains("alice"), "{message}");
+    assert_eq!(v["status"], "refused", "{v}");
+    // Terminating a run that ended: the run rides along.
+    let out = h.ferry("alice", &["--json", "trigger", f.path()]);
+    let run = stdout_json(&out)["run_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while stdout_json(&h.ferry("alice", &["--json", "status", &run]))["status"] == "RUNNING" {
+        assert!(Instant::now() < deadline, "run {run} did not finish");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (kind, _, v) = json_error(&h.ferry("alice", &["--json", "terminate", &run]), 1);
+    assert_eq!(kind, "failed");
+    assert_eq!(v["run_id"], run.as_str());
+    // Text mode is unchanged: the message once, on stdout, exit 1.
+    let out = h.ferry("alice", &["terminate", &run]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is not running"));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
 }

@@ -13,6 +13,7 @@ use ferry_deploy::{
 use ferry_spec::FlowSpec;
 
 use crate::context::{Context, Target};
+use crate::failure::{ErrorKind, Failure};
 use crate::{package, submit, tokens};
 
 /// Which deployment of a flow (`@project` branches make several).
@@ -187,8 +188,20 @@ fn print_messages(ctx: &Context, result: &DeployResult, data_on_stdout: bool) {
     }
 }
 
-fn exit(result: &DeployResult) -> ExitCode {
-    ExitCode::from(result.status.exit_code() as u8)
+/// Success, or a refused/failed result as a [`Failure`] carrying the result for `--json` (its
+/// messages are printed already).
+fn finish(result: &DeployResult) -> anyhow::Result<ExitCode> {
+    let kind = match result.status {
+        DeployStatus::Ok => return Ok(ExitCode::SUCCESS),
+        DeployStatus::Refused => ErrorKind::Refused,
+        DeployStatus::Failed => ErrorKind::Failed,
+    };
+    Err(anyhow::Error::new(Failure {
+        kind,
+        message: result.messages.join("\n"),
+        result: serde_json::to_value(result).ok(),
+        reported: true,
+    }))
 }
 
 /// Fail fast when the embedded stack that would handle the request is not running: no
@@ -203,19 +216,25 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
             )
         };
         if ferry_local::stack::read_stack_file(&ctx.home).is_none() {
-            anyhow::bail!(
-                "no Ferry stack is running on {}: {}",
-                ctx.home.display(),
-                start()
-            );
+            return Err(Failure::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no Ferry stack is running on {}: {}",
+                    ctx.home.display(),
+                    start()
+                ),
+            ));
         }
         let client = crate::cmd::runs::StackClient::connect(ctx)?;
         if client.get::<serde_json::Value>("stack").await.is_err() {
-            anyhow::bail!(
-                "the Ferry stack of {} does not answer (it may have crashed): {}",
-                ctx.home.display(),
-                start()
-            );
+            return Err(Failure::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "the Ferry stack of {} does not answer (it may have crashed): {}",
+                    ctx.home.display(),
+                    start()
+                ),
+            ));
         }
     }
     Ok(())
@@ -282,10 +301,10 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         if let Some(def) = &result.definition {
             println!("{}", serde_json::to_string_pretty(def)?);
         }
-    } else if ctx.json {
+    } else if ctx.json && result.status == DeployStatus::Ok {
         println!("{}", serde_json::to_string_pretty(&result)?);
     }
-    Ok(exit(&result))
+    finish(&result)
 }
 
 /// Delete.
@@ -304,8 +323,8 @@ pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode>
     let result =
         submit::submit_and_wait(ctx, blobs.as_ref(), &request, timeout, "deleting").await?;
     print_messages(ctx, &result, false);
-    if ctx.json {
+    if ctx.json && result.status == DeployStatus::Ok {
         println!("{}", serde_json::to_string_pretty(&result)?);
     }
-    Ok(exit(&result))
+    finish(&result)
 }

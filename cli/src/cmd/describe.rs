@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use ferry_deploy::{DeploymentRecord, DeploymentStore};
 
 use crate::context::Context;
+use crate::failure::{ErrorKind, Failure};
 use crate::tokens;
 
 /// Arguments of `ferry describe`.
@@ -60,8 +61,10 @@ pub async fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<ExitC
     let name = deployment_name(ctx, &args).await?;
     let store = DeploymentStore::new(ctx.table().await?);
     let Some(record) = store.get(&name).await? else {
-        eprintln!("{}", ferry_deploy::messages::missing(&name, ctx.platform()));
-        return Ok(ExitCode::from(1));
+        return Err(Failure::new(
+            ErrorKind::NotFound,
+            ferry_deploy::messages::missing(&name, ctx.platform()),
+        ));
     };
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&record)?);

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::context::{Context, Target};
+use crate::failure::{ErrorKind, Failure};
 
 /// A client of the running embedded stack's control API (or, for an AWS target, of the same
 /// routes answered on AWS by `crate::aws_control`).
@@ -50,11 +51,14 @@ impl StackClient {
             );
         }
         let Some(info) = ferry_local::stack::read_stack_file(&ctx.home) else {
-            bail!(
-                "no Ferry stack is running on {}: start one with `ferry up --home {}`",
-                ctx.home.display(),
-                ctx.home.display()
-            );
+            return Err(Failure::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "no Ferry stack is running on {}: start one with `ferry up --home {}`",
+                    ctx.home.display(),
+                    ctx.home.display()
+                ),
+            ));
         };
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -72,10 +76,13 @@ impl StackClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> anyhow::Result<Result<T, ApiFailure>> {
-        let resp = req.send().await.with_context(|| {
-            format!(
-                "the Ferry stack at {} does not answer (is `ferry up` still running?)",
-                self.base
+        let resp = req.send().await.map_err(|e| {
+            Failure::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "the Ferry stack at {} does not answer (is `ferry up` still running?): {e}",
+                    self.base
+                ),
             )
         })?;
         let status = resp.status();
@@ -202,6 +209,14 @@ pub async fn deployment_of(
     Ok(names.state_machine)
 }
 
+/// "no run sfn-… on <platform>", a [`ErrorKind::NotFound`] failure.
+fn no_run(ctx: &Context, run_id: &str) -> anyhow::Error {
+    Failure::new(
+        ErrorKind::NotFound,
+        format!("no run {run_id} on {}", ctx.platform()),
+    )
+}
+
 /// The execution name of a run id (`sfn-<name>`), with Metaflow's message otherwise.
 pub fn execution_name(run_id: &str) -> anyhow::Result<&str> {
     let Some(name) = run_id.strip_prefix("sfn-") else {
@@ -323,11 +338,10 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
         match client.get::<Vec<Execution>>(&path).await? {
             Ok(mut list) => runs.append(&mut list),
             Err(f) if f.status == 404 => {
-                eprintln!(
-                    "{}",
-                    ferry_deploy::messages::missing(&deployment, ctx.platform())
-                );
-                return Ok(ExitCode::from(1));
+                return Err(Failure::new(
+                    ErrorKind::NotFound,
+                    ferry_deploy::messages::missing(&deployment, ctx.platform()),
+                ));
             }
             Err(f) => bail!("{}", f.message),
         }
@@ -394,7 +408,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
     let name = execution_name(&args.run_id)?;
     let client = StackClient::connect(ctx)?;
     let Some(e) = client.execution(name).await? else {
-        bail!("no run {} on {}", args.run_id, ctx.platform());
+        return Err(no_run(ctx, &args.run_id));
     };
     let flow = client.deployment(&e.state_machine).await?.map(|r| r.flow);
     let failure = e.cause.as_deref().and_then(task_failure);
@@ -468,7 +482,7 @@ pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<Exi
     let name = execution_name(&args.run_id)?;
     let client = StackClient::connect(ctx)?;
     let Some(e) = client.execution(name).await? else {
-        bail!("no run {} on {}", args.run_id, ctx.platform());
+        return Err(no_run(ctx, &args.run_id));
     };
     let flow = client
         .deployment(&e.state_machine)
@@ -476,18 +490,19 @@ pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<Exi
         .map(|r| r.flow)
         .unwrap_or_else(|| e.state_machine.clone());
     if e.status != ExecutionStatus::Running {
-        if ctx.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&execution_json(&e, Some(&flow)))?
-            );
-        } else {
-            println!(
-                "Run {} for Flow {flow} is not running: it ended {}.",
-                args.run_id, e.status
-            );
+        let message = format!(
+            "Run {} for Flow {flow} is not running: it ended {}.",
+            args.run_id, e.status
+        );
+        if !ctx.json {
+            println!("{message}");
         }
-        return Ok(ExitCode::from(1));
+        return Err(anyhow::Error::new(Failure {
+            kind: ErrorKind::Failed,
+            message,
+            result: Some(execution_json(&e, Some(&flow))),
+            reported: !ctx.json,
+        }));
     }
     if !ctx.json {
         println!("Terminating run {} for Flow {flow}", args.run_id);

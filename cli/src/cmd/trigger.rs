@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cmd::runs::{StackClient, deployment_of};
 use crate::context::Context;
+use crate::failure::{ErrorKind, Failure};
 
 /// Step Functions' input limit as Metaflow's `trigger` checks it.
 pub const MAX_INPUT_CHARS: usize = 20_480;
@@ -231,11 +232,17 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let client = StackClient::connect(ctx)?;
+    let not_deployed = || {
+        Failure::new(
+            ErrorKind::NotFound,
+            format!(
+                "The workflow {deployment} doesn't exist on {}. Please deploy your flow first.",
+                ctx.platform()
+            ),
+        )
+    };
     let Some(record) = client.deployment(&deployment).await? else {
-        bail!(
-            "The workflow {deployment} doesn't exist on {}. Please deploy your flow first.",
-            ctx.platform()
-        );
+        return Err(not_deployed());
     };
     let mut params = parameters_json(&record, &opts.params).map_err(usage)?;
     let tags: Vec<&String> = args.tags.iter().chain(&opts.tags).collect();
@@ -257,12 +264,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
         .await?
     {
         Ok(e) => e,
-        Err(f) if f.status == 404 => {
-            bail!(
-                "The workflow {deployment} doesn't exist on {}. Please deploy your flow first.",
-                ctx.platform()
-            )
-        }
+        Err(f) if f.status == 404 => return Err(not_deployed()),
         Err(f) => bail!("{}", f.message),
     };
     let run_id = ferry_spec::task::run_id_for_execution(&e.name);

@@ -75,6 +75,19 @@ pub struct DeployArgs {
     #[arg(long, default_value = ".py", value_name = "SUFFIXES")]
     pub package_suffixes: String,
 
+    /// Ship your `metaflow` library (the one the python that exports the flow imports:
+    /// `$FERRY_PYTHON`, else `python3`) in the code package, under `.mf_code/metaflow/`, and run
+    /// every task with it, so task images need only python3 (the wrapper bootstrap installs
+    /// boto3 and requests when missing) and tasks run exactly your Metaflow version. The
+    /// default on an AWS stack; the embedded stack's tasks run your python already.
+    #[arg(long, conflicts_with = "no_package_metaflow")]
+    pub package_metaflow: bool,
+
+    /// Do not ship `metaflow` in the code package: tasks import the image's own (it must
+    /// have Metaflow installed, e.g. infra/task-image).
+    #[arg(long)]
+    pub no_package_metaflow: bool,
+
     /// Compile only: print the state machine definition on stdout (messages on stderr) and
     /// change nothing. Example: `--only-json > definition.json`.
     #[arg(long)]
@@ -248,7 +261,17 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
     let platform = ctx.platform();
     eprintln!("Deploying {} to {platform}...", r.spec.flow);
     let folder = r.flow_file.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let pkg = tokio::task::spawn_blocking(move || package::build(&folder, &suffixes)).await??;
+    let ship_metaflow = args.package_metaflow
+        || (!args.no_package_metaflow && matches!(ctx.target, Target::Aws(_)));
+    let metaflow = if ship_metaflow {
+        package::locate_metaflow(&crate::context::python(), &folder)?
+    } else {
+        None
+    };
+    let pkg = tokio::task::spawn_blocking(move || {
+        package::build_with(&folder, &suffixes, metaflow.as_deref())
+    })
+    .await??;
     anyhow::ensure!(
         pkg.files.iter().any(|f| f == &r.spec.file),
         "the code package lacks the flow file {}: check --package-suffixes",

@@ -102,7 +102,10 @@ enum Command {
     /// Show the status of one run.
     Status(cmd::runs::StatusArgs),
 
-    /// Print the logs of a run's tasks.
+    /// Print the logs of a run's tasks (embedded stack or AWS).
+    ///
+    /// Reads the Metaflow datastore, as `Task.stdout` does: the stack's datastore folder, or on
+    /// AWS the configured S3 datastore root.
     Logs(cmd::logs::LogsArgs),
 
     /// Stop a running run.

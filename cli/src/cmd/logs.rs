@@ -1,21 +1,42 @@
-//! `ferry logs PATHSPEC`: print a task's stdout (or stderr) from the Metaflow datastore of the
-//! embedded stack — the files `Task.stdout`/`Task.stderr` read
-//! (`<datastore>/.metaflow/<Flow>/<run>/<step>/<task>/<attempt>.task_std{out,err}.log`, mflog
-//! lines), latest attempt unless `--attempt` says otherwise. `Flow/run/step` prints every task
-//! of the step. When a task left no datastore log (the wrapper failed before the step ran), the
-//! raw process output the stack captured (`<home>/logs/<execution>/<step>/<task>.<attempt>.*`) is
-//! printed instead.
+//! `ferry logs PATHSPEC`: print a task's stdout (or stderr) from the Metaflow datastore — the
+//! objects `Task.stdout`/`Task.stderr` read, which the task wrapper uploads
+//! (`<Flow>/<run>/<step>/<task>/<attempt>.task_std{out,err}.log` below the datastore root,
+//! mflog lines) — latest attempt unless `--attempt` says otherwise. `Flow/run/step` prints every
+//! task of the step.
+//!
+//! One code path reads both targets through the [`Blobs`] port, opened on the datastore with
+//! [`ferry_store::datastore_blobs_ref`] (the wrapper's own mapping):
+//! - the embedded stack: the folder `<datastore>/.metaflow` (`DirBlobs`). When a task left no
+//!   datastore log (the wrapper failed before the step ran, or a delayed retry's first attempt),
+//!   the raw process output the stack captured (`<home>/logs/<execution>/<step>/<task>.<attempt>.*`)
+//!   is printed instead;
+//! - AWS (`ferry configure`): the S3 datastore root `datastore_root` (`METAFLOW_DATASTORE_SYSROOT_S3`,
+//!   default `s3://<bucket>/metaflow`) with the configured endpoint and region (`S3Blobs`). A task
+//!   without a datastore log fails with a pointer to its Batch job's CloudWatch log group (the
+//!   stack's `BatchLogGroup`), where such early output goes; an `--attempt` that does not exist
+//!   fails with the attempts that do.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use ferry_spec::task::{BlobStoreRef, DatastoreSettings};
+use ferry_store::Blobs;
 use serde_json::json;
 
-use crate::context::Context;
+use crate::context::{Context, Target};
 
 /// Arguments of `ferry logs`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  ferry logs HelloFlow/sfn-0b1c…/start/1            # one task, latest attempt
+  ferry logs HelloFlow/sfn-0b1c…/start --stderr     # every task of the step
+  ferry logs HelloFlow/sfn-0b1c…/start/1 --attempt 0 --json
+
+On AWS, a task that failed before its step ran (image or code package fetch) has no datastore \
+log: its output is in the Batch job's CloudWatch log group (the stack's BatchLogGroup).")]
 pub struct LogsArgs {
     /// `Flow/sfn-<id>/step/task` or `Flow/sfn-<id>/step` (every task of the step).
     /// Example: `HelloFlow/sfn-0b1c…/start`.
@@ -36,23 +57,68 @@ fn safe(seg: &str) -> anyhow::Result<&str> {
     Ok(seg)
 }
 
-/// The attempts with a log file of this stream in a task folder, ascending.
-fn attempts(task_dir: &Path, stream: &str) -> Vec<u32> {
-    let suffix = format!(".task_{stream}.log");
-    let mut out: Vec<u32> = std::fs::read_dir(task_dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(&suffix))
-                        .and_then(|a| a.parse().ok())
-                })
-                .collect()
+/// A checked `Flow/run/step[/task]`.
+struct Pathspec<'a> {
+    flow: &'a str,
+    run: &'a str,
+    step: &'a str,
+    task: Option<&'a str>,
+}
+
+impl<'a> Pathspec<'a> {
+    /// Three or four segments, none empty, `.`, `..` or with a backslash or NUL.
+    fn parse(s: &'a str) -> anyhow::Result<Self> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if !(parts.len() == 3 || parts.len() == 4) {
+            bail!("PATHSPEC must be Flow/run/step or Flow/run/step/task, got {s:?}");
+        }
+        for p in &parts {
+            safe(p)?;
+        }
+        Ok(Pathspec {
+            flow: parts[0],
+            run: parts[1],
+            step: parts[2],
+            task: parts.get(3).copied(),
         })
-        .unwrap_or_default();
-    out.sort_unstable();
-    out
+    }
+
+    /// The datastore key prefix of the step, `Flow/run/step/`.
+    fn step_prefix(&self) -> String {
+        format!("{}/{}/{}/", self.flow, self.run, self.step)
+    }
+}
+
+/// The datastore key of a task attempt's log, as the task wrapper writes it
+/// (`ferry_task::logs::log_key`): `Flow/run/step/task/<attempt>.task_<stream>.log`.
+fn log_key(step_prefix: &str, task: &str, attempt: u32, stream: &str) -> String {
+    format!("{step_prefix}{task}/{attempt}.task_{stream}.log")
+}
+
+/// The attempts with a log of `stream`, per task, from datastore keys below `step_prefix`
+/// (ascending; tasks with keys but no such log map to an empty list).
+fn attempts_by_task(
+    step_prefix: &str,
+    keys: &[String],
+    stream: &str,
+) -> BTreeMap<String, Vec<u32>> {
+    let suffix = format!(".task_{stream}.log");
+    let mut out: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    for key in keys {
+        let Some((task, file)) = key
+            .strip_prefix(step_prefix)
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        let entry = out.entry(task.to_string()).or_default();
+        if let Some(a) = file.strip_suffix(&suffix).and_then(|a| a.parse().ok()) {
+            entry.insert(a);
+        }
+    }
+    out.into_iter()
+        .map(|(t, a)| (t, a.into_iter().collect()))
+        .collect()
 }
 
 /// Strip the `[MFLOG|0|<time>|<source>|<id>]` prefix of each line (lines without it are kept).
@@ -97,57 +163,191 @@ fn raw_logs(home: &Path, run: &str, step: &str, task: &str, stream: &str) -> Vec
     files.into_iter().map(|(_, p)| p).collect()
 }
 
+/// Where the target keeps the task logs.
+struct LogStore {
+    /// The datastore as a blob store; `None` when the local datastore folder does not exist
+    /// (nothing has run: every listing is empty, and opening would create it).
+    blobs: Option<Arc<dyn Blobs>>,
+    /// The datastore, for messages: a folder or `s3://bucket/prefix`.
+    location: String,
+    /// The target's own fallbacks and hints.
+    kind: StoreKind,
+}
+
+enum StoreKind {
+    /// The embedded stack of this home (raw process logs under `<home>/logs`).
+    Local { home: PathBuf },
+    /// A stack on AWS, named `stack_name` when `ferry configure` recorded it.
+    Aws { stack_name: Option<String> },
+}
+
+impl LogStore {
+    /// The datastore of the context's target.
+    async fn open(ctx: &Context) -> anyhow::Result<Self> {
+        match &ctx.target {
+            Target::Local => {
+                let datastore = ferry_local::stack::read_stack_file(&ctx.home)
+                    .map(|i| i.datastore_root)
+                    .unwrap_or_else(|| ctx.home.join("datastore"));
+                let datastore = std::path::absolute(&datastore)
+                    .with_context(|| format!("resolving {}", datastore.display()))?;
+                let settings = DatastoreSettings {
+                    kind: "local".into(),
+                    root: datastore.to_string_lossy().into_owned(),
+                };
+                let r = ferry_store::datastore_blobs_ref(&settings)?;
+                let blobs = match &r {
+                    BlobStoreRef::Dir { path } if !Path::new(path).is_dir() => None,
+                    _ => Some(
+                        ferry_store::open_blobs(&r)
+                            .await
+                            .with_context(|| format!("opening the datastore {r:?}"))?,
+                    ),
+                };
+                Ok(LogStore {
+                    blobs,
+                    location: datastore.display().to_string(),
+                    kind: StoreKind::Local {
+                        home: ctx.home.clone(),
+                    },
+                })
+            }
+            Target::Aws(aws) => {
+                let extra = |k: &str| {
+                    aws.extra
+                        .get(k)
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                };
+                let root = extra("datastore_root")
+                    .unwrap_or_else(|| format!("s3://{}/metaflow", aws.bucket));
+                let settings = DatastoreSettings {
+                    kind: "s3".into(),
+                    root: root.clone(),
+                };
+                let r = ferry_store::datastore_blobs_ref(&settings).with_context(|| {
+                    format!(
+                        "the AWS configuration in {}: fix it with `ferry configure --datastore-root`",
+                        ctx.home.join(crate::context::CONFIG_FILE).display()
+                    )
+                })?;
+                let client = ferry_store::AwsClientSettings {
+                    endpoint_url: aws.endpoint_url.clone(),
+                    region: aws.region.clone(),
+                };
+                let blobs = ferry_store::open_blobs_with(&r, &client)
+                    .await
+                    .with_context(|| format!("opening the datastore {root}"))?;
+                Ok(LogStore {
+                    blobs: Some(blobs),
+                    location: root.trim_end_matches('/').to_string(),
+                    kind: StoreKind::Aws {
+                        stack_name: extra("stack_name"),
+                    },
+                })
+            }
+        }
+    }
+
+    /// Datastore keys below `prefix`.
+    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        match &self.blobs {
+            Some(b) => b
+                .list(prefix)
+                .await
+                .with_context(|| format!("listing {}", b.url(prefix))),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The object at `key`, mflog prefixes stripped.
+    async fn text(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let Some(b) = &self.blobs else {
+            return Ok(None);
+        };
+        let body = b
+            .get(key)
+            .await
+            .with_context(|| format!("reading {}", b.url(key)))?;
+        Ok(body.map(|b| strip_mflog(&String::from_utf8_lossy(&b))))
+    }
+
+    /// Where to look when the datastore has no log (AWS), as a sentence.
+    fn cloudwatch_hint(stack_name: &Option<String>) -> String {
+        let find = match stack_name {
+            Some(s) => format!(
+                " (`aws cloudformation describe-stack-resource --stack-name {s} --logical-resource-id BatchLogGroup`)"
+            ),
+            None => String::new(),
+        };
+        format!(
+            "A task that failed before its step ran (image pull, code package download, wrapper \
+             error) wrote its output only to its Batch job's CloudWatch log group: the stack's \
+             BatchLogGroup{find}, in a log stream named `ferry/…` (`aws batch describe-jobs --jobs \
+             JOB_ID` names it: container.logStreamName)."
+        )
+    }
+}
+
 /// Print the logs.
 pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let parts: Vec<&str> = args.pathspec.split('/').collect();
-    if !(parts.len() == 3 || parts.len() == 4) {
-        bail!(
-            "PATHSPEC must be Flow/run/step or Flow/run/step/task, got {:?}",
-            args.pathspec
-        );
-    }
-    for p in &parts {
-        safe(p)?;
-    }
-    let (flow, run, step) = (parts[0], parts[1], parts[2]);
+    let spec = Pathspec::parse(&args.pathspec)?;
+    let (flow, run, step) = (spec.flow, spec.run, spec.step);
     let stream = if args.stderr { "stderr" } else { "stdout" };
-    let datastore = ferry_local::stack::read_stack_file(&ctx.home)
-        .map(|i| i.datastore_root)
-        .unwrap_or_else(|| ctx.home.join("datastore"));
-    let step_dir = datastore.join(".metaflow").join(flow).join(run).join(step);
-    let tasks: Vec<String> = if parts.len() == 4 {
-        vec![parts[3].to_string()]
-    } else {
-        let mut t: Vec<String> = std::fs::read_dir(&step_dir)
-            .with_context(|| {
-                format!(
-                    "no step {flow}/{run}/{step} in the datastore {}",
-                    datastore.display()
-                )
-            })?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .collect();
-        t.sort();
-        t
+    let store = LogStore::open(ctx).await?;
+    let step_prefix = spec.step_prefix();
+    let tasks: Vec<String>;
+    let attempts = match spec.task {
+        Some(task) => {
+            tasks = vec![task.to_string()];
+            let keys = store.list(&format!("{step_prefix}{task}/")).await?;
+            attempts_by_task(&step_prefix, &keys, stream)
+        }
+        None => {
+            let keys = store.list(&step_prefix).await?;
+            let by_task = attempts_by_task(&step_prefix, &keys, stream);
+            if by_task.is_empty() {
+                let hint = match &store.kind {
+                    StoreKind::Local { .. } => String::new(),
+                    StoreKind::Aws { stack_name } => {
+                        format!(" {}", LogStore::cloudwatch_hint(stack_name))
+                    }
+                };
+                bail!(
+                    "no step {flow}/{run}/{step} in the datastore {} (is the pathspec right, and has a task of it started?).{hint}",
+                    store.location
+                );
+            }
+            tasks = by_task.keys().cloned().collect();
+            by_task
+        }
     };
     let mut found = false;
     let mut json_out = Vec::new();
+    // Tasks that have this stream's log, but not of the `--attempt` asked for (AWS).
+    let mut other_attempts: Vec<(String, Vec<u32>)> = Vec::new();
     for task in &tasks {
-        let task_dir = step_dir.join(task);
+        let available = attempts.get(task).map(Vec::as_slice).unwrap_or_default();
         let chosen = match args.attempt {
             Some(a) => Some(a),
-            None => attempts(&task_dir, stream).last().copied(),
+            None => available.last().copied(),
         };
-        let text = match chosen.map(|a| task_dir.join(format!("{a}.task_{stream}.log"))) {
-            Some(p) if p.is_file() => Some(strip_mflog(&String::from_utf8_lossy(
-                &std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
-            ))),
-            _ => raw_logs(&ctx.home, run, step, task, stream)
+        let text = match chosen.filter(|a| available.contains(a)) {
+            Some(a) => store.text(&log_key(&step_prefix, task, a, stream)).await?,
+            None => None,
+        };
+        let text = match (text, &store.kind) {
+            (Some(t), _) => Some(t),
+            (None, StoreKind::Local { home }) => raw_logs(home, run, step, task, stream)
                 .last()
                 .map(|p| std::fs::read(p).map(|b| String::from_utf8_lossy(&b).to_string()))
                 .transpose()?,
+            (None, StoreKind::Aws { .. }) => {
+                if args.attempt.is_some() && !available.is_empty() {
+                    other_attempts.push((task.clone(), available.to_vec()));
+                }
+                None
+            }
         };
         let Some(text) = text else { continue };
         found = true;
@@ -164,10 +364,31 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&json_out)?);
     }
     if !found {
-        bail!(
-            "no {stream} logs for {} (is the pathspec right, and has the task started?)",
-            args.pathspec
-        );
+        let list = |a: &[u32]| a.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        match (&store.kind, args.attempt, other_attempts.as_slice()) {
+            (StoreKind::Local { .. }, _, _) => bail!(
+                "no {stream} logs for {} (is the pathspec right, and has the task started?)",
+                args.pathspec
+            ),
+            (StoreKind::Aws { .. }, Some(a), [(task, only)]) if tasks.len() == 1 => bail!(
+                "{flow}/{run}/{step}/{task} has no attempt {a} with a {stream} log; its attempts: {}",
+                list(only)
+            ),
+            (StoreKind::Aws { .. }, Some(a), [_, ..]) => bail!(
+                "no task of {flow}/{run}/{step} has an attempt {a} with a {stream} log; their attempts: {}",
+                other_attempts
+                    .iter()
+                    .map(|(t, only)| format!("{t}: {}", list(only)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            (StoreKind::Aws { stack_name }, _, _) => bail!(
+                "no {stream} log for {} in the datastore {} (is the pathspec right, and has the task started?). {}",
+                args.pathspec,
+                store.location,
+                LogStore::cloudwatch_hint(stack_name)
+            ),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -180,5 +401,48 @@ mod tests {
     fn mflog_prefixes_are_stripped() {
         let text = "[MFLOG|0|2026-11-30T04:00:00.000000Z|task|abc]hello\n[MFLOG|0|2026-11-30T04:00:00.100000Z|task|abd]a]b|c\nplain\n";
         assert_eq!(strip_mflog(text), "hello\na]b|c\nplain\n");
+    }
+
+    #[test]
+    fn pathspecs_are_checked() {
+        for bad in [
+            "F/r",
+            "F/r/s/t/x",
+            "F//s",
+            "F/r/../t",
+            "F/r/./t",
+            "F/r/s/",
+            "F/r\\x/s",
+        ] {
+            assert!(Pathspec::parse(bad).is_err(), "{bad}");
+        }
+        let p = Pathspec::parse("F/sfn-1/start/2").unwrap();
+        assert_eq!(p.step_prefix(), "F/sfn-1/start/");
+        assert_eq!(p.task, Some("2"));
+        assert_eq!(Pathspec::parse("F/sfn-1/start").unwrap().task, None);
+    }
+
+    #[test]
+    fn attempts_are_collected_per_task_and_stream() {
+        let keys: Vec<String> = [
+            "F/r/s/1/0.attempt.json",
+            "F/r/s/1/0.task_stdout.log",
+            "F/r/s/1/10.task_stdout.log",
+            "F/r/s/1/2.task_stdout.log",
+            "F/r/s/1/2.task_stderr.log",
+            "F/r/s/2/0.data.json",
+            "F/r/s/x.task_stdout.log",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = attempts_by_task("F/r/s/", &keys, "stdout");
+        assert_eq!(out.get("1"), Some(&vec![0, 2, 10]));
+        assert_eq!(out.get("2"), Some(&vec![]));
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            attempts_by_task("F/r/s/", &keys, "stderr").get("1"),
+            Some(&vec![2])
+        );
     }
 }

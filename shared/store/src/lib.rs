@@ -10,6 +10,7 @@
 //! adapter from the references in a task description.
 
 pub mod blobs;
+pub mod datastore;
 pub mod dir;
 pub mod open;
 pub mod sqlite;
@@ -24,8 +25,9 @@ pub mod dynamodb;
 pub mod s3;
 
 pub use blobs::{BlobError, Blobs, validate_key};
+pub use datastore::{DatastoreRootError, datastore_blobs_ref};
 pub use dir::DirBlobs;
-pub use open::{open_blobs, open_table};
+pub use open::{AwsClientSettings, open_blobs, open_blobs_with, open_table};
 pub use sqlite::SqliteTable;
 pub use table::{Attr, Condition, Item, Page, Query, Table, TableError, WriteOp};
 

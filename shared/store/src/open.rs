@@ -49,6 +49,18 @@ pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> 
     }
 }
 
+/// AWS client settings given explicitly (e.g. recorded by `ferry configure`) that take
+/// precedence over the environment's. Credentials always come from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsClientSettings {
+    /// Endpoint override, e.g. `http://127.0.0.1:5000` for a local emulator (S3 is then
+    /// addressed path-style unless `FERRY_S3_PATH_STYLE` says otherwise); `None`: the
+    /// environment's (`AWS_ENDPOINT_URL`), else AWS.
+    pub endpoint_url: Option<String>,
+    /// Region, e.g. `eu-west-1`; `None`: the environment's (`AWS_REGION`, profile…).
+    pub region: Option<String>,
+}
+
 /// Open the blob store a [`BlobStoreRef`] names: a [`DirBlobs`] (folder created when missing)
 /// or, with feature `aws`, an `S3Blobs` (path-style addressing when `FERRY_S3_PATH_STYLE` is
 /// `1`/`true`, or when it is unset and `AWS_ENDPOINT_URL`/`AWS_ENDPOINT_URL_S3` is set, as for moto).
@@ -56,6 +68,17 @@ pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> 
 /// Errors: [`BlobError::Other`] for an S3 reference without the `aws` feature or a folder that
 /// cannot be created; [`BlobError::InvalidKey`] for an invalid S3 prefix.
 pub async fn open_blobs(blobs: &BlobStoreRef) -> Result<Arc<dyn Blobs>, BlobError> {
+    open_blobs_with(blobs, &AwsClientSettings::default()).await
+}
+
+/// [`open_blobs`], with an S3 client configured by `aws` over the environment (ignored for a
+/// folder).
+///
+/// Errors: as [`open_blobs`].
+pub async fn open_blobs_with(
+    blobs: &BlobStoreRef,
+    aws: &AwsClientSettings,
+) -> Result<Arc<dyn Blobs>, BlobError> {
     match blobs {
         BlobStoreRef::Dir { path } => {
             let path = path.clone();
@@ -66,9 +89,9 @@ pub async fn open_blobs(blobs: &BlobStoreRef) -> Result<Arc<dyn Blobs>, BlobErro
         }
         #[cfg(feature = "aws")]
         BlobStoreRef::S3 { bucket, prefix } => {
-            let config = crate::aws_env::sdk_config().await;
+            let config = crate::aws_env::sdk_config_with(aws).await;
             let s3 = aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(crate::aws_env::s3_path_style())
+                .force_path_style(crate::aws_env::s3_path_style(aws.endpoint_url.is_some()))
                 .build();
             Ok(Arc::new(crate::s3::S3Blobs::new(
                 aws_sdk_s3::Client::from_conf(s3),
@@ -77,8 +100,11 @@ pub async fn open_blobs(blobs: &BlobStoreRef) -> Result<Arc<dyn Blobs>, BlobErro
             )?))
         }
         #[cfg(not(feature = "aws"))]
-        BlobStoreRef::S3 { bucket, .. } => Err(BlobError::Other(format!(
-            "S3 bucket {bucket:?}: this build of ferry-store has no `aws` feature"
-        ))),
+        BlobStoreRef::S3 { bucket, .. } => {
+            let _ = aws;
+            Err(BlobError::Other(format!(
+                "S3 bucket {bucket:?}: this build of ferry-store has no `aws` feature"
+            )))
+        }
     }
 }

@@ -23,38 +23,8 @@ pub async fn open_table(r: &TableRef) -> Result<Arc<dyn Table>, TaskError> {
 }
 
 /// The blob store whose keys are datastore paths (`<Flow>/<run>/<step>/<task>/…`): the directory
-/// `<root>/.metaflow` for the local datastore, `s3://bucket/prefix` for S3.
+/// `<root>/.metaflow` for the local datastore, `s3://bucket/prefix` for S3
+/// ([`ferry_store::datastore_blobs_ref`], shared with `ferry logs`).
 pub fn datastore_blobs_ref(ds: &DatastoreSettings) -> Result<BlobStoreRef, TaskError> {
-    match ds.kind.as_str() {
-        "local" => {
-            if !ds.root.starts_with('/') {
-                return Err(TaskError::Description(format!(
-                    "the local datastore root {:?} is not absolute",
-                    ds.root
-                )));
-            }
-            Ok(BlobStoreRef::Dir {
-                path: format!("{}/.metaflow", ds.root.trim_end_matches('/')),
-            })
-        }
-        "s3" => {
-            let rest = ds.root.strip_prefix("s3://").ok_or_else(|| {
-                TaskError::Description(format!("the S3 datastore root {:?} is not s3://…", ds.root))
-            })?;
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(TaskError::Description(format!(
-                    "the S3 datastore root {:?} has no bucket",
-                    ds.root
-                )));
-            }
-            Ok(BlobStoreRef::S3 {
-                bucket: bucket.to_string(),
-                prefix: prefix.trim_end_matches('/').to_string(),
-            })
-        }
-        other => Err(TaskError::Description(format!(
-            "unknown datastore kind {other:?} (local or s3)"
-        ))),
-    }
+    ferry_store::datastore_blobs_ref(ds).map_err(|e| TaskError::Description(e.to_string()))
 }

@@ -326,6 +326,38 @@ fn json_errors_are_one_object_on_stdout() {
     assert_eq!(kind, "refused");
     assert!(message.contains("alice"), "{message}");
     assert_eq!(v["status"], "refused", "{v}");
+
+    // The refusal says what happened and what to do, and never gives the token away.
+    let stored = std::fs::read_to_string(h.path().join("tokens-alice/helloflow")).unwrap();
+    let token = serde_json::from_str::<Value>(&stored).unwrap()["production_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (extra, why) in [
+        (None, "Missing production token: you gave no --authorize"),
+        (
+            Some("helloflow-9-zzzz"),
+            "Incorrect production token: the token sent",
+        ),
+    ] {
+        let mut args = vec!["deploy", f.path()];
+        args.extend(extra.map(|t| ["--authorize", t]).into_iter().flatten());
+        let out = h.ferry("bob", &args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("deployed by the user alice"), "{t}");
+        assert!(t.contains(why), "{t}");
+        assert!(
+            t.contains("The token was printed to alice when they deployed"),
+            "{t}"
+        );
+        assert!(
+            t.contains("ferry deploy --authorize MY_TOKEN --generate-new-token"),
+            "{t}"
+        );
+        assert!(!t.lines().any(|l| l.trim_end().ends_with("token:")), "{t}");
+        assert!(!t.contains(&token), "{t}");
+    }
     // Terminating a run that ended: the run rides along.
     let out = h.ferry("alice", &["--json", "trigger", f.path()]);
     let run = stdout_json(&out)["run_id"].as_str().unwrap().to_string();

@@ -11,24 +11,36 @@ pub fn first_deploy(flow: &str, platform: &str) -> String {
 /// "A new production token generated."
 pub const NEW_TOKEN: &str = "A new production token generated.";
 
-/// The refusal when another user deploys (`action` = "deploy a new version of this flow") or
-/// deletes (`action` = "delete this flow") without the token.
+/// The refusal when another user deploys (`action` = "deploy a new version of this flow",
+/// `command` = "ferry deploy") or deletes (`action` = "delete this flow", `command` =
+/// "ferry delete") without the token. `token_given`: a token was sent (from `--authorize` or the
+/// user's token store) and it is not the deployment's; otherwise none was sent. Never names the
+/// deployment's token.
 pub fn refusal(
     deployment: &str,
     platform: &str,
     owner: &str,
     action: &str,
     command: &str,
+    token_given: bool,
 ) -> Vec<String> {
-    vec![
+    let mut out = vec![
         format!("There is an existing version of {deployment} on {platform} which was deployed by the user {owner}."),
         format!("To {action}, you need to use the same production token that they used."),
         "Please reach out to them to get the token. Once you have it, call this command:".to_string(),
         format!("    {command} --authorize MY_TOKEN"),
         "See \"Organizing Results\" at docs.metaflow.org for more information about production tokens.".to_string(),
-        "    Incorrect production token:".to_string(),
-        "    Try again with the correct production token.".to_string(),
-    ]
+        if token_given {
+            "Incorrect production token: the token sent (given with --authorize, or stored on this machine by an earlier deploy of this flow) is not the token of this deployment.".to_string()
+        } else {
+            "Missing production token: you gave no --authorize, and no token for this flow is stored on this machine.".to_string()
+        },
+        format!("The token was printed to {owner} when they deployed, after \"The namespace of this production flow is\" (production:TOKEN); `ferry describe` shows it to them. Pass it with or without the production: prefix."),
+    ];
+    if command.ends_with("deploy") {
+        out.push(format!("With the token you may also start a new production namespace: {command} --authorize MY_TOKEN --generate-new-token"));
+    }
+    out
 }
 
 /// The refusal to replace a state machine that Metaflow/Ferry did not deploy.

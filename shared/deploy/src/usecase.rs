@@ -517,6 +517,7 @@ async fn run_deploy(
             &h.owner,
             "deploy a new version of this flow",
             "ferry deploy",
+            opts.authorize.is_some(),
         );
         return Ok(refused(result, lines));
     }
@@ -747,6 +748,7 @@ async fn run_delete(
             &h.owner,
             "delete this flow",
             "ferry delete",
+            req.options.authorize.is_some(),
         );
         return Ok(refused(result, lines));
     }

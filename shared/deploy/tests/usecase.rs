@@ -307,6 +307,11 @@ async fn another_user_is_refused_without_the_token_and_nothing_changes() {
         .await;
         assert_eq!(r.status, DeployStatus::Refused);
         assert_eq!(r.status.exit_code(), 1);
+        let why = if wrong.is_some() {
+            "Incorrect production token: the token sent (given with --authorize, or stored on this machine by an earlier deploy of this flow) is not the token of this deployment."
+        } else {
+            "Missing production token: you gave no --authorize, and no token for this flow is stored on this machine."
+        };
         assert_eq!(
             r.messages,
             vec![
@@ -315,10 +320,17 @@ async fn another_user_is_refused_without_the_token_and_nothing_changes() {
                 "Please reach out to them to get the token. Once you have it, call this command:",
                 "    ferry deploy --authorize MY_TOKEN",
                 "See \"Organizing Results\" at docs.metaflow.org for more information about production tokens.",
-                "    Incorrect production token:",
-                "    Try again with the correct production token.",
+                why,
+                "The token was printed to alice when they deployed, after \"The namespace of this production flow is\" (production:TOKEN); `ferry describe` shows it to them. Pass it with or without the production: prefix.",
+                "With the token you may also start a new production namespace: ferry deploy --authorize MY_TOKEN --generate-new-token",
             ]
         );
+        // Every line says something, and none gives the token away.
+        assert!(
+            r.messages.iter().all(|l| !l.trim_end().ends_with("token:")),
+            "{r:?}"
+        );
+        assert!(!text(&r).contains("helloflow-0-apnt"), "{}", text(&r));
         assert!(r.token.is_none() && r.record.is_none());
     }
     assert_eq!(definition(&s, "HelloFlow").await.unwrap(), def_before);
@@ -672,6 +684,9 @@ async fn delete_follows_the_token_rules_and_a_deploy_after_it_works() {
         text(&refused).contains("To delete this flow, you need to use the same production token")
     );
     assert!(text(&refused).contains("    ferry delete --authorize MY_TOKEN"));
+    assert!(text(&refused).contains("Missing production token: you gave no --authorize"));
+    assert!(text(&refused).contains("The token was printed to alice when they deployed"));
+    assert!(!text(&refused).contains("--generate-new-token"));
     assert!(definition(&s, "HelloFlow").await.is_some());
 
     let deleted = run(

@@ -122,7 +122,8 @@ fn deploy_uploads_to_s3_and_records_come_from_dynamodb() {
     assert_eq!(request.user, "alice");
     assert_eq!(request.action, ferry_deploy::RequestAction::Deploy);
     assert_eq!(request.options.max_workers, Some(100));
-    // The package is the flow's .py files only, and matches its hash.
+    // The package is the flow's .py files and, on an AWS stack by default, the deployer's
+    // metaflow under .mf_code/metaflow/; it matches its hash.
     let members = boto(
         &url,
         "import io, tarfile, hashlib\n\
@@ -133,5 +134,34 @@ fn deploy_uploads_to_s3_and_records_come_from_dynamodb() {
     );
     let mut lines = members.lines();
     assert_eq!(lines.next().unwrap(), package.sha256);
-    assert_eq!(lines.next().unwrap(), r#"["hello.py"]"#);
+    let names: Vec<String> = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let (shipped, user): (Vec<&String>, Vec<&String>) = names
+        .iter()
+        .partition(|n| n.starts_with(".mf_code/metaflow/"));
+    assert_eq!(user, ["hello.py"]);
+    assert!(
+        shipped
+            .iter()
+            .any(|n| *n == ".mf_code/metaflow/flowspec.py"),
+        "{shipped:?}"
+    );
+
+    // --no-package-metaflow: the flow's files only.
+    let out = ferry(&[
+        "deploy",
+        flow.to_str().unwrap(),
+        "--timeout",
+        "1",
+        "--no-package-metaflow",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let members = boto(
+        &url,
+        "import io, tarfile\n\
+         for o in s3.list_objects_v2(Bucket=sys.argv[2], Prefix='ferry/code/')['Contents']:\n\
+         \x20   body = s3.get_object(Bucket=sys.argv[2], Key=o['Key'])['Body'].read()\n\
+         \x20   print(json.dumps(tarfile.open(fileobj=io.BytesIO(body), mode='r:gz').getnames()))",
+        &[&bucket],
+    );
+    assert!(members.lines().any(|l| l == r#"["hello.py"]"#), "{members}");
 }

@@ -375,3 +375,88 @@ fn json_errors_are_one_object_on_stdout() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("is not running"));
     assert!(out.stderr.is_empty(), "{}", text(&out));
 }
+
+/// A one-step flow whose start step has `@resources(<resources>)`.
+fn resources_flow(resources: &str) -> String {
+    format!(
+        r#"
+from metaflow import FlowSpec, resources, step
+
+
+class SizedFlow(FlowSpec):
+    @resources({resources})
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#
+    )
+}
+
+#[test]
+fn deploy_refuses_values_beyond_aws_limits_and_says_what_to_change() {
+    let mut h = Home::new();
+    let f = flow("hello.py", HELLO);
+    // The workflow timeout is a usage error: 1 s to one year.
+    for bad in ["0", "31536001", "99999999999"] {
+        let out = h.ferry("alice", &["deploy", f.path(), "--workflow-timeout", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", text(&out));
+        assert!(text(&out).contains("--workflow-timeout"), "{}", text(&out));
+    }
+    // A negative memory is refused when the flow is read, before anything is sent.
+    let neg = flow("neg.py", &resources_flow("memory=-5"));
+    let out = h.ferry("alice", &["spec", neg.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("memory=-5 is negative; give a positive number of MiB"),
+        "{}",
+        text(&out)
+    );
+
+    h.up();
+    let long_tag = "t".repeat(501);
+    let out = h.ferry("alice", &["deploy", f.path(), "--tag", &long_tag]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("is 501 characters; Metaflow tags are 1 to 500 characters: shorten it"),
+        "{}",
+        text(&out)
+    );
+    for (resources, want) in [
+        (
+            "memory=0",
+            "@resources(memory=0) is below AWS Batch's minimum of 4 MiB",
+        ),
+        (
+            "memory=10**12",
+            "is more than any AWS Batch instance has (at most 33554432 MiB)",
+        ),
+        ("cpu=0", "@resources(cpu) must be a positive number"),
+        ("cpu=5000", "lower cpu="),
+    ] {
+        let sized = flow("sized.py", &resources_flow(resources));
+        let out = h.ferry("alice", &["deploy", sized.path()]);
+        assert_eq!(out.status.code(), Some(1), "{resources}: {}", text(&out));
+        assert!(text(&out).contains(want), "{resources}: {}", text(&out));
+        assert!(text(&out).contains("Step *start*"), "{}", text(&out));
+    }
+    // Nothing of the refused deploys was recorded; the limits themselves deploy.
+    let out = h.ferry("alice", &["--json", "deployments"]);
+    assert_eq!(stdout_json(&out), serde_json::json!([]), "{}", text(&out));
+    let ok = flow("ok.py", &resources_flow("memory=8192, cpu=2"));
+    let out = h.ferry(
+        "alice",
+        &[
+            "deploy",
+            ok.path(),
+            "--workflow-timeout",
+            "31536000",
+            "--tag",
+            &"t".repeat(500),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -66,8 +66,10 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_workers: u32,
 
-    /// Stop a run after this many seconds. Example: `--workflow-timeout 3600`.
-    #[arg(long, value_name = "SECONDS")]
+    /// Stop a run after this many seconds: 1 to 31536000 (one year, the Step Functions limit).
+    /// Example: `--workflow-timeout 3600`.
+    #[arg(long, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=ferry_compile::limits::MAX_WORKFLOW_TIMEOUT_SECONDS))]
     pub workflow_timeout: Option<u64>,
 
     /// Which files of the flow's folder go into the code package (comma-separated suffixes).

@@ -22,6 +22,60 @@ const MAX_JOB_ID_CHARS: usize = 64;
 /// Split indexes and retry counts.
 const MAX_NUMBER_CHARS: usize = 20;
 
+/// Step Functions' `TimeoutSeconds` of a state machine (`--workflow-timeout`): 1 to 31,536,000
+/// seconds (one year, the longest a Standard workflow execution may run).
+pub const MAX_WORKFLOW_TIMEOUT_SECONDS: u64 = 31_536_000;
+/// The longest run tag (`--tag`), in characters: Metaflow's `MAX_TAG_SIZE`.
+pub const MAX_TAG_CHARS: usize = 500;
+/// The most run tags (`--tag`) a deployment may set: Metaflow's `MAX_USER_TAG_SET_SIZE`.
+pub const MAX_TAGS: usize = 50;
+/// AWS resource tags (state machine tags `ferry:flow`/`ferry:owner`, Batch job tags): values of
+/// at most 256 characters.
+pub const MAX_AWS_TAG_VALUE_CHARS: usize = 256;
+/// AWS resource tag keys: at most 128 characters.
+pub const MAX_AWS_TAG_KEY_CHARS: usize = 128;
+/// AWS Batch: a job on EC2 needs at least 4 MiB of memory.
+pub const MIN_MEMORY_MIB: u64 = 4;
+/// More memory than any EC2 instance type has (32 TiB, the largest u7in instances), in MiB: a
+/// larger `memory=` is a unit mistake (MiB, not bytes).
+pub const MAX_MEMORY_MIB: u64 = 32 * 1024 * 1024;
+/// More vCPUs than any EC2 instance type has (896).
+pub const MAX_VCPUS: f64 = 896.0;
+/// More GPUs than any EC2 instance type has (16).
+pub const MAX_GPUS: u32 = 16;
+
+/// Why `cpu` vCPUs with `memory` MiB is not a Fargate task size, if it is not. Fargate accepts
+/// 0.25, 0.5, 1, 2, 4, 8 or 16 vCPUs, each with its own memory range and step (AWS Batch user
+/// guide, "Fargate job definitions": `VCPU` and `MEMORY` resource requirements).
+pub fn fargate_size_problem(cpu: f64, memory: u64) -> Option<String> {
+    // (vCPUs, lowest MiB, highest MiB, step MiB)
+    const SIZES: [(f64, u64, u64, u64); 7] = [
+        (0.25, 512, 2048, 512), // 512, 1024 or 2048
+        (0.5, 1024, 4096, 1024),
+        (1.0, 2048, 8192, 1024),
+        (2.0, 4096, 16384, 1024),
+        (4.0, 8192, 30720, 1024),
+        (8.0, 16384, 61440, 4096),
+        (16.0, 32768, 122880, 8192),
+    ];
+    let Some(&(_, low, high, step)) = SIZES.iter().find(|s| s.0 == cpu) else {
+        return Some(format!(
+            "Fargate runs 0.25, 0.5, 1, 2, 4, 8 or 16 vCPUs, not {cpu}: set cpu= to one of them"
+        ));
+    };
+    let fits = if cpu == 0.25 {
+        [512, 1024, 2048].contains(&memory)
+    } else {
+        (low..=high).contains(&memory) && (memory - low) % step == 0
+    };
+    if fits {
+        return None;
+    }
+    Some(format!(
+        "Fargate runs {cpu} vCPU with {low} to {high} MiB of memory in steps of {step} MiB, not {memory} MiB: set memory= to one of those, or change cpu="
+    ))
+}
+
 /// An upper bound of the characters Batch counts for `overrides` (the `ContainerOverrides` of a
 /// Task state) once Step Functions resolves its `Value.$` paths: each dynamic value is replaced
 /// by the longest value it can take, and the JSON is measured.

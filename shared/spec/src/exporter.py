@@ -183,6 +183,12 @@ def step_decorators(node, where):
                     section[field] = number(value, float, here + " cpu")
                 elif field in ("gpu", "memory", "shared_memory"):
                     section[field] = number(value, int, "%s %s" % (here, field))
+                    if section[field] < 0:
+                        raise ExportFailure(
+                            "unsupported",
+                            "%s: %s=%r is negative; give a positive %s"
+                            % (here, field, value, "count" if field == "gpu" else "number of MiB"),
+                        )
                 else:
                     section[field] = str(value)
             out[name] = section

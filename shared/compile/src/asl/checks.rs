@@ -6,9 +6,9 @@ use ferry_spec::FlowGraph;
 use ferry_spec::model::{FlowSpec, Step, StepType};
 use ferry_spec::task as td;
 
-use crate::naming;
-use crate::options::CompileOptions;
+use crate::options::{CompileOptions, Platform};
 use crate::output::CompileError;
+use crate::{limits, naming};
 
 /// Batch attempts `@catch` adds (Metaflow's `NUM_FALLBACK_RETRIES`).
 const CATCH_ERROR_RETRIES: u32 = 3;
@@ -89,11 +89,155 @@ pub(super) fn check_options(o: &CompileOptions) -> Result<(), CompileError> {
     if o.max_workers == 0 {
         return Err(opt_err("max_workers", "must be at least 1"));
     }
-    if o.workflow_timeout_seconds == Some(0) {
-        return Err(opt_err("workflow_timeout_seconds", "must be positive"));
+    if let Some(t) = o.workflow_timeout_seconds
+        && !(1..=limits::MAX_WORKFLOW_TIMEOUT_SECONDS).contains(&t)
+    {
+        return Err(opt_err(
+            "workflow_timeout_seconds",
+            format!(
+                "--workflow-timeout {t} is out of range: AWS Step Functions allows 1 to {} seconds (one year)",
+                limits::MAX_WORKFLOW_TIMEOUT_SECONDS
+            ),
+        ));
     }
+    check_tags(o)?;
     if o.production_token.contains(char::is_whitespace) {
         return Err(opt_err("production_token", "must not contain whitespace"));
+    }
+    Ok(())
+}
+
+/// Run tags (Metaflow's limits) and the values that become AWS resource tags (AWS's limits).
+fn check_tags(o: &CompileOptions) -> Result<(), CompileError> {
+    if o.tags.len() > limits::MAX_TAGS {
+        return Err(opt_err(
+            "tags",
+            format!(
+                "{} --tag values given; Metaflow allows at most {} tags on a run: drop some",
+                o.tags.len(),
+                limits::MAX_TAGS
+            ),
+        ));
+    }
+    for t in &o.tags {
+        let chars = t.chars().count();
+        if chars == 0 || chars > limits::MAX_TAG_CHARS {
+            let shown: String = t.chars().take(40).collect();
+            return Err(opt_err(
+                "tags",
+                format!(
+                    "--tag {shown:?}{} is {chars} characters; Metaflow tags are 1 to {} characters: shorten it",
+                    if chars > 40 { "…" } else { "" },
+                    limits::MAX_TAG_CHARS
+                ),
+            ));
+        }
+    }
+    // The owner becomes the state machine tag `ferry:owner`.
+    if o.owner.chars().count() > limits::MAX_AWS_TAG_VALUE_CHARS {
+        return Err(opt_err(
+            "owner",
+            format!(
+                "the user name is {} characters; it is stored as an AWS tag value, which allows {}: set a shorter METAFLOW_USER",
+                o.owner.chars().count(),
+                limits::MAX_AWS_TAG_VALUE_CHARS
+            ),
+        ));
+    }
+    for (k, v) in &o.batch_tags {
+        if k.is_empty() || k.chars().count() > limits::MAX_AWS_TAG_KEY_CHARS {
+            return Err(opt_err(
+                "batch_tags",
+                format!(
+                    "the Batch job tag key {k:?} must be 1 to {} characters: change the stack's batch tags",
+                    limits::MAX_AWS_TAG_KEY_CHARS
+                ),
+            ));
+        }
+        if v.chars().count() > limits::MAX_AWS_TAG_VALUE_CHARS {
+            return Err(opt_err(
+                "batch_tags",
+                format!(
+                    "the value of the Batch job tag {k:?} is {} characters; AWS allows {}: change the stack's batch tags",
+                    v.chars().count(),
+                    limits::MAX_AWS_TAG_VALUE_CHARS
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The vCPUs, memory and GPUs of every step against AWS Batch's bounds, and on Fargate against
+/// its task sizes, with the decorator to change.
+pub(super) fn check_resources(spec: &FlowSpec, o: &CompileOptions) -> Result<(), CompileError> {
+    if spec.flow.chars().count() > limits::MAX_AWS_TAG_VALUE_CHARS {
+        return Err(CompileError::Unsupported(format!(
+            "The flow class name is {} characters; it is stored as an AWS tag value, which allows {}: rename the class",
+            spec.flow.chars().count(),
+            limits::MAX_AWS_TAG_VALUE_CHARS
+        )));
+    }
+    for step in &spec.steps {
+        let serr = |why: String| CompileError::Step {
+            step: step.name.clone(),
+            why,
+        };
+        let d = &step.decorators;
+        let given = [
+            (
+                "@resources",
+                d.resources.as_ref().map(|r| (r.cpu, r.memory, r.gpu)),
+            ),
+            ("@batch", d.batch.as_ref().map(|b| (b.cpu, b.memory, b.gpu))),
+        ];
+        for (deco, values) in given {
+            let Some((cpu, memory, gpu)) = values else {
+                continue;
+            };
+            if let Some(c) = cpu
+                && c > limits::MAX_VCPUS
+            {
+                return Err(serr(format!(
+                    "{deco}(cpu={c}) asks for more vCPUs than any AWS Batch instance has (at most {}): lower cpu=",
+                    limits::MAX_VCPUS
+                )));
+            }
+            if let Some(m) = memory {
+                if m < limits::MIN_MEMORY_MIB {
+                    return Err(serr(format!(
+                        "{deco}(memory={m}) is below AWS Batch's minimum of {} MiB: memory= is in MiB, e.g. memory=4096",
+                        limits::MIN_MEMORY_MIB
+                    )));
+                }
+                if m > limits::MAX_MEMORY_MIB {
+                    return Err(serr(format!(
+                        "{deco}(memory={m}) is more than any AWS Batch instance has (at most {} MiB): memory= is in MiB, e.g. memory=16384 for 16 GiB",
+                        limits::MAX_MEMORY_MIB
+                    )));
+                }
+            }
+            if let Some(g) = gpu
+                && g > limits::MAX_GPUS
+            {
+                return Err(serr(format!(
+                    "{deco}(gpu={g}) asks for more GPUs than any AWS Batch instance has (at most {}): lower gpu=",
+                    limits::MAX_GPUS
+                )));
+            }
+        }
+        if o.platform == Platform::Fargate {
+            let (_, _, cpu, memory, gpu, _) = super::walk::resources(step, o);
+            if gpu > 0 {
+                return Err(serr(
+                    "GPUs are not available on Fargate: remove gpu= or deploy to an EC2 job queue"
+                        .to_string(),
+                ));
+            }
+            if let Some(why) = limits::fargate_size_problem(cpu, memory) {
+                return Err(serr(format!("{why} (in @resources or @batch)")));
+            }
+        }
     }
     Ok(())
 }

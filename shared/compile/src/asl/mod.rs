@@ -74,7 +74,9 @@ pub fn param_split_index(f: &str) -> String {
 /// Compile `spec` (whose graph is `graph`) for the target described by `options`.
 ///
 /// Errors: invalid or missing options, steps or decorators Ferry cannot deploy, out-of-range
-/// settings (`@timeout` < 60 s, more than 10 Batch attempts), a bad `@schedule`, and any AWS
+/// settings (`@timeout` < 60 s, more than 10 Batch attempts, cpu/memory/GPUs out of Batch's
+/// bounds or not a Fargate size, a workflow timeout over a year, tags too long or too many),
+/// a bad `@schedule`, and any AWS
 /// limit the output would break (definition > 1 MB, overrides > 8,192 characters, names).
 pub fn compile(
     spec: &FlowSpec,
@@ -83,6 +85,7 @@ pub fn compile(
 ) -> Result<Compiled, CompileError> {
     checks::check_options(options)?;
     checks::check_spec(spec, graph)?;
+    checks::check_resources(spec, options)?;
     let wide = graph
         .nodes()
         .filter(|n| n.ty() == StepType::Split && n.next().len() > MAX_ENV_JOIN_BRANCHES)

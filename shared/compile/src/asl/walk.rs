@@ -693,7 +693,7 @@ impl<'a> Walk<'a> {
 /// Image, job role, vCPUs, memory (MiB), GPUs and shared memory of a step: the maximum over
 /// `@resources` and `@batch` with Metaflow's defaults (1 vCPU, 4,096 MiB).
 #[allow(clippy::type_complexity)]
-fn resources(
+pub(super) fn resources(
     step: &Step,
     o: &CompileOptions,
 ) -> (String, Option<String>, f64, u64, u32, Option<u64>) {

@@ -1,0 +1,176 @@
+//! Deploy-time bounds the compiler enforces (so the deploy handler refuses them too): the
+//! workflow timeout, run tags and AWS tag values, and each step's vCPUs, memory and GPUs against
+//! AWS Batch (EC2 and Fargate). Every refusal names the value and what to change.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use ferry_compile::options::Platform;
+use ferry_compile::{CompileError, CompileOptions, compile, limits};
+use ferry_spec::FlowGraph;
+use ferry_spec::model::*;
+
+fn hello() -> FlowSpec {
+    flow(
+        "HelloFlow",
+        vec![
+            step("start", StepType::Start, &["end"]),
+            step("end", StepType::End, &[]),
+        ],
+    )
+}
+
+fn try_compile(spec: &FlowSpec, o: &CompileOptions) -> Result<(), String> {
+    compile(spec, &FlowGraph::new(spec).unwrap(), o)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn with_resources(cpu: Option<f64>, memory: Option<u64>, gpu: Option<u32>) -> FlowSpec {
+    let mut spec = hello();
+    spec.steps[0].decorators.resources = Some(Resources {
+        cpu,
+        memory,
+        gpu,
+        ..Default::default()
+    });
+    spec
+}
+
+#[test]
+fn workflow_timeout_is_one_second_to_one_year() {
+    let spec = hello();
+    let o = aws_options("HelloFlow");
+    for ok in [1, 3600, limits::MAX_WORKFLOW_TIMEOUT_SECONDS] {
+        let opts = CompileOptions {
+            workflow_timeout_seconds: Some(ok),
+            ..o.clone()
+        };
+        try_compile(&spec, &opts).unwrap();
+    }
+    for bad in [0, limits::MAX_WORKFLOW_TIMEOUT_SECONDS + 1, u64::MAX] {
+        let opts = CompileOptions {
+            workflow_timeout_seconds: Some(bad),
+            ..o.clone()
+        };
+        let e = try_compile(&spec, &opts).unwrap_err();
+        assert!(e.contains(&format!("--workflow-timeout {bad}")), "{e}");
+        assert!(e.contains("1 to 31536000 seconds"), "{e}");
+    }
+}
+
+#[test]
+fn tags_follow_metaflow_and_aws_limits() {
+    let spec = hello();
+    let o = aws_options("HelloFlow");
+    let with = |f: &dyn Fn(&mut CompileOptions)| {
+        let mut opts = o.clone();
+        f(&mut opts);
+        try_compile(&spec, &opts)
+    };
+    with(&|o| o.tags = vec!["é".repeat(500), "team:fraud".into()]).unwrap();
+    let e = with(&|o| o.tags = vec!["x".repeat(501)]).unwrap_err();
+    assert!(
+        e.contains("is 501 characters") && e.contains("1 to 500"),
+        "{e}"
+    );
+    let e = with(&|o| o.tags = vec![String::new()]).unwrap_err();
+    assert!(e.contains("1 to 500"), "{e}");
+    let e = with(&|o| o.tags = (0..51).map(|i| format!("t{i}")).collect()).unwrap_err();
+    assert!(
+        e.contains("51 --tag values") && e.contains("at most 50"),
+        "{e}"
+    );
+    let e = with(&|o| o.owner = "u".repeat(257)).unwrap_err();
+    assert!(e.contains("METAFLOW_USER") && e.contains("256"), "{e}");
+    let e =
+        with(&|o| o.batch_tags = BTreeMap::from([("team".into(), "v".repeat(257))])).unwrap_err();
+    assert!(e.contains("\"team\"") && e.contains("256"), "{e}");
+    let e = with(&|o| o.batch_tags = BTreeMap::from([("k".repeat(129), "v".into())])).unwrap_err();
+    assert!(e.contains("1 to 128"), "{e}");
+    let mut long = hello();
+    long.flow = "F".repeat(257);
+    let e = try_compile(&long, &o).unwrap_err();
+    assert!(e.contains("rename the class"), "{e}");
+}
+
+#[test]
+fn step_resources_stay_within_aws_batch() {
+    let o = aws_options("HelloFlow");
+    for (cpu, memory, gpu) in [
+        (Some(0.5), Some(4), None),
+        (Some(96.0), Some(768 * 1024), Some(8)),
+        (None, Some(limits::MAX_MEMORY_MIB), None),
+    ] {
+        try_compile(&with_resources(cpu, memory, gpu), &o).unwrap();
+    }
+    let cases: [(Option<f64>, Option<u64>, Option<u32>, &str); 5] = [
+        (
+            None,
+            Some(0),
+            None,
+            "memory=0) is below AWS Batch's minimum of 4 MiB",
+        ),
+        (None, Some(3), None, "memory= is in MiB"),
+        (
+            None,
+            Some(16 * 1024 * 1024 * 1024),
+            None,
+            "is more than any AWS Batch instance has",
+        ),
+        (Some(10_000.0), None, None, "lower cpu="),
+        (None, None, Some(64), "lower gpu="),
+    ];
+    for (cpu, memory, gpu, want) in cases {
+        let e = try_compile(&with_resources(cpu, memory, gpu), &o).unwrap_err();
+        assert!(e.starts_with("Step *start*: @resources("), "{e}");
+        assert!(e.contains(want), "{e}");
+    }
+    // @batch is checked the same way.
+    let mut spec = hello();
+    spec.steps[1].decorators.batch = Some(Batch {
+        memory: Some(1),
+        ..Default::default()
+    });
+    let e = try_compile(&spec, &o).unwrap_err();
+    assert!(e.starts_with("Step *end*: @batch(memory=1)"), "{e}");
+    // Non-positive cpu was refused before; it still is.
+    assert!(matches!(
+        compile(
+            &with_resources(Some(0.0), None, None),
+            &FlowGraph::new(&hello()).unwrap(),
+            &o
+        ),
+        Err(CompileError::Step { .. })
+    ));
+}
+
+#[test]
+fn fargate_takes_its_task_sizes_only() {
+    let o = CompileOptions {
+        platform: Platform::Fargate,
+        ..aws_options("HelloFlow")
+    };
+    // The defaults (1 vCPU, 4,096 MiB) and listed sizes compile.
+    try_compile(&hello(), &o).unwrap();
+    try_compile(&with_resources(Some(2.0), Some(16384), None), &o).unwrap();
+    try_compile(&with_resources(Some(16.0), Some(122880), None), &o).unwrap();
+    for (cpu, memory, gpu, want) in [
+        (
+            Some(3.0),
+            None,
+            None,
+            "0.25, 0.5, 1, 2, 4, 8 or 16 vCPUs, not 3",
+        ),
+        (Some(1.0), Some(9000), None, "1 vCPU with 2048 to 8192 MiB"),
+        (Some(8.0), Some(18000), None, "in steps of 4096 MiB"),
+        (None, None, Some(1), "GPUs are not available on Fargate"),
+    ] {
+        let e = try_compile(&with_resources(cpu, memory, gpu), &o).unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
+    assert_eq!(limits::fargate_size_problem(0.25, 2048), None);
+    assert!(limits::fargate_size_problem(0.25, 1536).is_some());
+}

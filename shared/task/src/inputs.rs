@@ -37,7 +37,7 @@ pub async fn input_paths(
                 check_step(step)?;
             }
             if static_join_reads_table(desc, env) {
-                // A wide split (> 64 branches): entry `<i>:<task id>` is the parent in `steps[i]`.
+                // A wide split (> 56 branches): entry `<i>:<task id>` is the parent in `steps[i]`.
                 let table = table.ok_or_else(|| {
                     TaskError::Inputs("a wide static join needs the state table".into())
                 })?;

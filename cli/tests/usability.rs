@@ -84,6 +84,12 @@ impl Home {
         }
     }
 
+    fn with_stack() -> Home {
+        let mut h = Home::new();
+        h.up();
+        h
+    }
+
     fn path(&self) -> &Path {
         self.home.path()
     }
@@ -459,4 +465,104 @@ fn deploy_refuses_values_beyond_aws_limits_and_says_what_to_change() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn status_of_a_running_run_shows_the_steps_running_now() {
+    let h = Home::with_stack();
+    let gate = tempfile::tempdir().unwrap();
+    let go = gate.path().join("go");
+    let body = format!(
+        r#"
+import os
+import time
+
+from metaflow import FlowSpec, step
+
+
+class WaitFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.left, self.right)
+
+    @step
+    def left(self):
+        deadline = time.time() + 120
+        while not os.path.exists({go:?}) and time.time() < deadline:
+            time.sleep(0.2)
+        self.next(self.join)
+
+    @step
+    def right(self):
+        deadline = time.time() + 120
+        while not os.path.exists({go:?}) and time.time() < deadline:
+            time.sleep(0.2)
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"#,
+        go = go.to_str().unwrap()
+    );
+    let f = flow("wait.py", &body);
+    let out = h.ferry("alice", &["deploy", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = h.ferry("alice", &["--json", "trigger", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = stdout_json(&out)["run_id"].as_str().unwrap().to_string();
+
+    // Both branches show up while they wait for the gate.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let jobs = loop {
+        let v = stdout_json(&h.ferry("alice", &["--json", "status", &run]));
+        assert_eq!(v["status"], "RUNNING", "{v}");
+        let jobs = v["running"].as_array().cloned().unwrap_or_default();
+        if jobs.len() == 2 && jobs.iter().all(|j| j["started_at"].is_string()) {
+            break jobs;
+        }
+        assert!(Instant::now() < deadline, "body never ran: {v}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(jobs[0]["step"], "left", "{jobs:?}");
+    assert_eq!(jobs[1]["step"], "right", "{jobs:?}");
+    for j in &jobs {
+        assert_eq!(j["attempt"], 1, "{j}");
+        assert!(!j["job_id"].as_str().unwrap().is_empty(), "{j}");
+    }
+    let out = h.ferry("alice", &["status", &run]);
+    let t = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(t.contains(": RUNNING"), "{t}");
+    let line = |j: &Value| {
+        format!(
+            "  {}: task {} (attempt 1, since ",
+            j["step"].as_str().unwrap(),
+            j["job_id"].as_str().unwrap()
+        )
+    };
+    assert!(
+        t.contains(&format!("\nRunning:\n{}", line(&jobs[0]))),
+        "{t}"
+    );
+    assert!(t.contains(&line(&jobs[1])), "{t}");
+
+    // Once the run ends, nothing is running.
+    std::fs::write(&go, "").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let v = stdout_json(&h.ferry("alice", &["--json", "status", &run]));
+        if v["status"] != "RUNNING" {
+            assert_eq!(v["status"], "SUCCEEDED", "{v}");
+            assert!(v.get("running").is_none(), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "run {run} did not finish");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let out = h.ferry("alice", &["status", &run]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Running:"));
 }

@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use ferry_deploy::usecase::names_for;
 use ferry_deploy::{DeploymentRecord, Execution, ExecutionStatus};
+use ferry_local::runner::LiveJob;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -412,8 +413,16 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
     };
     let flow = client.deployment(&e.state_machine).await?.map(|r| r.flow);
     let failure = e.cause.as_deref().and_then(task_failure);
+    let jobs = if e.status == ExecutionStatus::Running {
+        running_jobs(ctx, &client, name).await?
+    } else {
+        None
+    };
     if ctx.json {
         let mut v = execution_json(&e, flow.as_deref());
+        if let Some(jobs) = &jobs {
+            v["running"] = json!(jobs);
+        }
         if let Some(f) = &failure {
             v["failing_task"] = json!(f.task_id);
             v["exit_code"] = json!(f.exit_code);
@@ -430,6 +439,11 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
     println!("Started: {}", metaflow_time(&e.start_date));
     if let Some(stop) = &e.stop_date {
         println!("Stopped: {}", metaflow_time(stop));
+    }
+    if let Some(jobs) = &jobs {
+        for line in running_lines(jobs) {
+            println!("{line}");
+        }
     }
     if e.status != ExecutionStatus::Succeeded && e.status != ExecutionStatus::Running {
         if let Some(step) = &e.failing_state {
@@ -467,6 +481,76 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tasks a running execution runs now: on the embedded stack from its control API
+/// (`GET executions/{name}/jobs`); `None` where nobody can tell cheaply (AWS: DescribeExecution
+/// does not say, and walking the execution history is not worth a status call).
+async fn running_jobs(
+    ctx: &Context,
+    client: &StackClient,
+    name: &str,
+) -> anyhow::Result<Option<Vec<LiveJob>>> {
+    if !matches!(ctx.target, Target::Local) {
+        return Ok(None);
+    }
+    match client
+        .get::<Vec<LiveJob>>(&format!("executions/{name}/jobs"))
+        .await?
+    {
+        Ok(jobs) => Ok(Some(jobs)),
+        // A stack from before the route, or a run that just ended.
+        Err(f) if f.status == 404 => Ok(None),
+        Err(f) => bail!("{}", f.message),
+    }
+}
+
+/// `Running:` then `  start: task j-1 (attempt 1, since …)`, one line per step, at most three
+/// task ids each.
+fn running_lines(jobs: &[LiveJob]) -> Vec<String> {
+    if jobs.is_empty() {
+        return vec!["Running: no task at this moment (between steps)".to_string()];
+    }
+    let mut steps: Vec<(&str, Vec<&LiveJob>)> = Vec::new();
+    for j in jobs {
+        match steps.iter_mut().find(|(s, _)| *s == j.step) {
+            Some((_, v)) => v.push(j),
+            None => steps.push((&j.step, vec![j])),
+        }
+    }
+    let mut out = vec!["Running:".to_string()];
+    for (step, js) in &steps {
+        let running: Vec<&&LiveJob> = js.iter().filter(|j| j.started_at.is_some()).collect();
+        let waiting = js.len() - running.len();
+        let mut line = format!("  {step}:");
+        if let [one] = running.as_slice() {
+            line.push_str(&format!(
+                " task {} (attempt {}, since {})",
+                one.job_id,
+                one.attempt,
+                one.started_at
+                    .as_ref()
+                    .map(metaflow_time)
+                    .unwrap_or_default()
+            ));
+        } else if !running.is_empty() {
+            let ids: Vec<&str> = running.iter().take(3).map(|j| j.job_id.as_str()).collect();
+            line.push_str(&format!(
+                " {} tasks ({}{})",
+                running.len(),
+                ids.join(", "),
+                if running.len() > 3 { ", …" } else { "" }
+            ));
+        }
+        if waiting > 0 {
+            line.push_str(&format!(
+                "{}{waiting} waiting for a worker",
+                if running.is_empty() { " " } else { "; " }
+            ));
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// Arguments of `ferry terminate`.

@@ -10,6 +10,7 @@
 //! | `POST /ferry/v1/state-machines/{name}/executions` | `StartExecution`, body `{"input": "<JSON text>", "name": optional}` | `Execution` (201) |
 //! | `GET /ferry/v1/state-machines/{name}/executions?status=RUNNING` | `ListExecutions` | `[Execution]`, newest first |
 //! | `GET /ferry/v1/executions/{name}` | `DescribeExecution` (by name over every machine) | `Execution` |
+//! | `GET /ferry/v1/executions/{name}/jobs` | the Batch jobs the execution runs now (no Step Functions call has it; `GetExecutionHistory` comes closest) | `[LiveJob]` (`ferry_local::runner::LiveJob`), by step |
 //! | `POST /ferry/v1/executions/{name}/stop` | `StopExecution`, body `{"error", "cause"}` optional | `Execution` (ended) |
 //! | `GET /ferry/v1/deployments` / `GET /ferry/v1/deployments/{name}` | deployment records | `[DeploymentRecord]` / `DeploymentRecord` |
 //!
@@ -131,6 +132,7 @@ pub fn router(state: ControlState) -> Router {
             get(list_executions).post(start_execution),
         )
         .route("/ferry/v1/executions/{name}", get(describe_execution))
+        .route("/ferry/v1/executions/{name}/jobs", get(execution_jobs))
         .route("/ferry/v1/executions/{name}/stop", post(stop_execution))
         .route("/ferry/v1/deployments", get(list_deployments))
         .route("/ferry/v1/deployments/{name}", get(get_deployment))
@@ -191,6 +193,16 @@ async fn describe_execution(
 ) -> Res<ferry_deploy::Execution> {
     match s.orchestrator.describe_execution("", &name).await? {
         Some(e) => Ok(Json(e)),
+        None => Err(not_found(format!("execution {name}"))),
+    }
+}
+
+async fn execution_jobs(
+    State(s): State<ControlState>,
+    Path(name): Path<String>,
+) -> Res<Vec<crate::runner::LiveJob>> {
+    match s.orchestrator.describe_execution("", &name).await? {
+        Some(_) => Ok(Json(s.orchestrator.jobs_of(&name))),
         None => Err(not_found(format!("execution {name}"))),
     }
 }

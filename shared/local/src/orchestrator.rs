@@ -275,6 +275,15 @@ impl LocalOrchestrator {
             .unwrap_or_default()
     }
 
+    /// The Batch jobs of the execution `name` running (or waiting for a worker) now: empty when
+    /// it runs none, has ended, or this orchestrator has no process runner.
+    pub fn jobs_of(&self, name: &str) -> Vec<crate::runner::LiveJob> {
+        self.runner
+            .as_ref()
+            .map(|r| r.jobs_of(name))
+            .unwrap_or_default()
+    }
+
     /// Stop every running execution (stack shutdown): each ends `FAILED` with
     /// `Ferry.StackStopped`, and its processes are terminated. Waits for them to end.
     pub async fn shutdown(&self) {

@@ -220,6 +220,23 @@ impl RunnerConfig {
 struct Live {
     execution: Option<String>,
     stop: watch::Sender<Option<String>>,
+    /// What `ferry status` shows of it.
+    job: LiveJob,
+}
+
+/// A job the runner holds now (`GET /ferry/v1/executions/{name}/jobs`, `ferry status`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveJob {
+    /// The Batch job id, which is the Metaflow task id.
+    pub job_id: String,
+    /// The step it runs (the `step_name` parameter).
+    pub step: String,
+    /// The attempt running (1-based); 0 while the job waits for a worker slot.
+    pub attempt: u32,
+    /// When the job was submitted.
+    pub submitted_at: chrono::DateTime<chrono::Utc>,
+    /// When the running attempt started; `None` while waiting for a worker slot.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Runs Batch jobs as local process groups. Cheap to clone.
@@ -340,6 +357,30 @@ impl ProcessRunner {
         self.live.lock().map(|l| l.len()).unwrap_or(0)
     }
 
+    /// The jobs of `execution` it holds now (running or waiting for a slot), by step then id.
+    pub fn jobs_of(&self, execution: &str) -> Vec<LiveJob> {
+        let Ok(live) = self.live.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<LiveJob> = live
+            .values()
+            .filter(|j| j.execution.as_deref() == Some(execution))
+            .map(|j| j.job.clone())
+            .collect();
+        out.sort_by(|a, b| (&a.step, &a.job_id).cmp(&(&b.step, &b.job_id)));
+        out
+    }
+
+    /// Record that `job_id` runs `attempt` from now on.
+    fn mark_started(&self, job_id: &str, attempt: u32) {
+        if let Ok(mut live) = self.live.lock()
+            && let Some(l) = live.get_mut(job_id)
+        {
+            l.job.attempt = attempt;
+            l.job.started_at = Some(chrono::Utc::now());
+        }
+    }
+
     /// Stop every job of `execution` (SIGTERM, then SIGKILL after the grace period). Their
     /// [`ProcessRunner::run`] calls return [`JobFailed`] with `reason`.
     pub fn terminate_execution(&self, execution: &str, reason: &str) -> usize {
@@ -381,6 +422,13 @@ impl ProcessRunner {
                 Live {
                     execution: spec.execution(),
                     stop: stop_tx,
+                    job: LiveJob {
+                        job_id: job_id.clone(),
+                        step: spec.step(),
+                        attempt: 0,
+                        submitted_at: chrono::Utc::now(),
+                        started_at: None,
+                    },
                 },
             );
         }
@@ -417,6 +465,7 @@ impl ProcessRunner {
             };
             let started = now_ms();
             started_first.get_or_insert(started);
+            self.mark_started(&job_id, attempt);
             let (end, log_stream) = self
                 .run_attempt(&spec, &job_id, attempt, stop_rx.clone())
                 .await;

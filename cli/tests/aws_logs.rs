@@ -201,11 +201,16 @@ fn logs_come_from_the_s3_datastore() {
         err.contains("--stack-name ferry-logs-test --logical-resource-id BatchLogGroup"),
         "{err}"
     );
+    // Under --json, stdout holds the error object alone.
     let out = ferry(&["--json", "logs", &missing]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
-        serde_json::json!([])
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["error"]["kind"], "not_found", "{json}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("BatchLogGroup")),
+        "{json}"
     );
 
     // A step nobody ran, and pathspecs that are not one.

@@ -15,6 +15,10 @@
 //!   without a datastore log fails with a pointer to its Batch job's CloudWatch log group (the
 //!   stack's `BatchLogGroup`), where such early output goes; an `--attempt` that does not exist
 //!   fails with the attempts that do.
+//!
+//! `--json` prints `[{"pathspec", "attempt", "stream", "text"}, …]`, one object per task printed.
+//! No log at all is a `not_found` failure (exit code 1; under `--json` stdout holds only the
+//! error object, see `crate::failure`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,6 +31,7 @@ use ferry_store::Blobs;
 use serde_json::json;
 
 use crate::context::{Context, Target};
+use crate::failure::{ErrorKind, Failure};
 
 /// Arguments of `ferry logs`.
 #[derive(Debug, clap::Args)]
@@ -273,7 +278,7 @@ impl LogStore {
     }
 
     /// Where to look when the datastore has no log (AWS), as a sentence.
-    fn cloudwatch_hint(stack_name: &Option<String>) -> String {
+    fn cloudwatch_hint(stack_name: Option<&str>) -> String {
         let find = match stack_name {
             Some(s) => format!(
                 " (`aws cloudformation describe-stack-resource --stack-name {s} --logical-resource-id BatchLogGroup`)"
@@ -287,6 +292,12 @@ impl LogStore {
              JOB_ID` names it: container.logStreamName)."
         )
     }
+}
+
+/// No log to print: a [`ErrorKind::NotFound`] failure (exit code 1; under `--json` the error
+/// object is all stdout holds).
+fn not_found(message: String) -> anyhow::Error {
+    Failure::new(ErrorKind::NotFound, message)
 }
 
 /// Print the logs.
@@ -310,13 +321,13 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
                 let hint = match &store.kind {
                     StoreKind::Local { .. } => String::new(),
                     StoreKind::Aws { stack_name } => {
-                        format!(" {}", LogStore::cloudwatch_hint(stack_name))
+                        format!(" {}", LogStore::cloudwatch_hint(stack_name.as_deref()))
                     }
                 };
-                bail!(
+                return Err(not_found(format!(
                     "no step {flow}/{run}/{step} in the datastore {} (is the pathspec right, and has a task of it started?).{hint}",
                     store.location
-                );
+                )));
             }
             tasks = by_task.keys().cloned().collect();
             by_task
@@ -360,21 +371,18 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
             print!("{text}");
         }
     }
-    if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&json_out)?);
-    }
     if !found {
         let list = |a: &[u32]| a.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
-        match (&store.kind, args.attempt, other_attempts.as_slice()) {
-            (StoreKind::Local { .. }, _, _) => bail!(
+        let message = match (&store.kind, args.attempt, other_attempts.as_slice()) {
+            (StoreKind::Local { .. }, _, _) => format!(
                 "no {stream} logs for {} (is the pathspec right, and has the task started?)",
                 args.pathspec
             ),
-            (StoreKind::Aws { .. }, Some(a), [(task, only)]) if tasks.len() == 1 => bail!(
+            (StoreKind::Aws { .. }, Some(a), [(task, only)]) if tasks.len() == 1 => format!(
                 "{flow}/{run}/{step}/{task} has no attempt {a} with a {stream} log; its attempts: {}",
                 list(only)
             ),
-            (StoreKind::Aws { .. }, Some(a), [_, ..]) => bail!(
+            (StoreKind::Aws { .. }, Some(a), [_, ..]) => format!(
                 "no task of {flow}/{run}/{step} has an attempt {a} with a {stream} log; their attempts: {}",
                 other_attempts
                     .iter()
@@ -382,13 +390,17 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            (StoreKind::Aws { stack_name }, _, _) => bail!(
+            (StoreKind::Aws { stack_name }, _, _) => format!(
                 "no {stream} log for {} in the datastore {} (is the pathspec right, and has the task started?). {}",
                 args.pathspec,
                 store.location,
-                LogStore::cloudwatch_hint(stack_name)
+                LogStore::cloudwatch_hint(stack_name.as_deref())
             ),
-        }
+        };
+        return Err(not_found(message));
+    }
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&json_out)?);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -76,7 +76,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure of `kind` saying `message`.
+    /// A failure of `kind` saying `message`, as the `anyhow::Error` commands return.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Failure {
             kind,

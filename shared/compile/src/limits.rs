@@ -66,7 +66,7 @@ pub fn fargate_size_problem(cpu: f64, memory: u64) -> Option<String> {
     let fits = if cpu == 0.25 {
         [512, 1024, 2048].contains(&memory)
     } else {
-        (low..=high).contains(&memory) && (memory - low) % step == 0
+        (low..=high).contains(&memory) && (memory - low).is_multiple_of(step)
     };
     if fits {
         return None;

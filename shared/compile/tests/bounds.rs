@@ -28,6 +28,9 @@ fn try_compile(spec: &FlowSpec, o: &CompileOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// `@resources(cpu, memory, gpu)`.
+type Resized = (Option<f64>, Option<u64>, Option<u32>);
+
 fn with_resources(cpu: Option<f64>, memory: Option<u64>, gpu: Option<u32>) -> FlowSpec {
     let mut spec = hello();
     spec.steps[0].decorators.resources = Some(Resources {
@@ -106,24 +109,20 @@ fn step_resources_stay_within_aws_batch() {
     ] {
         try_compile(&with_resources(cpu, memory, gpu), &o).unwrap();
     }
-    let cases: [(Option<f64>, Option<u64>, Option<u32>, &str); 5] = [
+    let cases: [(Resized, &str); 5] = [
         (
-            None,
-            Some(0),
-            None,
+            (None, Some(0), None),
             "memory=0) is below AWS Batch's minimum of 4 MiB",
         ),
-        (None, Some(3), None, "memory= is in MiB"),
+        ((None, Some(3), None), "memory= is in MiB"),
         (
-            None,
-            Some(16 * 1024 * 1024 * 1024),
-            None,
+            (None, Some(16 * 1024 * 1024 * 1024), None),
             "is more than any AWS Batch instance has",
         ),
-        (Some(10_000.0), None, None, "lower cpu="),
-        (None, None, Some(64), "lower gpu="),
+        ((Some(10_000.0), None, None), "lower cpu="),
+        ((None, None, Some(64)), "lower gpu="),
     ];
-    for (cpu, memory, gpu, want) in cases {
+    for ((cpu, memory, gpu), want) in cases {
         let e = try_compile(&with_resources(cpu, memory, gpu), &o).unwrap_err();
         assert!(e.starts_with("Step *start*: @resources("), "{e}");
         assert!(e.contains(want), "{e}");

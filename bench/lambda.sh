@@ -13,9 +13,12 @@
 #    a local Lambda Runtime API emulator hands each process one event (metadata-api: API
 #    Gateway v2 `GET /flows` over 20 flows in DynamoDB; deploy: S3 ObjectCreated of a real
 #    first deploy of a 2-step flow) and times spawn -> first GET /next -> response POST.
+#    Then one more (untimed) round under moto's request recorder counts each variant's AWS
+#    calls, to show that the Python peer makes the same calls as the Rust function.
 #
 # Usage: bench/lambda.sh [runs]   (from anywhere; default 10 runs per variant; needs .tools
 #        from scripts/setup-tools; PyPI for the one-off cargo-lambda install)
+#        FERRY_LAMBDA_NO_BUILD=1 bench/lambda.sh   measures the zips already built.
 # Results: printed; the startup rows also go to $FERRY_LAMBDA_TARGET_DIR/lambda-startup.json.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,10 +34,12 @@ if ! "$lvenv/bin/python" -m pip show -q cargo-lambda 2>/dev/null | grep -qx 'Ver
 fi
 export PATH="$lvenv/bin:$PATH"   # cargo-lambda and `python3 -m ziglang`
 
-start=$(date +%s)
-(cd "$root" && CARGO_TARGET_DIR="$target" cargo lambda build -q --release --x86-64 \
-  --output-format zip -p metadata-api -p deploy)
-echo "build: $(($(date +%s) - start)) s (cargo lambda build --release --x86-64, target $target)"
+if [ -z "${FERRY_LAMBDA_NO_BUILD:-}" ]; then
+  start=$(date +%s)
+  (cd "$root" && CARGO_TARGET_DIR="$target" cargo lambda build -q --release --x86-64 \
+    --output-format zip -p metadata-api -p deploy)
+  echo "build: $(($(date +%s) - start)) s (cargo lambda build --release --x86-64, target $target)"
+fi
 
 work=$(mktemp -d /tmp/ferry-lambda-bench.XXXXXX)
 moto=
@@ -63,12 +68,12 @@ done
 echo
 
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$tools/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
+MOTO_RECORDER_FILEPATH="$work/rec.jsonl" "$tools/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/moto.log" 2>&1 &
 moto=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 100); do "$py" -c "import urllib.request; urllib.request.urlopen('$url/moto-api/')" 2>/dev/null && break; sleep 0.2; done
 echo "moto $("$py" -c 'import moto; print(moto.__version__)') at $url; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" "$root/bench/lambda_startup.py" --moto "$url" --runs "$runs" --python "$py" \
   --metadata "$work/metadata-api/bootstrap" --deploy "$work/deploy/bootstrap" \
-  --json "$target/lambda-startup.json"
+  --json "$target/lambda-startup.json" --recorder "$work/rec.jsonl"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

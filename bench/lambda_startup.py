@@ -14,8 +14,9 @@ deploy of a new flow):
 
 - rust metadata-api: API Gateway v2 `GET /flows` over a DynamoDB table holding 20 flows,
 - python metadata-api peer (bench/lambda_peer.py metadata): the same query with boto3,
-- rust deploy: S3 `ObjectCreated:Put` of a real deploy request (2-step flow), checked through
-  the `result.json` it writes,
+- rust deploy: S3 `ObjectCreated:Put` of a real deploy request (2-step flow, new flow, new task
+  image: state machine and job definition are created), checked through the `result.json` it
+  writes,
 - python deploy peer (bench/lambda_peer.py deploy): the same event, the same AWS calls.
 
     python bench/lambda_startup.py --moto URL --metadata BOOTSTRAP --deploy BOOTSTRAP [--runs 10]
@@ -314,6 +315,42 @@ class DeployStack:
         assert result["status"] == "ok", result
 
 
+# ---------------------------------------------------------------- AWS calls (moto's recorder)
+
+
+def moto_api(url, action):
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/recorder/{action}", data=b"",
+                                                  method="POST")).read()
+
+
+def count_calls(path):
+    """Requests of the functions in moto's recorder file, by runtime (from the SDK User-Agent's
+    exec-env, set by AWS_EXECUTION_ENV), service and operation."""
+    calls = {}
+    with open(path) as f:
+        for line in f:
+            e = json.loads(line)
+            h = {k.lower(): v for k, v in e["headers"].items()}
+            ua = h.get("user-agent", "") + " " + h.get("x-amz-user-agent", "")
+            who = "rust" if "provided.al2023" in ua else "python" if "python3.11" in ua else None
+            if who is None:
+                continue  # this harness's own set-up and checks
+            auth = h.get("authorization", "")
+            service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
+            if h.get("x-amz-target"):
+                op = h["x-amz-target"].split(".")[-1]
+            elif service == "s3":
+                op = {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject"}.get(e["method"], e["method"])
+            else:
+                # REST services (Batch, Scheduler): the resource, without the names in the path.
+                parts = e["url"].split("//", 1)[-1].split("?")[0].split("/")[1:]
+                parts = parts[1:] if parts and parts[0] == "v1" else parts
+                op = e["method"] + " /" + (parts[0] if parts else "")
+            key = (who, service, op)
+            calls[key] = calls.get(key, 0) + 1
+    return calls
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -333,6 +370,8 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="python with boto3 for the peers")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--json", help="write the raw rows and the summary here")
+    ap.add_argument("--recorder", help="the MOTO_RECORDER_FILEPATH of the moto server: count the "
+                    "AWS calls of one more round (not timed)")
     ap.add_argument("--only", default="", help="run only the variants whose name contains this")
     a = ap.parse_args()
 
@@ -349,9 +388,14 @@ def main():
     deploy_env = lambda_env(dict(base, **stack.env), "ferry-deploy")
     peer = os.path.join(HERE, "lambda_peer.py")
 
+    def exec_env(env, argv):
+        # What Lambda sets (the SDKs put it in their User-Agent: calls can be told apart).
+        kind = "python3.11" if argv[0] == a.python else "provided.al2023"
+        return dict(env, AWS_EXECUTION_ENV=f"AWS_Lambda_{kind}")
+
     def metadata_case(argv):
         def run(log):
-            r = invoke(argv, meta_env, get_flows_event(), log)
+            r = invoke(argv, exec_env(meta_env, argv), get_flows_event(), log)
             check_flows(r["body"], names)
             return r
         return run
@@ -359,7 +403,9 @@ def main():
     def deploy_case(argv):
         def run(log):
             event, result_key = stack.request()
-            r = invoke(argv, deploy_env, event, log)
+            # A new image per run: its job definition is new too (Describe + Register).
+            env = dict(deploy_env, FERRY_TASK_IMAGE=f"registry.example.com/ferry-task:{uuid.uuid4().hex[:12]}")
+            r = invoke(argv, exec_env(env, argv), event, log)
             stack.check(r["body"], result_key)
             return r
         return run
@@ -380,9 +426,18 @@ def main():
             if i > 0:
                 rows[name].append(r)
     out = {k: summary(v) for k, v in rows.items()}
+    calls = None
+    if a.recorder:
+        moto_api(a.moto, "reset-recording")
+        moto_api(a.moto, "start-recording")
+        for name, run in cases.items():
+            run(os.path.join(work, name.replace(" ", "-") + ".log"))
+        moto_api(a.moto, "stop-recording")
+        calls = count_calls(a.recorder)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"summary": out, "rows": rows}, f, indent=1)
+            json.dump({"summary": out, "rows": rows,
+                       "calls": calls and [[*k, n] for k, n in sorted(calls.items())]}, f, indent=1)
 
     print(f"median of {a.runs} runs each (ms; peak RSS at the response in MB)")
     print(f"{'variant':22} {'init':>8} {'handle':>8} {'total':>8} {'min':>8} {'max':>8} {'RSS':>6}")
@@ -396,6 +451,14 @@ def main():
         print(f"{fn}: rust/python total {r['total_ms'] / p['total_ms']:.2f}, init "
               f"{r['init_ms'] / p['init_ms']:.2f}, handle {r['handle_ms'] / p['handle_ms']:.2f}, "
               f"RSS {r['hwm_mb'] / p['hwm_mb']:.2f}")
+
+    if calls:
+        print("\nAWS calls of one first event per variant (moto recorder; each function's calls "
+              "metadata-api then deploy, by service/operation):")
+        for who in ("rust", "python"):
+            mine = {k[1:]: n for k, n in calls.items() if k[0] == who}
+            print(f"  {who:6} total {sum(mine.values()):3}: " +
+                  ", ".join(f"{svc} {op} {n}" for (svc, op), n in sorted(mine.items())))
 
 
 if __name__ == "__main__":

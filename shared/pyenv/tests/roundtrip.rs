@@ -3,7 +3,7 @@
 //! Needs PyPI for the resolution (one ~12 kB pure-Python wheel).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ferry_pyenv::lock::{Lock, PLATFORM_X86_64, host_platform};
@@ -146,6 +146,77 @@ async fn resolve_store_build_offline_reuse_and_refuse_tampering() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+
+    // An image with python3 only (no metaflow, boto3, requests): the environment runs Metaflow
+    // from a shipped copy on PYTHONPATH (the code package's `.mf_code`) and `requests` from
+    // the bootstrap's directory, while its own `tomli` stays its own.
+    let bare = dir.path().join("bare-venv");
+    let ok = Command::new(ferry_testkit::python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let bare_env = prepare_env(
+        &blobs,
+        &lock_ref,
+        &InstallOptions {
+            cache_dir: dir.path().join("cache-bare"),
+            base_python: bare.join("bin/python").display().to_string(),
+        },
+    )
+    .await
+    .unwrap();
+    let (ok, out) = run_python(&bare_env.python, "import metaflow");
+    assert!(!ok && out.contains("No module named 'metaflow'"), "{out}");
+    let dirs = Command::new(ferry_testkit::python())
+        .args([
+            "-c",
+            "import importlib.util as u, os\n\
+             for n in ('metaflow', 'requests', 'urllib3', 'idna', 'certifi', 'charset_normalizer'):\n\
+             \x20   print(os.path.dirname(u.find_spec(n).origin))",
+        ])
+        .output()
+        .unwrap();
+    let dirs: Vec<PathBuf> = String::from_utf8(dirs.stdout)
+        .unwrap()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    let mf_code = dir.path().join("pkg/.mf_code");
+    std::fs::create_dir_all(&mf_code).unwrap();
+    std::os::unix::fs::symlink(&dirs[0], mf_code.join("metaflow")).unwrap();
+    let bootstrap_site = dir.path().join("ferry-site");
+    std::fs::create_dir_all(&bootstrap_site).unwrap();
+    for d in &dirs[1..] {
+        std::os::unix::fs::symlink(d, bootstrap_site.join(d.file_name().unwrap())).unwrap();
+    }
+    let out = Command::new(&bare_env.python)
+        .args([
+            "-c",
+            "import metaflow, requests, tomli; print(metaflow.__file__); print(requests.__file__); print(tomli.__file__)",
+        ])
+        .env("PYTHONPATH", &mf_code)
+        .env(ferry_spec::task::ENV_BOOTSTRAP_SITE, &bootstrap_site)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with(mf_code.to_str().unwrap()), "{text}");
+    assert!(
+        lines[1].starts_with(bootstrap_site.to_str().unwrap()),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(bare_env.root.to_str().unwrap()),
+        "{text}"
+    );
 
     let again = prepare_env(&blobs, &lock_ref, &opts).await.unwrap();
     assert!(again.reused);

@@ -82,11 +82,12 @@ pub struct DeployArgs {
     /// every task with it, so task images need only python3 (the wrapper bootstrap installs
     /// boto3 and requests when missing) and tasks run exactly your Metaflow version. The
     /// default on an AWS stack; the embedded stack's tasks run your python already.
+    /// Example: `ferry deploy flow.py --package-metaflow`.
     #[arg(long, conflicts_with = "no_package_metaflow")]
     pub package_metaflow: bool,
 
     /// Do not ship `metaflow` in the code package: tasks import the image's own (it must
-    /// have Metaflow installed, e.g. infra/task-image).
+    /// have Metaflow installed, e.g. infra/task-image). Example: `--no-package-metaflow`.
     #[arg(long)]
     pub no_package_metaflow: bool,
 

@@ -155,7 +155,8 @@ impl Cli {
     fn wants_json(&self) -> bool {
         self.json
             || matches!(&self.command, Command::Trigger(a)
-                if cmd::trigger::parse_options(&a.params).is_ok_and(|o| o.json))
+                if cmd::trigger::parse_options(&a.params)
+                    .map_or_else(|_| a.params.iter().any(|p| p == "--json"), |o| o.json))
     }
 }
 

@@ -327,6 +327,13 @@ fn json_errors_are_one_object_on_stdout() {
     );
     assert_eq!(kind, "usage");
     assert!(message.contains("--alpha"), "{message}");
+    // ... and when the flow's options themselves do not parse.
+    let (kind, message, _) = json_error(
+        &h.ferry("alice", &["trigger", f.path(), "--json", "--alpha"]),
+        2,
+    );
+    assert_eq!(kind, "usage");
+    assert!(message.contains("--alpha needs a value"), "{message}");
     // Refused by the production token: the deploy result rides along.
     let (kind, message, v) = json_error(&h.ferry("bob", &["--json", "deploy", f.path()]), 1);
     assert_eq!(kind, "refused");

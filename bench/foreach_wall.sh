@@ -10,7 +10,7 @@
 #    hours on a 2-core machine; part 2 measures what the stack itself adds.)
 #
 # Env: FERRY_BIN_DIR (default target/debug; build with `cargo build -p ferry-cli -p task-wrapper`),
-#      FERRY_TOOLS (default .tools), WIDTH (100), WORKERS (4), WIDE (10000), WIDE_WORKERS (8),
+#      FERRY_TOOLS (default .tools), WIDTH (100), WORKERS (4), WIDE (10000; 0 skips part 2), WIDE_WORKERS (8),
 #      CARGO_PROFILE (dev; `release` for optimised figures).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,5 +69,6 @@ local_wall=$(python3 -c "print(round($t1 - $t0, 2))")
 echo "embedded stack (ferry trigger -> SUCCEEDED): ${stack_wall}s   peak RSS of ferry up: ${stack_rss} KiB"
 echo "python flow.py run (Metaflow local runtime): ${local_wall}s"
 
+[ "$wide" -gt 0 ] || exit 0
 echo "== 2. ${wide}-wide distributed Map of /bin/true jobs, $wide_workers workers ($profile build)"
 cargo run -q --profile "$profile" -p ferry-local --example wide_map -- "$wide" "$wide_workers"

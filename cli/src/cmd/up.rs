@@ -14,7 +14,9 @@ use crate::context::{Context, Target};
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
     /// Port on 127.0.0.1 for the metadata service and control API (0: any free port).
-    /// Default: the port this home used last (deployed flows record the stack's URL), else 8765.
+    /// Default: the port this home used last (so an exported `METAFLOW_SERVICE_URL` stays
+    /// valid), else 8765. Deployments made on another port keep working: tasks get the stack's
+    /// current URL.
     /// Example: `--port 8765`.
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,

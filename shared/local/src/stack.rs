@@ -6,7 +6,7 @@
 //!   request, like S3 events) and handed to [`ferry_deploy::handle_request_key`] with the local
 //!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
 //! - the state-machine executor, whose Batch jobs run as task-wrapper processes
-//!   ([`ProcessRunner`]), its DynamoDB state table in `<home>/state.db` and its S3 bucket
+//!   ([`ProcessRunner`]) given the stack's metadata URL (`FERRY_METADATA_URL`), its DynamoDB state table in `<home>/state.db` and its S3 bucket
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`;
 //! - schedules fired by an in-process [`Clock`].
 //!
@@ -133,8 +133,8 @@ pub fn read_stack_file(home: &Path) -> Option<StackInfo> {
 /// `<home>/last-port`: the port the home's stack listened on last.
 pub const LAST_PORT_FILE: &str = "last-port";
 
-/// The port the stack of `home` listened on last, if recorded. Deployed flows record the
-/// stack's URL (their tasks report metadata there), so a restart should keep it.
+/// The port the stack of `home` listened on last, if recorded: `ferry up`'s default, so the
+/// client environment it printed stays valid (tasks get the current URL whatever the port).
 pub fn last_port(home: &Path) -> Option<u16> {
     std::fs::read_to_string(home.join(LAST_PORT_FILE))
         .ok()?
@@ -248,6 +248,10 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let mut rcfg = RunnerConfig::under(&home);
     rcfg.max_workers = cfg.max_workers.max(1);
     rcfg.base_env = cfg.task_env.clone();
+    // Tasks report to this stack's metadata service, whatever URL their deployment recorded
+    // (the port may have changed since).
+    rcfg.base_env
+        .push((ferry_spec::task::ENV_METADATA_URL.into(), url.clone()));
     let runner = ProcessRunner::new(rcfg);
     let resources = Resources::new()
         .with_batch(Arc::new(runner.clone()))

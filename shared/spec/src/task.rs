@@ -36,6 +36,11 @@ pub const ENV_FOREACH_INDEX: &str = "FERRY_FOREACH_INDEX";
 /// (`@retry(minutes_between_retries>0)`); such steps run one Batch attempt per Step Functions
 /// attempt, so Metaflow's `retry_count` = this + `AWS_BATCH_JOB_ATTEMPT` − 1.
 pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
+/// The metadata service URL the task reports to now (`http(s)://…`), set by the executor on
+/// every task (the embedded stack sets its own URL, so a stack restarted on another port keeps
+/// running deployments made on the old one). When set, the wrapper uses it instead of the task
+/// description's `metadata.url` (for metadata kind `service`; ignored for `local`).
+pub const ENV_METADATA_URL: &str = "FERRY_METADATA_URL";
 /// Set by the wrapper bootstrap (`ferry_compile::bootstrap`) when the image's python lacked
 /// `boto3` or `requests` (Metaflow's runtime requirements) and the bootstrap `pip install
 /// --target`ed them: that absolute directory. The wrapper puts it on the step's `PYTHONPATH`

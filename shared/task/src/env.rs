@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use ferry_spec::task::{
-    ENV_FOREACH_INDEX, ENV_JOB_ATTEMPT, ENV_JOB_ID, ENV_PARAMETERS, ENV_PARENT_TASK_ID,
-    ENV_RETRY_COUNT, ENV_RUN_ID, ENV_SPLIT_INDEX, ENV_SPLIT_PARENT_TASK_ID,
+    ENV_FOREACH_INDEX, ENV_JOB_ATTEMPT, ENV_JOB_ID, ENV_METADATA_URL, ENV_PARAMETERS,
+    ENV_PARENT_TASK_ID, ENV_RETRY_COUNT, ENV_RUN_ID, ENV_SPLIT_INDEX, ENV_SPLIT_PARENT_TASK_ID,
     ENV_TAIL_SPLIT_PARENT_TASK_ID, env_parent_task_id,
 };
 
@@ -91,6 +91,27 @@ impl TaskEnv {
     /// `FERRY_PARAMETERS`, if set.
     pub fn parameters(&self) -> Option<&str> {
         self.vars.get(ENV_PARAMETERS).map(String::as_str)
+    }
+
+    /// `FERRY_METADATA_URL`: the metadata service URL the executor gives the task now (it wins
+    /// over the description's), if set and not blank. Errors unless it is an `http://` or
+    /// `https://` URL without whitespace or control characters.
+    pub fn metadata_url(&self) -> Result<Option<String>, TaskError> {
+        let Some(v) = self.vars.get(ENV_METADATA_URL).map(|v| v.trim()) else {
+            return Ok(None);
+        };
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let scheme_ok = ["http://", "https://"]
+            .iter()
+            .any(|s| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s));
+        if !scheme_ok || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(TaskError::Env(format!(
+                "{ENV_METADATA_URL} must be an http:// or https:// URL, got {v:?}"
+            )));
+        }
+        Ok(Some(v.to_string()))
     }
 
     /// `FERRY_PARENT_TASK_ID`, validated.
@@ -195,6 +216,39 @@ mod tests {
         assert_eq!(e.retry_count().unwrap(), 4);
         assert_eq!(e.run_id(), "sfn-r");
         assert!(e.parent_task_id().is_err());
+    }
+
+    #[test]
+    fn metadata_url_override() {
+        let base = [
+            ("AWS_BATCH_JOB_ID", "j"),
+            ("AWS_BATCH_JOB_ATTEMPT", "1"),
+            ("FERRY_RUN_ID", "r"),
+        ];
+        assert_eq!(env(&base).unwrap().metadata_url().unwrap(), None);
+        let with = |url: &str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("FERRY_METADATA_URL", url));
+            env(&pairs).unwrap().metadata_url()
+        };
+        assert_eq!(
+            with(" http://127.0.0.1:9000 ").unwrap().as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(
+            with("https://x.example/api").unwrap().as_deref(),
+            Some("https://x.example/api")
+        );
+        assert_eq!(with("").unwrap(), None);
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:9000",
+            "http://",
+            "http://a b",
+            "http://a\nb",
+        ] {
+            assert!(with(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -22,12 +22,14 @@ pub mod env;
 pub mod error;
 pub mod extract;
 pub mod fanout;
+pub mod heartbeat;
 pub mod inputs;
 pub mod logs;
 pub mod mflog;
 pub mod package;
 pub mod params;
 pub mod retry;
+pub mod splits;
 pub mod stores;
 
 use std::path::{Component, Path, PathBuf};
@@ -106,6 +108,12 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
     let env = TaskEnv::from_process()?;
     let url = description::TaskUrl::parse(&opts.task_url)?;
     let mut desc = description::fetch(&url).await?;
+    // The executor's current metadata URL wins over the one recorded at deploy time.
+    if let Some(url) = env.metadata_url()?
+        && desc.metadata.kind == "service"
+    {
+        desc.metadata.url = Some(url);
+    }
     check_description(&desc)?;
     let is_metaflow = matches!(desc.command, StepCommand::Metaflow { .. });
     let run_id = env.run_id();
@@ -234,7 +242,39 @@ async fn run_with_logs(
             input_file.to_string_lossy().into_owned(),
         ));
     }
-    let outcome = child::run(&step, sink, shutdown, opts.kill_grace).await?;
+    // A Metaflow step reporting to a service: the wrapper sends the task's heartbeats, so
+    // Metaflow needs no heartbeat sidecar interpreter (see `heartbeat`).
+    let hb = match (&desc.command, &desc.metadata.url) {
+        (StepCommand::Metaflow { .. }, Some(service)) if desc.metadata.kind == "service" => {
+            heartbeat::Heartbeat::new(
+                service,
+                &desc.flow,
+                &env.run_id(),
+                &desc.step,
+                &env.job_id,
+                &step.env,
+            )
+            .map(Arc::new)
+        }
+        _ => None,
+    };
+    let mut beating = None;
+    if let Some(hb) = &hb {
+        step = heartbeat::without_heartbeat_sidecar(step);
+        let hb = Arc::clone(hb);
+        beating = Some(tokio::spawn(async move {
+            hb.run(heartbeat::DEFAULT_INTERVAL).await
+        }));
+    }
+    let outcome = child::run(&step, sink, shutdown, opts.kill_grace).await;
+    if let Some(beating) = beating {
+        beating.abort();
+    }
+    if let Some(hb) = &hb {
+        // Metaflow's sidecar also sends one last beat when the task ends.
+        hb.beat().await;
+    }
+    let outcome = outcome?;
     if outcome.code != 0 || outcome.interrupted_by.is_some() {
         return Ok(if outcome.code == 0 {
             128 + outcome.interrupted_by.unwrap_or(0)
@@ -244,7 +284,7 @@ async fn run_with_logs(
     }
 
     if let Some(table) = &table {
-        record_fanout(desc, env, table.as_ref(), &ctx, &package_dir).await?;
+        record_fanout(desc, env, table.as_ref(), ds_blobs, &ctx, &package_dir).await?;
     }
     Ok(0)
 }
@@ -253,6 +293,7 @@ async fn record_fanout(
     desc: &TaskDescription,
     env: &TaskEnv,
     table: &dyn ferry_store::Table,
+    ds_blobs: &dyn ferry_store::Blobs,
     ctx: &CommandContext<'_>,
     package_dir: &Path,
 ) -> Result<(), TaskError> {
@@ -274,7 +315,18 @@ async fn record_fanout(
             task_id: &env.job_id,
             attempt: env.retry_count()?,
         };
-        let n = fanout::read_num_splits(&q, &ctx.base_env(), package_dir).await?;
+        // Straight from the datastore when it has the usual shape; else Metaflow's own reader.
+        let task = splits::TaskPath {
+            flow: &desc.flow,
+            run_id: &run_id,
+            step: &desc.step,
+            task_id: &env.job_id,
+            attempt: q.attempt,
+        };
+        let n = match splits::read_num_splits(ds_blobs, &task).await {
+            Some(n) => n,
+            None => fanout::read_num_splits(&q, &ctx.base_env(), package_dir).await?,
+        };
         let blobs = if desc.fanout.items_object {
             Some(stores::open_blobs(&desc.blobs).await?)
         } else {

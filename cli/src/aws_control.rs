@@ -69,7 +69,7 @@ impl AwsControl {
                 let Some(role) = extra("sfn_role") else {
                     bail!("the AWS configuration names no Step Functions role: run `ferry configure --from-stack FILE` (or --sfn-role)");
                 };
-                let sdk = ferry_aws::sdk_config().await;
+                let sdk = ferry_store::sdk_config_with(&self.target.client_settings()).await;
                 let region = self
                     .target
                     .region
@@ -84,9 +84,12 @@ impl AwsControl {
                 let Some(table) = &self.target.table else {
                     bail!("the AWS configuration names no deployments table: run `ferry configure`");
                 };
-                let table = ferry_store::open_table(&ferry_spec::task::TableRef::Dynamodb {
-                    table: table.clone(),
-                })
+                let table = ferry_store::open_table_with(
+                    &ferry_spec::task::TableRef::Dynamodb {
+                        table: table.clone(),
+                    },
+                    &self.target.client_settings(),
+                )
                 .await?;
                 Ok((sfn, DeploymentStore::new(Arc::clone(&table))))
             })

@@ -41,6 +41,16 @@ pub struct AwsTarget {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+impl AwsTarget {
+    /// The endpoint and region recorded for the stack, as AWS client settings.
+    pub fn client_settings(&self) -> ferry_store::AwsClientSettings {
+        ferry_store::AwsClientSettings {
+            endpoint_url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
 fn default_prefix() -> String {
     "ferry/".to_string()
 }
@@ -146,6 +156,15 @@ impl Context {
         }
     }
 
+    /// The AWS client settings `ferry configure` recorded (endpoint, region), which win over
+    /// the environment's; empty for the embedded stack.
+    pub fn aws_settings(&self) -> ferry_store::AwsClientSettings {
+        match &self.target {
+            Target::Local => ferry_store::AwsClientSettings::default(),
+            Target::Aws(aws) => aws.client_settings(),
+        }
+    }
+
     /// Open the table of [`Self::table_ref`].
     pub async fn table(&self) -> anyhow::Result<Arc<dyn ferry_store::Table>> {
         let r = self.table_ref()?;
@@ -153,7 +172,7 @@ impl Context {
             std::fs::create_dir_all(&self.home)
                 .with_context(|| format!("creating {}", self.home.display()))?;
         }
-        ferry_store::open_table(&r)
+        ferry_store::open_table_with(&r, &self.aws_settings())
             .await
             .with_context(|| format!("opening the table {r:?}"))
     }
@@ -161,7 +180,7 @@ impl Context {
     /// Open the blob store of [`Self::blob_store_ref`].
     pub async fn blobs(&self) -> anyhow::Result<Arc<dyn Blobs>> {
         let r = self.blob_store_ref();
-        ferry_store::open_blobs(&r)
+        ferry_store::open_blobs_with(&r, &self.aws_settings())
             .await
             .with_context(|| format!("opening the blob store {r:?}"))
     }

@@ -84,8 +84,9 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
             .env("FERRY_PYTHON", ferry_testkit::python())
             .env("METAFLOW_USER", "alice")
             .env("METAFLOW_TOKEN_HOME", home.path().join("tokens"))
-            .env("AWS_ENDPOINT_URL", &url)
             .envs(ferry_testkit::aws_test_env())
+            // The endpoint comes from `ferry configure --endpoint-url` alone.
+            .env_remove("AWS_ENDPOINT_URL")
             .output()
             .unwrap()
     };
@@ -97,6 +98,8 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
         &table,
         "--region",
         "us-east-1",
+        "--endpoint-url",
+        &url,
         "--service-url",
         "https://meta.example.com/api",
         "--sfn-role",

@@ -236,11 +236,7 @@ impl LogStore {
                         ctx.home.join(crate::context::CONFIG_FILE).display()
                     )
                 })?;
-                let client = ferry_store::AwsClientSettings {
-                    endpoint_url: aws.endpoint_url.clone(),
-                    region: aws.region.clone(),
-                };
-                let blobs = ferry_store::open_blobs_with(&r, &client)
+                let blobs = ferry_store::open_blobs_with(&r, &aws.client_settings())
                     .await
                     .with_context(|| format!("opening the datastore {root}"))?;
                 Ok(LogStore {

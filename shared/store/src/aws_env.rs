@@ -2,14 +2,9 @@
 
 use crate::open::AwsClientSettings;
 
-/// The SDK configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`).
-pub(crate) async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
-
 /// The SDK configuration from the environment, with the endpoint and region of `settings`
 /// (when given) over the environment's.
-pub(crate) async fn sdk_config_with(settings: &AwsClientSettings) -> aws_config::SdkConfig {
+pub async fn sdk_config_with(settings: &AwsClientSettings) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);

@@ -27,10 +27,12 @@ pub mod s3;
 pub use blobs::{BlobError, Blobs, validate_key};
 pub use datastore::{DatastoreRootError, datastore_blobs_ref};
 pub use dir::DirBlobs;
-pub use open::{AwsClientSettings, open_blobs, open_blobs_with, open_table};
+pub use open::{AwsClientSettings, open_blobs, open_blobs_with, open_table, open_table_with};
 pub use sqlite::SqliteTable;
 pub use table::{Attr, Condition, Item, Page, Query, Table, TableError, WriteOp};
 
+#[cfg(feature = "aws")]
+pub use aws_env::sdk_config_with;
 #[cfg(feature = "aws")]
 pub use dynamodb::DynamoTable;
 #[cfg(feature = "aws")]

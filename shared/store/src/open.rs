@@ -25,6 +25,15 @@ pub const SQLITE_DEFAULT_TABLE: &str = "default";
 /// Errors: [`TableError::Invalid`] for a DynamoDB reference without the `aws` feature;
 /// [`TableError::Other`] when the SQLite file cannot be opened.
 pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> {
+    open_table_with(table, &AwsClientSettings::default()).await
+}
+
+/// [`open_table`] with explicit AWS client settings for a DynamoDB reference (endpoint and
+/// region over the environment's).
+pub async fn open_table_with(
+    table: &TableRef,
+    aws: &AwsClientSettings,
+) -> Result<Arc<dyn Table>, TableError> {
     match table {
         TableRef::Sqlite { path } => {
             let path = path.clone();
@@ -36,16 +45,19 @@ pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> 
         }
         #[cfg(feature = "aws")]
         TableRef::Dynamodb { table } => {
-            let config = crate::aws_env::sdk_config().await;
+            let config = crate::aws_env::sdk_config_with(aws).await;
             Ok(Arc::new(crate::dynamodb::DynamoTable::new(
                 aws_sdk_dynamodb::Client::new(&config),
                 table,
             )))
         }
         #[cfg(not(feature = "aws"))]
-        TableRef::Dynamodb { table } => Err(TableError::Invalid(format!(
-            "DynamoDB table {table:?}: this build of ferry-store has no `aws` feature"
-        ))),
+        TableRef::Dynamodb { table } => {
+            let _ = aws;
+            Err(TableError::Invalid(format!(
+                "DynamoDB table {table:?}: this build of ferry-store has no `aws` feature"
+            )))
+        }
     }
 }
 

@@ -28,7 +28,8 @@ py="$tools/venv/bin/python"
 lvenv="$tools/lambda-venv"
 target="${FERRY_LAMBDA_TARGET_DIR:-$root/target/lambda-build}"
 
-if ! "$lvenv/bin/python" -m pip show cargo-lambda 2>/dev/null | grep -qx 'Version: 1.9.2'; then
+have=$("$lvenv/bin/python" -m pip show cargo-lambda 2>/dev/null | sed -n 's/^Version: //p' || true)
+if [ "$have" != 1.9.2 ]; then
   python3 -m venv "$lvenv"
   "$lvenv/bin/python" -m pip install -q --disable-pip-version-check cargo-lambda==1.9.2
 fi

@@ -95,10 +95,13 @@ impl Heartbeat {
             "{}/flows/{flow}/runs/{run}/steps/{step}/tasks/{task}/heartbeat",
             service_url.trim_end_matches('/')
         );
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .ok()?;
+        let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
+        if !url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+            // Plain HTTP (the embedded stack): no TLS, so skip loading the host's root
+            // certificates, which costs more than the rest of the wrapper's start-up.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let client = builder.build().ok()?;
         Some(Heartbeat {
             client,
             url,

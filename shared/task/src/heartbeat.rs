@@ -96,7 +96,10 @@ impl Heartbeat {
             service_url.trim_end_matches('/')
         );
         let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
-        if !url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+        if !url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
             // Plain HTTP (the embedded stack): no TLS, so skip loading the host's root
             // certificates, which costs more than the rest of the wrapper's start-up.
             builder = builder.tls_certs_only(std::iter::empty());

@@ -125,11 +125,12 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
     })
     .await
     .context("opening the stack's bucket")?;
-    let table = ferry_store::open_table(&TableRef::Dynamodb {
-        table: aws.deployments_table.clone(),
-    })
-    .await
-    .context("opening the deployments table")?;
+    // DynamoDB directly (not `open_table`), so this binary never links the SQLite adapter.
+    let table = ferry_store::open_dynamodb_table(
+        &aws.deployments_table,
+        &ferry_store::AwsClientSettings::default(),
+    )
+    .await;
     if get("FERRY_WRAPPER_HASHES").is_none() && get("FERRY_WRAPPER_COMMAND").is_none() {
         let mut hashes = Vec::new();
         for arch in ferry_compile::bootstrap::ARCHITECTURES {

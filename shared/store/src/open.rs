@@ -1,8 +1,8 @@
 //! Factories from the deployment's references ([`TableRef`], [`BlobStoreRef`] of
 //! `ferry_spec::task`) to adapters.
 //!
-//! SQLite and directory references always open. DynamoDB and S3 references need the `aws`
-//! feature; without it they fail with a clear error. AWS clients are configured from the
+//! Directory references always open. SQLite references need the `sqlite` feature, DynamoDB and
+//! S3 references the `aws` feature; without it they fail with a clear error. AWS clients are configured from the
 //! environment (`aws_config::load_defaults`), which honours `AWS_ENDPOINT_URL` (so tests and the
 //! local tooling can point at moto), `AWS_REGION`/`AWS_DEFAULT_REGION` and the usual credentials.
 
@@ -12,17 +12,16 @@ use ferry_spec::task::{BlobStoreRef, TableRef};
 
 use crate::blobs::{BlobError, Blobs};
 use crate::dir::DirBlobs;
-use crate::sqlite::SqliteTable;
 use crate::table::{Table, TableError};
 
 /// The logical table name used inside an SQLite file opened from a [`TableRef::Sqlite`].
 pub const SQLITE_DEFAULT_TABLE: &str = "default";
 
-/// Open the table a [`TableRef`] names: an [`SqliteTable`] (logical table
-/// [`SQLITE_DEFAULT_TABLE`], file created when missing) or, with feature `aws`, a
-/// `DynamoTable` on an existing DynamoDB table.
+/// Open the table a [`TableRef`] names: with feature `sqlite`, an `SqliteTable` (logical table
+/// [`SQLITE_DEFAULT_TABLE`], file created when missing); with feature `aws`, a `DynamoTable`
+/// on an existing DynamoDB table.
 ///
-/// Errors: [`TableError::Invalid`] for a DynamoDB reference without the `aws` feature;
+/// Errors: [`TableError::Invalid`] for a reference whose feature this build lacks;
 /// [`TableError::Other`] when the SQLite file cannot be opened.
 pub async fn open_table(table: &TableRef) -> Result<Arc<dyn Table>, TableError> {
     open_table_with(table, &AwsClientSettings::default()).await
@@ -35,22 +34,22 @@ pub async fn open_table_with(
     aws: &AwsClientSettings,
 ) -> Result<Arc<dyn Table>, TableError> {
     match table {
+        #[cfg(feature = "sqlite")]
         TableRef::Sqlite { path } => {
             let path = path.clone();
-            let t =
-                tokio::task::spawn_blocking(move || SqliteTable::open(path, SQLITE_DEFAULT_TABLE))
-                    .await
-                    .map_err(|e| TableError::Other(format!("opening sqlite: {e}")))??;
+            let t = tokio::task::spawn_blocking(move || {
+                crate::sqlite::SqliteTable::open(path, SQLITE_DEFAULT_TABLE)
+            })
+            .await
+            .map_err(|e| TableError::Other(format!("opening sqlite: {e}")))??;
             Ok(Arc::new(t))
         }
+        #[cfg(not(feature = "sqlite"))]
+        TableRef::Sqlite { path } => Err(TableError::Invalid(format!(
+            "SQLite table {path:?}: this build of ferry-store has no `sqlite` feature"
+        ))),
         #[cfg(feature = "aws")]
-        TableRef::Dynamodb { table } => {
-            let config = crate::aws_env::sdk_config_with(aws).await;
-            Ok(Arc::new(crate::dynamodb::DynamoTable::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                table,
-            )))
-        }
+        TableRef::Dynamodb { table } => Ok(open_dynamodb_table(table, aws).await),
         #[cfg(not(feature = "aws"))]
         TableRef::Dynamodb { table } => {
             let _ = aws;
@@ -59,6 +58,19 @@ pub async fn open_table_with(
             )))
         }
     }
+}
+
+/// Open the existing DynamoDB table `table` (a `DynamoTable`), with a client configured by
+/// `aws` over the environment. Unlike [`open_table_with`], it does not reach the SQLite adapter,
+/// so a binary that opens only DynamoDB (the deploy Lambda) does not link SQLite even when
+/// feature unification turns `sqlite` on. Infallible: the table is first used on the first call.
+#[cfg(feature = "aws")]
+pub async fn open_dynamodb_table(table: &str, aws: &AwsClientSettings) -> Arc<dyn Table> {
+    let config = crate::aws_env::sdk_config_with(aws).await;
+    Arc::new(crate::dynamodb::DynamoTable::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+    ))
 }
 
 /// AWS client settings given explicitly (e.g. recorded by `ferry configure`) that take

@@ -6,7 +6,7 @@
 //! attribute `for_each_cardinality` of type `NS` is what a Step Functions `dynamodb:getItem`
 //! state reads back.
 //!
-//! Adapters: [`crate::sqlite::SqliteTable`] (embedded default, one file, WAL) and
+//! Adapters: `crate::sqlite::SqliteTable` (feature `sqlite`; embedded default, one file, WAL) and
 //! `crate::dynamodb::DynamoTable` (feature `aws`). Both pass the conformance suite in
 //! `tests/conformance.rs`.
 

@@ -36,6 +36,12 @@ class ScoreFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    # Chosen at run time, so the exporter cannot tell which: --flow names it.
+    import os
+    {"TrainFlow": TrainFlow, "ScoreFlow": ScoreFlow}[os.environ.get("WHICH_FLOW", "ScoreFlow")]()
 "#;
 
 /// The folder holding `task-wrapper` (and `ferry`).
@@ -252,6 +258,9 @@ class HelloFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+if __name__ == "__main__":
+    HelloFlow()
 "#;
 
 /// The error object a failing `--json` command prints: the whole of stdout, one JSON object
@@ -405,6 +414,9 @@ class SizedFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+if __name__ == "__main__":
+    SizedFlow()
 "#
     )
 }
@@ -513,6 +525,9 @@ class WaitFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+if __name__ == "__main__":
+    WaitFlow()
 "#,
         go = go.to_str().unwrap()
     );

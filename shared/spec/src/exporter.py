@@ -17,6 +17,7 @@ says, marking what Ferry cannot deploy (switch steps, @parallel, unknown decorat
 validation can reject it with a message.
 """
 
+import ast
 import importlib.util
 import json
 import os
@@ -79,7 +80,12 @@ def load_module(flow_file):
     return module
 
 
-def find_flow(module, flow_file, wanted):
+def has_steps(klass):
+    """Whether `klass` has a `start` step (a base class holding helpers only has none)."""
+    return bool(getattr(getattr(klass, "start", None), "is_step", False))
+
+
+def find_flow(module, flow_file, wanted, started):
     from metaflow import FlowSpec
 
     flows = [
@@ -89,6 +95,7 @@ def find_flow(module, flow_file, wanted):
         and issubclass(value, FlowSpec)
         and value is not FlowSpec
         and value.__module__ == module.__name__
+        and (has_steps(value) or value.__name__ == wanted)
     ]
     names = sorted(f.__name__ for f in flows)
     if wanted:
@@ -106,6 +113,11 @@ def find_flow(module, flow_file, wanted):
             "no_flow",
             "%s defines no flow: add a class that inherits from metaflow.FlowSpec" % flow_file,
         )
+    if len(flows) > 1 and len(started) == 1:
+        # The flow the file's main block starts is the one its tasks run.
+        for flow in flows:
+            if flow.__name__ in started:
+                return flow
     if len(flows) > 1:
         raise ExportFailure(
             "several_flows",
@@ -114,6 +126,58 @@ def find_flow(module, flow_file, wanted):
             names,
         )
     return flows[0]
+
+
+def is_main_test(test):
+    """Whether `test` is `__name__ == "__main__"` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [x for x in sides if isinstance(x, ast.Name) and x.id == "__name__"]
+    mains = [x for x in sides if isinstance(x, ast.Constant) and x.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
+def main_block(flow_file, module):
+    """The file's `if __name__ == "__main__":` blocks: whether there is one, and the flow
+    classes they start by name (`MyFlow()`); empty when they start one some other way."""
+    from metaflow import FlowSpec
+
+    with open(flow_file, "rb") as f:
+        tree = ast.parse(f.read(), flow_file)
+    blocks = [n for n in tree.body if isinstance(n, ast.If) and is_main_test(n.test)]
+    known = {
+        k
+        for k, v in vars(module).items()
+        if isinstance(v, type) and issubclass(v, FlowSpec) and v is not FlowSpec
+    }
+    started = set()
+    for block in blocks:
+        for node in ast.walk(block):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in known:
+                started.add(node.func.id)
+    return bool(blocks), started
+
+
+def check_main_block(flow_file, flow, has_main, started):
+    """Tasks run the flow file as a script (`python flow.py step ...`), so the file's
+    `if __name__ == "__main__":` block decides which flow runs. Refuse a file without one (its
+    tasks would run nothing) and a chosen flow that block does not start."""
+    name = flow.__name__
+    if not has_main:
+        raise ExportFailure(
+            "unsupported",
+            "%s has no `if __name__ == \"__main__\":` block: Metaflow runs each step through it, "
+            "so the deployed tasks would run nothing. End the file with:\n\n"
+            "if __name__ == \"__main__\":\n    %s()" % (flow_file, name),
+        )
+    if started and name not in started:
+        raise ExportFailure(
+            "unsupported",
+            "%s's `if __name__ == \"__main__\":` block starts %s, so the deployed tasks would run "
+            "that flow, not %s. Deploy %s, or give %s a file of its own."
+            % (flow_file, ", ".join(sorted(started)), name, " or ".join(sorted(started)), name),
+        )
 
 
 def number(value, kind, where):
@@ -354,7 +418,9 @@ def metaflow_version():
 
 def export(flow_file, wanted):
     module = load_module(flow_file)
-    flow = find_flow(module, flow_file, wanted)
+    has_main, started = main_block(flow_file, module)
+    flow = find_flow(module, flow_file, wanted, started)
+    check_main_block(flow_file, flow, has_main, started)
     from metaflow.graph import FlowGraph
 
     graph = FlowGraph(flow)

@@ -363,7 +363,30 @@ fn syntax_errors_point_at_the_users_line() {
 
 #[test]
 fn flow_class_selection() {
-    let err = export_spec(&python(), &fixture("two_flows.py")).unwrap_err();
+    // Two flows, the main block starts one by name: that one, which is what the tasks run.
+    let (second, _) = export_validated(&python(), &fixture("two_flows.py"), None).unwrap();
+    assert_eq!(second.flow, "SecondFlow");
+    let (second, _) =
+        export_validated(&python(), &fixture("two_flows.py"), Some("SecondFlow")).unwrap();
+    assert_eq!(second.flow, "SecondFlow");
+    let err = export_validated(&python(), &fixture("two_flows.py"), Some("FirstFlow")).unwrap_err();
+    assert!(matches!(err, ExportError::Unsupported { .. }), "{err}");
+    assert!(
+        err.to_string().contains(
+            "block starts SecondFlow, so the deployed tasks would run that flow, not FirstFlow"
+        ),
+        "{err}"
+    );
+    let err = export_validated(&python(), &fixture("two_flows.py"), Some("ThirdFlow")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("defines no flow class named ThirdFlow (it defines: FirstFlow, SecondFlow)"),
+        "{err}"
+    );
+
+    // The main block picks a flow at run time: the class must be named. A base class without
+    // steps is not a flow.
+    let err = export_spec(&python(), &fixture("two_flows_dispatch.py")).unwrap_err();
     let ExportError::NoFlow { classes, .. } = &err else {
         panic!("{err}");
     };
@@ -373,19 +396,32 @@ fn flow_class_selection() {
             .ends_with("defines several flows (FirstFlow, SecondFlow): name the one to export"),
         "{err}"
     );
-    let (second, _) =
-        export_validated(&python(), &fixture("two_flows.py"), Some("SecondFlow")).unwrap();
-    assert_eq!(second.flow, "SecondFlow");
-    let err = export_validated(&python(), &fixture("two_flows.py"), Some("ThirdFlow")).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("defines no flow class named ThirdFlow (it defines: FirstFlow, SecondFlow)"),
-        "{err}"
-    );
+    let (first, _) =
+        export_validated(&python(), &fixture("two_flows_dispatch.py"), Some("FirstFlow")).unwrap();
+    assert_eq!(first.flow, "FirstFlow");
+
     let err = export_spec(&python(), &fixture("no_flow.py")).unwrap_err();
     assert!(
         err.to_string()
             .ends_with("defines no flow: add a class that inherits from metaflow.FlowSpec"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_flow_file_without_a_main_block_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("solo.py");
+    std::fs::write(
+        &file,
+        "from metaflow import FlowSpec, step\n\nclass SoloFlow(FlowSpec):\n    @step\n    def start(self):\n        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n",
+    )
+    .unwrap();
+    let err = export_spec(&python(), &file).unwrap_err();
+    assert!(matches!(err, ExportError::Unsupported { .. }), "{err}");
+    assert!(
+        err.to_string().contains("has no `if __name__ == \"__main__\":` block")
+            && err.to_string().contains("    SoloFlow()"),
         "{err}"
     );
 }

@@ -36,3 +36,7 @@ class EnvFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    EnvFlow()

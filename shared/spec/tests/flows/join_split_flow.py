@@ -29,3 +29,7 @@ class JoinSplitFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    JoinSplitFlow()

@@ -11,3 +11,7 @@ class BranchFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    BranchFlow()

@@ -18,3 +18,7 @@ class RouteFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    RouteFlow()

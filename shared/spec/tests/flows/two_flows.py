@@ -19,3 +19,7 @@ class SecondFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    SecondFlow()

@@ -396,8 +396,12 @@ fn flow_class_selection() {
             .ends_with("defines several flows (FirstFlow, SecondFlow): name the one to export"),
         "{err}"
     );
-    let (first, _) =
-        export_validated(&python(), &fixture("two_flows_dispatch.py"), Some("FirstFlow")).unwrap();
+    let (first, _) = export_validated(
+        &python(),
+        &fixture("two_flows_dispatch.py"),
+        Some("FirstFlow"),
+    )
+    .unwrap();
     assert_eq!(first.flow, "FirstFlow");
 
     let err = export_spec(&python(), &fixture("no_flow.py")).unwrap_err();
@@ -420,7 +424,8 @@ fn a_flow_file_without_a_main_block_is_refused() {
     let err = export_spec(&python(), &file).unwrap_err();
     assert!(matches!(err, ExportError::Unsupported { .. }), "{err}");
     assert!(
-        err.to_string().contains("has no `if __name__ == \"__main__\":` block")
+        err.to_string()
+            .contains("has no `if __name__ == \"__main__\":` block")
             && err.to_string().contains("    SoloFlow()"),
         "{err}"
     );

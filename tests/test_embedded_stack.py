@@ -212,6 +212,10 @@ except Exception as e:
     assert "sides=left,right squares=200 sum=2646700 attempts=2" in logs
     assert f"greeting={greeting}" in stack.ferry("logs", f"EmbeddedWideFlow/{run_id}/start").stdout
     assert "first attempt fails on purpose" in stack.ferry("logs", f"EmbeddedWideFlow/{run_id}/flaky", "--stderr", "--attempt", "0").stdout
+    # An attempt that never ran is an error naming the ones that did, not another attempt's log.
+    missing = stack.ferry("logs", f"EmbeddedWideFlow/{run_id}/flaky", "--attempt", "5", check=False)
+    assert missing.returncode == 1 and missing.stdout == "", missing
+    assert "has an attempt 5" in missing.stderr and ": 0, 1" in missing.stderr, missing.stderr
 
 
 def test_trigger_rejects_unknown_and_badly_typed_parameters(stack):

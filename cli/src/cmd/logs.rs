@@ -8,13 +8,14 @@
 //! [`ferry_store::datastore_blobs_ref`] (the wrapper's own mapping):
 //! - the embedded stack: the folder `<datastore>/.metaflow` (`DirBlobs`). When a task left no
 //!   datastore log (the wrapper failed before the step ran, or a delayed retry's first attempt),
-//!   the raw process output the stack captured (`<home>/logs/<execution>/<step>/<task>.<attempt>.*`)
-//!   is printed instead;
+//!   the raw process output the stack captured (`<home>/logs/<execution>/<step>/<task>.<attempt>.*`,
+//!   of the `--attempt` asked for) is printed instead;
 //! - AWS (`ferry configure`): the S3 datastore root `datastore_root` (`METAFLOW_DATASTORE_SYSROOT_S3`,
 //!   default `s3://<bucket>/metaflow`) with the configured endpoint and region (`S3Blobs`). A task
 //!   without a datastore log fails with a pointer to its Batch job's CloudWatch log group (the
-//!   stack's `BatchLogGroup`), where such early output goes; an `--attempt` that does not exist
-//!   fails with the attempts that do.
+//!   stack's `BatchLogGroup`), where such early output goes.
+//!
+//! On both, an `--attempt` that does not exist fails with the attempts that do.
 //!
 //! `--json` prints `[{"pathspec", "attempt", "stream", "text"}, …]`, one object per task printed.
 //! No log at all is a `not_found` failure (exit code 1; under `--json` stdout holds only the
@@ -147,8 +148,8 @@ pub fn strip_mflog(text: &str) -> String {
     out
 }
 
-/// Raw process output captured by the stack for a task, any attempt (latest last).
-fn raw_logs(home: &Path, run: &str, step: &str, task: &str, stream: &str) -> Vec<PathBuf> {
+/// Raw process output captured by the stack for a task: (attempt, file), ascending.
+fn raw_logs(home: &Path, run: &str, step: &str, task: &str, stream: &str) -> Vec<(u32, PathBuf)> {
     let execution = run.strip_prefix("sfn-").unwrap_or(run);
     let dir = home.join("logs").join(execution).join(step);
     let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
@@ -165,7 +166,7 @@ fn raw_logs(home: &Path, run: &str, step: &str, task: &str, stream: &str) -> Vec
         })
         .unwrap_or_default();
     files.sort();
-    files.into_iter().map(|(_, p)| p).collect()
+    files
 }
 
 /// Where the target keeps the task logs.
@@ -331,11 +332,11 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     };
     let mut found = false;
     let mut json_out = Vec::new();
-    // Tasks that have this stream's log, but not of the `--attempt` asked for (AWS).
+    // Tasks that have this stream's log, but not of the `--attempt` asked for.
     let mut other_attempts: Vec<(String, Vec<u32>)> = Vec::new();
     for task in &tasks {
         let available = attempts.get(task).map(Vec::as_slice).unwrap_or_default();
-        let chosen = match args.attempt {
+        let mut chosen = match args.attempt {
             Some(a) => Some(a),
             None => available.last().copied(),
         };
@@ -343,17 +344,37 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
             Some(a) => store.text(&log_key(&step_prefix, task, a, stream)).await?,
             None => None,
         };
-        let text = match (text, &store.kind) {
-            (Some(t), _) => Some(t),
-            (None, StoreKind::Local { home }) => raw_logs(home, run, step, task, stream)
-                .last()
-                .map(|p| std::fs::read(p).map(|b| String::from_utf8_lossy(&b).to_string()))
-                .transpose()?,
-            (None, StoreKind::Aws { .. }) => {
-                if args.attempt.is_some() && !available.is_empty() {
-                    other_attempts.push((task.clone(), available.to_vec()));
+        // The embedded stack also keeps each attempt's raw process output (a delayed retry's
+        // first attempt, or a wrapper that failed before the step ran, has only that).
+        let raw = match &store.kind {
+            StoreKind::Local { home } if text.is_none() => raw_logs(home, run, step, task, stream),
+            _ => Vec::new(),
+        };
+        let text = match text {
+            Some(t) => Some(t),
+            None => {
+                let pick = match args.attempt {
+                    Some(a) => raw.iter().find(|(n, _)| *n == a),
+                    None => raw.last(),
+                };
+                match pick {
+                    Some((n, path)) => {
+                        chosen = Some(*n);
+                        let bytes = std::fs::read(path)
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        Some(String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                    None => {
+                        let mut known: Vec<u32> = available.to_vec();
+                        known.extend(raw.iter().map(|(n, _)| *n));
+                        known.sort_unstable();
+                        known.dedup();
+                        if args.attempt.is_some() && !known.is_empty() {
+                            other_attempts.push((task.clone(), known));
+                        }
+                        None
+                    }
                 }
-                None
             }
         };
         let Some(text) = text else { continue };
@@ -370,21 +391,21 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     if !found {
         let list = |a: &[u32]| a.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
         let message = match (&store.kind, args.attempt, other_attempts.as_slice()) {
-            (StoreKind::Local { .. }, _, _) => format!(
-                "no {stream} logs for {} (is the pathspec right, and has the task started?)",
-                args.pathspec
-            ),
-            (StoreKind::Aws { .. }, Some(a), [(task, only)]) if tasks.len() == 1 => format!(
+            (_, Some(a), [(task, only)]) if tasks.len() == 1 => format!(
                 "{flow}/{run}/{step}/{task} has no attempt {a} with a {stream} log; its attempts: {}",
                 list(only)
             ),
-            (StoreKind::Aws { .. }, Some(a), [_, ..]) => format!(
+            (_, Some(a), [_, ..]) => format!(
                 "no task of {flow}/{run}/{step} has an attempt {a} with a {stream} log; their attempts: {}",
                 other_attempts
                     .iter()
                     .map(|(t, only)| format!("{t}: {}", list(only)))
                     .collect::<Vec<_>>()
                     .join("; ")
+            ),
+            (StoreKind::Local { .. }, _, _) => format!(
+                "no {stream} logs for {} (is the pathspec right, and has the task started?)",
+                args.pathspec
             ),
             (StoreKind::Aws { stack_name }, _, _) => format!(
                 "no {stream} log for {} in the datastore {} (is the pathspec right, and has the task started?). {}",

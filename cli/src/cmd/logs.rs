@@ -37,9 +37,9 @@ use crate::failure::{ErrorKind, Failure};
 /// Arguments of `ferry logs`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  ferry logs HelloFlow/sfn-0b1c…/start/1            # one task, latest attempt
-  ferry logs HelloFlow/sfn-0b1c…/start --stderr     # every task of the step
-  ferry logs HelloFlow/sfn-0b1c…/start/1 --attempt 0 --json
+  ferry logs HelloFlow/sfn-0b1c…/start --stderr          # every task of the step
+  ferry logs HelloFlow/sfn-0b1c…/start/7f3e…             # one task, by its Metaflow task id
+  ferry logs HelloFlow/sfn-0b1c…/start/7f3e… --attempt 0 --json
 
 On AWS, a task that failed before its step ran (image or code package fetch) has no datastore \
 log: its output is in the Batch job's CloudWatch log group (the stack's BatchLogGroup).")]

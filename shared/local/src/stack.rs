@@ -55,9 +55,12 @@ pub enum StackError {
         "a Ferry stack is already running on {home} ({url}); stop it first or use another --home"
     )]
     AlreadyRunning { home: PathBuf, url: String },
-    /// The port is taken (or another listener error).
-    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
-    Listen { port: u16, source: std::io::Error },
+    /// The port is taken (or another listener error). `error` is not a `source`: the message
+    /// already carries it, and an error chain would print it twice.
+    #[error(
+        "cannot listen on 127.0.0.1:{port}: {error} (choose another with --port, or 0 for any free one)"
+    )]
+    Listen { port: u16, error: std::io::Error },
     /// A file or folder of the home.
     #[error("{what} {path}: {source}")]
     Io {
@@ -216,15 +219,15 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", cfg.port))
         .await
-        .map_err(|source| StackError::Listen {
+        .map_err(|error| StackError::Listen {
             port: cfg.port,
-            source,
+            error,
         })?;
     let port = listener
         .local_addr()
-        .map_err(|source| StackError::Listen {
+        .map_err(|error| StackError::Listen {
             port: cfg.port,
-            source,
+            error,
         })?
         .port();
     let url = format!("http://127.0.0.1:{port}");

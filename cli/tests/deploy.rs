@@ -5,12 +5,14 @@
 //! (or in `$FERRY_BIN_DIR`): `scripts/test` builds every binary first.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
+
+use common::{FERRY, Flow, Stack, flow, stdout_json, text};
 
 const HELLO: &str = r#"
 from metaflow import FlowSpec, Parameter, step
@@ -53,116 +55,7 @@ if __name__ == "__main__":
     ScoreFlow()
 "#;
 
-/// The folder holding `task-wrapper` (and `ferry`).
-fn bin_dir() -> PathBuf {
-    let dir = std::env::var_os("FERRY_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(FERRY).parent().unwrap().to_path_buf());
-    assert!(
-        dir.join("task-wrapper").is_file(),
-        "task-wrapper not found in {}: run `cargo build -p task-wrapper` (scripts/test builds every binary)",
-        dir.display()
-    );
-    dir
-}
-
-/// A flow file in a fresh folder of its own.
-struct Flow {
-    dir: tempfile::TempDir,
-    file: PathBuf,
-}
-
-fn flow(name: &str, body: &str) -> Flow {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(name);
-    std::fs::write(&file, body).unwrap();
-    Flow { dir, file }
-}
-
-impl Flow {
-    fn path(&self) -> &str {
-        self.file.to_str().unwrap()
-    }
-}
-
-/// An embedded stack (`ferry up`) on a fresh home.
-struct Stack {
-    home: tempfile::TempDir,
-    child: Option<Child>,
-}
-
 impl Stack {
-    fn start() -> Stack {
-        let home = tempfile::tempdir().unwrap();
-        let mut s = Stack { home, child: None };
-        s.up();
-        s
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn up(&mut self) {
-        let _ = std::fs::remove_file(self.home().join("stack.json"));
-        let child = self
-            .command("alice")
-            .args(["up", "--port", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.home().join("stack.json").is_file() {
-            assert!(Instant::now() < deadline, "ferry up did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stop the stack with SIGTERM and wait for it.
-    fn down(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while c.try_wait().unwrap().is_none() {
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-
-    /// `ferry` as `user`, with that user's own token folder.
-    fn command(&self, user: &str) -> Command {
-        let mut path = std::ffi::OsString::from(bin_dir());
-        path.push(":");
-        path.push(ferry_testkit::venv_bin());
-        path.push(":");
-        path.push(std::env::var_os("PATH").unwrap_or_default());
-        let mut c = Command::new(FERRY);
-        c.env("FERRY_HOME", self.home())
-            .env("PATH", path)
-            .env("FERRY_PYTHON", ferry_testkit::python())
-            .env("METAFLOW_USER", user)
-            .env("USER", user)
-            .env(
-                "METAFLOW_TOKEN_HOME",
-                self.home().join(format!("tokens-{user}")),
-            )
-            .env_remove("METAFLOW_HOME")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn ferry(&self, user: &str, args: &[&str]) -> Output {
-        self.command(user).args(args).output().unwrap()
-    }
-
     /// Run a deployed flow to its end and return its final status.
     fn run_to_end(&self, flow: &Flow, extra: &[&str]) -> String {
         let id_file = self.home().join(format!("run-{}", uuid_like()));
@@ -194,26 +87,8 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
-
 fn uuid_like() -> String {
     format!("{:?}", Instant::now()).replace(|c: char| !c.is_ascii_alphanumeric(), "")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
 }
 
 fn describe(s: &Stack, args: &[&str]) -> Value {

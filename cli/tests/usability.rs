@@ -6,13 +6,14 @@
 //! Needs the tools venv (`scripts/setup-tools`) and the `task-wrapper` binary next to `ferry`
 //! (or in `$FERRY_BIN_DIR`): `scripts/test` builds every binary first.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
+
+use common::{Stack, flow, stdout_json, text};
 
 const TWO_FLOWS: &str = r#"
 from metaflow import FlowSpec, step
@@ -44,138 +45,9 @@ if __name__ == "__main__":
     {"TrainFlow": TrainFlow, "ScoreFlow": ScoreFlow}[os.environ.get("WHICH_FLOW", "ScoreFlow")]()
 "#;
 
-/// The folder holding `task-wrapper` (and `ferry`).
-fn bin_dir() -> PathBuf {
-    let dir = std::env::var_os("FERRY_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(FERRY).parent().unwrap().to_path_buf());
-    assert!(
-        dir.join("task-wrapper").is_file(),
-        "task-wrapper not found in {}: run `cargo build -p task-wrapper` (scripts/test builds every binary)",
-        dir.display()
-    );
-    dir
-}
-
-/// A flow file in a fresh folder of its own.
-struct Flow {
-    _dir: tempfile::TempDir,
-    file: PathBuf,
-}
-
-fn flow(name: &str, body: &str) -> Flow {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(name);
-    std::fs::write(&file, body).unwrap();
-    Flow { _dir: dir, file }
-}
-
-impl Flow {
-    fn path(&self) -> &str {
-        self.file.to_str().unwrap()
-    }
-}
-
-/// A Ferry home, with an embedded stack (`ferry up`) running on it once [`Home::up`] is called.
-struct Home {
-    home: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            home: tempfile::tempdir().unwrap(),
-            child: None,
-        }
-    }
-
-    fn with_stack() -> Home {
-        let mut h = Home::new();
-        h.up();
-        h
-    }
-
-    fn path(&self) -> &Path {
-        self.home.path()
-    }
-
-    fn up(&mut self) {
-        let child = self
-            .command("alice")
-            .args(["up", "--port", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.path().join("stack.json").is_file() {
-            assert!(Instant::now() < deadline, "ferry up did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// `ferry` as `user`, with that user's own token folder.
-    fn command(&self, user: &str) -> Command {
-        let mut path = std::ffi::OsString::from(bin_dir());
-        path.push(":");
-        path.push(ferry_testkit::venv_bin());
-        path.push(":");
-        path.push(std::env::var_os("PATH").unwrap_or_default());
-        let mut c = Command::new(FERRY);
-        c.env("FERRY_HOME", self.path())
-            .env("PATH", path)
-            .env("FERRY_PYTHON", ferry_testkit::python())
-            .env("METAFLOW_USER", user)
-            .env("USER", user)
-            .env(
-                "METAFLOW_TOKEN_HOME",
-                self.path().join(format!("tokens-{user}")),
-            )
-            .env_remove("METAFLOW_HOME")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn ferry(&self, user: &str, args: &[&str]) -> Output {
-        self.command(user).args(args).output().unwrap()
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while c.try_wait().unwrap().is_none() {
-                if Instant::now() > deadline {
-                    let _ = c.kill();
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)))
-}
-
 #[test]
 fn two_flows_in_one_file_are_chosen_with_flow() {
-    let h = Home::new();
+    let h = Stack::new();
     let f = flow("pipeline.py", TWO_FLOWS);
 
     // No --flow: a usage error naming both classes and the option.
@@ -278,7 +150,7 @@ fn json_error(out: &Output, code: i32) -> (String, String, Value) {
 
 #[test]
 fn json_errors_are_one_object_on_stdout() {
-    let mut h = Home::new();
+    let mut h = Stack::new();
     let f = flow("hello.py", HELLO);
     let two = flow("two.py", TWO_FLOWS);
     let bad = flow("bad.py", "import no_such_module_here\n");
@@ -350,7 +222,7 @@ fn json_errors_are_one_object_on_stdout() {
     assert_eq!(v["status"], "refused", "{v}");
 
     // The refusal says what happened and what to do, and never gives the token away.
-    let stored = std::fs::read_to_string(h.path().join("tokens-alice/helloflow")).unwrap();
+    let stored = std::fs::read_to_string(h.home().join("tokens-alice/helloflow")).unwrap();
     let token = serde_json::from_str::<Value>(&stored).unwrap()["production_token"]
         .as_str()
         .unwrap()
@@ -423,7 +295,7 @@ if __name__ == "__main__":
 
 #[test]
 fn deploy_refuses_values_beyond_aws_limits_and_says_what_to_change() {
-    let mut h = Home::new();
+    let mut h = Stack::new();
     let f = flow("hello.py", HELLO);
     // The workflow timeout is a usage error: 1 s to one year.
     for bad in ["0", "31536001", "99999999999"] {
@@ -488,7 +360,7 @@ fn deploy_refuses_values_beyond_aws_limits_and_says_what_to_change() {
 
 #[test]
 fn status_of_a_running_run_shows_the_steps_running_now() {
-    let h = Home::with_stack();
+    let h = Stack::start();
     let gate = tempfile::tempdir().unwrap();
     let go = gate.path().join("go");
     let body = format!(

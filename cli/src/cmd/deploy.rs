@@ -58,6 +58,12 @@ pub struct DeployArgs {
     #[arg(long)]
     pub generate_new_token: bool,
 
+    /// Use the given production token for this flow, moving its runs to the namespace
+    /// `production:TOKEN` (Metaflow's `--new-token`; not for @project flows, whose tokens keep
+    /// the project's prefix). Example: `--new-token team-fraud-2026`.
+    #[arg(long = "new-token", value_name = "TOKEN", conflicts_with = "generate_new_token")]
+    pub new_token: Option<String>,
+
     /// Tag every run of the deployment (repeatable). Example: `--tag team:fraud --tag v2`.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -173,16 +179,39 @@ pub(crate) async fn resolve_flow(
     })
 }
 
-fn new_request(r: &Resolved, action: RequestAction, options: DeployOptions) -> DeployRequest {
+/// The deployment a request changes, and who asks.
+struct RequestTarget {
+    user: String,
+    deployment: String,
+    flow: String,
+    token_prefix: String,
+}
+
+impl From<&Resolved> for RequestTarget {
+    fn from(r: &Resolved) -> Self {
+        RequestTarget {
+            user: r.user.clone(),
+            deployment: r.deployment.clone(),
+            flow: r.spec.flow.clone(),
+            token_prefix: r.token_prefix.clone(),
+        }
+    }
+}
+
+fn new_request(
+    t: &RequestTarget,
+    action: RequestAction,
+    options: DeployOptions,
+) -> DeployRequest {
     DeployRequest {
         version: ferry_deploy::request::REQUEST_VERSION,
         request_id: RequestId::new(),
         action,
-        deployment: r.deployment.clone(),
-        flow: r.spec.flow.clone(),
+        deployment: t.deployment.clone(),
+        flow: t.flow.clone(),
         spec: None,
         package: None,
-        user: r.user.clone(),
+        user: t.user.clone(),
         requested_at: Utc::now(),
         options,
     }
@@ -300,6 +329,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         environments,
         authorize: authorization(&args.select, &r.token_prefix),
         generate_new_token: args.generate_new_token,
+        given_token: args.new_token.clone(),
         branch: args.select.branch.clone(),
         production: args.select.production,
         tags: args.tags.clone(),
@@ -308,7 +338,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         namespace: args.namespace.clone(),
         only_json: args.only_json,
     };
-    let mut request = new_request(&r, RequestAction::Deploy, options);
+    let mut request = new_request(&RequestTarget::from(&r), RequestAction::Deploy, options);
     request.package = Some(submit::upload_package(blobs.as_ref(), &pkg).await?);
     let spec_json = serde_json::to_vec_pretty(&r.spec)?;
     submit::upload_spec(blobs.as_ref(), &mut request, spec_json).await?;
@@ -333,18 +363,45 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
     finish(&result)
 }
 
+/// The deployment `ferry delete` names: by its flow file and selectors, or by name (its record
+/// says which flow it is and its token prefix).
+async fn delete_target(ctx: &Context, select: &Selector) -> anyhow::Result<RequestTarget> {
+    let Some(name) = crate::cmd::runs::deployment_named(&select.flow)? else {
+        return Ok(RequestTarget::from(&resolve(ctx, select, false).await?));
+    };
+    crate::cmd::runs::refuse_selectors_with_name(
+        &name,
+        select.flow_class.as_deref(),
+        select.branch.as_deref(),
+        select.production,
+    )?;
+    let store = ferry_deploy::DeploymentStore::new(ctx.table().await?);
+    let Some(record) = store.get(&name).await? else {
+        return Err(Failure::new(
+            ErrorKind::NotFound,
+            ferry_deploy::messages::missing(&name, ctx.platform()),
+        ));
+    };
+    Ok(RequestTarget {
+        user: ctx.user()?.to_string(),
+        deployment: name,
+        flow: record.flow,
+        token_prefix: record.token_prefix,
+    })
+}
+
 /// Delete.
 pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode> {
     require_handler(ctx).await?;
-    let r = resolve(ctx, &args.select, false).await?;
+    let target = delete_target(ctx, &args.select).await?;
     let blobs = ctx.blobs().await?;
     let options = DeployOptions {
-        authorize: authorization(&args.select, &r.token_prefix),
+        authorize: authorization(&args.select, &target.token_prefix),
         branch: args.select.branch.clone(),
         production: args.select.production,
         ..DeployOptions::default()
     };
-    let request = new_request(&r, RequestAction::Delete, options);
+    let request = new_request(&target, RequestAction::Delete, options);
     let timeout = Duration::from_secs(args.select.timeout);
     let result =
         submit::submit_and_wait(ctx, blobs.as_ref(), &request, timeout, "deleting").await?;

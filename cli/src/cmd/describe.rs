@@ -36,24 +36,25 @@ pub struct DeploymentsArgs {}
 
 /// The deployment a `describe` argument names.
 async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<String> {
-    if args.flow.is_file() {
-        let r = crate::cmd::deploy::resolve_flow(
-            ctx,
-            &args.flow,
+    if let Some(name) = crate::cmd::runs::deployment_named(&args.flow)? {
+        crate::cmd::runs::refuse_selectors_with_name(
+            &name,
             args.flow_class.as_deref(),
             args.branch.as_deref(),
             args.production,
-            false,
-        )
-        .await?;
-        return Ok(r.deployment);
+        )?;
+        return Ok(name);
     }
-    let name = args.flow.to_string_lossy().to_string();
-    if name.ends_with(".py") {
-        anyhow::bail!("the flow file {name} does not exist");
-    }
-    ferry_deploy::keys::validate_deployment(&name)?;
-    Ok(name)
+    let r = crate::cmd::deploy::resolve_flow(
+        ctx,
+        &args.flow,
+        args.flow_class.as_deref(),
+        args.branch.as_deref(),
+        args.production,
+        false,
+    )
+    .await?;
+    Ok(r.deployment)
 }
 
 /// Describe one deployment.

@@ -172,8 +172,9 @@ fn decode<T: DeserializeOwned>(
 /// Which deployment of a flow file (`@project` branches make several).
 #[derive(Debug, Clone, clap::Args)]
 pub struct FlowSelector {
-    /// The flow file. Example: `examples/hello.py`.
-    #[arg(value_name = "FLOW.py")]
+    /// The flow file, or a deployment name as `ferry deployments` lists it.
+    /// Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.
+    #[arg(value_name = "FLOW.py|DEPLOYMENT")]
     pub flow: PathBuf,
     /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
     #[arg(long = "flow", value_name = "CLASS")]
@@ -186,8 +187,55 @@ pub struct FlowSelector {
     pub production: bool,
 }
 
+/// A deployment named directly, as `ferry deployments` lists it (`fraud_model.prod.ScoreFlow`),
+/// where a command takes `FLOW.py|DEPLOYMENT`: `Ok(None)` when `arg` is an existing file (a flow
+/// file, handled by the caller); an error for a `.py` file that does not exist or a name that is
+/// no deployment name (1 to 80 letters, digits, `.`, `-`, `_`).
+pub fn deployment_named(arg: &Path) -> anyhow::Result<Option<String>> {
+    if arg.is_file() {
+        return Ok(None);
+    }
+    let name = arg.to_string_lossy().to_string();
+    if name.ends_with(".py") || name.contains('/') {
+        bail!("cannot read the flow file {name}: no such file");
+    }
+    if ferry_deploy::keys::validate_deployment(&name).is_err() {
+        bail!(
+            "{name:?} is neither a flow file nor a deployment name (1 to 80 letters, digits, '.', '-' or '_', as `ferry deployments` lists them)"
+        );
+    }
+    Ok(Some(name))
+}
+
+/// The flow selectors that make no sense with a deployment name (it names one deployment of
+/// one flow already): a usage error naming them.
+pub fn refuse_selectors_with_name(
+    name: &str,
+    class: Option<&str>,
+    branch: Option<&str>,
+    production: bool,
+) -> anyhow::Result<()> {
+    let given: Vec<&str> = [
+        class.map(|_| "--flow"),
+        branch.map(|_| "--branch"),
+        production.then_some("--production"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::Error::new(crate::UsageError(anyhow::anyhow!(
+        "{} select a deployment of a flow file; {name} names a deployment already: drop {}",
+        given.join(" and "),
+        if given.len() == 1 { "it" } else { "them" }
+    ))))
+}
+
 /// The deployment (state machine) name of a flow file (its FlowSpec class `class` when the file
-/// defines several), as `ferry deploy` computed it.
+/// defines several), as `ferry deploy` computed it; or the deployment name given in its place
+/// (see [`deployment_named`]).
 pub async fn deployment_of(
     ctx: &Context,
     flow: &Path,
@@ -195,6 +243,10 @@ pub async fn deployment_of(
     branch: Option<&str>,
     production: bool,
 ) -> anyhow::Result<String> {
+    if let Some(name) = deployment_named(flow)? {
+        refuse_selectors_with_name(&name, class, branch, production)?;
+        return Ok(name);
+    }
     let file = flow
         .canonicalize()
         .with_context(|| format!("cannot read the flow file {}", flow.display()))?;

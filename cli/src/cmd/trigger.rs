@@ -21,11 +21,12 @@ pub const MAX_INPUT_CHARS: usize = 20_480;
 /// Arguments of `ferry trigger`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "The flow's parameters are options after FLOW.py. Example:\n  ferry trigger flow.py --alpha 0.9 --name=bob --my-list '[3, 4]'"
+    after_help = "The flow's parameters are options after FLOW.py (or DEPLOYMENT). Examples:\n  ferry trigger flow.py --alpha 0.9 --name=bob --my-list '[3, 4]'\n  ferry trigger fraud_model.prod.ScoreFlow --alpha 0.9"
 )]
 pub struct TriggerArgs {
-    /// The flow file. Example: `examples/hello.py`.
-    #[arg(value_name = "FLOW.py")]
+    /// The flow file, or a deployment name as `ferry deployments` lists it.
+    /// Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.
+    #[arg(value_name = "FLOW.py|DEPLOYMENT")]
     pub flow: PathBuf,
     /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
     #[arg(long = "flow", value_name = "CLASS")]

@@ -11,6 +11,11 @@ pub fn first_deploy(flow: &str, platform: &str) -> String {
 /// "A new production token generated."
 pub const NEW_TOKEN: &str = "A new production token generated.";
 
+/// "Using the given token, T." (a deploy with `--new-token T`).
+pub fn given_token(token: &str) -> String {
+    format!("Using the given token, {token}.")
+}
+
 /// The refusal when another user deploys (`action` = "deploy a new version of this flow",
 /// `command` = "ferry deploy") or deletes (`action` = "delete this flow", `command` =
 /// "ferry delete") without the token. `token_given`: a token was sent (from `--authorize` or the

@@ -46,6 +46,10 @@ pub struct DeployOptions {
     pub authorize: Option<String>,
     /// Take the next token in the sequence, starting a new production namespace.
     pub generate_new_token: bool,
+    /// Use this production token (Metaflow's `--new-token`; a `production:` prefix is
+    /// stripped): a new namespace of the user's choosing. Refused for `@project` flows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_token: Option<String>,
     /// `@project` `--branch`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,

@@ -49,14 +49,61 @@ pub enum TokenError {
         "--generate-new-token option is not supported after using --new-token. Use --new-token to make a new namespace."
     )]
     NotInSequence,
+    /// `--new-token` on an `@project` flow (its tokens must keep the project's prefix).
+    #[error(
+        "--new-token is not supported for @projects. Use --generate-new-token to create a new token."
+    )]
+    GivenForProject,
+    /// A `--new-token` Ferry cannot use as a namespace tag.
+    #[error(
+        "invalid --new-token {0:?}: a production token is 1 to {MAX_GIVEN_TOKEN_CHARS} letters, digits, '-', '_' or '.' (a production: prefix is allowed)"
+    )]
+    Invalid(String),
 }
 
-/// Choose the token of a permitted deploy with token prefix `prefix`.
+/// The longest `--new-token` accepted (the namespace tag `production:<token>` stays far below
+/// Metaflow's 500-character tag limit and AWS's 256-character tag values).
+pub const MAX_GIVEN_TOKEN_CHARS: usize = 200;
+
+/// What a deploy asks of the token (`--generate-new-token`, `--new-token TOKEN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TokenRequest<'a> {
+    /// Take the next token of the prefix's sequence.
+    pub generate_new_token: bool,
+    /// Use this token (Metaflow's `--new-token`), `production:` prefix allowed.
+    pub given: Option<&'a str>,
+    /// The flow is an `@project` flow (a given token is refused, as Metaflow does).
+    pub is_project: bool,
+}
+
+/// Choose the token of a permitted deploy with token prefix `prefix`: a given token (Metaflow's
+/// `--new-token`: a new namespace of the user's choosing) wins, then the first token for a first
+/// deploy, the next one for `--generate-new-token`, else the current token.
 pub fn choose_token(
     holder: Option<&Holder>,
     prefix: &str,
-    generate_new_token: bool,
+    ask: TokenRequest<'_>,
 ) -> Result<TokenChoice, TokenError> {
+    if let Some(raw) = ask.given {
+        if ask.is_project {
+            return Err(TokenError::GivenForProject);
+        }
+        let token = normalize_token(raw);
+        let valid = !token.is_empty()
+            && token.len() <= MAX_GIVEN_TOKEN_CHARS
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            return Err(TokenError::Invalid(raw.to_string()));
+        }
+        return Ok(TokenChoice {
+            token: token.to_string(),
+            first_deploy: holder.is_none(),
+            generated: false,
+        });
+    }
+    let generate_new_token = ask.generate_new_token;
     match holder {
         None => Ok(TokenChoice {
             token: new_token(prefix),
@@ -118,6 +165,62 @@ mod tests {
         }
     }
 
+    fn generate() -> TokenRequest<'static> {
+        TokenRequest {
+            generate_new_token: true,
+            ..TokenRequest::default()
+        }
+    }
+
+    #[test]
+    fn a_given_token_wins_and_is_refused_for_projects_or_when_malformed() {
+        let given = |t| TokenRequest {
+            given: Some(t),
+            ..TokenRequest::default()
+        };
+        assert_eq!(
+            choose_token(Some(&alice()), "helloflow", given("production:team-x_1.2")),
+            Ok(TokenChoice {
+                token: "team-x_1.2".into(),
+                first_deploy: false,
+                generated: false
+            })
+        );
+        assert!(
+            choose_token(None, "helloflow", given("mine"))
+                .unwrap()
+                .first_deploy
+        );
+        // It wins over --generate-new-token, as in Metaflow's resolve_token.
+        let both = TokenRequest {
+            generate_new_token: true,
+            given: Some("mine"),
+            is_project: false,
+        };
+        assert_eq!(
+            choose_token(Some(&alice()), "helloflow", both)
+                .unwrap()
+                .token,
+            "mine"
+        );
+        let project = TokenRequest {
+            given: Some("mine"),
+            is_project: true,
+            ..TokenRequest::default()
+        };
+        assert_eq!(
+            choose_token(None, "mfprj-abc", project),
+            Err(TokenError::GivenForProject)
+        );
+        for bad in ["", "production:", "a b", "x\ny", "ü", &"a".repeat(201)] {
+            assert_eq!(
+                choose_token(None, "helloflow", given(bad)),
+                Err(TokenError::Invalid(bad.to_string())),
+                "{bad:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_owner_may_always_redeploy() {
         assert!(authorized(&alice(), "alice", None));
@@ -145,7 +248,7 @@ mod tests {
     #[test]
     fn first_deploy_takes_the_first_token_of_the_sequence() {
         // Vector from contract metaflow-sfn §4.
-        let c = choose_token(None, "helloflow", false).unwrap();
+        let c = choose_token(None, "helloflow", TokenRequest::default()).unwrap();
         assert_eq!(
             c,
             TokenChoice {
@@ -156,7 +259,7 @@ mod tests {
         );
         // --generate-new-token on a first deploy is still the first token.
         assert_eq!(
-            choose_token(None, "helloflow", true).unwrap().token,
+            choose_token(None, "helloflow", generate()).unwrap().token,
             "helloflow-0-apnt"
         );
     }
@@ -167,7 +270,7 @@ mod tests {
             owner: "alice".into(),
             token: "graphflow-0-jfvc".into(),
         };
-        let keep = choose_token(Some(&h), "graphflow", false).unwrap();
+        let keep = choose_token(Some(&h), "graphflow", TokenRequest::default()).unwrap();
         assert_eq!(
             keep,
             TokenChoice {
@@ -176,7 +279,7 @@ mod tests {
                 generated: false
             }
         );
-        let next = choose_token(Some(&h), "graphflow", true).unwrap();
+        let next = choose_token(Some(&h), "graphflow", generate()).unwrap();
         assert_eq!(
             next,
             TokenChoice {
@@ -194,7 +297,7 @@ mod tests {
             token: "my-own-token".into(),
         };
         assert_eq!(
-            choose_token(Some(&h), "graphflow", true),
+            choose_token(Some(&h), "graphflow", generate()),
             Err(TokenError::NotInSequence)
         );
     }

@@ -34,7 +34,7 @@ use crate::record::{
     RecordedParameter,
 };
 use crate::request::{DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo};
-use crate::tokens::{Holder, authorized, choose_token, holder_from_definition};
+use crate::tokens::{Holder, TokenRequest, authorized, choose_token, holder_from_definition};
 
 /// Settings of one deploy handler (one installation: AWS stack or embedded stack).
 #[derive(Debug, Clone)]
@@ -526,16 +526,19 @@ async fn run_deploy(
             .messages
             .push(messages::first_deploy(&spec.flow, platform));
     }
-    let choice = match choose_token(
-        holder.as_ref(),
-        &names.token_prefix,
-        opts.generate_new_token,
-    ) {
+    let ask = TokenRequest {
+        generate_new_token: opts.generate_new_token,
+        given: opts.given_token.as_deref(),
+        is_project: names.project.is_some(),
+    };
+    let choice = match choose_token(holder.as_ref(), &names.token_prefix, ask) {
         Ok(c) => c,
         Err(e) => return Ok(failed(result, [e.to_string()])),
     };
     if choice.generated {
         result.messages.push(messages::NEW_TOKEN.to_string());
+    } else if opts.given_token.is_some() {
+        result.messages.push(messages::given_token(&choice.token));
     }
     let namespace = opts
         .namespace

@@ -579,3 +579,127 @@ fn every_example_compiles_to_a_valid_state_machine_and_deploys() {
         .collect();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn trigger_list_runs_and_delete_take_a_deployment_name_in_place_of_the_flow_file() {
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    assert!(s.ferry("alice", &["deploy", f.path()]).status.success());
+
+    // From any folder, with no flow file: the name `ferry deployments` lists.
+    let out = s.ferry(
+        "alice",
+        &["trigger", "--json", "HelloFlow", "--greeting", "hej"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let started = stdout_json(&out);
+    assert_eq!(started["deployment"], "HelloFlow");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    assert!(started["input"].as_str().unwrap().contains("hej"));
+    let out = s.ferry("alice", &["list-runs", "--json", "HelloFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = stdout_json(&out);
+    assert!(
+        runs.as_array().unwrap().iter().any(|r| r["run_id"] == run_id),
+        "{runs}"
+    );
+    // The deployment's own parameters are checked, as with the flow file.
+    let out = s.ferry("alice", &["trigger", "HelloFlow", "--nope", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--greeting"), "{}", text(&out));
+    // Selectors belong to flow files.
+    let out = s.ferry("alice", &["list-runs", "HelloFlow", "--branch", "b"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("drop it"), "{}", text(&out));
+    // Neither a file nor a name; a missing .py file; an unknown deployment.
+    let out = s.ferry("alice", &["trigger", "no such flow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("is neither a flow file nor a deployment name"),
+        "{}",
+        text(&out)
+    );
+    let out = s.ferry("alice", &["trigger", "gone.py"]);
+    assert!(
+        text(&out).contains("cannot read the flow file gone.py"),
+        "{}",
+        text(&out)
+    );
+    let out = s.ferry("alice", &["trigger", "--json", "NoSuchFlow"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout_json(&out)["error"]["kind"], "not_found");
+
+    // Delete by name follows the token rules, then deletes.
+    let out = s.ferry("bob", &["delete", "HelloFlow"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("    ferry delete --authorize MY_TOKEN"));
+    let out = s.ferry("alice", &["delete", "--json", "HelloFlow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = s.ferry("alice", &["delete", "--json", "HelloFlow"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = stdout_json(&out);
+    assert_eq!(v["error"]["kind"], "not_found", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("The workflow HelloFlow doesn't exist on the Ferry embedded stack."),
+        "{v}"
+    );
+}
+
+#[test]
+fn new_token_moves_the_deployment_to_the_given_namespace_but_not_for_projects() {
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    let out = s.ferry(
+        "alice",
+        &[
+            "deploy",
+            "--json",
+            f.path(),
+            "--new-token",
+            "production:team-hello-1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let v = stdout_json(&out);
+    assert_eq!(v["namespace"], "production:team-hello-1", "{v}");
+    assert_eq!(v["new_token"], false);
+    assert!(
+        text(&out).contains("Using the given token, team-hello-1."),
+        "{}",
+        text(&out)
+    );
+    // The next deploy keeps it; --generate-new-token cannot follow a given token (Metaflow).
+    let v = stdout_json(&s.ferry("alice", &["deploy", "--json", f.path()]));
+    assert_eq!(v["namespace"], "production:team-hello-1", "{v}");
+    let out = s.ferry("alice", &["deploy", f.path(), "--generate-new-token"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("--generate-new-token option is not supported after using --new-token"),
+        "{}",
+        text(&out)
+    );
+    // Another user still needs the token in force.
+    let out = s.ferry("bob", &["deploy", f.path(), "--new-token", "mine"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("Missing production token"), "{}", text(&out));
+    // Not for @project flows, and not a malformed token.
+    let p = flow("score.py", SCORE);
+    let out = s.ferry("alice", &["deploy", p.path(), "--new-token", "mine"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("--new-token is not supported for @projects."),
+        "{}",
+        text(&out)
+    );
+    let out = s.ferry("alice", &["deploy", f.path(), "--new-token", "a b"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("invalid --new-token"), "{}", text(&out));
+    let out = s.ferry(
+        "alice",
+        &["deploy", f.path(), "--new-token", "x", "--generate-new-token"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

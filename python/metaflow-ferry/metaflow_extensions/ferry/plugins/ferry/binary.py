@@ -160,12 +160,13 @@ def run_json(args, env=None, cwd=None, on_stderr=None):
         doc = json.loads(stdout) if stdout.strip() else None
     except ValueError:
         doc = None
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if code == 0 and error is None:
+    if code == 0:
         if held and on_stderr is not None:
             for line in held:
                 on_stderr(line)
         return doc
+    # A run's JSON has an `error` of its own (a string): the failure object is a mapping.
+    error = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(error, dict):
         result = {k: v for k, v in doc.items() if k != "error"} or None
         raise FerryCommandError(

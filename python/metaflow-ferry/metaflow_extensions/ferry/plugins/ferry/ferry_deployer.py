@@ -114,10 +114,10 @@ class FerryDeployer(DeployerImpl):
             error_file = os.path.join(scratch, "error.json")
             try:
                 return self._create(FerryDeployedFlow, error_file=error_file, **kwargs)
-            except RuntimeError:
+            except RuntimeError as e:
                 failure = _read_failure(error_file)
                 if failure is None:
-                    raise
+                    failure = FerryFlowError(_silent_failure(self.flow_file, e))
                 raise failure from None
 
 
@@ -131,6 +131,17 @@ def _load_failure(flow_file, e):
         where,
         type(e).__name__,
         what,
+    )
+
+
+def _silent_failure(flow_file, e):
+    """Why `python flow.py ferry create` can end without deploying and without a Ferry error:
+    most often Metaflow never ran (no `__main__` block); its output says the rest."""
+    return (
+        "`python %s ferry create` ended without deploying and without an error from Ferry. "
+        'If the file has no `if __name__ == "__main__":` block that starts the flow '
+        "(`MyFlow()`), Metaflow never ran: add one. The command's output:\n%s"
+        % (flow_file, e)
     )
 
 

@@ -428,7 +428,7 @@ def test_the_notebook_example_runs_as_written(py):
     program = "import json\nshown = []\n"
     for cell in code:
         lines = cell.rstrip().splitlines()
-        program += "\n".join(lines[:-1]) + "\nshown.append(repr(" + lines[-1].split("  #")[0] + "))\n"
+        program += "\n".join(lines[:-1]) + "\nshown.append(repr((" + lines[-1].split("  #")[0] + ")))\n"
     program += "print(json.dumps(shown))\n"
     p = subprocess.run([py.python, "-c", program], env=py.env, cwd=notebook.parent,
                        capture_output=True, text=True, timeout=600)

@@ -9,10 +9,14 @@ deployers, so it imports the objects module only when used.
 
 import json
 import os
+import sys
 import tempfile
+from contextlib import nullcontext
 from typing import Any, ClassVar, Dict, Optional, Type
 
+from metaflow.metaflow_config import CLICK_API_PROCESS_CONFIG
 from metaflow.runner.deployer_impl import DeployerImpl
+from metaflow.runner.utils import get_lower_level_group, make_process_error_message, with_dir
 
 from .binary import ferry_binary
 from .errors import FerryCommandError, FerryException, FerryFlowError, FerryNotFound
@@ -110,15 +114,39 @@ class FerryDeployer(DeployerImpl):
         """
         from .ferry_deployer_objects import FerryDeployedFlow
 
+        # Metaflow's own `_create` waits on a FIFO that a command ending without writing it
+        # (a flow file whose main block does not start the flow) never closes: it would hang for
+        # `file_read_timeout`. Here the command writes plain files and is waited for.
         with tempfile.TemporaryDirectory() as scratch:
+            attributes = os.path.join(scratch, "deployment.json")
             error_file = os.path.join(scratch, "error.json")
-            try:
-                return self._create(FerryDeployedFlow, error_file=error_file, **kwargs)
-            except RuntimeError as e:
-                failure = _read_failure(error_file)
-                if failure is None:
-                    failure = FerryFlowError(_silent_failure(self.flow_file, e))
-                raise failure from None
+            with with_dir(self.cwd) if CLICK_API_PROCESS_CONFIG else nullcontext():
+                command = get_lower_level_group(
+                    self.api, self.top_level_kwargs, self.TYPE, self.deployer_kwargs
+                ).create(
+                    deployer_attribute_file=attributes, error_file=error_file, **kwargs
+                )
+            pid = self.spm.run_command(
+                [sys.executable, *command],
+                env=self.env_vars,
+                cwd=self.cwd,
+                show_output=self.show_output,
+            )
+            command_obj = self.spm.get(pid)
+            command_obj.sync_wait()
+            failure = _read_json(error_file)
+            if failure is not None:
+                raise _failure_of(failure)
+            content = _read_json(attributes)
+            if command_obj.process.returncode != 0 or content is None:
+                raise FerryFlowError(
+                    _silent_failure(self.flow_file, make_process_error_message(command_obj))
+                )
+        self.name = content.get("name")
+        self.flow_name = content.get("flow_name")
+        self.metadata = content.get("metadata")
+        self.additional_info = content.get("additional_info", {})
+        return FerryDeployedFlow(deployer=self)
 
 
 def _load_failure(flow_file, e):
@@ -134,24 +162,26 @@ def _load_failure(flow_file, e):
     )
 
 
-def _silent_failure(flow_file, e):
+def _silent_failure(flow_file, output):
     """Why `python flow.py ferry create` can end without deploying and without a Ferry error:
     most often Metaflow never ran (no `__main__` block); its output says the rest."""
     return (
         "`python %s ferry create` ended without deploying and without an error from Ferry. "
         'If the file has no `if __name__ == "__main__":` block that starts the flow '
-        "(`MyFlow()`), Metaflow never ran: add one. The command's output:\n%s"
-        % (flow_file, e)
+        "(`MyFlow()`), Metaflow never ran: add one. %s" % (flow_file, output)
     )
 
 
-def _read_failure(path):
-    """The error `ferry create` wrote to `--error-file`, as the exception to raise here."""
+def _read_json(path):
     try:
         with open(path) as f:
-            doc = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def _failure_of(doc):
+    """The exception for the error `ferry create` wrote to `--error-file`."""
     kind, message = doc.get("kind"), doc.get("message", "")
     if kind == "ferry_not_found":
         return FerryNotFound(message)

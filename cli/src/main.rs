@@ -74,9 +74,12 @@ enum Command {
     Deploy(cmd::deploy::DeployArgs),
 
     /// Delete a deployment: its schedule, its state machine and its record. Running executions
-    /// are not stopped.
+    /// are not stopped. FLOW.py may be a deployment name as `ferry deployments` lists it.
     ///
-    /// Example: `ferry delete flow.py --branch feature_x`
+    /// Examples:
+    ///   ferry delete flow.py --branch feature_x
+    ///   ferry delete fraud_model.test.feature_x.ScoreFlow
+    #[command(verbatim_doc_comment)]
     Delete(cmd::deploy::DeleteArgs),
 
     /// Show a deployment: owner, namespace, token hint, schedule, parameters, versions.
@@ -93,10 +96,15 @@ enum Command {
     /// foreground.
     Up(cmd::up::UpArgs),
 
-    /// Start a run of a deployed flow.
+    /// Start a run of a deployed flow, named by its flow file or its deployment name.
     Trigger(cmd::trigger::TriggerArgs),
 
-    /// List the runs of a deployed flow.
+    /// List the runs of a deployed flow, named by its flow file or its deployment name.
+    ///
+    /// Examples:
+    ///   ferry list-runs flow.py --failed
+    ///   ferry list-runs fraud_model.prod.ScoreFlow --running
+    #[command(verbatim_doc_comment)]
     ListRuns(cmd::runs::ListRunsArgs),
 
     /// Show the status of one run.

@@ -600,7 +600,10 @@ fn trigger_list_runs_and_delete_take_a_deployment_name_in_place_of_the_flow_file
     assert!(out.status.success(), "{}", text(&out));
     let runs = stdout_json(&out);
     assert!(
-        runs.as_array().unwrap().iter().any(|r| r["run_id"] == run_id),
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["run_id"] == run_id),
         "{runs}"
     );
     // The deployment's own parameters are checked, as with the flow file.
@@ -684,7 +687,11 @@ fn new_token_moves_the_deployment_to_the_given_namespace_but_not_for_projects() 
     // Another user still needs the token in force.
     let out = s.ferry("bob", &["deploy", f.path(), "--new-token", "mine"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("Missing production token"), "{}", text(&out));
+    assert!(
+        text(&out).contains("Missing production token"),
+        "{}",
+        text(&out)
+    );
     // Not for @project flows, and not a malformed token.
     let p = flow("score.py", SCORE);
     let out = s.ferry("alice", &["deploy", p.path(), "--new-token", "mine"]);
@@ -699,7 +706,13 @@ fn new_token_moves_the_deployment_to_the_given_namespace_but_not_for_projects() 
     assert!(text(&out).contains("invalid --new-token"), "{}", text(&out));
     let out = s.ferry(
         "alice",
-        &["deploy", f.path(), "--new-token", "x", "--generate-new-token"],
+        &[
+            "deploy",
+            f.path(),
+            "--new-token",
+            "x",
+            "--generate-new-token",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

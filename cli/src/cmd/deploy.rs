@@ -61,7 +61,11 @@ pub struct DeployArgs {
     /// Use the given production token for this flow, moving its runs to the namespace
     /// `production:TOKEN` (Metaflow's `--new-token`; not for @project flows, whose tokens keep
     /// the project's prefix). Example: `--new-token team-fraud-2026`.
-    #[arg(long = "new-token", value_name = "TOKEN", conflicts_with = "generate_new_token")]
+    #[arg(
+        long = "new-token",
+        value_name = "TOKEN",
+        conflicts_with = "generate_new_token"
+    )]
     pub new_token: Option<String>,
 
     /// Tag every run of the deployment (repeatable). Example: `--tag team:fraud --tag v2`.
@@ -198,11 +202,7 @@ impl From<&Resolved> for RequestTarget {
     }
 }
 
-fn new_request(
-    t: &RequestTarget,
-    action: RequestAction,
-    options: DeployOptions,
-) -> DeployRequest {
+fn new_request(t: &RequestTarget, action: RequestAction, options: DeployOptions) -> DeployRequest {
     DeployRequest {
         version: ferry_deploy::request::REQUEST_VERSION,
         request_id: RequestId::new(),

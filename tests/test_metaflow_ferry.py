@@ -97,8 +97,10 @@ def deployed(py):
         import json
         from metaflow import Deployer
         d = Deployer({str(FLOW)!r}, show_output=False).ferry().create()
+        dry = Deployer({str(FLOW)!r}, show_output=False).ferry().create(only_json=True)
         print(json.dumps({{"name": d.name, "flow_name": d.flow_name, "metadata": d.metadata,
-                          "token": d.production_token}}))
+                          "token": d.production_token, "definition": dry.definition,
+                          "no_definition": d.definition}}))
         """
     )
 
@@ -196,6 +198,7 @@ def test_deployer_create_trigger_wait_and_read_the_result(py, deployed):
     assert deployed["name"] == "PyFerryFlow" and deployed["flow_name"] == "PyFerryFlow"
     assert deployed["metadata"].startswith("service@"), deployed
     assert deployed["token"].startswith("pyferryflow-0-"), deployed
+    assert deployed["definition"]["StartAt"] == "start" and deployed["no_definition"] is None
     got = py.code(
         """
         import json

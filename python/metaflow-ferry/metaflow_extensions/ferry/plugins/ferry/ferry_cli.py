@@ -227,19 +227,14 @@ def create(
         if only_json:
             args.append("--only-json")
         out = _run(obj, args, rewrite=[("ferry deploy --", "ferry create --")])
+        attributes = {"flow_name": obj.flow.name, "metadata": obj.metadata.metadata_str()}
         if only_json:
             obj.echo_always(json.dumps(out, indent=4), err=False, no_bold=True)
-            name = _deployment_hint(obj)
+            attributes["name"] = _deployment_hint(obj)
+            attributes["additional_info"] = {"definition": out}
         else:
-            name = out["deployment"]
-        _write_json(
-            deployer_attribute_file,
-            {
-                "name": name,
-                "flow_name": obj.flow.name,
-                "metadata": obj.metadata.metadata_str(),
-            },
-        )
+            attributes["name"] = out["deployment"]
+        _write_json(deployer_attribute_file, attributes)
 
 
 @parameters.add_custom_parameters(deploy_mode=False)

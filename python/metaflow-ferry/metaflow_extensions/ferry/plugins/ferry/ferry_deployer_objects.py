@@ -238,6 +238,12 @@ class FerryDeployedFlow(DeployedFlow):
         )
 
     @property
+    def definition(self) -> Optional[dict]:
+        """The state machine definition of an `only_json=True` create (nothing was deployed);
+        None otherwise."""
+        return getattr(self.deployer, "additional_info", {}).get("definition")
+
+    @property
     def production_token(self) -> Optional[str]:
         """The deployment's production token (from its record), None if it cannot be read."""
         try:

@@ -14,8 +14,8 @@ of that shape.
 
 import json
 import os
+import re
 import sys
-from datetime import datetime
 
 from metaflow import current, parameters
 from metaflow._vendor import click
@@ -86,12 +86,18 @@ def _write_json(path, doc):
             json.dump(doc, f)
 
 
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)$")
+
+
 def _metaflow_time(text):
-    """`2026-11-30 02:24:19+00:00`, as Metaflow prints Step Functions' times."""
-    if not text:
-        return ""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return str(t.replace(microsecond=0))
+    """`2026-11-30 02:24:19+00:00`, as Metaflow prints Step Functions' times, from Ferry's
+    RFC 3339 times (`2026-11-30T02:24:19.123456789Z`; nanoseconds, which `datetime` of older
+    Pythons cannot parse)."""
+    m = _RFC3339.match(text or "")
+    if not m:
+        return text or ""
+    offset = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return "%s %s%s" % (m.group(1), m.group(2), offset)
 
 
 class _ReportTo(object):

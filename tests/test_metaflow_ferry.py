@@ -12,6 +12,7 @@ the tests always run the checkout's code.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -32,10 +33,14 @@ FLOW = FLOWS / "pyferry_flow.py"
 def site(tmp_path_factory):
     """metaflow-ferry installed with pip into a folder of its own."""
     target = tmp_path_factory.mktemp("metaflow-ferry-site")
+    # setuptools builds in the source folder (build/, *.egg-info): build a copy, keep the
+    # checkout clean.
+    source = tmp_path_factory.mktemp("metaflow-ferry-src") / "metaflow-ferry"
+    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     pip = [str(tools_dir() / "venv" / "bin" / "python"), "-m", "pip"]
     p = subprocess.run(
         [*pip, "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-         "--no-build-isolation", "--target", str(target), str(PACKAGE)],
+         "--no-build-isolation", "--target", str(target), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert p.returncode == 0, "pip install python/metaflow-ferry failed:\n" + p.stdout + p.stderr

@@ -309,6 +309,8 @@ export function renderRun(main, flow, run, selected) {
       ),
     );
     fill(failure, failureBox(r.flow, r.run_id, r.failure));
+    // The end of a failed task's log says why: show it.
+    for (const pre of failure.querySelectorAll("pre.log")) pre.scrollTop = pre.scrollHeight;
     fill(graph, drawDag(r.dag, r.steps, selected, (s) => stepLink(r.flow, r.run_id, s)));
     const rows = stepRows(r);
     fill(timeline, rows.length ? drawGantt(rows, started, ended || r.now_ms, "data-gantt-step") : el("p", { class: "muted" }, "No task yet."));
@@ -365,7 +367,10 @@ export function renderTask(main, flow, run, step, task) {
     text = l.offset === 0 ? l.text : text + l.text;
     size = l.size;
     state = l.state;
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     pre.textContent = text || "(empty)";
+    // Follow the end while it grows (tail), unless the reader scrolled up.
+    if (atEnd || reset) pre.scrollTop = pre.scrollHeight;
     pre.dataset.stream = stream;
     pre.dataset.attempt = l.attempt ?? "";
     fill(

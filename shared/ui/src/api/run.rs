@@ -147,7 +147,12 @@ pub(crate) async fn detail(
         .collect();
     let tasks: Vec<UiResult<(String, Vec<Task>)>> = stream::iter(reads).buffered(8).collect().await;
     let tasks: HashMap<String, Vec<Task>> = tasks.into_iter().collect::<UiResult<_>>()?;
-    let mut names: Vec<String> = steps.iter().map(|s| s.step_name.clone()).collect();
+    // Metaflow's own pseudo-steps (`_parameters`) are not part of the flow's graph.
+    let mut names: Vec<String> = steps
+        .iter()
+        .map(|s| s.step_name.clone())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
     names.sort_by_key(|n| {
         tasks
             .get(n)

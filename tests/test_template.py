@@ -200,3 +200,22 @@ def test_deploy_function_is_subscribed_to_deploy_requests_only(translated):
     assert lambdas[0]["Function"] == {"Fn::GetAtt": ["DeployFunction", "Arn"]}
     rules = {r["Name"]: r["Value"] for r in lambdas[0]["Filter"]["S3Key"]["Rules"]}
     assert rules == {"prefix": "ferry/deploy/", "suffix": "request.json"}
+
+
+def test_the_ui_page_is_public_and_its_data_needs_the_api_key(translated):
+    apis = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert len(apis) == 1
+    paths = apis[0]["Properties"]["Body"]["paths"]
+
+    def keyed(path, method):
+        op = paths[path][method]
+        return any("api_key" in s for s in op.get("security", []))
+
+    assert not keyed("/ui", "get"), "the HTML shell is public"
+    assert not keyed("/ui/{proxy+}", "get"), "the page's assets are public"
+    assert keyed("/ui/api/{proxy+}", "get"), "the UI's data needs the key"
+    assert keyed("/{proxy+}", "x-amazon-apigateway-any-method"), "the metadata API keeps it"
+    env = translated["Resources"]["MetadataFunction"]["Properties"]["Environment"]["Variables"]
+    for var in ["FERRY_DEPLOYMENTS_TABLE", "FERRY_BUCKET", "FERRY_DATASTORE_ROOT", "FERRY_SFN_ROLE_ARN"]:
+        assert var in env, var
+    assert "FerryUiUrl" in load_template(TEMPLATE)["Outputs"]

@@ -4,7 +4,8 @@
 //! mflog lines) — latest attempt unless `--attempt` says otherwise. `Flow/run/step` prints every
 //! task of the step.
 //!
-//! One code path reads both targets through the [`Blobs`] port, opened on the datastore with
+//! One code path reads both targets: the task-log reader ([`ferry_store::task_logs::TaskLogs`],
+//! which the web UI uses too) over the [`ferry_store::Blobs`] port, opened on the datastore with
 //! [`ferry_store::datastore_blobs_ref`] (the wrapper's own mapping):
 //! - the embedded stack: the folder `<datastore>/.metaflow` (`DirBlobs`). When a task left no
 //!   datastore log (the wrapper failed before the step ran, or a delayed retry's first attempt),
@@ -21,14 +22,12 @@
 //! No log at all is a `not_found` failure (exit code 1; under `--json` stdout holds only the
 //! error object, see `crate::failure`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use ferry_spec::task::{BlobStoreRef, DatastoreSettings};
-use ferry_store::Blobs;
+use ferry_store::task_logs::{LogRead, StepPath, Stream, TaskLogs};
 use serde_json::json;
 
 use crate::context::{Context, Target};
@@ -89,91 +88,20 @@ impl<'a> Pathspec<'a> {
         })
     }
 
-    /// The datastore key prefix of the step, `Flow/run/step/`.
-    fn step_prefix(&self) -> String {
-        format!("{}/{}/{}/", self.flow, self.run, self.step)
-    }
-}
-
-/// The datastore key of a task attempt's log, as the task wrapper writes it
-/// (`ferry_task::logs::log_key`): `Flow/run/step/task/<attempt>.task_<stream>.log`.
-fn log_key(step_prefix: &str, task: &str, attempt: u32, stream: &str) -> String {
-    format!("{step_prefix}{task}/{attempt}.task_{stream}.log")
-}
-
-/// The attempts with a log of `stream`, per task, from datastore keys below `step_prefix`
-/// (ascending; tasks with keys but no such log map to an empty list).
-fn attempts_by_task(
-    step_prefix: &str,
-    keys: &[String],
-    stream: &str,
-) -> BTreeMap<String, Vec<u32>> {
-    let suffix = format!(".task_{stream}.log");
-    let mut out: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
-    for key in keys {
-        let Some((task, file)) = key
-            .strip_prefix(step_prefix)
-            .and_then(|rest| rest.split_once('/'))
-        else {
-            continue;
-        };
-        let entry = out.entry(task.to_string()).or_default();
-        if let Some(a) = file.strip_suffix(&suffix).and_then(|a| a.parse().ok()) {
-            entry.insert(a);
+    /// The step whose logs are read.
+    fn step_path(&self) -> StepPath<'a> {
+        StepPath {
+            flow: self.flow,
+            run: self.run,
+            step: self.step,
         }
     }
-    out.into_iter()
-        .map(|(t, a)| (t, a.into_iter().collect()))
-        .collect()
-}
-
-/// Strip the `[MFLOG|0|<time>|<source>|<id>]` prefix of each line (lines without it are kept).
-pub fn strip_mflog(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let body = line
-            .strip_prefix("[MFLOG|")
-            .and_then(|rest| {
-                // Four `|`-separated fields, then `]`.
-                let mut idx = 0;
-                for _ in 0..3 {
-                    idx += rest[idx..].find('|')? + 1;
-                }
-                let close = rest[idx..].find(']')?;
-                Some(&rest[idx + close + 1..])
-            })
-            .unwrap_or(line);
-        out.push_str(body);
-    }
-    out
-}
-
-/// Raw process output captured by the stack for a task: (attempt, file), ascending.
-fn raw_logs(home: &Path, run: &str, step: &str, task: &str, stream: &str) -> Vec<(u32, PathBuf)> {
-    let execution = run.strip_prefix("sfn-").unwrap_or(run);
-    let dir = home.join("logs").join(execution).join(step);
-    let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let name = e.file_name().to_str()?.to_string();
-                    let rest = name
-                        .strip_prefix(&format!("{task}."))?
-                        .strip_suffix(&format!(".{stream}"))?;
-                    Some((rest.parse().ok()?, e.path()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
 }
 
 /// Where the target keeps the task logs.
 struct LogStore {
-    /// The datastore as a blob store; `None` when the local datastore folder does not exist
-    /// (nothing has run: every listing is empty, and opening would create it).
-    blobs: Option<Arc<dyn Blobs>>,
+    /// The reader over the datastore (and, on the embedded stack, the raw process logs).
+    logs: TaskLogs,
     /// The datastore, for messages: a folder or `s3://bucket/prefix`.
     location: String,
     /// The target's own fallbacks and hints.
@@ -182,7 +110,7 @@ struct LogStore {
 
 enum StoreKind {
     /// The embedded stack of this home (raw process logs under `<home>/logs`).
-    Local { home: PathBuf },
+    Local,
     /// A stack on AWS, named `stack_name` when `ferry configure` recorded it.
     Aws { stack_name: Option<String> },
 }
@@ -211,11 +139,9 @@ impl LogStore {
                     ),
                 };
                 Ok(LogStore {
-                    blobs,
+                    logs: TaskLogs::new(blobs, Some(ctx.home.join("logs"))),
                     location: datastore.display().to_string(),
-                    kind: StoreKind::Local {
-                        home: ctx.home.clone(),
-                    },
+                    kind: StoreKind::Local,
                 })
             }
             Target::Aws(aws) => {
@@ -241,7 +167,7 @@ impl LogStore {
                     .await
                     .with_context(|| format!("opening the datastore {root}"))?;
                 Ok(LogStore {
-                    blobs: Some(blobs),
+                    logs: TaskLogs::new(Some(blobs), None),
                     location: root.trim_end_matches('/').to_string(),
                     kind: StoreKind::Aws {
                         stack_name: extra("stack_name"),
@@ -249,29 +175,6 @@ impl LogStore {
                 })
             }
         }
-    }
-
-    /// Datastore keys below `prefix`.
-    async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
-        match &self.blobs {
-            Some(b) => b
-                .list(prefix)
-                .await
-                .with_context(|| format!("listing {}", b.url(prefix))),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// The object at `key`, mflog prefixes stripped.
-    async fn text(&self, key: &str) -> anyhow::Result<Option<String>> {
-        let Some(b) = &self.blobs else {
-            return Ok(None);
-        };
-        let body = b
-            .get(key)
-            .await
-            .with_context(|| format!("reading {}", b.url(key)))?;
-        Ok(body.map(|b| strip_mflog(&String::from_utf8_lossy(&b))))
     }
 
     /// Where to look when the datastore has no log (AWS), as a sentence.
@@ -301,22 +204,38 @@ fn not_found(message: String) -> anyhow::Error {
 pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
     let spec = Pathspec::parse(&args.pathspec)?;
     let (flow, run, step) = (spec.flow, spec.run, spec.step);
-    let stream = if args.stderr { "stderr" } else { "stdout" };
+    let kind = if args.stderr {
+        Stream::Stderr
+    } else {
+        Stream::Stdout
+    };
     let store = LogStore::open(ctx).await?;
-    let step_prefix = spec.step_prefix();
+    let step_path = spec.step_path();
+    let listing = |e: ferry_store::BlobError| {
+        anyhow::Error::new(e).context(format!(
+            "listing the logs of {flow}/{run}/{step} in {}",
+            store.location
+        ))
+    };
     let tasks: Vec<String>;
     let attempts = match spec.task {
         Some(task) => {
             tasks = vec![task.to_string()];
-            let keys = store.list(&format!("{step_prefix}{task}/")).await?;
-            attempts_by_task(&step_prefix, &keys, stream)
+            store
+                .logs
+                .attempts(step_path, Some(task), kind)
+                .await
+                .map_err(listing)?
         }
         None => {
-            let keys = store.list(&step_prefix).await?;
-            let by_task = attempts_by_task(&step_prefix, &keys, stream);
+            let by_task = store
+                .logs
+                .attempts(step_path, None, kind)
+                .await
+                .map_err(listing)?;
             if by_task.is_empty() {
                 let hint = match &store.kind {
-                    StoreKind::Local { .. } => String::new(),
+                    StoreKind::Local => String::new(),
                     StoreKind::Aws { stack_name } => {
                         format!(" {}", LogStore::cloudwatch_hint(stack_name.as_deref()))
                     }
@@ -330,62 +249,35 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
             by_task
         }
     };
+    let stream = kind.name();
     let mut found = false;
     let mut json_out = Vec::new();
     // Tasks that have this stream's log, but not of the `--attempt` asked for.
     let mut other_attempts: Vec<(String, Vec<u32>)> = Vec::new();
     for task in &tasks {
         let available = attempts.get(task).map(Vec::as_slice).unwrap_or_default();
-        let mut chosen = match args.attempt {
-            Some(a) => Some(a),
-            None => available.last().copied(),
-        };
-        let text = match chosen.filter(|a| available.contains(a)) {
-            Some(a) => store.text(&log_key(&step_prefix, task, a, stream)).await?,
-            None => None,
-        };
-        // The embedded stack also keeps each attempt's raw process output (a delayed retry's
-        // first attempt, or a wrapper that failed before the step ran, has only that).
-        let raw = match &store.kind {
-            StoreKind::Local { home } if text.is_none() => raw_logs(home, run, step, task, stream),
-            _ => Vec::new(),
-        };
-        let text = match text {
-            Some(t) => Some(t),
-            None => {
-                let pick = match args.attempt {
-                    Some(a) => raw.iter().find(|(n, _)| *n == a),
-                    None => raw.last(),
-                };
-                match pick {
-                    Some((n, path)) => {
-                        chosen = Some(*n);
-                        let bytes = std::fs::read(path)
-                            .with_context(|| format!("reading {}", path.display()))?;
-                        Some(String::from_utf8_lossy(&bytes).into_owned())
-                    }
-                    None => {
-                        let mut known: Vec<u32> = available.to_vec();
-                        known.extend(raw.iter().map(|(n, _)| *n));
-                        known.sort_unstable();
-                        known.dedup();
-                        if args.attempt.is_some() && !known.is_empty() {
-                            other_attempts.push((task.clone(), known));
-                        }
-                        None
-                    }
+        let read = store
+            .logs
+            .read(step_path, task, available, args.attempt, kind)
+            .await
+            .with_context(|| format!("reading the {stream} log of {flow}/{run}/{step}/{task}"))?;
+        let log = match read {
+            LogRead::Found(log) => log,
+            LogRead::Missing { known } => {
+                if args.attempt.is_some() && !known.is_empty() {
+                    other_attempts.push((task.clone(), known));
                 }
+                continue;
             }
         };
-        let Some(text) = text else { continue };
         found = true;
         if ctx.json {
-            json_out.push(json!({"pathspec": format!("{flow}/{run}/{step}/{task}"), "attempt": chosen, "stream": stream, "text": text}));
+            json_out.push(json!({"pathspec": format!("{flow}/{run}/{step}/{task}"), "attempt": log.attempt, "stream": stream, "text": log.text}));
         } else {
             if tasks.len() > 1 {
                 println!("--- {flow}/{run}/{step}/{task} ---");
             }
-            print!("{text}");
+            print!("{}", log.text);
         }
     }
     if !found {
@@ -403,7 +295,7 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
                     .collect::<Vec<_>>()
                     .join("; ")
             ),
-            (StoreKind::Local { .. }, _, _) => format!(
+            (StoreKind::Local, _, _) => format!(
                 "no {stream} logs for {} (is the pathspec right, and has the task started?)",
                 args.pathspec
             ),
@@ -427,12 +319,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mflog_prefixes_are_stripped() {
-        let text = "[MFLOG|0|2026-11-30T04:00:00.000000Z|task|abc]hello\n[MFLOG|0|2026-11-30T04:00:00.100000Z|task|abd]a]b|c\nplain\n";
-        assert_eq!(strip_mflog(text), "hello\na]b|c\nplain\n");
-    }
-
-    #[test]
     fn pathspecs_are_checked() {
         for bad in [
             "F/r",
@@ -446,32 +332,8 @@ mod tests {
             assert!(Pathspec::parse(bad).is_err(), "{bad}");
         }
         let p = Pathspec::parse("F/sfn-1/start/2").unwrap();
-        assert_eq!(p.step_prefix(), "F/sfn-1/start/");
+        assert_eq!(p.step_path().prefix(), "F/sfn-1/start/");
         assert_eq!(p.task, Some("2"));
         assert_eq!(Pathspec::parse("F/sfn-1/start").unwrap().task, None);
-    }
-
-    #[test]
-    fn attempts_are_collected_per_task_and_stream() {
-        let keys: Vec<String> = [
-            "F/r/s/1/0.attempt.json",
-            "F/r/s/1/0.task_stdout.log",
-            "F/r/s/1/10.task_stdout.log",
-            "F/r/s/1/2.task_stdout.log",
-            "F/r/s/1/2.task_stderr.log",
-            "F/r/s/2/0.data.json",
-            "F/r/s/x.task_stdout.log",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let out = attempts_by_task("F/r/s/", &keys, "stdout");
-        assert_eq!(out.get("1"), Some(&vec![0, 2, 10]));
-        assert_eq!(out.get("2"), Some(&vec![]));
-        assert_eq!(out.len(), 2);
-        assert_eq!(
-            attempts_by_task("F/r/s/", &keys, "stderr").get("1"),
-            Some(&vec![2])
-        );
     }
 }

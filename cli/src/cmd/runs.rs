@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
+use ferry_deploy::failure::TaskFailure;
 use ferry_deploy::usecase::names_for;
 use ferry_deploy::{DeploymentRecord, Execution, ExecutionStatus};
 use ferry_local::runner::LiveJob;
@@ -434,28 +435,6 @@ pub struct StatusArgs {
     pub run_id: String,
 }
 
-/// What a failed task's cause says, when it is a Batch job record.
-struct TaskFailure {
-    task_id: Option<String>,
-    reason: Option<String>,
-    exit_code: Option<i64>,
-}
-
-fn task_failure(cause: &str) -> Option<TaskFailure> {
-    let v = ferry_local::engine::batch_job_in_cause(cause)?;
-    Some(TaskFailure {
-        task_id: v.get("JobId").and_then(Value::as_str).map(str::to_string),
-        reason: v
-            .get("StatusReason")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        exit_code: v
-            .get("Container")
-            .and_then(|c| c.get("ExitCode"))
-            .and_then(Value::as_i64),
-    })
-}
-
 /// Show one run: status, start/stop, and for a failure the failing step and its cause.
 pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let name = execution_name(&args.run_id)?;
@@ -464,7 +443,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         return Err(no_run(ctx, &args.run_id));
     };
     let flow = client.deployment(&e.state_machine).await?.map(|r| r.flow);
-    let failure = e.cause.as_deref().and_then(task_failure);
+    let failure = e.cause.as_deref().and_then(TaskFailure::from_cause);
     let jobs = if e.status == ExecutionStatus::Running {
         running_jobs(ctx, &client, name).await?
     } else {

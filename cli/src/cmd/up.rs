@@ -1,5 +1,5 @@
 //! `ferry up`: run the embedded stack in the foreground (see `ferry_local::stack`): the metadata
-//! service and control API on 127.0.0.1, deploy processing, the executor and schedules. Ctrl-C or
+//! service, control API and web UI (`/ui/`, whose URL it prints) on 127.0.0.1, deploy processing, the executor and schedules. Ctrl-C or
 //! SIGTERM stops it: running executions are marked FAILED and their processes terminated.
 
 use std::process::ExitCode;
@@ -13,7 +13,7 @@ use crate::context::{Context, Target};
 /// Arguments of `ferry up`.
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// Port on 127.0.0.1 for the metadata service and control API (0: any free port).
+    /// Port on 127.0.0.1 for the metadata service, control API and web UI (0: any free port).
     /// Default: the port this home used last (so an exported `METAFLOW_SERVICE_URL` stays
     /// valid), else 8765. Deployments made on another port keep working: tasks get the stack's
     /// current URL.
@@ -87,7 +87,7 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string(
-                &json!({"url": info.url, "pid": info.pid, "home": info.home, "env": env_obj})
+                &json!({"url": info.url, "ui": stack::ui_url(&info.url), "pid": info.pid, "home": info.home, "env": env_obj})
             )?
         );
     } else {
@@ -97,6 +97,7 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
             info.home.display(),
             info.pid
         );
+        println!("Web UI: {}", stack::ui_url(&info.url));
         if !running.recovered.is_empty() {
             println!(
                 "{} run(s) interrupted by the last stop were marked FAILED.",

@@ -1,6 +1,8 @@
-//! The metadata API on AWS Lambda: the `ferry_metadata` router behind API Gateway (REST API
-//! proxy events v1 and HTTP API events v2, through `lambda_http`), with the stage prefix
-//! (`/prod/flows/...`) removed before routing.
+//! The metadata API on AWS Lambda: the `ferry_metadata` router and the web UI (`ferry_ui`, at
+//! `/ui`) behind API Gateway (REST API proxy events v1 and HTTP API events v2, through
+//! `lambda_http`), with the stage prefix (`/prod/flows/...`) removed before routing.
+
+pub mod ui;
 
 use axum::Router;
 use lambda_http::request::RequestContext;
@@ -37,6 +39,12 @@ pub fn strip_stage(mut req: Request) -> Request {
         }
     }
     req
+}
+
+/// The whole service: the metadata API and, on the same router, the web UI at `/ui` (its data
+/// under the same API key).
+pub fn app(metadata: ferry_metadata::Config, ui: ferry_ui::UiConfig) -> Router {
+    ferry_metadata::router(metadata).merge(ferry_ui::router(ui))
 }
 
 /// The service `lambda_http::run` drives: stage stripping, then the router.

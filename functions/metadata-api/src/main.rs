@@ -5,7 +5,8 @@
 //! - Elsewhere: a plain HTTP server, `metadata-api --listen 127.0.0.1:8080 --sqlite PATH` or
 //!   `--dynamodb TABLE` (AWS settings from the environment, e.g. `AWS_ENDPOINT_URL` for moto).
 //!
-//! The optional API key comes from `--api-key` or `FERRY_METADATA_API_KEY`.
+//! The optional API key comes from `--api-key` or `FERRY_METADATA_API_KEY`. The web UI is served
+//! at `/ui` on the same router, over the stores `metadata_api::ui` reads from the environment.
 
 use std::net::SocketAddr;
 
@@ -53,13 +54,16 @@ async fn main() -> anyhow::Result<()> {
     let table = ferry_store::open_table(&table_ref)
         .await
         .with_context(|| format!("opening the store {table_ref:?}"))?;
-    let config = Config {
-        table,
-        api_key: args.api_key.filter(|k| !k.is_empty()),
-    };
+    let api_key = args.api_key.filter(|k| !k.is_empty());
+    let ui =
+        metadata_api::ui::ui_config_from(|k| std::env::var(k).ok(), table.clone(), api_key.clone())
+            .await
+            .context("configuring the web UI")?;
+    let config = Config { table, api_key };
+    let app = metadata_api::app(config, ui);
 
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        let service = metadata_api::lambda_service(ferry_metadata::router(config));
+        let service = metadata_api::lambda_service(app);
         return lambda_http::run(service)
             .await
             .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"));
@@ -69,8 +73,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("metadata-api listening on http://{addr}");
-    ferry_metadata::serve(listener, config, shutdown())
+    println!("metadata-api listening on http://{addr} (web UI at http://{addr}/ui/)");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
         .await
         .context("serving")?;
     Ok(())

@@ -126,6 +126,80 @@ async fn fixture_events_round_trip_through_the_lambda_handler() {
     );
 }
 
+/// The service as the binary builds it, with the web UI over the same SQLite table and no other
+/// store (a fresh stack: nothing deployed yet).
+fn app_with_ui(table: Arc<dyn ferry_store::Table>) -> axum::Router {
+    let key = Some("fixture-key".to_string());
+    let ui = ferry_ui::UiConfig {
+        metadata: table.clone(),
+        deployments: Some(table.clone()),
+        blobs: None,
+        executions: None,
+        logs: ferry_store::task_logs::TaskLogs::new(None, None),
+        api_key: key.clone(),
+    };
+    metadata_api::app(
+        Config {
+            table,
+            api_key: key,
+        },
+        ui,
+    )
+}
+
+#[tokio::test]
+async fn the_ui_shell_is_public_and_its_data_needs_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let table: Arc<dyn ferry_store::Table> =
+        Arc::new(ferry_store::SqliteTable::open(dir.path().join("md.sqlite"), "metadata").unwrap());
+    let app = app_with_ui(table);
+    // A run the metadata API has (created through the same handler).
+    assert_eq!(
+        invoke(&app, "apigw-v1-post-flow.json").await["statusCode"],
+        200
+    );
+    assert_eq!(
+        invoke(&app, "apigw-v2-post-run.json").await["statusCode"],
+        200
+    );
+
+    let shell = invoke(&app, "apigw-v1-ui-shell-no-key.json").await;
+    assert_eq!(shell["statusCode"], 200, "{shell}");
+    let html = shell["body"].as_str().unwrap();
+    assert!(html.contains(r#"<base href="../../">"#), "{html}");
+    assert!(
+        header(&shell, "content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = header(&shell, "content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+
+    let asset = invoke(&app, "apigw-v2-ui-asset-no-key.json").await;
+    assert_eq!(asset["statusCode"], 200, "{asset}");
+    assert!(
+        header(&asset, "content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+
+    let refused = invoke(&app, "apigw-v2-ui-api-no-key.json").await;
+    assert_eq!(refused["statusCode"], 401, "{refused}");
+    assert_eq!(body(&refused)["error"]["kind"], "unauthorized");
+    assert!(!refused["body"].as_str().unwrap().contains("deployments\":"));
+
+    let runs = invoke(&app, "apigw-v1-ui-api-runs-with-key.json").await;
+    assert_eq!(runs["statusCode"], 200, "{runs}");
+    assert_eq!(body(&runs)["total"], 0, "no deployment yet");
+
+    let run = invoke(&app, "apigw-v2-ui-api-run-with-key.json").await;
+    assert_eq!(run["statusCode"], 200, "{run}");
+    let run = body(&run);
+    assert_eq!(run["flow"], "HelloFlow");
+    assert_eq!(run["tags"], json!(["mytag"]));
+    assert_eq!(run["execution"], Value::Null);
+}
+
 #[test]
 fn stage_prefix_is_removed_once() {
     let mut req =

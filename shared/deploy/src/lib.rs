@@ -7,8 +7,10 @@
 //! - [`request`]: the `request.json` / `result.json` documents.
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
+//! - [`failure`]: the failed task a failed execution's cause names.
 
 pub mod compiler;
+pub mod failure;
 pub mod keys;
 pub mod messages;
 pub mod ports;

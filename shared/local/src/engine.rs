@@ -40,28 +40,9 @@ impl ExecutorEngine {
     }
 }
 
-/// The Batch job record (DescribeJobs-like, with a `JobId`) carried in a `States.TaskFailed`
-/// cause: the whole cause, or embedded in a wrapping cause such as a Map's
-/// `States.ExceedToleratedFailureThreshold: ... (last error States.TaskFailed: {...})`.
-pub fn batch_job_in_cause(cause: &str) -> Option<Value> {
-    for (i, _) in cause.match_indices('{') {
-        let mut values = serde_json::Deserializer::from_str(&cause[i..]).into_iter::<Value>();
-        if let Some(Ok(v)) = values.next()
-            && v.get("JobId").is_some()
-        {
-            return Some(v);
-        }
-    }
-    None
-}
-
 /// The step a failed Batch job ran, from the cause (the job record's `step_name` parameter).
 fn failing_step(cause: &str) -> Option<String> {
-    batch_job_in_cause(cause)?
-        .get("Parameters")?
-        .get("step_name")?
-        .as_str()
-        .map(str::to_string)
+    ferry_deploy::failure::TaskFailure::from_cause(cause)?.step
 }
 
 #[async_trait]
@@ -145,18 +126,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_job_record_is_found_inside_wrapping_causes() {
+    fn the_failing_step_is_found_inside_wrapping_causes() {
         let job = r#"{"JobId":"j-1","Parameters":{"step_name":"body"},"Container":{"ExitCode":1}}"#;
         assert_eq!(failing_step(job).as_deref(), Some("body"));
         let wrapped = format!(
             "The specified tolerated failure threshold was exceeded (last error States.TaskFailed: {job})"
         );
         assert_eq!(failing_step(&wrapped).as_deref(), Some("body"));
-        assert_eq!(
-            batch_job_in_cause(&wrapped).unwrap()["Container"]["ExitCode"],
-            1
-        );
-        assert!(batch_job_in_cause("no {json here").is_none());
-        assert!(batch_job_in_cause(r#"{"other": 1}"#).is_none());
+        assert_eq!(failing_step("no {json here"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! `ferry up`: the whole embedded stack in one process.
 //!
-//! - the Metaflow metadata service ([`ferry_metadata::router`]) and the control API
-//!   ([`crate::control`], under `/ferry/v1/`) on `127.0.0.1:<port>`, over `<home>/ferry.db`;
+//! - the Metaflow metadata service ([`ferry_metadata::router`]), the control API
+//!   ([`crate::control`], under `/ferry/v1/`) and the web UI ([`ferry_ui::router`], under `/ui`)
+//!   on `127.0.0.1:<port>`, over `<home>/ferry.db`;
 //! - deploy processing: `<home>/blobs/deploy/**/request.json` is polled (at least once per
 //!   request, like S3 events) and handed to [`ferry_deploy::handle_request_key`] with the local
 //!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
@@ -125,6 +126,11 @@ pub fn client_env(info: &StackInfo) -> Vec<(String, String)> {
             info.datastore_root.display().to_string(),
         ),
     ]
+}
+
+/// The web UI of a stack at `url` (its base URL): `<url>/ui/`.
+pub fn ui_url(url: &str) -> String {
+    format!("{}{}/", url.trim_end_matches('/'), ferry_ui::PREFIX)
 }
 
 /// Read `<home>/stack.json` (the running stack's url and pid), if any.
@@ -288,11 +294,31 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         deployments: DeploymentStore::new(ferry_table.clone()),
         info: info.clone(),
     };
-    let app =
-        crate::control::router(control).merge(ferry_metadata::router(ferry_metadata::Config {
+    // The web UI at /ui, over the same stores (its task logs through the `ferry logs` reader).
+    let datastore_root = home.join("datastore");
+    let datastore: Arc<dyn Blobs> = ferry_store::open_blobs(
+        &ferry_store::datastore_blobs_ref(&DatastoreSettings {
+            kind: "local".into(),
+            root: datastore_root.display().to_string(),
+        })
+        .map_err(|e| StackError::Store(format!("datastore: {e}")))?,
+    )
+    .await
+    .map_err(|e| StackError::Store(format!("datastore: {e}")))?;
+    let ui = ferry_ui::router(ferry_ui::UiConfig {
+        metadata: ferry_table.clone(),
+        deployments: Some(ferry_table.clone()),
+        blobs: Some(blobs.clone()),
+        executions: Some(Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>),
+        logs: ferry_store::task_logs::TaskLogs::new(Some(datastore), Some(home.join("logs"))),
+        api_key: None,
+    });
+    let app = crate::control::router(control)
+        .merge(ferry_metadata::router(ferry_metadata::Config {
             table: ferry_table.clone(),
             api_key: None,
-        }));
+        }))
+        .merge(ui);
     let mut server_stop = shutdown_rx.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

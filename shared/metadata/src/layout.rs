@@ -12,7 +12,7 @@
 //! | run alias | `F#<flow>` | `RA#<run_id>` | `run_number`; written in the same transaction as the run, `NotExists` |
 //! | run heartbeat | `HB#<flow>#<run_number>` | `R` | `ts` (seconds); its own partition, off the run's |
 //! | step | `R#<flow>#<run_number>` | `S#<step>` | `NotExists`: a duplicate is a 409 |
-//! | task | `S#<flow>#<run_number>#<step>` | `T#<task_id:019>` | task ids come from [`crate::ids`] block allocation |
+//! | task | `S#<flow>#<run_number>#<step>` | `T#<task_id:019>` | task ids come from [`crate::ids`] block allocation; `attempt(_ts)`, `attempt_ok(_ts)`: the latest attempt metadata, so listing a step's tasks tells their states |
 //! | task alias | `S#<flow>#<run_number>#<step>` | `TA#<task_name>` | `task_id`; same transaction as the task |
 //! | task heartbeat | `HB#<flow>#<run_number>#T<task_id>` | `T` | `ts` (seconds); one partition per task |
 //! | metadata row | `T#<flow>#<run_number>#<task_id>` | `M#<ts_epoch:013>#<id:019>` | duplicates allowed; newest last |

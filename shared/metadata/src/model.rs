@@ -132,20 +132,41 @@ pub struct Run {
     /// A copy of the run's heartbeat (seconds), refreshed at most every
     /// [`crate::repo::COPY_EVERY_S`]; the exact value lives on the heartbeat item.
     pub last_heartbeat_ts: Option<i64>,
-    /// What the end step last reported (`attempt_ok`), if anything; see [`EndStatus`].
-    pub end: EndStatus,
+    /// What the end step last reported (`attempt_ok`), if anything; see [`AttemptStatus`].
+    pub end: AttemptStatus,
 }
 
-/// The end step's latest results, kept on the run item for the derived run status.
+/// The latest `attempt` and `attempt_ok` metadata posted for a task (kept on the task item), or
+/// for a run's end step (kept on the run item, for the derived run status). Listings read task
+/// states from it without a metadata query per task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EndStatus {
-    /// The latest `attempt_ok` value posted for the end step.
+pub struct AttemptStatus {
+    /// The latest attempt number posted (`attempt` metadata, 0-based); `None` when unknown
+    /// (items written before it was kept, and run items).
+    pub attempt: Option<i64>,
+    /// The latest `attempt_ok` value posted.
     pub attempt_ok: Option<bool>,
     /// When it was posted (ms).
     pub attempt_ok_ts: i64,
-    /// When the end step's latest `attempt` was posted (ms); newer than `attempt_ok_ts` while a
-    /// failed end step is retried.
+    /// When the latest `attempt` was posted (ms); newer than `attempt_ok_ts` while a failed
+    /// attempt is retried.
     pub attempt_ts: i64,
+}
+
+impl AttemptStatus {
+    /// Whether a newer attempt started after the latest `attempt_ok` (a failed attempt is retried).
+    pub fn retrying(&self) -> bool {
+        self.attempt_ok.is_some() && self.attempt_ts > self.attempt_ok_ts
+    }
+
+    /// The `attempt_ok` of the latest attempt, `None` while it runs.
+    pub fn outcome(&self) -> Option<bool> {
+        if self.retrying() {
+            None
+        } else {
+            self.attempt_ok
+        }
+    }
 }
 
 impl Run {
@@ -180,7 +201,8 @@ impl Run {
             system_tags: tags(it, "system_tags"),
             version: n(it, "version").unwrap_or(0),
             last_heartbeat_ts: n(it, "last_heartbeat_ts"),
-            end: EndStatus {
+            end: AttemptStatus {
+                attempt: None,
                 attempt_ok: match it.attrs.get("end_attempt_ok") {
                     Some(Attr::Bool(b)) => Some(*b),
                     _ => None,
@@ -308,6 +330,9 @@ pub struct Task {
     /// A copy of the task's heartbeat (seconds), refreshed at most every
     /// [`crate::repo::COPY_EVERY_S`]; the exact value lives on the heartbeat item.
     pub last_heartbeat_ts: Option<i64>,
+    /// The latest `attempt`/`attempt_ok` metadata posted for the task (item attributes
+    /// `attempt`, `attempt_ts`, `attempt_ok`, `attempt_ok_ts`; absent on older items).
+    pub status: AttemptStatus,
 }
 
 impl Task {
@@ -339,6 +364,15 @@ impl Task {
             tags: tags(it, "tags"),
             system_tags: tags(it, "system_tags"),
             last_heartbeat_ts: n(it, "last_heartbeat_ts"),
+            status: AttemptStatus {
+                attempt: n(it, "attempt"),
+                attempt_ok: match it.attrs.get("attempt_ok") {
+                    Some(Attr::Bool(b)) => Some(*b),
+                    _ => None,
+                },
+                attempt_ok_ts: n(it, "attempt_ok_ts").unwrap_or(0),
+                attempt_ts: n(it, "attempt_ts").unwrap_or(0),
+            },
         })
     }
 

@@ -3,6 +3,7 @@
 //! - [`Table`]: a single-table key-value store (DynamoDB semantics: conditional writes, atomic
 //!   counters and sets, partition queries with a sort-key prefix, transactions).
 //! - [`Blobs`]: an object store (S3 semantics).
+//! - [`task_logs`]: the task-log keys of the Metaflow datastore and their one reader.
 //!
 //! The directory adapter ([`DirBlobs`]) is always built; the SQLite table adapter
 //! (`SqliteTable`, bundled SQLite) needs the `sqlite` feature, so the deploy Lambda does not
@@ -17,6 +18,7 @@ pub mod open;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod table;
+pub mod task_logs;
 // The table checks serve the SQLite and DynamoDB adapters; a build with neither uses only the
 // blob-prefix check.
 #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]

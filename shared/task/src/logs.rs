@@ -15,26 +15,9 @@ use crate::error::TaskError;
 use crate::mflog::LineDecorator;
 use crate::retry::with_retries;
 
-/// Which output stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    fn name(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-/// The datastore key of a task's log: `<flow>/<run>/<step>/<task>/<attempt>.task_<stream>.log`.
-pub fn log_key(task_prefix: &str, attempt: u32, stream: Stream) -> String {
-    format!("{task_prefix}/{attempt}.task_{}.log", stream.name())
-}
+/// The output streams and the datastore key of a task's log are owned by the reader's module
+/// ([`ferry_store::task_logs`]), so the writer here and `ferry logs` agree on them.
+pub use ferry_store::task_logs::{Stream, log_key};
 
 /// Local mflog files of one task attempt and their uploads to the datastore.
 pub struct LogSink {

@@ -21,7 +21,9 @@ pub(crate) fn unregistered() -> ApiError {
 /// `POST …/tasks/{task_id}/metadata` with a JSON array of `{field_name, value, type, tags,
 /// user_name}` (`value` a string, or any JSON value, returned as sent): insert
 /// every row (duplicates allowed); `{"metadata_created": n}`. The ids in the body are ignored
-/// (the path says which task). 400 when the task is unknown.
+/// (the path says which task). 400 when the task is unknown. `attempt` and `attempt_ok` rows are
+/// also kept on the task item (and, for the end step, on the run item): see
+/// [`crate::repo::Repo::record_attempt`].
 pub async fn create(
     State(st): State<AppState>,
     Path((flow, run, step, task)): TaskPath,
@@ -55,18 +57,24 @@ pub async fn create(
     let Some((r, t)) = find_task(&st, &flow, &run, &step, &task).await? else {
         return Err(unregistered());
     };
-    let end_ok = if step == "end" {
-        rows.iter()
-            .rev()
-            .find(|m| m.field_name == "attempt_ok")
-            .map(|m| m.value == "True")
-    } else {
-        None
-    };
-    let end_attempt = step == "end" && rows.iter().any(|m| m.field_name == "attempt");
+    let attempt_ok = rows
+        .iter()
+        .rev()
+        .find(|m| m.field_name == "attempt_ok")
+        .map(|m| m.value == "True");
+    let attempt = rows
+        .iter()
+        .rev()
+        .find(|m| m.field_name == "attempt")
+        .map(|m| m.value_text().trim().parse::<i64>().unwrap_or(0));
     let n = st.repo.create_metadata(&r, &t, rows).await?;
-    if end_ok.is_some() || end_attempt {
-        st.repo.record_end(&r, end_ok, end_attempt).await?;
+    if attempt_ok.is_some() || attempt.is_some() {
+        st.repo.record_attempt(&r, &t, attempt, attempt_ok).await?;
+        if step == "end" {
+            st.repo
+                .record_end(&r, attempt_ok, attempt.is_some())
+                .await?;
+        }
     }
     Ok(ok(json!({ "metadata_created": n })))
 }

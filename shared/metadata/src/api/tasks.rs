@@ -79,6 +79,7 @@ pub async fn create(
         tags: validate::opt_tags(&obj, "tags")?,
         system_tags,
         last_heartbeat_ts: capable.then(now_s),
+        status: Default::default(),
     };
     let Some(r) = find_run(&st, &flow, &run).await? else {
         return Err(ApiError::MissingParent(format!(

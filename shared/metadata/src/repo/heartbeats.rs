@@ -150,9 +150,9 @@ impl Repo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::EndStatus;
+    use crate::model::AttemptStatus;
 
-    fn run(ts_epoch_s: i64, end: EndStatus) -> Run {
+    fn run(ts_epoch_s: i64, end: AttemptStatus) -> Run {
         Run {
             flow_id: "F".into(),
             run_number: 1,
@@ -170,14 +170,14 @@ mod tests {
     #[test]
     fn derived_status() {
         let now = 1_000_000;
-        let fresh = run(now - 10, EndStatus::default());
+        let fresh = run(now - 10, AttemptStatus::default());
         assert_eq!(
             run_status(&fresh, None, now),
             "running",
             "new run, no heartbeat yet"
         );
         assert_eq!(run_status(&fresh, Some(now - 5), now), "running");
-        let old = run(now - 3600, EndStatus::default());
+        let old = run(now - 3600, AttemptStatus::default());
         assert_eq!(
             run_status(&old, None, now),
             "failed",
@@ -189,22 +189,25 @@ mod tests {
             "running",
             "a task beat kept it alive"
         );
-        let ok = EndStatus {
+        let ok = AttemptStatus {
             attempt_ok: Some(true),
             attempt_ok_ts: 5,
             attempt_ts: 1,
+            ..AttemptStatus::default()
         };
         assert_eq!(run_status(&run(now - 3600, ok), None, now), "completed");
-        let bad = EndStatus {
+        let bad = AttemptStatus {
             attempt_ok: Some(false),
             attempt_ok_ts: 5,
             attempt_ts: 1,
+            ..AttemptStatus::default()
         };
         assert_eq!(run_status(&run(now, bad), Some(now), now), "failed");
-        let retrying = EndStatus {
+        let retrying = AttemptStatus {
             attempt_ok: Some(false),
             attempt_ok_ts: 5,
             attempt_ts: 9,
+            ..AttemptStatus::default()
         };
         assert_eq!(run_status(&run(now - 3600, retrying), None, now), "running");
     }

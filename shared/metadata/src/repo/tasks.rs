@@ -66,6 +66,36 @@ impl Repo {
             .and_then(Task::from_item))
     }
 
+    /// Keep what a task's `attempt` / `attempt_ok` metadata said on its item (attributes
+    /// `attempt`, `attempt_ts`, `attempt_ok`, `attempt_ok_ts`, times in ms), so a listing of a
+    /// step's tasks tells each task's state without a metadata query per task. One conditional
+    /// `SET` on the task item per post that carries either field (Metaflow posts `attempt` when
+    /// an attempt starts and `attempt_ok` when it ends).
+    pub async fn record_attempt(
+        &self,
+        run: &Run,
+        task: &Task,
+        attempt: Option<i64>,
+        attempt_ok: Option<bool>,
+    ) -> ApiResult<()> {
+        let (pk, sk) = layout::task(&run.flow_id, run.run_number, &task.step_name, task.task_id);
+        let now = super::now_ms();
+        let mut attrs = BTreeMap::new();
+        if let Some(a) = attempt {
+            attrs.insert("attempt".into(), Attr::N(a));
+            attrs.insert("attempt_ts".into(), Attr::N(now));
+        }
+        if let Some(ok) = attempt_ok {
+            attrs.insert("attempt_ok".into(), Attr::Bool(ok));
+            attrs.insert("attempt_ok_ts".into(), Attr::N(now));
+        }
+        if attrs.is_empty() {
+            return Ok(());
+        }
+        self.table.set(&pk, &sk, attrs, Condition::Exists).await?;
+        Ok(())
+    }
+
     /// Every task of a step, by id.
     pub async fn list_tasks(&self, run: &Run, step: &str) -> ApiResult<Vec<Task>> {
         let pk = layout::step_pk(&run.flow_id, run.run_number, step);

@@ -5,3 +5,4 @@ mod bad_requests;
 mod concurrency;
 mod conformance;
 mod support;
+mod task_states;

@@ -1,0 +1,344 @@
+//! A step's tasks and one task: `GET /ui/api/runs/{flow}/{run}/steps/{step}/tasks[/{task}[/logs]]`.
+//!
+//! - `…/tasks?offset=&limit=&state=`: `{tasks: [{task_id, pathspec, state, attempt, started_ms,
+//!   finished_ms}], total, offset, limit, summary}`, tasks by creation time, `state` one of
+//!   `running`, `succeeded`, `failed`; `summary` the step's counts.
+//! - `…/tasks/{task}`: `{pathspec, state, attempts: [{attempt, started_ms, finished_ms, ok}],
+//!   metadata: [{field_name, value, type, ts_epoch, tags}], artifacts: [{attempt, name, type,
+//!   size, encoding, sha}], logs: {stdout: [attempts], stderr: [attempts]}}`. Artifact types and
+//!   sizes come from the attempt's `<attempt>.data.json` in the datastore (Metaflow's
+//!   `TaskDataStore` info); nothing is unpickled.
+//! - `…/tasks/{task}/logs?stream=stdout|stderr&attempt=N&after=BYTES`: `{pathspec, stream,
+//!   attempt, attempts, text, offset, size, truncated, source, state}`: the log through the
+//!   `ferry logs` reader, from byte `after` on (the page polls with the last `size` to tail a
+//!   running task); at most the last [`LOG_MAX`] bytes.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use ferry_metadata::model::{Metadata, Run, Task};
+use ferry_store::task_logs::{LogRead, LogSource, StepPath, Stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::run::{locate, phase, tail};
+use super::{page_size, segment};
+use crate::UiState;
+use crate::error::{UiError, UiResult};
+use crate::status::{RunPhase, StepSummary, TaskState, task_state};
+
+/// Most log bytes one answer carries.
+pub const LOG_MAX: usize = 1024 * 1024;
+
+type StepArgs = Path<(String, String, String)>;
+type TaskArgs = Path<(String, String, String, String)>;
+
+/// The query of the task list.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TasksQuery {
+    offset: Option<usize>,
+    limit: Option<usize>,
+    state: Option<String>,
+}
+
+/// The query of a log.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LogQuery {
+    stream: Option<String>,
+    attempt: Option<u32>,
+    after: Option<usize>,
+}
+
+async fn the_run(st: &UiState, flow: &str, run: &str, step: &str) -> UiResult<(Run, RunPhase)> {
+    segment("flow", flow)?;
+    segment("run", run)?;
+    segment("step", step)?;
+    let Some(r) = st.repo.resolve_run(flow, run).await? else {
+        return Err(UiError::NotFound(format!(
+            "no run {flow}/{run} in the metadata service"
+        )));
+    };
+    let located = locate(st, flow, run).await?;
+    let (p, _) = phase(st, located.execution.as_ref(), Some(&r)).await?;
+    Ok((r, p))
+}
+
+async fn the_task(
+    st: &UiState,
+    r: &Run,
+    flow: &str,
+    run: &str,
+    step: &str,
+    task: &str,
+) -> UiResult<Task> {
+    segment("task", task)?;
+    st.repo
+        .resolve_task(r, step, task)
+        .await?
+        .ok_or_else(|| UiError::NotFound(format!("no task {flow}/{run}/{step}/{task}")))
+}
+
+fn task_row(flow: &str, run: &str, t: &Task, p: RunPhase) -> Value {
+    let id = t.exposed_str();
+    json!({
+        "task_id": id,
+        "pathspec": format!("{flow}/{run}/{}/{id}", t.step_name),
+        "state": task_state(&t.status, p),
+        "attempt": t.status.attempt.unwrap_or(0),
+        "started_ms": t.ts_epoch,
+        "finished_ms": t.status.outcome().map(|_| t.status.attempt_ok_ts),
+    })
+}
+
+pub(crate) async fn list(
+    State(st): State<UiState>,
+    Path((flow, run, step)): StepArgs,
+    Query(q): Query<TasksQuery>,
+) -> UiResult<Json<Value>> {
+    let (r, p) = the_run(&st, &flow, &run, &step).await?;
+    let mut tasks = st.repo.list_tasks(&r, &step).await?;
+    tasks.sort_by_key(|t| (t.ts_epoch, t.task_id));
+    let summary = StepSummary::of(&tasks, p);
+    let want: Option<TaskState> = match q.state.as_deref().filter(|s| !s.is_empty()) {
+        Some("running") => Some(TaskState::Running),
+        Some("succeeded") => Some(TaskState::Succeeded),
+        Some("failed") => Some(TaskState::Failed),
+        Some(other) => {
+            return Err(UiError::BadRequest(format!(
+                "state={other:?}: one of running, succeeded, failed"
+            )));
+        }
+        None => None,
+    };
+    let matching: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| want.is_none_or(|w| task_state(&t.status, p) == w))
+        .collect();
+    let limit = page_size(q.limit, 100);
+    let offset = q.offset.unwrap_or(0);
+    let rows: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|t| task_row(&flow, &run, t, p))
+        .collect();
+    Ok(Json(json!({
+        "tasks": rows,
+        "total": matching.len(),
+        "offset": offset,
+        "limit": limit,
+        "summary": summary,
+    })))
+}
+
+/// A task's attempts from its metadata rows (`attempt` when one starts, `attempt_ok` when it
+/// ends, each tagged `attempt_id:N`).
+fn attempts(rows: &[Metadata]) -> Vec<Value> {
+    let mut by: BTreeMap<i64, (Option<i64>, Option<i64>, Option<bool>)> = BTreeMap::new();
+    let attempt_of = |m: &Metadata| -> Option<i64> {
+        m.tags
+            .iter()
+            .flatten()
+            .find_map(|t| t.strip_prefix("attempt_id:"))
+            .and_then(|n| n.parse().ok())
+    };
+    for m in rows {
+        match m.field_name.as_str() {
+            "attempt" => {
+                let n = m
+                    .value_text()
+                    .trim()
+                    .parse()
+                    .ok()
+                    .or_else(|| attempt_of(m))
+                    .unwrap_or(0);
+                let e = by.entry(n).or_default();
+                e.0 = Some(e.0.map_or(m.ts_epoch, |t| t.min(m.ts_epoch)));
+            }
+            "attempt_ok" => {
+                let n = attempt_of(m).unwrap_or(0);
+                let e = by.entry(n).or_default();
+                e.1 = Some(m.ts_epoch);
+                e.2 = Some(m.value_text() == "True");
+            }
+            _ => {}
+        }
+    }
+    by.into_iter()
+        .map(|(n, (start, end, ok))| {
+            json!({"attempt": n, "started_ms": start, "finished_ms": end, "ok": ok})
+        })
+        .collect()
+}
+
+/// Artifact names, types and sizes of every attempt: the metadata service's pointers, with the
+/// type and size Metaflow recorded in the attempt's `data.json` in the datastore.
+async fn artifacts(st: &UiState, r: &Run, t: &Task, prefix: &str) -> UiResult<Vec<Value>> {
+    let arts = st.repo.list_artifacts(r, t).await?;
+    let mut info: BTreeMap<u32, Value> = BTreeMap::new();
+    if let Some(blobs) = st.logs.blobs() {
+        let mut attempts: Vec<u32> = arts.iter().map(|a| a.attempt_id).collect();
+        attempts.dedup();
+        for a in attempts {
+            let key = format!("{prefix}/{a}.data.json");
+            if let Some(bytes) = blobs.get(&key).await?
+                && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+            {
+                info.insert(a, v.get("info").cloned().unwrap_or(Value::Null));
+            }
+        }
+    }
+    Ok(arts
+        .iter()
+        .map(|a| {
+            let i = info.get(&a.attempt_id).and_then(|v| v.get(&a.name));
+            json!({
+                "attempt": a.attempt_id,
+                "name": a.name,
+                "type": i.and_then(|i| i.get("type")).cloned().unwrap_or(Value::Null),
+                "size": i.and_then(|i| i.get("size")).cloned().unwrap_or(Value::Null),
+                "encoding": i.and_then(|i| i.get("encoding")).cloned().unwrap_or_else(|| json!(a.content_type)),
+                "sha": a.sha,
+            })
+        })
+        .collect())
+}
+
+pub(crate) async fn detail(
+    State(st): State<UiState>,
+    Path((flow, run, step, task)): TaskArgs,
+) -> UiResult<Json<Value>> {
+    let (r, p) = the_run(&st, &flow, &run, &step).await?;
+    let t = the_task(&st, &r, &flow, &run, &step, &task).await?;
+    let id = t.exposed_str();
+    let rows = st.repo.list_metadata(&r, &t).await?;
+    let prefix = format!("{flow}/{run}/{step}/{id}");
+    let path = StepPath {
+        flow: &flow,
+        run: &run,
+        step: &step,
+    };
+    let mut logs = serde_json::Map::new();
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let a = st.logs.attempts(path, Some(&id), stream).await?;
+        logs.insert(
+            stream.name().into(),
+            json!(a.get(&id).cloned().unwrap_or_default()),
+        );
+    }
+    let metadata: Vec<Value> = rows
+        .iter()
+        .map(|m| {
+            json!({
+                "field_name": m.field_name,
+                "value": m.value,
+                "type": m.type_,
+                "ts_epoch": m.ts_epoch,
+                "tags": m.tags,
+            })
+        })
+        .collect();
+    let mut row = task_row(&flow, &run, &t, p);
+    row["attempts"] = json!(attempts(&rows));
+    row["metadata"] = json!(metadata);
+    row["artifacts"] = json!(artifacts(&st, &r, &t, &prefix).await?);
+    row["logs"] = Value::Object(logs);
+    row["raw_logs"] = json!(st.logs.has_raw_logs());
+    Ok(Json(row))
+}
+
+/// `text` from byte `after` on (the whole text when `after` is past its end: it was replaced),
+/// at most the last [`LOG_MAX`] bytes: `(text, offset where it starts, truncated)`.
+fn from_offset(text: &str, after: usize) -> (String, usize, bool) {
+    let mut start = if after <= text.len() { after } else { 0 };
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let rest = &text[start..];
+    if rest.len() > LOG_MAX {
+        let (t, _) = tail(rest, LOG_MAX);
+        let offset = text.len() - t.len();
+        return (t, offset, true);
+    }
+    (rest.to_string(), start, false)
+}
+
+pub(crate) async fn logs(
+    State(st): State<UiState>,
+    Path((flow, run, step, task)): TaskArgs,
+    Query(q): Query<LogQuery>,
+) -> UiResult<Json<Value>> {
+    let stream: Stream = q
+        .stream
+        .as_deref()
+        .unwrap_or("stdout")
+        .parse()
+        .map_err(UiError::BadRequest)?;
+    let (r, p) = the_run(&st, &flow, &run, &step).await?;
+    let t = the_task(&st, &r, &flow, &run, &step, &task).await?;
+    let id = t.exposed_str();
+    let path = StepPath {
+        flow: &flow,
+        run: &run,
+        step: &step,
+    };
+    let by_task = st.logs.attempts(path, Some(&id), stream).await?;
+    let available = by_task.get(&id).cloned().unwrap_or_default();
+    let read = st
+        .logs
+        .read(path, &id, &available, q.attempt, stream)
+        .await
+        .map_err(|e| UiError::Store(e.to_string()))?;
+    let state = task_state(&t.status, p);
+    let pathspec = format!("{flow}/{run}/{step}/{id}");
+    Ok(Json(match read {
+        LogRead::Found(l) => {
+            let (text, offset, truncated) = from_offset(&l.text, q.after.unwrap_or(0));
+            json!({
+                "pathspec": pathspec,
+                "stream": stream.name(),
+                "attempt": l.attempt,
+                "attempts": available,
+                "text": text,
+                "offset": offset,
+                "size": l.text.len(),
+                "truncated": truncated,
+                "source": match l.source { LogSource::Datastore => "datastore", LogSource::Raw => "raw" },
+                "state": state,
+            })
+        }
+        LogRead::Missing { known } => json!({
+            "pathspec": pathspec,
+            "stream": stream.name(),
+            "attempt": q.attempt,
+            "attempts": known,
+            "text": "",
+            "offset": 0,
+            "size": 0,
+            "truncated": false,
+            "source": null,
+            "state": state,
+        }),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_continue_from_an_offset() {
+        assert_eq!(from_offset("abcdef", 2), ("cdef".into(), 2, false));
+        assert_eq!(
+            from_offset("abc", 10),
+            ("abc".into(), 0, false),
+            "replaced: all of it"
+        );
+        assert_eq!(
+            from_offset("aé", 2),
+            ("é".into(), 1, false),
+            "never inside a character"
+        );
+    }
+}

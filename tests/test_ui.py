@@ -52,7 +52,10 @@ def page(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = ctx.new_page()
     problems = []
-    pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    pg.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})") if m.type == "error" else None,
+    )
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
     def on_dialog(d):
@@ -172,7 +175,7 @@ def test_a_wide_foreach_is_watched_from_running_to_succeeded(deployed, page):
     # The step's tasks, paged: all 50 on one page of 100, each succeeded.
     page.wait_for_function("() => document.querySelectorAll('table.tasks tr[data-task]').length === 50")
     assert page.locator('table.tasks tr[data-state="succeeded"]').count() == 50
-    assert "× 50 tasks" in fan.inner_text()
+    assert "× 50 tasks" in fan.text_content()
     # Parameters and tags holding markup render as text.
     assert page.locator('tr[data-parameter="note"] td.value').inner_text() == XSS_PARAM
     assert page.locator("tr[data-parameter] img").count() == 0

@@ -70,9 +70,9 @@ def page(browser):
     assert not problems, "\n".join(problems)
 
 
-def shot(page, name):
+def shot(page, name, full_page=True):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def ui(stack, path=""):
@@ -181,7 +181,9 @@ def test_a_wide_foreach_is_watched_from_running_to_succeeded(deployed, page):
     assert page.locator("tr[data-parameter] img").count() == 0
     assert page.locator(f".tags .chip[data-tag]").inner_text() == XSS_TAG
     assert page.locator(".tags script").count() == 0
-    shot(page, "run-foreach")
+    shot(page, "run-foreach-full")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot(page, "run-foreach", full_page=False)
     # A task of the fan-out: its stdout, its artifacts with types and sizes.
     page.locator("table.tasks a").first.click()
     page.wait_for_function("() => document.querySelector('#log').textContent.includes('squared is')")

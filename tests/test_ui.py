@@ -52,7 +52,10 @@ def page(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = ctx.new_page()
     problems = []
-    pg.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    pg.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text} ({m.location.get('url')})") if m.type == "error" else None,
+    )
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
     def on_dialog(d):
@@ -67,9 +70,9 @@ def page(browser):
     assert not problems, "\n".join(problems)
 
 
-def shot(page, name):
+def shot(page, name, full_page=True):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def ui(stack, path=""):
@@ -172,13 +175,15 @@ def test_a_wide_foreach_is_watched_from_running_to_succeeded(deployed, page):
     # The step's tasks, paged: all 50 on one page of 100, each succeeded.
     page.wait_for_function("() => document.querySelectorAll('table.tasks tr[data-task]').length === 50")
     assert page.locator('table.tasks tr[data-state="succeeded"]').count() == 50
-    assert "× 50 tasks" in fan.inner_text()
+    assert "× 50 tasks" in fan.text_content()
     # Parameters and tags holding markup render as text.
     assert page.locator('tr[data-parameter="note"] td.value').inner_text() == XSS_PARAM
     assert page.locator("tr[data-parameter] img").count() == 0
     assert page.locator(f".tags .chip[data-tag]").inner_text() == XSS_TAG
     assert page.locator(".tags script").count() == 0
-    shot(page, "run-foreach")
+    shot(page, "run-foreach-full")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot(page, "run-foreach", full_page=False)
     # A task of the fan-out: its stdout, its artifacts with types and sizes.
     page.locator("table.tasks a").first.click()
     page.wait_for_function("() => document.querySelector('#log').textContent.includes('squared is')")

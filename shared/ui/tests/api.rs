@@ -532,6 +532,13 @@ async fn deployments_runs_and_a_run_with_per_step_states() {
     );
     let (s, _) = get_json(&e.app, &format!("/ui/api/runs/{FLOW}/sfn-unknown")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A run not registered yet (its start step has not run) has no task yet.
+    let (s, early) = get_json(
+        &e.app,
+        &format!("/ui/api/runs/{FLOW}/sfn-unknown/steps/body/tasks"),
+    )
+    .await;
+    assert_eq!((s, early["total"].clone()), (StatusCode::OK, json!(0)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //!
 //! - `…/tasks?offset=&limit=&state=`: `{tasks: [{task_id, pathspec, state, attempt, started_ms,
 //!   finished_ms}], total, offset, limit, summary}`, tasks by creation time, `state` one of
-//!   `running`, `succeeded`, `failed`; `summary` the step's counts.
+//!   `running`, `succeeded`, `failed`; `summary` the step's counts. Empty for a run the
+//!   metadata service does not have yet.
 //! - `…/tasks/{task}`: `{pathspec, state, attempts: [{attempt, started_ms, finished_ms, ok}],
 //!   metadata: [{field_name, value, type, ts_epoch, tags}], artifacts: [{attempt, name, type,
 //!   size, encoding, sha}], logs: {stdout: [attempts], stderr: [attempts]}}`. Artifact types and
@@ -96,7 +97,21 @@ pub(crate) async fn list(
     Path((flow, run, step)): StepArgs,
     Query(q): Query<TasksQuery>,
 ) -> UiResult<Json<Value>> {
-    let (r, p) = the_run(&st, &flow, &run, &step).await?;
+    // A run the metadata service does not have yet (its start step has not registered it) has
+    // no task yet: an empty list, as the metadata API answers for missing parents.
+    let (r, p) = match the_run(&st, &flow, &run, &step).await {
+        Ok(x) => x,
+        Err(UiError::NotFound(_)) => {
+            return Ok(Json(json!({
+                "tasks": [],
+                "total": 0,
+                "offset": q.offset.unwrap_or(0),
+                "limit": page_size(q.limit, 100),
+                "summary": StepSummary::default(),
+            })));
+        }
+        Err(e) => return Err(e),
+    };
     let mut tasks = st.repo.list_tasks(&r, &step).await?;
     tasks.sort_by_key(|t| (t.ts_epoch, t.task_id));
     let summary = StepSummary::of(&tasks, p);

@@ -93,6 +93,26 @@ fn start_state_exposes_owner_and_token_for_deployment_readers() {
 }
 
 #[test]
+fn start_reads_the_trigger_input_with_or_without_flow_parameters() {
+    // The trigger's run tags travel in `Parameters` (`ferry.tags`): a flow without `Parameter`s
+    // needs them at its start task too, and only there.
+    let c = compile_ok(&foreach_flow(), &aws_options("FeFlow"));
+    let s = all_states(&c.definition);
+    assert!(
+        c.task_descriptions
+            .iter()
+            .all(|t| t.description.default_parameters.is_empty())
+    );
+    assert_eq!(env_of(&s["start"])["FERRY_PARAMETERS"], "$.Parameters");
+    for other in ["fan", "body", "join", "end"] {
+        assert!(
+            !env_of(&s[other]).contains_key("FERRY_PARAMETERS"),
+            "{other}"
+        );
+    }
+}
+
+#[test]
 fn commands_are_the_wrapper_and_a_content_addressed_description() {
     let mut spec = foreach_flow();
     spec.steps[2].command = Some(vec!["sh".into(), "-c".into(), "echo $(id) `x`".into()]);

@@ -354,9 +354,9 @@ impl<'a> Walk<'a> {
         let mut env: Vec<(String, String)> = vec![(td::ENV_RUN_ID.to_string(), input.run_id())];
         match &inputs {
             StepInputs::Start => {
-                if !self.spec.parameters.is_empty() {
-                    env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
-                }
+                // Every flow, with or without `Parameter`s: the trigger's run tags travel there
+                // too (`ferry_spec::task::PARAMETERS_TAGS`).
+                env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
             }
             StepInputs::Parent { .. } => {
                 env.push((td::ENV_PARENT_TASK_ID.to_string(), "$.JobId".to_string()));

@@ -392,12 +392,24 @@ fn retries_timeouts_and_project_options() {
         600
     );
     assert_eq!(s["body"]["Retry"].as_array().unwrap().len(), 1);
-    assert_eq!(s["join"]["Parameters"]["RetryStrategy"]["Attempts"], 1);
-    assert_eq!(s["join"]["Retry"][1]["IntervalSeconds"], 300);
-    assert_eq!(s["join"]["Retry"][1]["MaxAttempts"], 1);
+    // A delayed retry is a Batch attempt of the same job (one task id), whose wrapper waits
+    // first: no Step Functions retry of the Task, and Batch's limit makes room for the wait.
+    assert_eq!(s["join"]["Parameters"]["RetryStrategy"]["Attempts"], 2);
+    assert_eq!(s["join"]["Retry"].as_array().unwrap().len(), 1);
     assert_eq!(
-        env_of(&s["join"])["FERRY_RETRY_COUNT"],
-        "States.Format('{}', $$.State.RetryCount)"
+        s["join"]["Retry"][0]["ErrorEquals"],
+        json!(["Batch.AWSBatchException"])
+    );
+    assert_eq!(
+        s["join"]["Parameters"]["Timeout"]["AttemptDurationSeconds"],
+        432_000 + 300
+    );
+    assert!(!env_of(&s["join"]).contains_key("FERRY_RETRY_COUNT"));
+    assert!(
+        all_states(&c.definition)
+            .values()
+            .all(|st| !st.to_string().contains("RetryCount")),
+        "nothing reads $$.State.RetryCount"
     );
     assert_eq!(s["start"]["Retry"][0]["JitterStrategy"], "FULL");
     assert_eq!(c.definition["TimeoutSeconds"], 3600);
@@ -412,6 +424,9 @@ fn retries_timeouts_and_project_options() {
     };
     assert_eq!(d("body").retries.max_user_code_retries, 2);
     assert_eq!(d("body").retries.total_attempts, 6);
+    assert_eq!(d("body").retries.minutes_between_retries, 0);
+    assert_eq!(d("join").retries.total_attempts, 2);
+    assert_eq!(d("join").retries.minutes_between_retries, 5);
     assert_eq!(d("start").default_parameters["n"], json!(3));
     assert!(d("end").default_parameters.is_empty());
     assert_eq!(

@@ -73,3 +73,28 @@ print(json.dumps({{"tags": sorted(run.user_tags), "by_tag": [r.id for r in Flow(
     assert got["greeting"] == "Hi from production"
     bad = stack.ferry("trigger", HELLO, "--tag", "", check=False)
     assert bad.returncode == 2 and "invalid tag" in bad.stderr
+
+
+def test_trigger_tags_go_on_the_run_of_a_flow_without_parameters(stack):
+    # The tags travel in the execution input's `Parameters`, which the start task of a flow
+    # without any `Parameter` must read as well.
+    flow = ROOT / "examples" / "split_flow.py"
+    stack.ferry("deploy", flow)
+    run_file = stack.home / "tagged-no-params.txt"
+    stack.ferry("trigger", flow, "--tag", "exp42", "--run-id-file", run_file)
+    run_id = run_file.read_text().strip()
+    assert stack.wait(run_id, timeout=300)["status"] == "SUCCEEDED"
+    ns = json.loads(stack.ferry("--json", "describe", flow).stdout)["namespace"]
+    out = stack.client(
+        f"""
+import json
+from metaflow import Flow, Run, namespace
+namespace({ns!r})
+run = Run('FeatureMergeFlow/{run_id}')
+print(json.dumps({{"tags": sorted(run.user_tags),
+                   "by_tag": [r.id for r in Flow('FeatureMergeFlow').runs('exp42')]}}))
+"""
+    )
+    got = json.loads(out)
+    assert got["tags"] == ["exp42"]
+    assert got["by_tag"] == [run_id]

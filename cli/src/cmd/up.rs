@@ -24,8 +24,9 @@ pub struct UpArgs {
     /// Example: `--max-workers 8`.
     #[arg(long, value_name = "N")]
     pub max_workers: Option<usize>,
-    /// For tests: run the schedules' clock this many times faster than real time
-    /// (`60` fires a per-minute cron every second). Same as `FERRY_CLOCK_SPEEDUP`.
+    /// For tests: run the stack's clock this many times faster than real time (`60` fires a
+    /// per-minute cron every second, and a task's one-minute retry wait lasts a second). Same as
+    /// `FERRY_CLOCK_SPEEDUP`.
     #[arg(long, value_name = "FACTOR", hide = true)]
     pub test_clock_speedup: Option<f64>,
 }
@@ -75,6 +76,11 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
             "--test-clock-speedup must be a number >= 1"
         );
         cfg.clock = std::sync::Arc::new(ferry_local::schedules::ScaledClock::new(f));
+        // Tasks wait out `@retry(minutes_between_retries)` on the same clock.
+        cfg.task_env.push((
+            ferry_local::schedules::ENV_CLOCK_SPEEDUP.to_string(),
+            f.to_string(),
+        ));
     }
     let running = stack::start(cfg)
         .await

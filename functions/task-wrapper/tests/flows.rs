@@ -364,9 +364,12 @@ fn a_step_that_fails_on_attempt_0_passes_on_attempt_1() {
             step: "start".into(),
         },
     );
+    // Both attempts run as one Batch job ("f"); the retry waits its minute first (the test
+    // clock, 30x, makes it 2 s).
     flaky.retries = Retries {
         max_user_code_retries: 1,
         total_attempts: 2,
+        minutes_between_retries: 1,
     };
     let end = stack.describe(
         "FlakyFlow",
@@ -388,7 +391,15 @@ fn a_step_that_fails_on_attempt_0_passes_on_attempt_1() {
     for attempt in [1, 2] {
         let mut vars = task_vars(exec, "f", attempt);
         vars.push(("FERRY_PARENT_TASK_ID", "s".into()));
+        vars.push(("FERRY_CLOCK_SPEEDUP", "30".into()));
+        let began = std::time::Instant::now();
         let out = stack.run(&flaky_url, &vars);
+        let waited = String::from_utf8_lossy(&out.stderr)
+            .contains("waiting 1 minute before retry 1 (@retry(minutes_between_retries=1))");
+        assert_eq!(waited, attempt == 2, "only the retry waits");
+        if attempt == 2 {
+            assert!(began.elapsed() >= std::time::Duration::from_secs(2));
+        }
         if attempt == 1 {
             assert_ne!(out.status.code(), Some(0), "attempt 1 fails");
             assert_ne!(
@@ -432,6 +443,16 @@ print(json.dumps({"done": t["done"].data, "stdout": t.stdout, "attempt": t.curre
             .join(".metaflow/FlakyFlow/sfn-flaky1/flaky/f/0.task_stderr.log")
             .is_file(),
         "attempt 0's log is kept"
+    );
+    let retry_log = std::fs::read_to_string(
+        stack
+            .datastore
+            .join(".metaflow/FlakyFlow/sfn-flaky1/flaky/f/1.task_stderr.log"),
+    )
+    .unwrap();
+    assert!(
+        retry_log.contains("waiting 1 minute before retry 1"),
+        "the wait is in the retry's own stderr: {retry_log}"
     );
 }
 

@@ -126,3 +126,42 @@ print(json.dumps({"stdout": t.stdout, "stderr": t.stderr}))
         "{got}"
     );
 }
+
+#[test]
+fn sigterm_ends_a_retry_wait_before_any_user_code_runs() {
+    let stack = Stack::new();
+    let pkg = stack.flow_package("slow.py", SLOW_FLOW);
+    let mut desc = stack.describe("SlowFlow", "start", "slow.py", &pkg, StepInputs::Start);
+    desc.retries = ferry_spec::task::Retries {
+        max_user_code_retries: 2,
+        total_attempts: 3,
+        minutes_between_retries: 10,
+    };
+    let pid_file = stack.dir.path().join("grandchild.pid");
+    desc.environment
+        .insert("PID_FILE".into(), pid_file.to_string_lossy().into_owned());
+    // The second attempt of the job: it waits ten minutes before running anything.
+    let mut cmd = stack.command(&stack.publish(&desc), &task_vars("slow2", "s", 2));
+    let mut wrapper = cmd.spawn().unwrap();
+    let log = stack
+        .datastore
+        .join(".metaflow/SlowFlow/sfn-slow2/start/s/1.task_stderr.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("waiting 10 minutes")) {
+        assert!(Instant::now() < deadline, "the retry never said it waits");
+        assert!(wrapper.try_wait().unwrap().is_none(), "the wrapper ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Instant::now();
+    kill(Pid::from_raw(wrapper.id() as i32), Signal::SIGTERM).unwrap();
+    let out = wrapper.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "the wait outlived SIGTERM"
+    );
+    assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+    assert!(
+        !pid_file.exists(),
+        "the step ran although its attempt was terminated"
+    );
+}

@@ -19,7 +19,7 @@ pub const MAX_TRIGGER_PARAMETERS_CHARS: usize = 4_096;
 const MAX_RUN_ID_CHARS: usize = 80;
 /// Batch job ids are UUIDs (36); allow some slack.
 const MAX_JOB_ID_CHARS: usize = 64;
-/// Split indexes and retry counts.
+/// Split indexes.
 const MAX_NUMBER_CHARS: usize = 20;
 
 /// Step Functions' `TimeoutSeconds` of a state machine (`--workflow-timeout`): 1 to 31,536,000
@@ -88,10 +88,7 @@ pub fn overrides_upper_bound(overrides: &Value) -> usize {
                 MAX_TRIGGER_PARAMETERS_CHARS
             } else if path.contains("run_id") || path.contains("Execution.Name") {
                 MAX_RUN_ID_CHARS
-            } else if path.contains("Index")
-                || path.contains("split_index")
-                || path.contains("RetryCount")
-            {
+            } else if path.contains("Index") || path.contains("split_index") {
                 MAX_NUMBER_CHARS
             } else {
                 MAX_JOB_ID_CHARS

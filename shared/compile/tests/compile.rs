@@ -93,6 +93,26 @@ fn start_state_exposes_owner_and_token_for_deployment_readers() {
 }
 
 #[test]
+fn start_reads_the_trigger_input_with_or_without_flow_parameters() {
+    // The trigger's run tags travel in `Parameters` (`ferry.tags`): a flow without `Parameter`s
+    // needs them at its start task too, and only there.
+    let c = compile_ok(&foreach_flow(), &aws_options("FeFlow"));
+    let s = all_states(&c.definition);
+    assert!(
+        c.task_descriptions
+            .iter()
+            .all(|t| t.description.default_parameters.is_empty())
+    );
+    assert_eq!(env_of(&s["start"])["FERRY_PARAMETERS"], "$.Parameters");
+    for other in ["fan", "body", "join", "end"] {
+        assert!(
+            !env_of(&s[other]).contains_key("FERRY_PARAMETERS"),
+            "{other}"
+        );
+    }
+}
+
+#[test]
 fn commands_are_the_wrapper_and_a_content_addressed_description() {
     let mut spec = foreach_flow();
     spec.steps[2].command = Some(vec!["sh".into(), "-c".into(), "echo $(id) `x`".into()]);
@@ -372,12 +392,24 @@ fn retries_timeouts_and_project_options() {
         600
     );
     assert_eq!(s["body"]["Retry"].as_array().unwrap().len(), 1);
-    assert_eq!(s["join"]["Parameters"]["RetryStrategy"]["Attempts"], 1);
-    assert_eq!(s["join"]["Retry"][1]["IntervalSeconds"], 300);
-    assert_eq!(s["join"]["Retry"][1]["MaxAttempts"], 1);
+    // A delayed retry is a Batch attempt of the same job (one task id), whose wrapper waits
+    // first: no Step Functions retry of the Task, and Batch's limit makes room for the wait.
+    assert_eq!(s["join"]["Parameters"]["RetryStrategy"]["Attempts"], 2);
+    assert_eq!(s["join"]["Retry"].as_array().unwrap().len(), 1);
     assert_eq!(
-        env_of(&s["join"])["FERRY_RETRY_COUNT"],
-        "States.Format('{}', $$.State.RetryCount)"
+        s["join"]["Retry"][0]["ErrorEquals"],
+        json!(["Batch.AWSBatchException"])
+    );
+    assert_eq!(
+        s["join"]["Parameters"]["Timeout"]["AttemptDurationSeconds"],
+        432_000 + 300
+    );
+    assert!(!env_of(&s["join"]).contains_key("FERRY_RETRY_COUNT"));
+    assert!(
+        all_states(&c.definition)
+            .values()
+            .all(|st| !st.to_string().contains("RetryCount")),
+        "nothing reads $$.State.RetryCount"
     );
     assert_eq!(s["start"]["Retry"][0]["JitterStrategy"], "FULL");
     assert_eq!(c.definition["TimeoutSeconds"], 3600);
@@ -392,6 +424,9 @@ fn retries_timeouts_and_project_options() {
     };
     assert_eq!(d("body").retries.max_user_code_retries, 2);
     assert_eq!(d("body").retries.total_attempts, 6);
+    assert_eq!(d("body").retries.minutes_between_retries, 0);
+    assert_eq!(d("join").retries.total_attempts, 2);
+    assert_eq!(d("join").retries.minutes_between_retries, 5);
     assert_eq!(d("start").default_parameters["n"], json!(3));
     assert!(d("end").default_parameters.is_empty());
     assert_eq!(

@@ -26,8 +26,8 @@ use tokio::sync::{Notify, watch};
 pub const SCHEDULES_PK: &str = "local#schedules";
 
 /// Environment variable that speeds the stack's clock up (a number > 1; for tests: `60` makes a
-/// per-minute cron fire every real second).
-pub const ENV_CLOCK_SPEEDUP: &str = "FERRY_CLOCK_SPEEDUP";
+/// per-minute cron fire every real second, and a task's one-minute retry wait last a second).
+pub use ferry_spec::task::ENV_CLOCK_SPEEDUP;
 
 /// Longest real time the loop sleeps before looking at the table again.
 const MAX_SLEEP: Duration = Duration::from_secs(30);

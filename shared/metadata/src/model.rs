@@ -414,9 +414,8 @@ pub struct Metadata {
     pub id: i64,
     /// Metadata field (`attempt`, `attempt_ok`, `code-package`, ...).
     pub field_name: String,
-    /// The value as posted: a string almost always; the client posts a few (`foreach-stack`) as
-    /// JSON lists, which are kept and returned as such.
-    pub value: Value,
+    /// The value, always text as svc stores it ([`crate::validate::metadata_value`]).
+    pub value: String,
     /// The row's `type` (`attempt`, `internal_attempt_status`, ...).
     pub type_: String,
     /// Who created it, as the client reported (`null` when not sent).
@@ -430,14 +429,6 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    /// The value as text: the string itself, or the JSON text of another value.
-    pub fn value_text(&self) -> std::borrow::Cow<'_, str> {
-        match &self.value {
-            Value::String(v) => std::borrow::Cow::Borrowed(v),
-            other => std::borrow::Cow::Owned(other.to_string()),
-        }
-    }
-
     /// The item.
     pub fn to_item(&self, run: &Run, task: &Task) -> Item {
         let pk = layout::task_pk(&run.flow_id, run.run_number, task.task_id);
@@ -446,13 +437,7 @@ impl Metadata {
         it.attrs.insert("id".into(), Attr::N(self.id));
         it.attrs
             .insert("field_name".into(), Attr::S(self.field_name.clone()));
-        match &self.value {
-            Value::String(v) => it.attrs.insert("value".into(), Attr::S(v.clone())),
-            other => {
-                it.attrs.insert("value_is_json".into(), Attr::Bool(true));
-                it.attrs.insert("value".into(), Attr::S(other.to_string()))
-            }
-        };
+        it.attrs.insert("value".into(), Attr::S(self.value.clone()));
         it.attrs.insert("type".into(), Attr::S(self.type_.clone()));
         put_s(&mut it.attrs, "user_name", &self.user_name);
         put_tags(&mut it.attrs, "tags", &self.tags);
@@ -465,12 +450,15 @@ impl Metadata {
         Some(Metadata {
             id: n(it, "id")?,
             field_name: s(it, "field_name")?,
+            // Rows written before values were always text kept other JSON values as JSON text
+            // marked `value_is_json`: read them as text the way a new row would be stored.
             value: match (s(it, "value"), it.attrs.get("value_is_json")) {
-                (Some(v), Some(Attr::Bool(true))) => {
-                    serde_json::from_str(&v).unwrap_or(Value::String(v))
-                }
-                (Some(v), _) => Value::String(v),
-                (None, _) => Value::String(String::new()),
+                (Some(v), Some(Attr::Bool(true))) => serde_json::from_str(&v)
+                    .ok()
+                    .and_then(|json| crate::validate::metadata_value(&json).ok())
+                    .unwrap_or(v),
+                (Some(v), _) => v,
+                (None, _) => String::new(),
             },
             type_: s(it, "type").unwrap_or_default(),
             user_name: s(it, "user_name"),

@@ -11,10 +11,16 @@ use crate::error::{ApiError, ApiResult};
 pub const MAX_NAME_BYTES: usize = 255;
 
 /// Check a name taken from the path or a body: non-empty, at most 255 bytes, no `/` (names are
-/// pathspec components), no control characters.
+/// pathspec components), not `.` or `..` (HTTP clients remove such segments from a URL, so the
+/// client could never read the object back), no control characters.
 pub fn name(kind: &str, value: &str) -> ApiResult<()> {
     if value.is_empty() {
         return Err(ApiError::bad(format!("{kind} must not be empty")));
+    }
+    if value == "." || value == ".." {
+        return Err(ApiError::bad(format!(
+            "{kind} {value:?} is not a usable name: HTTP clients drop \".\" and \"..\" segments from URLs, so nothing could read it back; use another name"
+        )));
     }
     if value.len() > MAX_NAME_BYTES {
         return Err(ApiError::bad(format!(
@@ -114,6 +120,64 @@ pub fn opt_str(obj: &Map<String, Value>, key: &str) -> ApiResult<Option<String>>
 /// A required string field.
 pub fn req_str(obj: &Map<String, Value>, key: &str) -> ApiResult<String> {
     opt_str(obj, key)?.ok_or_else(|| ApiError::bad(format!("{key} is required")))
+}
+
+/// A metadata row's `value` as the string svc stores (`metadata_v3.value TEXT NOT NULL`, written
+/// through psycopg2): a string as is; a number or boolean as its JSON text (`4`, `-2.5`, `true`,
+/// as Postgres casts the literal to text); a list of strings (the client's `foreach-stack`) as a
+/// Postgres text array (`{i=0,"a b"}`, [`postgres_text_array`]). Anything else (`null`, an
+/// object, a list holding other values) is a 400: svc fails to insert such a row.
+pub fn metadata_value(v: &Value) -> ApiResult<String> {
+    let refuse = || {
+        ApiError::bad(format!(
+            "value must be a string (or a number, a boolean or a list of strings, stored as text), not {}",
+            match v {
+                Value::Array(_) => "a list holding other values",
+                other => kind_of(other),
+            }
+        ))
+    };
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Ok(v.to_string()),
+        Value::Array(items) => {
+            let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            strings.map(|s| postgres_text_array(&s)).ok_or_else(refuse)
+        }
+        Value::Null | Value::Object(_) => Err(refuse()),
+    }
+}
+
+/// The text Postgres gives a `text[]` (its `array_out`): `{a,b}`, where an element is quoted when
+/// it is empty, is `NULL` in any case, or holds `{`, `}`, `,`, `"`, `\` or white space; inside
+/// quotes `"` and `\` are escaped with `\`.
+pub fn postgres_text_array(items: &[&str]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let quote = item.is_empty()
+            || item.eq_ignore_ascii_case("null")
+            || item.chars().any(|c| {
+                matches!(c, '{' | '}' | ',' | '"' | '\\')
+                    || matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+            });
+        if !quote {
+            out.push_str(item);
+            continue;
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 /// An optional string-or-integer field, as a string (ids the client sends either way).
@@ -229,12 +293,37 @@ mod tests {
     }
 
     #[test]
+    fn metadata_values_become_svc_text() {
+        use serde_json::json;
+        let text = |v: Value| metadata_value(&v).unwrap();
+        assert_eq!(text(json!("x")), "x");
+        assert_eq!(text(json!(7)), "7");
+        assert_eq!(text(json!(true)), "true");
+        assert_eq!(text(json!(["i=0", "j=1"])), "{i=0,j=1}");
+        assert_eq!(
+            text(json!(["", "null", "a\tb", "x{y", "q\"", "b\\s"])),
+            "{\"\",\"null\",\"a\tb\",\"x{y\",\"q\\\"\",\"b\\\\s\"}"
+        );
+        for bad in [
+            json!(null),
+            json!({"a": 1}),
+            json!([1]),
+            json!([["a"]]),
+            json!(["a", null]),
+        ] {
+            assert!(metadata_value(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn names() {
         assert!(name("flow", "HelloFlow").is_ok());
         assert!(name("flow", "a/b").is_err());
         assert!(name("flow", "").is_err());
         assert!(name("flow", &"x".repeat(256)).is_err());
         assert!(name("flow", &"x".repeat(255)).is_ok());
+        assert!(name("flow", ".").is_err() && name("flow", "..").is_err());
+        assert!(name("flow", "...").is_ok() && name("flow", ".x").is_ok());
         assert!(is_numeric("12") && !is_numeric("1a") && !is_numeric(""));
     }
 }

@@ -341,15 +341,29 @@ def export_parameter(param):
 
 
 def flow_parameters(flow):
-    """The flow's Parameters in declaration order (base classes first)."""
+    """The flow's Parameters in declaration order (base classes first). A Parameter held in an
+    attribute Metaflow skips when it collects parameters (`FlowSpec._NON_PARAMETERS`: `name`,
+    `input`, `index`, ...) is refused: Metaflow would never set it."""
+    from metaflow import FlowSpec
     from metaflow.parameters import Parameter
 
+    skipped = set(getattr(FlowSpec, "_NON_PARAMETERS", ()))
     found = {}
     for klass in reversed(flow.__mro__):
         for attr, value in vars(klass).items():
             if isinstance(value, Parameter) and not attr.startswith("_"):
                 found.pop(attr, None)
                 found[attr] = value
+    for attr, param in found.items():
+        if attr in skipped:
+            raise ExportFailure(
+                "unsupported",
+                "Parameter %r is assigned to the flow attribute `%s`, which Metaflow never "
+                "sets from a Parameter (it skips %s; `self.name` is the flow's name), so the "
+                "parameter would be ignored: assign the Parameter to another attribute, e.g. "
+                "`%s_param = Parameter(%r, ...)`"
+                % (param.name, attr, ", ".join(sorted(skipped)), attr, param.name),
+            )
     params = list(found.values())
     configs = [p.name for p in params if getattr(p, "IS_CONFIG_PARAMETER", False)]
     if configs:

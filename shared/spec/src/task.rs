@@ -32,10 +32,14 @@ pub const ENV_SPLIT_PARENT_TASK_ID: &str = "FERRY_SPLIT_PARENT_TASK_ID";
 pub const ENV_TAIL_SPLIT_PARENT_TASK_ID: &str = "FERRY_TAIL_SPLIT_PARENT_TASK_ID";
 /// Split index of this body iteration (body tails).
 pub const ENV_FOREACH_INDEX: &str = "FERRY_FOREACH_INDEX";
-/// Step Functions retry count (`"0"`, `"1"`, …) of a step retried with a delay
-/// (`@retry(minutes_between_retries>0)`); such steps run one Batch attempt per Step Functions
-/// attempt, so Metaflow's `retry_count` = this + `AWS_BATCH_JOB_ATTEMPT` − 1.
+/// *Transitional*: the Step Functions retry count (`"0"`, `"1"`, …) that state machines compiled
+/// before delayed retries moved into the Batch job set on steps with
+/// `@retry(minutes_between_retries>0)`; Metaflow's `retry_count` = this + `AWS_BATCH_JOB_ATTEMPT`
+/// − 1. The compiler no longer emits it.
 pub const ENV_RETRY_COUNT: &str = "FERRY_RETRY_COUNT";
+/// For tests of the embedded stack: its clock runs this many times faster than real time (a
+/// number > 1); schedules fire and retry waits elapse that much sooner.
+pub const ENV_CLOCK_SPEEDUP: &str = "FERRY_CLOCK_SPEEDUP";
 /// The metadata service URL the task reports to now (`http(s)://…`), set by the executor on
 /// every task (the embedded stack sets its own URL, so a stack restarted on another port keeps
 /// running deployments made on the old one). When set, the wrapper uses it instead of the task
@@ -196,6 +200,15 @@ pub struct Retries {
     pub max_user_code_retries: u32,
     /// Batch `RetryStrategy.Attempts` = user retries + error retries + 1.
     pub total_attempts: u32,
+    /// `@retry(minutes_between_retries)`: the wrapper of every attempt after the first waits
+    /// this many minutes before it runs anything (0: retry at once; absent in older
+    /// descriptions, whose delayed retries were Step Functions retries).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub minutes_between_retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Metadata provider settings.

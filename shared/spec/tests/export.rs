@@ -453,3 +453,49 @@ fn unsupported_parameters_and_bad_paths() {
         "{err}"
     );
 }
+
+/// A flow file whose class body declares `decl` (e.g. `name = Parameter("name")`).
+fn flow_with_parameter(dir: &Path, decl: &str) -> PathBuf {
+    let file = dir.join("named.py");
+    std::fs::write(
+        &file,
+        format!(
+            "from metaflow import FlowSpec, Parameter, step\n\nclass NamedFlow(FlowSpec):\n    {decl}\n\n    @step\n    def start(self):\n        self.next(self.end)\n\n    @step\n    def end(self):\n        pass\n\nif __name__ == \"__main__\":\n    NamedFlow()\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_parameter_in_an_attribute_metaflow_never_sets_is_refused() {
+    // Metaflow skips these attributes when it collects parameters (`FlowSpec._NON_PARAMETERS`):
+    // the run would never set them, and `self.name` stays the flow's name.
+    let dir = tempfile::tempdir().unwrap();
+    for (decl, attr) in [
+        (r#"name = Parameter("name", default="ada")"#, "name"),
+        (r#"name = Parameter("who", default="ada")"#, "name"),
+        (r#"input = Parameter("input", default=1)"#, "input"),
+        (r#"index = Parameter("index", default=1)"#, "index"),
+        (r#"cmd = Parameter("cmd", default="x")"#, "cmd"),
+    ] {
+        let err = export_spec(&python(), &flow_with_parameter(dir.path(), decl)).unwrap_err();
+        assert!(
+            matches!(err, ExportError::Unsupported { .. }),
+            "{decl}: {err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("the flow attribute `{attr}`"))
+                && msg.contains("Metaflow never sets")
+                && msg.contains("assign the Parameter to another attribute"),
+            "{decl}: {msg}"
+        );
+    }
+    // The parameter's own name may be `name` (Metaflow runs it as `--name`).
+    let spec = export(&flow_with_parameter(
+        dir.path(),
+        r#"who = Parameter("name", default="ada")"#,
+    ));
+    assert_eq!(spec.parameters[0].name, "name");
+}

@@ -68,8 +68,9 @@ impl TaskEnv {
         )
     }
 
-    /// Metaflow's retry count: `FERRY_RETRY_COUNT` (Step Functions retries of delayed
-    /// `@retry`s, 0 when unset) + attempt − 1 (`docs/runtime-contract.md` §7).
+    /// Metaflow's retry count: attempt − 1, plus `FERRY_RETRY_COUNT` (0 when unset), which only
+    /// state machines compiled before delayed retries moved into the Batch job set
+    /// (`docs/runtime-contract.md` §7).
     pub fn retry_count(&self) -> Result<u32, TaskError> {
         let sfn: u32 = match self.vars.get(ENV_RETRY_COUNT) {
             None => 0,
@@ -81,6 +82,16 @@ impl TaskEnv {
         };
         sfn.checked_add(self.attempt - 1)
             .ok_or_else(|| TaskError::Env("the retry count overflows".into()))
+    }
+
+    /// `FERRY_CLOCK_SPEEDUP`: how many times faster than real time the embedded stack's test
+    /// clock runs (1 when unset or not a number > 1).
+    pub fn clock_speedup(&self) -> f64 {
+        self.vars
+            .get(ferry_spec::task::ENV_CLOCK_SPEEDUP)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|f| f.is_finite() && *f > 1.0)
+            .unwrap_or(1.0)
     }
 
     /// The Metaflow run id, `sfn-<execution>`.

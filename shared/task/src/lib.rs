@@ -3,7 +3,8 @@
 //!
 //! One invocation runs ONE attempt of one task (`docs/runtime-contract.md`):
 //! 1. read the per-task environment ([`env`]) and the content-addressed task description
-//!    ([`description`], sha256 checked against its key);
+//!    ([`description`], sha256 checked against its key); a retry of a step with
+//!    `@retry(minutes_between_retries)` waits first ([`retry_wait`]);
 //! 2. make the code package available ([`package`]: download with retries, sha256 check, safe
 //!    extraction ([`extract`]), host cache by sha256);
 //! 3. build the input paths ([`inputs`], through a file, never argv), run Metaflow's `init` for
@@ -29,6 +30,7 @@ pub mod mflog;
 pub mod package;
 pub mod params;
 pub mod retry;
+pub mod retry_wait;
 pub mod splits;
 pub mod stores;
 
@@ -145,17 +147,23 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
         env.retry_count()?,
     )?);
     let periodic = sink.flush_periodically(opts.log_interval);
-    let result = run_with_logs(
-        opts,
-        shutdown,
-        &env,
-        &desc,
-        &sink,
-        ds_blobs.as_ref(),
-        work.path(),
-        init_env,
-    )
-    .await;
+    let result = match retry_wait::before_attempt(&env, &desc.retries, &sink, shutdown).await {
+        Ok(Some(interrupted)) => Ok(interrupted),
+        Ok(None) => {
+            run_with_logs(
+                opts,
+                shutdown,
+                &env,
+                &desc,
+                &sink,
+                ds_blobs.as_ref(),
+                work.path(),
+                init_env,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     periodic.abort();
     if let Err(e) = &result {
         // The reason also lands in the task's stderr log, where `ferry logs` and the client look.

@@ -175,7 +175,7 @@ impl Stack {
             "flow_file": flow_file,
             "code_package": package,
             "command": StepCommand::Metaflow { python: ferry_testkit::python().to_string_lossy().into_owned() },
-            "retries": Retries { max_user_code_retries: 0, total_attempts: 1 },
+            "retries": Retries { max_user_code_retries: 0, total_attempts: 1, minutes_between_retries: 0 },
             "metadata": metadata,
             "datastore": DatastoreSettings { kind: "local".into(), root: self.datastore.to_string_lossy().into_owned() },
             "blobs": BlobStoreRef::Dir { path: self.blobs.to_string_lossy().into_owned() },

@@ -26,8 +26,8 @@
 //! `ItemProcessor` (`ProcessorConfig.Mode` `INLINE` | `DISTRIBUTED` with `ExecutionType: STANDARD`),
 //! `ItemReader` (`s3:getObject`, `ReaderConfig.InputType: JSON`), `ResultWriter`
 //! (`s3:putObject`), `MaxConcurrency`. Resources: `batch:submitJob.sync`, `dynamodb:getItem`.
-//! Paths: `$`, `$.a.b`, `$.a['x.y']`, `$[i].a`, `$$.Execution.Name`, `$$.Map.Item.Value`,
-//! `$$.State.RetryCount`. Intrinsics: `States.Format` with `{}` placeholders.
+//! Paths: `$`, `$.a.b`, `$.a['x.y']`, `$[i].a`, `$$.Execution.Name`, `$$.Map.Item.Value`.
+//! Intrinsics: `States.Format` with `{}` placeholders.
 
 use std::collections::HashSet;
 

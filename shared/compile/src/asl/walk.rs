@@ -345,18 +345,21 @@ impl<'a> Walk<'a> {
         let first_of = g.foreach_of_child(step_name).map(|n| n.name().to_string());
         let d = &step.decorators;
         let total_attempts = attempts(step);
-        let delayed = d
+        // `@retry(minutes_between_retries=M)`: every attempt runs in the one Batch job (so one
+        // task id); the wrapper waits M minutes before each retry (runtime contract §7).
+        let retry_wait_seconds = d
             .retry
             .as_ref()
-            .is_some_and(|r| r.minutes_between_retries > 0 && r.times > 0);
+            .filter(|_| total_attempts > 1)
+            .map_or(0, |r| u64::from(r.minutes_between_retries) * 60);
 
         // Dynamic environment (runtime contract §2).
         let mut env: Vec<(String, String)> = vec![(td::ENV_RUN_ID.to_string(), input.run_id())];
         match &inputs {
             StepInputs::Start => {
-                if !self.spec.parameters.is_empty() {
-                    env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
-                }
+                // Every flow, with or without `Parameter`s: the trigger's run tags travel there
+                // too (`ferry_spec::task::PARAMETERS_TAGS`).
+                env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
             }
             StepInputs::Parent { .. } => {
                 env.push((td::ENV_PARENT_TASK_ID.to_string(), "$.JobId".to_string()));
@@ -415,12 +418,6 @@ impl<'a> Walk<'a> {
             if let Some(v) = v {
                 env.push((td::ENV_SPLIT_PARENT_TASK_ID.to_string(), v));
             }
-        }
-        if delayed {
-            env.push((
-                td::ENV_RETRY_COUNT.to_string(),
-                "States.Format('{}', $$.State.RetryCount)".to_string(),
-            ));
         }
 
         // Batch parameters: static identity + carried state.
@@ -503,31 +500,25 @@ impl<'a> Walk<'a> {
         submit.insert("JobDefinition".into(), json!(job_definition));
         submit.insert("Parameters".into(), Value::Object(params));
         submit.insert("ContainerOverrides".into(), overrides);
-        let batch_attempts = if delayed { 1 } else { total_attempts };
-        submit.insert("RetryStrategy".into(), json!({"Attempts": batch_attempts}));
+        submit.insert("RetryStrategy".into(), json!({"Attempts": total_attempts}));
+        // A retry's wait runs inside its attempt: Batch's limit leaves the step its whole
+        // `@timeout` after it (Metaflow enforces `@timeout` itself, inside the task).
         let timeout = d
             .timeout
             .as_ref()
-            .map_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS, |t| t.seconds);
+            .map_or(DEFAULT_ATTEMPT_TIMEOUT_SECONDS, |t| t.seconds)
+            .saturating_add(retry_wait_seconds);
         submit.insert("Timeout".into(), json!({"AttemptDurationSeconds": timeout}));
         if !o.batch_tags.is_empty() {
             submit.insert("Tags".into(), json!(o.batch_tags));
             submit.insert("PropagateTags".into(), json!(true));
         }
 
-        let mut retry = vec![json!({
+        let retry = vec![json!({
             "ErrorEquals": ["Batch.AWSBatchException"],
             "IntervalSeconds": 2, "MaxAttempts": 10, "BackoffRate": 2,
             "MaxDelaySeconds": 60, "JitterStrategy": "FULL",
         })];
-        if delayed && let Some(r) = &d.retry {
-            retry.push(json!({
-                "ErrorEquals": ["States.TaskFailed"],
-                "IntervalSeconds": u64::from(r.minutes_between_retries) * 60,
-                "MaxAttempts": total_attempts - 1,
-                "BackoffRate": 1,
-            }));
-        }
         let mut state = Map::new();
         state.insert("Type".into(), json!("Task"));
         state.insert(
@@ -638,6 +629,11 @@ impl<'a> Walk<'a> {
             retries: Retries {
                 max_user_code_retries: d.retry.as_ref().map_or(0, |r| r.times),
                 total_attempts,
+                minutes_between_retries: d
+                    .retry
+                    .as_ref()
+                    .filter(|_| total_attempts > 1)
+                    .map_or(0, |r| r.minutes_between_retries),
             },
             metadata: o.metadata.clone(),
             datastore: o.datastore.clone(),

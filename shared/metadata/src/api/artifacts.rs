@@ -4,8 +4,10 @@
 //! `attempt_id`; a by-name lookup uses the attempt of the highest-attempt artifact literally
 //! named `name` (every Metaflow attempt stores one), or attempt 0 when there is none.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
+
+use super::extract::Path;
 use serde_json::{Value, json};
 
 use super::body::Body;

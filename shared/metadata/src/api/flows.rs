@@ -1,7 +1,9 @@
 //! Flows (svc flow.py): `GET /flows`, `GET|POST /flows/{flow_id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
+
+use super::extract::Path;
 use serde_json::Value;
 
 use super::body::Body;

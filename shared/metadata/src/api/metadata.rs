@@ -1,8 +1,10 @@
 //! Metadata rows (svc metadata.py): create a batch, list by task, list by run. Rows keep their
 //! own tags (`attempt_id:N`), which the client needs to rebuild one attempt's metadata.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
+
+use super::extract::Path;
 use serde_json::{Value, json};
 
 use super::body::Body;
@@ -19,10 +21,11 @@ pub(crate) fn unregistered() -> ApiError {
 }
 
 /// `POST …/tasks/{task_id}/metadata` with a JSON array of `{field_name, value, type, tags,
-/// user_name}` (`value` a string, or any JSON value, returned as sent): insert
-/// every row (duplicates allowed); `{"metadata_created": n}`. The ids in the body are ignored
-/// (the path says which task). 400 when the task is unknown. `attempt` and `attempt_ok` rows are
-/// also kept on the task item (and, for the end step, on the run item): see
+/// user_name}`: insert every row (duplicates allowed); `{"metadata_created": n}`. `value` is
+/// stored as text, as svc stores it ([`validate::metadata_value`]: a number, a boolean or a list
+/// of strings become their text; `null`, objects and other lists are a 400). The ids in the body
+/// are ignored (the path says which task). 400 when the task is unknown. `attempt` and `attempt_ok`
+/// rows are also kept on the task item (and, for the end step, on the run item): see
 /// [`crate::repo::Repo::record_attempt`].
 pub async fn create(
     State(st): State<AppState>,
@@ -36,10 +39,11 @@ pub async fn create(
         let at = |e: ApiError| ApiError::bad(format!("metadata[{i}]: {e}"));
         let field_name = validate::req_str(obj, "field_name").map_err(at)?;
         validate::name("field_name", &field_name).map_err(at)?;
-        // The client sends strings, except for `foreach-stack`, a JSON list: kept as sent.
+        // The client sends strings, except `foreach-stack` (a list of strings) and
+        // `parallel-world-size` (a number): stored as the text svc would store.
         let value = match obj.get("value") {
             None => return Err(ApiError::bad(format!("metadata[{i}]: value is required"))),
-            Some(v) => v.clone(),
+            Some(v) => validate::metadata_value(v).map_err(at)?,
         };
         rows.push(Metadata {
             id: 0,

@@ -15,6 +15,7 @@ mod admin;
 mod artifacts;
 pub mod auth;
 mod body;
+mod extract;
 mod flows;
 mod metadata;
 mod runs;

@@ -1,7 +1,9 @@
 //! Runs (svc run.py): list, create, get, heartbeat, tag mutation.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
+
+use super::extract::{Path, Query};
 use serde_json::{Value, json};
 
 use super::body::Body;

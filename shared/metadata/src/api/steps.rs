@@ -1,7 +1,9 @@
 //! Steps (svc step.py): list, get, create. Reads carry the run's current tags.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
+
+use super::extract::Path;
 use serde_json::Value;
 
 use super::body::Body;

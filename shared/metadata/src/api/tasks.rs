@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
+
+use super::extract::{Path, Query};
 use futures::{StreamExt, stream};
 use serde_json::Value;
 
@@ -161,7 +163,7 @@ pub async fn filtered(
     for (t, md) in tasks.iter().zip(rows) {
         let hit = md?.iter().any(|m| {
             field.as_ref().is_none_or(|f| &m.field_name == f)
-                && pattern.as_ref().is_none_or(|p| p.is_match(&m.value_text()))
+                && pattern.as_ref().is_none_or(|p| p.is_match(&m.value))
         });
         if hit {
             out.push(Value::String(format!(

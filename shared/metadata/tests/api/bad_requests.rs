@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::{Backend, Server, seg, server};
 
-on_both_backends!(bad_requests_are_rejected_without_writes);
+on_both_backends!(
+    bad_requests_are_rejected_without_writes,
+    dot_names_and_undecodable_paths_get_json_400s_without_writes,
+);
 
 /// Everything the API can read back for flow F.
 async fn snapshot(s: &Server, run: &str, task: &str) -> Value {
@@ -92,6 +95,22 @@ async fn bad_requests_are_rejected_without_writes(b: Backend) {
         (Method::GET, format!("{t}/attempt/abc/artifacts"), None, StatusCode::BAD_REQUEST, "attempt_id \"abc\" must be an integer"),
         (Method::GET, format!("{r}/steps/s/filtered_tasks?pattern=%28"), None, StatusCode::BAD_REQUEST, "not a valid regular expression"),
         (Method::GET, "/flows/F/runs?status=bogus".into(), None, StatusCode::BAD_REQUEST, "is not one of running, completed, failed"),
+        // Names the client could never address: HTTP libraries drop `.` and `..` from URLs.
+        (Method::POST, "/flows/F/run".into(), Some(json!({"run_number": ".."})), StatusCode::BAD_REQUEST, "HTTP clients drop"),
+        (Method::POST, "/flows/F/run".into(), Some(json!({"run_number": "."})), StatusCode::BAD_REQUEST, "HTTP clients drop"),
+        (Method::POST, format!("{r}/steps/s/task"), Some(json!({"task_id": ".."})), StatusCode::BAD_REQUEST, "HTTP clients drop"),
+        (Method::POST, format!("{t}/artifact"), Some(json!([{"name": "."}])), StatusCode::BAD_REQUEST, "HTTP clients drop"),
+        (Method::POST, format!("{t}/metadata"), Some(json!([{"field_name": "..", "value": "v"}])), StatusCode::BAD_REQUEST, "HTTP clients drop"),
+        // A path that is not UTF-8 once percent-decoded: JSON like every other error.
+        (Method::GET, "/flows/%FF".into(), None, StatusCode::BAD_REQUEST, "UTF-8"),
+        (Method::POST, "/flows/%C3%28".into(), Some(json!({})), StatusCode::BAD_REQUEST, "UTF-8"),
+        (Method::GET, format!("{r}/steps/%FF/tasks"), None, StatusCode::BAD_REQUEST, "UTF-8"),
+        (Method::POST, format!("{r}/steps/s/tasks/{task}%FF/metadata"), Some(json!([good_md.clone()])), StatusCode::BAD_REQUEST, "UTF-8"),
+        // Metadata values are strings (svc's `value TEXT NOT NULL`): no null, object or nested list.
+        (Method::POST, format!("{t}/metadata"), Some(json!([good_md.clone(), {"field_name": "f", "value": null}])), StatusCode::BAD_REQUEST, "metadata[1]: value must be a string"),
+        (Method::POST, format!("{t}/metadata"), Some(json!([{"field_name": "f", "value": {"a": 1}}])), StatusCode::BAD_REQUEST, "metadata[0]: value must be a string"),
+        (Method::POST, format!("{t}/metadata"), Some(json!([{"field_name": "f", "value": ["a", 1]}])), StatusCode::BAD_REQUEST, "metadata[0]: value must be a string"),
+        (Method::POST, format!("{t}/metadata"), Some(json!([{"field_name": "f", "value": [["a"]]}])), StatusCode::BAD_REQUEST, "metadata[0]: value must be a string"),
     ];
     assert!(cases.len() >= 20);
 
@@ -107,6 +126,53 @@ async fn bad_requests_are_rejected_without_writes(b: Backend) {
             message.contains(msg),
             "{method} {shown}: {message:?} lacks {msg:?}"
         );
+    }
+    assert_eq!(
+        snapshot(&s, &run, &task).await,
+        before,
+        "a bad request wrote something"
+    );
+}
+
+async fn dot_names_and_undecodable_paths_get_json_400s_without_writes(b: Backend) {
+    let s = server(b).await;
+    let run = seg(&s.flow_and_run("F").await);
+    let task = seg(&s.step_and_task("F", &run, "s", None).await);
+    let r = format!("/flows/F/runs/{run}");
+    let md = r#"[{"field_name": "f", "value": "v", "type": "t", "tags": []}]"#;
+    let cases = [
+        ("POST", "/flows/.".to_string(), "{}"),
+        ("POST", "/flows/..".to_string(), "{}"),
+        ("GET", "/flows/..".to_string(), ""),
+        ("POST", "/flows/../run".to_string(), "{}"),
+        ("GET", "/flows/F/runs/.".to_string(), ""),
+        ("POST", "/flows/F/runs/../steps/s/step".to_string(), "{}"),
+        ("POST", format!("{r}/steps/./step"), "{}"),
+        ("POST", format!("{r}/steps/../task"), "{}"),
+        ("GET", format!("{r}/steps/s/tasks/.."), ""),
+        ("POST", format!("{r}/steps/s/tasks/./metadata"), md),
+        ("POST", format!("{r}/steps/s/tasks/../heartbeat"), "{}"),
+    ];
+    let before = snapshot(&s, &run, &task).await;
+    for (method, target, body) in cases {
+        let (status, content_type, v) = s.raw(method, &target, body).await;
+        assert_eq!(status, 400, "{method} {target}: {v}");
+        assert_eq!(content_type, "application/json", "{method} {target}");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("HTTP clients drop"),
+            "{method} {target}: {message:?}"
+        );
+    }
+    for target in [
+        "/flows/%FF",
+        "/flows/F/runs/%C3%28",
+        "/flows/F/runs?status=%FF",
+    ] {
+        let (status, content_type, v) = s.raw("GET", target, "").await;
+        assert_eq!(content_type, "application/json", "{target}");
+        assert!(v["message"].is_string(), "{target}: {v}");
+        assert_eq!(status, 400, "{target}: {v}");
     }
     assert_eq!(
         snapshot(&s, &run, &task).await,

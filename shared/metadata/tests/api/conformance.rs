@@ -574,14 +574,49 @@ async fn metadata(b: Backend) {
         s.get("/flows/F/runs/999999/metadata").await,
         (StatusCode::OK, json!([]))
     );
-    // The client posts `foreach-stack` as a JSON list: it comes back as sent.
-    let stack = json!({"field_name": "foreach-stack", "type": "foreach-stack", "value": ["a", "b"], "tags": []});
+    // A value is always stored and read back as a string (svc's `value TEXT` column): the
+    // client posts `foreach-stack` as a list of strings and `parallel-world-size` as a number,
+    // which svc's Postgres stores as their text (a text array as `{…}`, quoted where needed).
+    let posted = [
+        (json!(["i=0", "j=1"]), "{i=0,j=1}"),
+        (
+            json!(["a b", "", "q\"x", "NULL", "c,d", "back\\slash", "é"]),
+            r#"{"a b","","q\"x","NULL","c,d","back\\slash",é}"#,
+        ),
+        (json!([]), "{}"),
+        (json!(4), "4"),
+        (json!(-2.5), "-2.5"),
+        (json!(true), "true"),
+        (json!(false), "false"),
+        (json!("True"), "True"),
+    ];
+    let rows: Vec<Value> = posted
+        .iter()
+        .enumerate()
+        .map(|(i, (v, _))| json!({"field_name": format!("v{i}"), "type": "t", "value": v, "tags": []}))
+        .collect();
     assert_eq!(
-        s.post(&url, json!([stack])).await.1,
-        json!({"metadata_created": 1})
+        s.post(&url, Value::Array(rows)).await.1,
+        json!({"metadata_created": posted.len()})
     );
     let (_, list) = s.get(&url).await;
-    assert_eq!(list[0]["value"], json!(["a", "b"]));
+    for (i, (sent, stored)) in posted.iter().enumerate() {
+        let row = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["field_name"] == format!("v{i}"))
+            .unwrap_or_else(|| panic!("no row v{i} in {list}"));
+        assert_eq!(row["value"], json!(stored), "{sent}");
+    }
+    // filtered_tasks matches the same text.
+    let (st, found) = s
+        .get(&format!(
+            "/flows/F/runs/{run}/steps/s/filtered_tasks?metadata_field_name=v0&pattern=%5E%5C%7Bi%3D0%2C"
+        ))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(found, json!([format!("F/{run}/s/{t}")]));
 }
 
 fn art(name: &str, attempt: u32) -> Value {

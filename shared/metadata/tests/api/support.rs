@@ -110,6 +110,43 @@ impl Server {
         (status, json, text)
     }
 
+    /// Send `method target` byte for byte over a fresh connection: reqwest (like every HTTP
+    /// library) removes `.` and `..` segments from a URL, and a fuzzer or a proxy need not.
+    /// Returns the status, the `content-type` and the body parsed as JSON (`Null` when not JSON).
+    pub async fn raw(&self, method: &str, target: &str, body: &str) -> (u16, String, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).await.expect("read");
+        let text = String::from_utf8_lossy(&answer);
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-type")
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_default();
+        (
+            status,
+            content_type,
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (s, v, _) = self.call(Method::GET, path, None).await;
         (s, v)

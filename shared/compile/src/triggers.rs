@@ -360,7 +360,10 @@ mod tests {
         let err = compile_triggers(&s, &names(Some("lake"), Some("longer_branch"), false), None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("is \"mfns.lake.test.longer_branch.eee"), "{err}");
+        assert!(
+            err.contains("is \"mfns.lake.test.longer_branch.eee"),
+            "{err}"
+        );
         assert!(err.contains("at most 128"), "{err}");
     }
 

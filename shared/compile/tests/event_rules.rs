@@ -35,13 +35,15 @@ fn spec(flow: &str, parameters: Value, decorators: Value) -> FlowSpec {
 }
 
 /// (case, spec, --branch, --production, state machine prefix)
-fn cases() -> Vec<(
+type Case = (
     &'static str,
     FlowSpec,
     Option<&'static str>,
     bool,
     Option<&'static str>,
-)> {
+);
+
+fn cases() -> Vec<Case> {
     vec![
         (
             "one_event",

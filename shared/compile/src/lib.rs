@@ -4,6 +4,8 @@
 //! * [`compile`] (in [`asl`]): `FlowSpec` + `FlowGraph` + [`CompileOptions`] → [`Compiled`]
 //!   (definition, content-addressed task descriptions, job definitions, schedule).
 //! * [`naming`]: `@project` branches, deployment/state machine/schedule/job/state names.
+//! * [`triggers`]: `@trigger`/`@trigger_on_finish` → the deployment's [`triggers::TriggerSpec`].
+//! * [`event_rules`]: a `TriggerSpec` → the EventBridge rule (name, bus, event pattern).
 //! * [`token`]: Metaflow-compatible production tokens.
 //! * [`limits`]: the AWS limits and a definition checker.
 //! * [`bootstrap`]: a wrapper command that fetches the task wrapper from S3 (hash-checked).
@@ -13,12 +15,14 @@
 pub mod asl;
 pub mod bootstrap;
 pub mod canonical;
+pub mod event_rules;
 pub mod limits;
 pub mod naming;
 pub mod options;
 pub mod output;
 pub mod schedule;
 pub mod token;
+pub mod triggers;
 
 pub use asl::compile;
 pub use options::{CompileOptions, MapMode, Platform};

@@ -103,10 +103,6 @@ pub struct NameRequest<'a> {
 /// improvements: a non-project name longer than 80 characters is shortened with a hash instead
 /// of refused, and every name is checked against Step Functions' character rules.
 pub fn deployment_names(req: &NameRequest<'_>) -> Result<DeploymentNames, NamingError> {
-    let attach = |name: &str| match req.state_machine_prefix {
-        Some(p) if !p.is_empty() && !name.starts_with(p) => format!("{p}_{name}"),
-        _ => name.to_string(),
-    };
     match req.project {
         Some(project) => {
             if req.name.is_some() {
@@ -115,19 +111,8 @@ pub fn deployment_names(req: &NameRequest<'_>) -> Result<DeploymentNames, Naming
             validate_project_name(project)?;
             let branch = project_branch(req.user, req.branch, req.production)?;
             let project_flow_name = format!("{project}.{branch}.{}", req.flow);
-            let full = attach(&project_flow_name);
-            let (state_machine, truncated) = if full.chars().count() > PROJECT_TRUNCATE_AT {
-                (
-                    format!(
-                        "{}-{}",
-                        take_chars(&full, PROJECT_TRUNCATE_AT),
-                        short_hash(&full)
-                    ),
-                    true,
-                )
-            } else {
-                (full, false)
-            };
+            let (state_machine, truncated) =
+                project_state_machine_name(&project_flow_name, req.state_machine_prefix);
             check_sfn_name(&state_machine)?;
             Ok(DeploymentNames {
                 token_prefix: project_token_prefix(project, &branch),
@@ -151,8 +136,8 @@ pub fn deployment_names(req: &NameRequest<'_>) -> Result<DeploymentNames, Naming
             {
                 return Err(NamingError::InvalidName(base.to_string()));
             }
-            let full = attach(base);
-            let (state_machine, truncated) = fit(&full, MAX_SFN_NAME);
+            let (state_machine, truncated) =
+                flow_state_machine_name(base, req.state_machine_prefix);
             check_sfn_name(&state_machine)?;
             Ok(DeploymentNames {
                 token_prefix: state_machine.to_lowercase(),
@@ -162,6 +147,41 @@ pub fn deployment_names(req: &NameRequest<'_>) -> Result<DeploymentNames, Naming
             })
         }
     }
+}
+
+/// `name` with the installation's state machine prefix: `<prefix>_<name>` (none when the
+/// name already starts with it, or there is no prefix).
+fn with_prefix(name: &str, prefix: Option<&str>) -> String {
+    match prefix {
+        Some(p) if !p.is_empty() && !name.starts_with(p) => format!("{p}_{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The state machine name of the `@project` deployment `<project>.<branch>.<Flow>`
+/// (`project_flow_name`), with the installation's prefix; longer than 60 characters, it is
+/// cut to 60 plus `-` and [`short_hash`] of the whole (Metaflow's rule). The flag says whether
+/// it was cut. Not checked against Step Functions' character rules.
+pub fn project_state_machine_name(project_flow_name: &str, prefix: Option<&str>) -> (String, bool) {
+    let full = with_prefix(project_flow_name, prefix);
+    if full.chars().count() > PROJECT_TRUNCATE_AT {
+        (
+            format!(
+                "{}-{}",
+                take_chars(&full, PROJECT_TRUNCATE_AT),
+                short_hash(&full)
+            ),
+            true,
+        )
+    } else {
+        (full, false)
+    }
+}
+
+/// The state machine name of a deployment without `@project` (the flow name, or `--name`), with
+/// the installation's prefix, [`fit`] to 80 characters. The flag says whether it was cut.
+pub fn flow_state_machine_name(name: &str, prefix: Option<&str>) -> (String, bool) {
+    fit(&with_prefix(name, prefix), MAX_SFN_NAME)
 }
 
 /// Check a `@project` name: 1-128 characters of `[a-z0-9_]`.

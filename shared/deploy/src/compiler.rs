@@ -110,3 +110,19 @@ pub fn compile_deployment(
         tags,
     })
 }
+
+/// The deployment's trigger (`@trigger`/`@trigger_on_finish`), resolved for `names` on an
+/// installation whose state machines carry `state_machine_prefix`. `Err(lines)`: it cannot be
+/// deployed, with what to do.
+pub fn compile_triggers(
+    spec: &FlowSpec,
+    names: &DeploymentNames,
+    state_machine_prefix: Option<&str>,
+) -> Result<Option<ferry_compile::triggers::TriggerSpec>, Vec<String>> {
+    ferry_compile::triggers::compile_triggers(spec, names, state_machine_prefix).map_err(|e| {
+        vec![
+            format!("The flow {} cannot be deployed:", spec.flow),
+            format!("    {e}"),
+        ]
+    })
+}

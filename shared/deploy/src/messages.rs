@@ -3,6 +3,8 @@
 //! commands in place of Metaflow's. `platform` names where the flow runs ("AWS Step Functions",
 //! "the Ferry embedded stack").
 
+use ferry_compile::triggers::{TriggerKind, TriggerSpec};
+
 /// "It seems this is the first time you are deploying X to P."
 pub fn first_deploy(flow: &str, platform: &str) -> String {
     format!("It seems this is the first time you are deploying {flow} to {platform}.")
@@ -84,24 +86,105 @@ pub fn pushed(state_machine: &str, flow: &str, platform: &str) -> String {
     format!("State Machine {state_machine} for flow {flow} pushed to {platform} successfully.")
 }
 
-/// The "What will trigger execution of the workflow:" block.
-pub fn triggers(schedule: Option<(&str, &str, Option<&str>)>, platform: &str) -> Vec<String> {
+/// The "What will trigger execution of the workflow:" block: the schedule and the trigger
+/// (`@trigger`, `@trigger_on_finish`), worded after Metaflow's Argo Workflows deployer
+/// (`trigger_explanation`), or that runs start only by hand.
+pub fn triggers(
+    schedule: Option<(&str, &str, Option<&str>)>,
+    trigger: Option<&TriggerSpec>,
+    platform: &str,
+) -> Vec<String> {
     let scheduler = if platform.starts_with("AWS") {
         "Amazon EventBridge Scheduler"
     } else {
         "the embedded stack's scheduler"
     };
-    let line = match schedule {
-        Some((name, expr, tz)) => format!(
+    let mut out = vec!["What will trigger execution of the workflow:".to_string()];
+    if let Some((name, expr, tz)) = schedule {
+        out.push(format!(
             "    This workflow triggers automatically via a cron schedule {name} ({expr}, {}) defined in {scheduler}.",
             tz.unwrap_or("UTC")
-        ),
-        None => "    No triggers defined. You need to launch this workflow manually.".to_string(),
-    };
-    vec![
-        "What will trigger execution of the workflow:".to_string(),
-        line,
-    ]
+        ));
+    }
+    if let Some(t) = trigger {
+        out.extend(trigger_lines(t));
+    }
+    if out.len() == 1 {
+        out.push("    No triggers defined. You need to launch this workflow manually.".to_string());
+    }
+    out
+}
+
+/// The lines saying what starts runs of a deployment with `trigger`.
+fn trigger_lines(trigger: &TriggerSpec) -> Vec<String> {
+    let several = trigger.events.len() > 1;
+    let mut out = Vec::new();
+    match trigger.kind {
+        TriggerKind::Event => {
+            let names: Vec<String> = trigger.events.iter().map(|e| e.name.clone()).collect();
+            out.push(if several {
+                format!(
+                    "    This workflow triggers automatically when the events {} have each been published (a run uses them up: the next one needs every event again).",
+                    prose(&names)
+                )
+            } else {
+                format!(
+                    "    This workflow triggers automatically when the event {} is published.",
+                    names[0]
+                )
+            });
+            for e in trigger.events.iter().filter(|e| !e.parameters.is_empty()) {
+                let maps: Vec<String> = e
+                    .parameters
+                    .iter()
+                    .map(|m| format!("{} from its field {}", m.parameter, m.field))
+                    .collect();
+                out.push(format!(
+                    "    The event {} sets the parameter{} {}.",
+                    e.name,
+                    if maps.len() == 1 { "" } else { "s" },
+                    prose(&maps)
+                ));
+            }
+        }
+        TriggerKind::Run => {
+            let flows: Vec<String> = trigger
+                .events
+                .iter()
+                .filter_map(|e| e.upstream.as_ref().map(|u| u.display_name()))
+                .collect();
+            out.push(if several {
+                format!(
+                    "    This workflow triggers automatically when {} have each succeeded (a run uses those successes up).",
+                    prose(&flows)
+                )
+            } else {
+                format!(
+                    "    This workflow triggers automatically when {} succeeds.",
+                    flows[0]
+                )
+            });
+        }
+    }
+    if let Some(r) = &trigger.reset_at
+        && several
+    {
+        out.push(format!(
+            "    Events waiting for the others are forgotten at every {} ({}).",
+            r.cron,
+            r.timezone.as_deref().unwrap_or("UTC")
+        ));
+    }
+    out
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn prose(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// The note when the name was shortened with a hash.
@@ -130,4 +213,64 @@ pub fn deleting(state_machine: &str, platform: &str, schedule: Option<&str>) -> 
 /// "The workflow X doesn't exist on P."
 pub fn missing(deployment: &str, platform: &str) -> String {
     format!("The workflow {deployment} doesn't exist on {platform}.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(v: serde_json::Value) -> TriggerSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn what_starts_the_runs() {
+        let platform = "AWS Step Functions";
+        assert_eq!(
+            triggers(None, None, platform)[1],
+            "    No triggers defined. You need to launch this workflow manually."
+        );
+        let one = spec(
+            json!({"kind": "event", "events": [{"name": "data_ready", "parameters": [
+            {"parameter": "day", "field": "date", "type": "str"}]}]}),
+        );
+        assert_eq!(
+            triggers(None, Some(&one), platform)[1..],
+            [
+                "    This workflow triggers automatically when the event data_ready is published.",
+                "    The event data_ready sets the parameter day from its field date."
+            ]
+        );
+        let two = spec(
+            json!({"kind": "event", "events": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+            "reset_at": {"cron": "0 0 * * *"}}),
+        );
+        let lines = triggers(Some(("S", "0 10 * * ? *", None)), Some(&two), platform);
+        assert!(lines[1].contains("via a cron schedule S (0 10 * * ? *, UTC)"));
+        assert_eq!(
+            lines[2],
+            "    This workflow triggers automatically when the events a, b and c have each been published (a run uses them up: the next one needs every event again)."
+        );
+        assert_eq!(
+            lines[3],
+            "    Events waiting for the others are forgotten at every 0 0 * * * (UTC)."
+        );
+        let up = |flow: &str, project: Option<&str>| {
+            json!({"name": "n", "upstream": {"flow": flow, "project": project,
+                "branch": project.map(|_| "prod"), "deployment": "d"}})
+        };
+        let on_finish = spec(json!({"kind": "run", "events": [up("FooFlow", None)]}));
+        assert_eq!(
+            triggers(None, Some(&on_finish), platform)[1],
+            "    This workflow triggers automatically when FooFlow succeeds."
+        );
+        let both = spec(
+            json!({"kind": "run", "events": [up("FooFlow", None), up("BarFlow", Some("lake"))]}),
+        );
+        assert_eq!(
+            triggers(None, Some(&both), platform)[1],
+            "    This workflow triggers automatically when FooFlow and lake.prod.BarFlow have each succeeded (a run uses those successes up)."
+        );
+    }
 }

@@ -93,9 +93,13 @@ pub struct DeploymentRecord {
     pub spec_key: String,
     /// The code package.
     pub package: BlobRef,
-    /// The schedule; `None`: runs start only by `ferry trigger`.
+    /// The schedule; `None`: no `@schedule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleInfo>,
+    /// `@trigger` / `@trigger_on_finish`, compiled for this deployment (resolved event names,
+    /// typed parameter mappings, upstream deployments); `None`: no event starts its runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<ferry_compile::triggers::TriggerSpec>,
     /// Flow parameters and their deploy-time defaults.
     #[serde(default)]
     pub parameters: Vec<RecordedParameter>,

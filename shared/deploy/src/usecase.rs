@@ -562,6 +562,14 @@ async fn run_deploy(
         Ok(c) => c,
         Err(lines) => return Ok(failed(result, lines)),
     };
+    let triggers = match crate::compiler::compile_triggers(
+        &spec,
+        &names,
+        ctx.settings.state_machine_prefix.as_deref(),
+    ) {
+        Ok(t) => t,
+        Err(lines) => return Ok(failed(result, lines)),
+    };
     result
         .messages
         .extend(messages::token_block(&choice.token, platform));
@@ -669,6 +677,7 @@ async fn run_deploy(
         spec_key: req.spec.as_ref().map(|s| s.key.clone()).unwrap_or_default(),
         package: package.clone(),
         schedule: schedule.as_ref().map(ScheduleInfo::from),
+        triggers: triggers.clone(),
         parameters: spec
             .parameters
             .iter()
@@ -708,6 +717,7 @@ async fn run_deploy(
                 s.timezone.as_deref(),
             )
         }),
+        triggers.as_ref(),
         platform,
     ));
     result.state_machine = Some(sm);

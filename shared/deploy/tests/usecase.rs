@@ -892,3 +892,113 @@ async fn a_deployment_lock_is_held_by_one_request_and_a_stale_one_is_taken_over(
     store.unlock("F", &b).await.unwrap();
     assert!(store.lock("F", &a, later, 100).await.unwrap());
 }
+
+/// `spec` with `@trigger`/`@trigger_on_finish` decorators added (a version 2 spec).
+fn triggered(
+    mut spec: serde_json::Value,
+    key: &str,
+    trigger: serde_json::Value,
+) -> serde_json::Value {
+    spec["spec_version"] = json!(2);
+    spec["decorators"][key] = trigger;
+    spec
+}
+
+#[tokio::test]
+async fn the_record_keeps_the_trigger_and_the_deploy_says_what_starts_runs() {
+    let s = stack().await;
+    let sp = triggered(
+        spec("DataReadyFlow", None, None),
+        "trigger",
+        json!({"events": [{"name": "data_ready", "parameters": {"alpha": "score"}}]}),
+    );
+    let r = run(&s, Req::deploy("DataReadyFlow", sp, "alice")).await;
+    assert_eq!(r.status, DeployStatus::Ok, "{}", text(&r));
+    assert!(
+        text(&r).contains(
+            "What will trigger execution of the workflow:\n    This workflow triggers automatically when the event data_ready is published.\n    The event data_ready sets the parameter alpha from its field score."
+        ),
+        "{}",
+        text(&r)
+    );
+    let record = DeploymentStore::new(s.ctx.table.clone())
+        .get("DataReadyFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    let trigger = record.triggers.expect("the record keeps the trigger");
+    assert_eq!(trigger.events[0].name, "data_ready");
+    assert_eq!(trigger.events[0].parameters[0].parameter, "alpha");
+    assert_eq!(
+        trigger.events[0].parameters[0].ty,
+        ferry_spec::ParamType::Float
+    );
+
+    // A redeploy without the trigger drops it from the record.
+    let r = run(
+        &s,
+        Req::deploy("DataReadyFlow", spec("DataReadyFlow", None, None), "alice"),
+    )
+    .await;
+    assert!(text(&r).contains("No triggers defined."), "{}", text(&r));
+    let record = DeploymentStore::new(s.ctx.table.clone())
+        .get("DataReadyFlow")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.triggers, None);
+}
+
+#[tokio::test]
+async fn trigger_on_finish_resolves_the_upstream_of_the_same_branch() {
+    let s = stack().await;
+    let sp = triggered(
+        spec("ReportFlow", None, Some("lake")),
+        "trigger_on_finish",
+        json!({"flows": [{"flow": "IngestFlow"}]}),
+    );
+    let r = run(
+        &s,
+        Req::deploy("lake.test.b.ReportFlow", sp, "alice").with(|o| o.branch = Some("b".into())),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Ok, "{}", text(&r));
+    assert!(
+        text(&r).contains(
+            "    This workflow triggers automatically when lake.test.b.IngestFlow succeeds."
+        ),
+        "{}",
+        text(&r)
+    );
+    let trigger = r.record.unwrap().triggers.unwrap();
+    assert_eq!(
+        trigger.events[0].name,
+        "metaflow.lake.test.b.IngestFlow.end"
+    );
+    assert_eq!(
+        trigger.events[0].upstream.as_ref().unwrap().deployment,
+        "lake.test.b.IngestFlow"
+    );
+}
+
+#[tokio::test]
+async fn bad_triggers_are_refused_with_the_names_and_change_nothing() {
+    let s = stack().await;
+    let sp = triggered(
+        spec("BadFlow", None, None),
+        "trigger",
+        json!({"events": [{"name": "data ready", "parameters": {"beta": "b"}}]}),
+    );
+    let r = run(&s, Req::deploy("BadFlow", sp, "alice")).await;
+    assert_eq!(r.status, DeployStatus::Failed, "{}", text(&r));
+    let t = text(&r);
+    assert!(
+        t.contains("Parameter *beta* defined in the event mappings for *@trigger* decorator not found in the flow. The flow's parameters are: alpha."),
+        "{t}"
+    );
+    assert!(
+        t.contains("The @trigger event name \"data ready\" cannot be used"),
+        "{t}"
+    );
+    assert!(definition(&s, "BadFlow").await.is_none());
+}

@@ -193,31 +193,43 @@ impl AwsCron {
     /// Up to `n` fire times strictly after `after`, evaluated in time zone `tz`, in UTC.
     /// Fewer than `n` when the expression has no more fire times (e.g. a past year).
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-        let mut out = Vec::with_capacity(n);
-        // Walk local wall-clock times without DST, then place each in the zone.
-        let mut cursor: NaiveDateTime = after.with_timezone(&tz).naive_local();
-        // A gap-free walk may need a few extra steps for skipped local times; bound it.
-        let mut budget = n.saturating_mul(4).saturating_add(16);
-        while out.len() < n && budget > 0 {
-            budget -= 1;
-            let Ok(next) = self.cron.find_next_occurrence(&cursor, false) else {
-                break;
-            };
-            cursor = next;
-            let at = match tz.from_local_datetime(&next) {
-                LocalResult::Single(t) => t,
-                // Fall back: the wall-clock time happens twice; fire once, at the first.
-                LocalResult::Ambiguous(first, _) => first,
-                // Spring forward: the wall-clock time does not exist; skip it.
-                LocalResult::None => continue,
-            };
-            let at = at.with_timezone(&Utc);
-            if at > after && out.last().is_none_or(|l| at > *l) {
-                out.push(at);
-            }
-        }
-        out
+        fire_times_after(&self.cron, tz, after, n)
     }
+}
+
+/// Up to `n` times strictly after `after` at which `cron`, read as wall-clock times of `tz`,
+/// fires, in UTC: a local time that does not exist (spring forward) is skipped, one that
+/// happens twice (fall back) fires once, at the first.
+pub(crate) fn fire_times_after(
+    cron: &croner::Cron,
+    tz: Tz,
+    after: DateTime<Utc>,
+    n: usize,
+) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::with_capacity(n);
+    // Walk local wall-clock times without DST, then place each in the zone.
+    let mut cursor: NaiveDateTime = after.with_timezone(&tz).naive_local();
+    // A gap-free walk may need a few extra steps for skipped local times; bound it.
+    let mut budget = n.saturating_mul(4).saturating_add(16);
+    while out.len() < n && budget > 0 {
+        budget -= 1;
+        let Ok(next) = cron.find_next_occurrence(&cursor, false) else {
+            break;
+        };
+        cursor = next;
+        let at = match tz.from_local_datetime(&next) {
+            LocalResult::Single(t) => t,
+            // Fall back: the wall-clock time happens twice; fire once, at the first.
+            LocalResult::Ambiguous(first, _) => first,
+            // Spring forward: the wall-clock time does not exist; skip it.
+            LocalResult::None => continue,
+        };
+        let at = at.with_timezone(&Utc);
+        if at > after && out.last().is_none_or(|l| at > *l) {
+            out.push(at);
+        }
+    }
+    out
 }
 
 /// The first number of a field (not a step after `/`, not an nth after `#`) outside

@@ -1,4 +1,4 @@
-"""Ferry's flow exporter: import a Metaflow flow file and print its Ferry flow spec v1.
+"""Ferry's flow exporter: import a Metaflow flow file and print its Ferry flow spec.
 
 Usage: python -c "<this file>" FLOW_FILE [FLOW_CLASS]
 
@@ -18,13 +18,17 @@ validation can reject it with a message.
 """
 
 import ast
+import functools
 import importlib.util
 import json
 import os
 import sys
 import traceback
 
+# The spec version a flow without triggers is written in; @trigger/@trigger_on_finish need 2
+# (the lowest version that can express a flow is written, so older deploy handlers read it).
 SPEC_VERSION = 1
+TRIGGER_SPEC_VERSION = 2
 
 # Step decorators that run inside the task itself and need nothing from the deployment.
 PASS_THROUGH_STEP_DECORATORS = {"card", "secrets"}
@@ -414,10 +418,283 @@ def export_flow_decorators(flow):
             out["project"] = project
         elif name in ("pypi_base", "conda_base"):
             out[name] = python_env(deco, "@" + name)
+        elif name == "trigger":
+            out["trigger"] = export_trigger(attrs)
+        elif name == "trigger_on_finish":
+            out["trigger_on_finish"] = export_trigger_on_finish(attrs)
         else:
             unsupported.append(name)
     if unsupported:
         out["unsupported"] = sorted(unsupported)
+    return out
+
+
+def is_stringish(value):
+    return isinstance(value, str)
+
+
+def namespaced_name(value):
+    """(logical name, prefix) when `value` is Metaflow's `namespaced_event_name(name)` (a partial
+    of its delayed name generator, resolved per deployment from @project and branch)."""
+    if (
+        isinstance(value, functools.partial)
+        and getattr(value.func, "__name__", "") == "_delayed_name_generator"
+        and is_stringish(value.keywords.get("event_name"))
+    ):
+        try:
+            from metaflow.metaflow_config import NAMESPACED_EVENTS_PREFIX as prefix
+        except ImportError:
+            prefix = "mfns"
+        return value.keywords["event_name"], str(prefix or "mfns")
+    return None
+
+
+def trigger_mapping(parameters, event_name):
+    """An event's `parameters=` as {parameter: payload field}: a dict, or a list (or tuple) of
+    parameter names and (parameter, field) pairs (Metaflow's `process_parameters`)."""
+    where = "The *parameters* attribute for event %s in @trigger" % event_name
+    if parameters is None:
+        return {}
+    if isinstance(parameters, dict):
+        out = {}
+        for key, value in parameters.items():
+            if not is_stringish(key) or not is_stringish(value):
+                raise ExportFailure(
+                    "unsupported",
+                    "%s is invalid. It should be a dictionary of string keys and string values." % where,
+                )
+            out[key] = value
+        return out
+    if isinstance(parameters, (list, tuple)):
+        out = {}
+        for mapping in parameters:
+            if is_stringish(mapping):
+                out[mapping] = mapping
+            elif (
+                isinstance(mapping, (tuple, list))
+                and len(mapping) == 2
+                and all(is_stringish(x) for x in mapping)
+            ):
+                out[mapping[0]] = mapping[1]
+            else:
+                raise ExportFailure(
+                    "unsupported",
+                    "%s is invalid. It should be a list of parameter names and (parameter, field) "
+                    "pairs of strings, not %r." % (where, mapping),
+                )
+        return out
+    if callable(parameters):
+        raise ExportFailure(
+            "unsupported",
+            "%s is a function evaluated at deploy time; Ferry needs the mapping written out "
+            "(a dict, or a list of names and (parameter, field) pairs)." % where,
+        )
+    raise ExportFailure(
+        "unsupported",
+        "%s is invalid: %r. Give a dict such as {'day': 'date'} or a list such as "
+        "['day', ('region', 'area')]." % (where, parameters),
+    )
+
+
+def trigger_event(event):
+    """One event of @trigger as {"name", "namespace_prefix"?, "parameters"?}."""
+    if is_stringish(event):
+        return {"name": event}
+    namespaced = namespaced_name(event)
+    if namespaced:
+        return {"name": namespaced[0], "namespace_prefix": namespaced[1]}
+    if isinstance(event, dict):
+        if "name" not in event:
+            raise ExportFailure(
+                "unsupported", "The *event* attribute for *@trigger* is missing the *name* key."
+            )
+        extra = sorted(str(k) for k in event if k not in ("name", "parameters"))
+        if extra:
+            raise ExportFailure(
+                "unsupported",
+                "The event %r of @trigger has the key(s) %s, which Metaflow does not read; an "
+                "event has only 'name' and 'parameters'." % (event["name"], ", ".join(extra)),
+            )
+        name = event["name"]
+        out = {}
+        namespaced = namespaced_name(name)
+        if namespaced:
+            out["name"], out["namespace_prefix"] = namespaced
+        elif is_stringish(name):
+            out["name"] = name
+        else:
+            raise ExportFailure(
+                "unsupported",
+                "The *name* of the event %r in @trigger is not a string. Ferry reads event names "
+                "written out or given as namespaced_event_name('...'), not other functions "
+                "evaluated at deploy time." % (name,),
+            )
+        mapping = trigger_mapping(event.get("parameters"), out["name"])
+        if mapping:
+            out["parameters"] = mapping
+        return out
+    if callable(event):
+        raise ExportFailure(
+            "unsupported",
+            "The event %r of @trigger is a function evaluated at deploy time; Ferry needs the "
+            "event written out (a name, or {'name': ..., 'parameters': ...}), or "
+            "namespaced_event_name('...')." % (event,),
+        )
+    raise ExportFailure(
+        "unsupported",
+        "Incorrect format for *event* attribute in *@trigger* decorator. Supported formats are "
+        "string and dictionary - @trigger(event='foo') or "
+        "@trigger(event={'name': 'foo', 'parameters': {'alpha': 'beta'}})",
+    )
+
+
+def trigger_options(options, decorator):
+    """`options=`: `reset_at` read, any other key listed as unsupported."""
+    if not options:
+        return {}
+    if not isinstance(options, dict):
+        raise ExportFailure(
+            "unsupported", "The *options* of @%s must be a dict, not %r." % (decorator, options)
+        )
+    out = {}
+    unsupported = sorted(str(k) for k in options if k != "reset_at")
+    reset = options.get("reset_at")
+    if reset is not None:
+        if (
+            not isinstance(reset, dict)
+            or not is_stringish(reset.get("cron"))
+            or not all(k in ("cron", "timezone") for k in reset)
+            or not (reset.get("timezone") is None or is_stringish(reset.get("timezone")))
+        ):
+            raise ExportFailure(
+                "unsupported",
+                "The reset_at option of @%s must be {'cron': '<5-field cron>', 'timezone': "
+                "'<IANA zone>'} (timezone optional), not %r." % (decorator, reset),
+            )
+        out["reset_at"] = {"cron": reset["cron"]}
+        if reset.get("timezone"):
+            out["reset_at"]["timezone"] = reset["timezone"]
+    if unsupported:
+        out["unsupported"] = unsupported
+    return out
+
+
+def export_trigger(attrs):
+    event, events = attrs.get("event"), attrs.get("events")
+    if event and events:
+        raise ExportFailure(
+            "unsupported",
+            "Specify only one of *event* or *events* attributes in *@trigger* decorator.",
+        )
+    if event:
+        listed = [event]
+    elif events:
+        if not isinstance(events, (list, tuple)):
+            raise ExportFailure(
+                "unsupported",
+                "Incorrect format for *events* attribute in *@trigger* decorator. Supported "
+                "format is list - @trigger(events=['foo', {'name': 'bar', 'parameters': "
+                "{'gamma': 'kappa'}}])",
+            )
+        listed = list(events)
+    else:
+        listed = []
+    out = {"events": [trigger_event(e) for e in listed]}
+    options = trigger_options(attrs.get("options"), "trigger")
+    if options:
+        out["options"] = options
+    return out
+
+
+def upstream_flow(flow, several):
+    """One upstream of @trigger_on_finish as {"flow", "project"?, "branch"?} (Metaflow's
+    `_parse_static_triggers` and `_parse_fq_name`)."""
+    if is_stringish(flow):
+        fq = flow
+        out = {}
+    elif isinstance(flow, dict):
+        if "name" not in flow:
+            raise ExportFailure(
+                "unsupported",
+                "One or more flows in the *flows* attribute for *@trigger_on_finish* is missing "
+                "the *name* key."
+                if several
+                else "The *flow* attribute for *@trigger_on_finish* is missing the *name* key.",
+            )
+        name = flow["name"]
+        if not is_stringish(name) or "." in name:
+            raise ExportFailure(
+                "unsupported",
+                "The *name* attribute of the *flow* %s is not a valid string" % (name,),
+            )
+        extra = sorted(str(k) for k in flow if k not in ("name", "project", "project_branch"))
+        if extra:
+            raise ExportFailure(
+                "unsupported",
+                "The flow %s of @trigger_on_finish has the key(s) %s; an upstream flow has only "
+                "'name', 'project' and 'project_branch'." % (name, ", ".join(extra)),
+            )
+        out = {}
+        for key, field in (("project", "project"), ("project_branch", "branch")):
+            if key in flow:
+                if not is_stringish(flow[key]):
+                    raise ExportFailure(
+                        "unsupported",
+                        "The *%s* attribute of the *flow* %s is not a string" % (key, name),
+                    )
+                out[field] = flow[key]
+        fq = name
+    elif callable(flow):
+        raise ExportFailure(
+            "unsupported",
+            "The upstream flow %r of @trigger_on_finish is a function evaluated at deploy time; "
+            "Ferry needs the flow written out ('FooFlow' or 'project.branch.FooFlow')." % (flow,),
+        )
+    else:
+        raise ExportFailure(
+            "unsupported",
+            "Incorrect type for *flow* attribute in *@trigger_on_finish* decorator. Supported "
+            "type is string or Dict[str, str] - @trigger_on_finish(flow='FooFlow') or "
+            "@trigger_on_finish(flow={'name':'FooFlow', 'project_branch': 'branch'})",
+        )
+    dots = fq.count(".")
+    if dots == 0:
+        out["flow"] = fq
+    elif dots >= 2:
+        out["project"], tail = fq.split(".", 1)
+        out["branch"], out["flow"] = tail.rsplit(".", 1)
+    else:
+        raise ExportFailure(
+            "unsupported",
+            "Incorrect format for *flow* in *@trigger_on_finish* decorator. Specify either just "
+            "the *flow_name* or a fully qualified name like *project_name.branch_name.flow_name*.",
+        )
+    return out
+
+
+def export_trigger_on_finish(attrs):
+    flow, flows = attrs.get("flow"), attrs.get("flows")
+    if flow and flows:
+        raise ExportFailure(
+            "unsupported",
+            "Specify only one of *flow* or *flows* attributes in *@trigger_on_finish* decorator.",
+        )
+    if flow:
+        listed = [upstream_flow(flow, False)]
+    elif flows:
+        if not isinstance(flows, (list, tuple)):
+            raise ExportFailure(
+                "unsupported",
+                "Incorrect type for *flows* attribute in *@trigger_on_finish* decorator. "
+                "Supported type is list - @trigger_on_finish(flows=['FooFlow', 'BarFlow'])",
+            )
+        listed = [upstream_flow(f, True) for f in flows]
+    else:
+        listed = []
+    out = {"flows": listed}
+    options = trigger_options(attrs.get("options"), "trigger_on_finish")
+    if options:
+        out["options"] = options
     return out
 
 
@@ -440,12 +717,14 @@ def export(flow_file, wanted):
     graph = FlowGraph(flow)
     names = list(graph.sorted_nodes)
     names += sorted(n.name for n in graph if n.name not in names)  # unreachable steps
+    decorators = export_flow_decorators(flow)
+    triggered = "trigger" in decorators or "trigger_on_finish" in decorators
     spec = {
-        "spec_version": SPEC_VERSION,
+        "spec_version": TRIGGER_SPEC_VERSION if triggered else SPEC_VERSION,
         "flow": flow.__name__,
         "file": os.path.basename(flow_file),
         "parameters": flow_parameters(flow),
-        "decorators": export_flow_decorators(flow),
+        "decorators": decorators,
         "steps": [export_step(graph[n]) for n in names],
     }
     version = metaflow_version()

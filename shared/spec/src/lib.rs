@@ -1,14 +1,18 @@
-//! The Ferry flow spec v1 (`docs/flow-spec.md`): the DAG model ([`model`]), Metaflow's
+//! The Ferry flow spec (`docs/flow-spec.md`): the DAG model ([`model`]), Metaflow's
 //! graph-derived fields ([`graph`]), validation with one message per problem ([`mod@validate`]),
-//! EventBridge cron parsing and fire times ([`aws_cron`]), the Metaflow exporter that reads a
-//! flow file with the real `metaflow` package ([`export`]), and the task description handed to
-//! every task ([`task`]).
+//! EventBridge cron parsing and fire times ([`aws_cron`]), the standard cron of `@trigger`
+//! resets ([`standard_cron`]), parameter values as runs receive them ([`param_value`]), the
+//! Metaflow exporter that reads a flow file with the real `metaflow` package ([`export`]), and
+//! the task description handed to every task ([`task`]).
 
 pub mod aws_cron;
 pub mod export;
 pub mod graph;
 pub mod model;
+pub mod param_value;
+pub mod standard_cron;
 pub mod task;
+pub mod trigger_rules;
 pub mod validate;
 
 pub use export::{ExportError, export_spec};

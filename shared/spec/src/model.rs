@@ -9,14 +9,20 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The only spec version this crate reads and writes.
-pub const SPEC_VERSION: u32 = 1;
+/// The newest spec version this crate reads and writes: 2 added `@trigger` and
+/// `@trigger_on_finish` ([`FlowDecorators::trigger`], [`FlowDecorators::trigger_on_finish`]).
+pub const SPEC_VERSION: u32 = 2;
+
+/// The oldest spec version this crate reads. A version 1 spec is a version 2 spec without
+/// triggers, so the exporter writes the lowest version that can express a flow
+/// ([`FlowSpec::minimal_version`]) and deploy handlers of either version read it.
+pub const MIN_SPEC_VERSION: u32 = 1;
 
 /// A whole flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowSpec {
-    /// Always [`SPEC_VERSION`].
+    /// [`MIN_SPEC_VERSION`] to [`SPEC_VERSION`]; at least [`FlowSpec::minimal_version`].
     pub spec_version: u32,
     /// The flow's class name, e.g. `HelloFlow`.
     pub flow: String,
@@ -33,6 +39,20 @@ pub struct FlowSpec {
     pub decorators: FlowDecorators,
     /// Steps, `start` first; order is otherwise the exporter's (Metaflow's `sorted_nodes`).
     pub steps: Vec<Step>,
+}
+
+impl FlowSpec {
+    /// The lowest spec version that can express this flow: 2 when it has `@trigger` or
+    /// `@trigger_on_finish`, else 1 (what the exporter writes, so that a flow without triggers
+    /// stays readable by deploy handlers that know only version 1).
+    pub fn minimal_version(&self) -> u32 {
+        let d = &self.decorators;
+        if d.trigger.is_some() || d.trigger_on_finish.is_some() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// The type of a flow parameter.
@@ -77,8 +97,14 @@ pub struct FlowDecorators {
     /// `@conda_base`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conda_base: Option<PythonEnv>,
-    /// Names of flow decorators that Ferry cannot deploy (e.g. `trigger`, `exit_hook`); validation
-    /// rejects them with a message each.
+    /// `@trigger`: runs start when events are published (spec version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    /// `@trigger_on_finish`: runs start when upstream flows succeed (spec version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_on_finish: Option<TriggerOnFinish>,
+    /// Names of flow decorators that Ferry cannot deploy (e.g. `exit_hook`); validation rejects
+    /// them with a message each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,
 }
@@ -119,6 +145,100 @@ impl ScheduleKind {
             ScheduleKind::Cron { cron } => cron,
         }
     }
+}
+
+/// `@trigger(event=...)` or `@trigger(events=[...])`, as Metaflow's `TriggerDecorator` reads
+/// it (`metaflow/plugins/events_decorator.py`): event names given as strings or as
+/// `{"name": ..., "parameters": ...}`, parameter mappings given as a dict, a list of names or a
+/// list of `(parameter, field)` pairs, all written here as one `parameter → field` map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// The events, in declaration order. With several, every one must arrive before a run
+    /// starts; with one, each arrival starts a run.
+    pub events: Vec<TriggerEvent>,
+    /// `options=`.
+    #[serde(default, skip_serializing_if = "TriggerOptions::is_empty")]
+    pub options: TriggerOptions,
+}
+
+/// One event of a [`Trigger`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerEvent {
+    /// The event name as written (e.g. `data_ready`); with [`Self::namespace_prefix`], the
+    /// logical name inside the namespace.
+    pub name: String,
+    /// Set when the name was given as `namespaced_event_name(name)`: Metaflow's
+    /// `NAMESPACED_EVENTS_PREFIX` (default `mfns`). The deployment then listens to
+    /// `<prefix>.<project>.<branch>.<name>`, or `<prefix>.<name>` without `@project`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_prefix: Option<String>,
+    /// Flow parameter name → payload field that sets it. Empty: none given (a flow with one
+    /// event then maps every parameter to the payload field of the same name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// `options=` of `@trigger` / `@trigger_on_finish`. Metaflow's Argo Workflows deployer reads
+/// only `reset_at`; Ferry does the same and refuses any other key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerOptions {
+    /// `options={"reset_at": {"cron": ..., "timezone": ...}}`: forget events of a
+    /// several-event trigger that are still waiting for the others at every fire time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<ResetAt>,
+    /// Option keys Ferry does not know; validation rejects each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
+}
+
+impl TriggerOptions {
+    /// No option given.
+    pub fn is_empty(&self) -> bool {
+        self.reset_at.is_none() && self.unsupported.is_empty()
+    }
+}
+
+/// `reset_at`: a standard 5-field cron (minute hour day-of-month month day-of-week, as Argo
+/// Events' conditions reset reads it) and its IANA time zone (absent: UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetAt {
+    pub cron: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+/// `@trigger_on_finish(flow=...)` or `(flows=[...])`, as Metaflow's `TriggerOnFinishDecorator`
+/// parses it: each upstream is a flow name with, optionally, the project and branch given in a
+/// fully qualified name (`project.branch.Flow`) or as `{"name", "project", "project_branch"}`.
+/// Absent project or branch: the deployment's own (Metaflow: "the upstream of the same project
+/// and branch").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerOnFinish {
+    /// The upstream flows, in declaration order; every one must succeed before a run starts.
+    pub flows: Vec<UpstreamFlow>,
+    /// `options=`.
+    #[serde(default, skip_serializing_if = "TriggerOptions::is_empty")]
+    pub options: TriggerOptions,
+}
+
+/// One upstream flow of a [`TriggerOnFinish`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFlow {
+    /// The flow class name, e.g. `FooFlow`.
+    pub flow: String,
+    /// The `@project` name given explicitly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The branch given explicitly, as Metaflow spells branches: `prod`, `prod.staging`,
+    /// `test.my_experiment`, `user.bob`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
 }
 
 /// `@project(name=...)`.

@@ -63,6 +63,25 @@ pub const PARAMETERS_BLOB: &str = "ferry.parameters_blob";
 /// run (every later read of the run's objects carries the run's tags).
 pub const PARAMETERS_TAGS: &str = "ferry.tags";
 
+/// A key of the trigger's `FERRY_PARAMETERS` object holding what started an event-triggered run
+/// (`@trigger`, `@trigger_on_finish`): a JSON array in the shape of Metaflow's
+/// `execution-triggers` task metadata, `[{"timestamp": <epoch s>, "id": "...", "name": "...",
+/// "type": "event" | "run"}]`, which the start task records so that the client's `Run.trigger`
+/// and `current.trigger` show it (`docs/events.md`).
+pub const PARAMETERS_TRIGGERS: &str = "ferry.triggers";
+
+/// The longest execution input Metaflow's own `trigger` sends (`{"Parameters": ...}`), in
+/// characters; Ferry applies the same bound to every run it starts.
+pub const MAX_EXECUTION_INPUT_CHARS: usize = 20_480;
+
+/// The execution input of a run: Metaflow's `{"Parameters": "<JSON text of parameters>"}`
+/// (contract metaflow-sfn §7); `parameters` maps flow parameter names to their values as
+/// [`crate::param_value`] gives them, plus the `ferry.*` keys above.
+pub fn execution_input(parameters: &serde_json::Map<String, serde_json::Value>) -> String {
+    let inner = serde_json::Value::Object(parameters.clone()).to_string();
+    serde_json::json!({ "Parameters": inner }).to_string()
+}
+
 /// The environment variable carrying the task id of static-join parent `i`.
 pub fn env_parent_task_id(i: usize) -> String {
     format!("FERRY_PARENT_{i}_TASK_ID")

@@ -8,14 +8,16 @@
 //! its forbidden characters; Batch job names: ≤ 128 characters of `[A-Za-z0-9_-]`), schedules
 //! (EventBridge 6-field cron via [`crate::aws_cron`], IANA time zones), parameters, decorator
 //! limits (`@timeout` ≥ 60 s, `@retry(times)` ≤ 4, no `@catch` on a foreach), `@project`
-//! names (contract `metaflow-sfn.md` §6), and features Ferry cannot deploy.
+//! names (contract `metaflow-sfn.md` §6), `@trigger`/`@trigger_on_finish`
+//! ([`crate::trigger_rules`]), and features Ferry cannot deploy.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::aws_cron::{self, CronError};
 use crate::graph::{FlowGraph, GraphError};
-use crate::model::{FlowSpec, ParamType, SPEC_VERSION, ScheduleKind, StepType};
+use crate::model::{FlowSpec, MIN_SPEC_VERSION, ParamType, SPEC_VERSION, ScheduleKind, StepType};
+use crate::trigger_rules::{TriggerError, check_triggers};
 
 /// Longest Step Functions state / state machine name.
 pub const MAX_SFN_NAME: usize = 80;
@@ -68,9 +70,17 @@ pub enum ValidationError {
     Graph(#[from] GraphError),
     /// `spec_version` is not one this crate reads.
     #[error(
-        "This spec has spec_version {found}, but this Ferry reads version {SPEC_VERSION}. Export the flow again with this Ferry (ferry spec FLOW.py)."
+        "This spec has spec_version {found}, but this Ferry reads versions {MIN_SPEC_VERSION} to {SPEC_VERSION}. Export the flow again with this Ferry (ferry spec FLOW.py)."
     )]
     SpecVersion { found: u32 },
+    /// A spec that uses what its `spec_version` cannot express (e.g. triggers in version 1).
+    #[error(
+        "This spec has spec_version {found} but uses @trigger or @trigger_on_finish, which need version {needed}. Export the flow again with this Ferry (ferry spec FLOW.py)."
+    )]
+    SpecVersionTooLow { found: u32, needed: u32 },
+    /// A `@trigger` / `@trigger_on_finish` rule (see [`TriggerError`]).
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
     /// A flow name AWS would refuse.
     #[error("The flow name *{name}* cannot be deployed: {reason}. Rename the flow class.")]
     FlowName { name: String, reason: String },
@@ -185,9 +195,14 @@ impl ValidationErrors {
 /// Check `spec` against every rule; the derived graph when it passes, else every error found.
 pub fn validate(spec: &FlowSpec) -> Result<FlowGraph, ValidationErrors> {
     let mut errors: Vec<ValidationError> = Vec::new();
-    if spec.spec_version != SPEC_VERSION {
+    if !(MIN_SPEC_VERSION..=SPEC_VERSION).contains(&spec.spec_version) {
         errors.push(ValidationError::SpecVersion {
             found: spec.spec_version,
+        });
+    } else if spec.spec_version < spec.minimal_version() {
+        errors.push(ValidationError::SpecVersionTooLow {
+            found: spec.spec_version,
+            needed: spec.minimal_version(),
         });
     }
     let graph = match FlowGraph::check(spec) {
@@ -202,6 +217,11 @@ pub fn validate(spec: &FlowSpec) -> Result<FlowGraph, ValidationErrors> {
     check_parameters(spec, &mut errors);
     check_project(spec, &mut errors);
     check_flow_decorators(spec, &mut errors);
+    errors.extend(
+        check_triggers(spec)
+            .into_iter()
+            .map(ValidationError::Trigger),
+    );
     check_steps(spec, &mut errors);
     match graph {
         Some(g) if errors.is_empty() => Ok(g),
@@ -445,7 +465,7 @@ fn check_project(spec: &FlowSpec, errors: &mut Vec<ValidationError>) {
 fn check_flow_decorators(spec: &FlowSpec, errors: &mut Vec<ValidationError>) {
     for name in &spec.decorators.unsupported {
         let hint = match name.as_str() {
-            "trigger" | "trigger_on_finish" => "event triggers are not supported by Ferry on Step Functions yet. Remove it, and start runs with @schedule or ferry trigger.".to_string(),
+            "trigger" | "trigger_on_finish" => "this spec was exported by a Ferry that could not deploy event triggers. Export the flow again with this Ferry (ferry spec FLOW.py).".to_string(),
             "exit_hook" => "exit hooks are not supported by Ferry on Step Functions yet. Remove it, and handle the outcome in the end step.".to_string(),
             other => format!("Ferry cannot deploy flows with @{other} to Step Functions. Remove it."),
         };

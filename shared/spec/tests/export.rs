@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use ferry_spec::export::{ExportError, export_spec, export_unvalidated, export_validated};
 use ferry_spec::validate::{ValidationError, validate};
-use ferry_spec::{FlowSpec, GraphError, ParamType, ScheduleKind, StepType};
+use ferry_spec::{
+    FlowSpec, GraphError, ParamType, ResetAt, ScheduleKind, StepType, TriggerEvent, UpstreamFlow,
+};
 use ferry_testkit::{python, workspace_root};
 use serde_json::json;
 
@@ -244,7 +246,7 @@ fn environments_and_unsupported_decorators() {
         Some("1.26.4")
     );
     assert_eq!(base.python.as_deref(), Some("3.11.9"));
-    assert_eq!(spec.decorators.unsupported, ["trigger"]);
+    assert_eq!(spec.decorators.unsupported, ["exit_hook"]);
     let start = &step(&spec, "start").decorators;
     let pypi = start.pypi.clone().unwrap();
     assert_eq!(
@@ -261,7 +263,7 @@ fn environments_and_unsupported_decorators() {
     let errors = validate(&spec).unwrap_err();
     let text = errors.to_string();
     assert_eq!(errors.errors().len(), 2, "{text}");
-    assert!(text.contains("The flow uses @trigger"), "{text}");
+    assert!(text.contains("The flow uses @exit_hook"), "{text}");
     assert!(text.contains("Step *middle* uses @kubernetes"), "{text}");
     // And export_spec refuses it with the same errors.
     assert!(matches!(
@@ -498,4 +500,114 @@ fn a_parameter_in_an_attribute_metaflow_never_sets_is_refused() {
         r#"who = Parameter("name", default="ada")"#,
     ));
     assert_eq!(spec.parameters[0].name, "name");
+}
+
+fn mapping(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `@trigger` with one event: the mapping given as a list of names and pairs becomes one map;
+/// the spec is version 2 (a flow without triggers stays version 1).
+#[test]
+fn trigger_with_one_event_and_a_list_mapping() {
+    let spec = export(&fixture("trigger_flow.py"));
+    assert_eq!(spec.spec_version, 2);
+    let trigger = spec.decorators.trigger.clone().unwrap();
+    assert_eq!(
+        trigger.events,
+        [TriggerEvent {
+            name: "data_ready".into(),
+            namespace_prefix: None,
+            parameters: mapping(&[("day", "day"), ("Region", "area")]),
+        }]
+    );
+    assert!(trigger.options.is_empty());
+    assert_eq!(export(&example("hello.py")).spec_version, 1);
+}
+
+/// Several events, `namespaced_event_name`, a dict mapping and `reset_at`.
+#[test]
+fn trigger_with_events_namespaces_and_reset_at() {
+    let spec = export(&fixture("trigger_events_flow.py"));
+    let trigger = spec.decorators.trigger.unwrap();
+    assert_eq!(
+        trigger.events,
+        [
+            TriggerEvent {
+                name: "table_loaded".into(),
+                namespace_prefix: None,
+                parameters: mapping(&[]),
+            },
+            TriggerEvent {
+                name: "model_ready".into(),
+                namespace_prefix: Some("mfns".into()),
+                parameters: mapping(&[("version", "model_version")]),
+            },
+        ]
+    );
+    assert_eq!(
+        trigger.options.reset_at,
+        Some(ResetAt {
+            cron: "0 0 * * *".into(),
+            timezone: Some("Europe/Paris".into()),
+        })
+    );
+}
+
+/// `@trigger_on_finish`: a plain name, a fully qualified name and a dict, parsed as Metaflow
+/// parses them (project and branch left empty when the flow's own apply).
+#[test]
+fn trigger_on_finish_upstreams() {
+    let spec = export(&fixture("trigger_on_finish_flow.py"));
+    let up = |flow: &str, project: Option<&str>, branch: Option<&str>| UpstreamFlow {
+        flow: flow.into(),
+        project: project.map(Into::into),
+        branch: branch.map(Into::into),
+    };
+    assert_eq!(
+        spec.decorators.trigger_on_finish.unwrap().flows,
+        [
+            up("IngestFlow", None, None),
+            up("CleanFlow", Some("other"), Some("prod")),
+            up("ScoreFlow", None, Some("test.exp")),
+        ]
+    );
+}
+
+/// What the exporter refuses (with Metaflow's words where it has them) and what validation
+/// refuses, all listed.
+#[test]
+fn trigger_mistakes() {
+    let file = fixture("trigger_bad_flow.py");
+    let unsupported = |flow: &str| match export_unvalidated(&python(), &file, Some(flow)) {
+        Err(ExportError::Unsupported { message }) => message,
+        other => panic!("{flow}: {other:?}"),
+    };
+    assert_eq!(
+        unsupported("TypoFlow"),
+        "The event 'a' of @trigger has the key(s) parameter, which Metaflow does not read; an event has only 'name' and 'parameters'."
+    );
+    assert!(
+        unsupported("FunctionFlow").contains("is a function evaluated at deploy time"),
+        "{}",
+        unsupported("FunctionFlow")
+    );
+    assert!(
+        unsupported("OneDotFlow")
+            .starts_with("Incorrect format for *flow* in *@trigger_on_finish*"),
+        "{}",
+        unsupported("OneDotFlow")
+    );
+    let spec = export_unvalidated(&python(), &file, Some("BadNameFlow")).unwrap();
+    let text = validate(&spec).unwrap_err().to_string();
+    for expected in [
+        "The @trigger event name \"bad name!\" cannot be used: only letters, digits, '_', '-' and '.' are allowed in event names (Metaflow's rule), not ' '.",
+        "@trigger has options={'retries': ...}, which Ferry does not know.",
+        "The parameter *alpha* is required and has no default, but no event of @trigger sets it.",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
 }

@@ -109,7 +109,24 @@ fn schema_and_model_agree_on_hand_written_documents() {
             {"name": "end", "type": "end", "command": ["echo", "done"]}
         ]
     });
-    let mut cases = vec![("valid".to_string(), valid.clone(), true)];
+    let mut triggered = valid.clone();
+    triggered["spec_version"] = json!(2);
+    triggered["decorators"]["trigger"] = json!({
+        "events": [
+            {"name": "a", "parameters": {"n": "count"}},
+            {"name": "b", "namespace_prefix": "mfns"}
+        ],
+        "options": {"reset_at": {"cron": "0 0 * * *", "timezone": "Europe/Paris"}}
+    });
+    let mut on_finish = valid.clone();
+    on_finish["spec_version"] = json!(2);
+    on_finish["decorators"]["trigger_on_finish"] =
+        json!({"flows": [{"flow": "Up"}, {"flow": "Other", "project": "p", "branch": "prod"}]});
+    let mut cases = vec![
+        ("valid".to_string(), valid.clone(), true),
+        ("valid trigger".to_string(), triggered, true),
+        ("valid trigger_on_finish".to_string(), on_finish, true),
+    ];
     let mut bad = |name: &str, edit: &dyn Fn(&mut Value)| {
         let mut v = valid.clone();
         edit(&mut v);
@@ -140,7 +157,24 @@ fn schema_and_model_agree_on_hand_written_documents() {
     bad("unknown parameter type", &|v| {
         v["parameters"][0]["type"] = json!("date")
     });
-    bad("version 2", &|v| v["spec_version"] = json!(2));
+    bad("version 3", &|v| v["spec_version"] = json!(3));
+    bad("trigger without events", &|v| {
+        v["spec_version"] = json!(2);
+        v["decorators"]["trigger"] = json!({"options": {}});
+    });
+    bad("unknown trigger event field", &|v| {
+        v["spec_version"] = json!(2);
+        v["decorators"]["trigger"] = json!({"events": [{"name": "a", "params": {}}]});
+    });
+    bad("upstream without a flow", &|v| {
+        v["spec_version"] = json!(2);
+        v["decorators"]["trigger_on_finish"] = json!({"flows": [{"project": "p"}]});
+    });
+    bad("reset_at without cron", &|v| {
+        v["spec_version"] = json!(2);
+        v["decorators"]["trigger"] =
+            json!({"events": [{"name": "a"}], "options": {"reset_at": {"timezone": "UTC"}}});
+    });
 
     let docs: Vec<(String, Value)> = cases
         .iter()
@@ -157,7 +191,7 @@ fn schema_and_model_agree_on_hand_written_documents() {
         let model_ok = serde_json::from_value::<FlowSpec>(doc.clone()).is_ok();
         if *want_valid {
             assert!(model_ok, "model refuses {name}");
-        } else if name != "version 2" {
+        } else if name != "version 3" {
             assert!(!model_ok, "model accepts {name}");
         }
     }

@@ -369,8 +369,8 @@ fn cases() -> Vec<Case> {
         ),
         (
             "unsupported flow decorator",
-            Box::new(|v| v["decorators"] = json!({"unsupported": ["trigger_on_finish"]})),
-            "The flow uses @trigger_on_finish: event triggers are not supported by Ferry on Step Functions yet. Remove it, and start runs with @schedule or ferry trigger.",
+            Box::new(|v| v["decorators"] = json!({"unsupported": ["exit_hook"]})),
+            "The flow uses @exit_hook: exit hooks are not supported by Ferry on Step Functions yet. Remove it, and handle the outcome in the end step.",
         ),
         (
             "project name",
@@ -408,10 +408,156 @@ fn cases() -> Vec<Case> {
         ),
         (
             "spec version",
-            Box::new(|v| v["spec_version"] = json!(2)),
-            "This spec has spec_version 2, but this Ferry reads version 1. Export the flow again with this Ferry (ferry spec FLOW.py).",
+            Box::new(|v| v["spec_version"] = json!(3)),
+            "This spec has spec_version 3, but this Ferry reads versions 1 to 2. Export the flow again with this Ferry (ferry spec FLOW.py).",
+        ),
+        (
+            "triggers in a version 1 spec",
+            Box::new(|v| {
+                trigger(v, json!({"events": [{"name": "a"}]}));
+                v["spec_version"] = json!(1);
+            }),
+            "This spec has spec_version 1 but uses @trigger or @trigger_on_finish, which need version 2. Export the flow again with this Ferry (ferry spec FLOW.py).",
+        ),
+        (
+            "both trigger decorators",
+            Box::new(|v| {
+                trigger(v, json!({"events": [{"name": "a"}]}));
+                v["decorators"]["trigger_on_finish"] = json!({"flows": [{"flow": "Up"}]});
+            }),
+            "The flow uses both @trigger and @trigger_on_finish. Ferry, like Metaflow's Argo Workflows deployer, deploys one or the other: keep one of them.",
+        ),
+        (
+            "no events",
+            Box::new(|v| trigger(v, json!({"events": []}))),
+            "No event(s) specified in *@trigger* decorator.",
+        ),
+        (
+            "event name with a space",
+            Box::new(|v| trigger(v, json!({"events": [{"name": "data ready"}]}))),
+            "The @trigger event name \"data ready\" cannot be used: only letters, digits, '_', '-' and '.' are allowed in event names (Metaflow's rule), not ' '.",
+        ),
+        (
+            "event name longer than an EventBridge detail-type",
+            Box::new(|v| trigger(v, json!({"events": [{"name": "e".repeat(129)}]}))),
+            Box::leak(
+                format!(
+                    "The @trigger event name \"{}\" cannot be used: it has 129 characters and AWS EventBridge carries event names of at most 128 (an event's detail-type); shorten it.",
+                    "e".repeat(129)
+                )
+                .into_boxed_str(),
+            ),
+        ),
+        (
+            "the same event twice",
+            Box::new(|v| trigger(v, json!({"events": [{"name": "a"}, {"name": "a"}]}))),
+            "Duplicate event names defined in *@trigger* decorator: *a*.",
+        ),
+        (
+            "mapping a parameter the flow lacks",
+            Box::new(|v| {
+                trigger(v, json!({"events": [{"name": "a", "parameters": {"beta": "b"}}]}))
+            }),
+            "Parameter *beta* defined in the event mappings for *@trigger* decorator not found in the flow. The flow's parameters are: alpha, label.",
+        ),
+        (
+            "two events setting one parameter",
+            Box::new(|v| {
+                trigger(
+                    v,
+                    json!({"events": [
+                        {"name": "a", "parameters": {"alpha": "x"}},
+                        {"name": "b", "parameters": {"ALPHA": "y"}}
+                    ]}),
+                )
+            }),
+            "Duplicate entries for parameter *alpha* defined in the event mappings for *@trigger* decorator.",
+        ),
+        (
+            "mapping to an empty field",
+            Box::new(|v| trigger(v, json!({"events": [{"name": "a", "parameters": {"alpha": ""}}]}))),
+            "The event *a* of @trigger maps parameter *alpha* to an empty payload field. Name the field, e.g. parameters={'alpha': 'field'}.",
+        ),
+        (
+            "a required parameter no event sets",
+            Box::new(|v| {
+                v["parameters"][1] = json!({"name": "label", "type": "str", "required": true});
+                trigger(v, json!({"events": [{"name": "a", "parameters": {"alpha": "x"}}]}));
+            }),
+            "The parameter *label* is required and has no default, but no event of @trigger sets it. Give it a default, or set it from an event's payload: parameters={'label': 'field'}.",
+        ),
+        (
+            "a required parameter with @trigger_on_finish",
+            Box::new(|v| {
+                v["parameters"][1] = json!({"name": "label", "type": "str", "required": true});
+                on_finish(v, json!({"flows": [{"flow": "UpFlow"}]}));
+            }),
+            "The parameter *label* is required and has no default, but runs started by @trigger_on_finish cannot set parameters. Give it a default.",
+        ),
+        (
+            "an unknown option",
+            Box::new(|v| trigger(v, json!({"events": [{"name": "a"}], "options": {"unsupported": ["retries"]}}))),
+            "@trigger has options={'retries': ...}, which Ferry does not know. Ferry supports options={'reset_at': {'cron': '0 0 * * *', 'timezone': 'Europe/Paris'}}, the one option Metaflow's Argo Workflows deployer reads; remove the others.",
+        ),
+        (
+            "a reset_at cron of 6 fields",
+            Box::new(|v| {
+                trigger(
+                    v,
+                    json!({"events": [{"name": "a"}], "options": {"reset_at": {"cron": "0 0 * * ? *"}}}),
+                )
+            }),
+            "The reset_at option of @trigger is not valid: the cron expression \"0 0 * * ? *\" is not valid: it has 6 field(s); reset_at takes a standard cron of 5: minute hour day-of-month month day-of-week, e.g. \"0 0 * * *\".",
+        ),
+        (
+            "no upstream flows",
+            Box::new(|v| on_finish(v, json!({"flows": []}))),
+            "No flow(s) specified in *@trigger_on_finish* decorator.",
+        ),
+        (
+            "an upstream flow name with a dash",
+            Box::new(|v| on_finish(v, json!({"flows": [{"flow": "Up-Flow"}]}))),
+            "Invalid flow name *Up-Flow* in *@trigger_on_finish* decorator. Only alphanumeric characters and underscores(_) are allowed.",
+        ),
+        (
+            "an upstream project without a branch, no @project",
+            Box::new(|v| on_finish(v, json!({"flows": [{"flow": "UpFlow", "project": "lake"}]}))),
+            "Incomplete project info for the upstream flow *UpFlow* of @trigger_on_finish. Please specify both 'project' and 'project_branch' or use the @project decorator.",
+        ),
+        (
+            "an upstream branch that is not a branch",
+            Box::new(|v| {
+                on_finish(
+                    v,
+                    json!({"flows": [{"flow": "UpFlow", "project": "lake", "branch": "prod/x"}]}),
+                )
+            }),
+            "The upstream flow *UpFlow* of @trigger_on_finish: the branch \"prod/x\" is not a Metaflow branch; branches look like prod, prod.staging, test.my_experiment or user.bob.",
+        ),
+        (
+            "the same upstream twice",
+            Box::new(|v| on_finish(v, json!({"flows": [{"flow": "UpFlow"}, {"flow": "UpFlow"}]}))),
+            "The upstream flow *UpFlow* is listed twice in @trigger_on_finish.",
         ),
     ]
+}
+
+/// Put `@trigger` on the flow (a version 2 spec).
+fn trigger(v: &mut Value, trigger: Value) {
+    if v["decorators"].is_null() {
+        v["decorators"] = json!({});
+    }
+    v["decorators"]["trigger"] = trigger;
+    v["spec_version"] = json!(2);
+}
+
+/// Put `@trigger_on_finish` on a version 2 spec.
+fn on_finish(v: &mut Value, on_finish: Value) {
+    if v["decorators"].is_null() {
+        v["decorators"] = json!({});
+    }
+    v["decorators"]["trigger_on_finish"] = on_finish;
+    v["spec_version"] = json!(2);
 }
 
 #[test]

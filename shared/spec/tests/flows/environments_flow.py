@@ -8,8 +8,8 @@ from metaflow import (
     kubernetes,
     pypi,
     step,
+    exit_hook,
     timeout,
-    trigger,
 )
 
 # A module that prints while it is imported must not break the exporter's output.
@@ -17,7 +17,11 @@ print("hello from the flow module")
 sys.stdout.flush()
 
 
-@trigger(event="data_ready")
+def notify(run):
+    print("finished", run)
+
+
+@exit_hook(on_success=[notify])
 @conda_base(libraries={"numpy": "1.26.4"}, python="3.11.9")
 class EnvFlow(FlowSpec):
     @pypi(packages={"requests": "2.32.5"}, python="3.11")

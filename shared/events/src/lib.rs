@@ -1,0 +1,31 @@
+//! Event-started runs (`@trigger`, `@trigger_on_finish`), one implementation for the AWS
+//! trigger Lambda and the embedded stack alike; only the adapters around it differ
+//! (`docs/events.md`).
+//!
+//! - [`event`]: the [`Event`] model; the body Metaflow's `ArgoEvent(...).publish()` POSTs and
+//!   `ferry publish` sends ([`Event::from_publish_body`], [`Event::published`]); the event a
+//!   succeeded run raises ([`Event::run_succeeded`]); the EventBridge size limit.
+//! - [`mapping`]: does an event match a trigger's dependency; the parameters its payload sets.
+//! - [`start`]: the start decision: deterministic execution name, the execution input
+//!   (`{"Parameters": ...}` with Metaflow's `execution-triggers` records).
+//! - [`engine`]: [`Engine::receive`]: dedupe by event id, several-event state with consumption
+//!   and `reset_at`, the outcome per deployment; it decides, the caller starts.
+//! - [`state`], [`log`]: the items on the [`ferry_store::Table`] and the recent-events log.
+//!
+//! The caller is trusted with one thing: only Ferry builds [`EventOrigin::RunSucceeded`]
+//! events (from its executor or from Step Functions' own status changes), never from a
+//! publisher's body.
+
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod log;
+pub mod mapping;
+pub mod start;
+pub mod state;
+
+pub use engine::{DeploymentOutcome, Engine, EngineSettings, Outcome, Receipt, Subscription};
+pub use error::EventsError;
+pub use event::{Event, EventError, EventOrigin, EventSummary, RunSucceeded};
+pub use log::{LogEntry, LoggedOutcome};
+pub use start::{StartDecision, TriggerRecord};

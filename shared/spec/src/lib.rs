@@ -1,13 +1,14 @@
 //! The Ferry flow spec v1 (`docs/flow-spec.md`): the DAG model ([`model`]), Metaflow's
 //! graph-derived fields ([`graph`]), validation with one message per problem ([`mod@validate`]),
 //! EventBridge cron parsing and fire times ([`aws_cron`]), the Metaflow exporter that reads a
-//! flow file with the real `metaflow` package ([`export`]), and the task description handed to
-//! every task ([`task`]).
+//! flow file with the real `metaflow` package ([`export`]), the task description handed to
+//! every task ([`task`]), and the resume section and clone plan of a resumed run ([`resume`]).
 
 pub mod aws_cron;
 pub mod export;
 pub mod graph;
 pub mod model;
+pub mod resume;
 pub mod task;
 pub mod validate;
 

@@ -353,10 +353,10 @@ impl<'a> Walk<'a> {
         // Dynamic environment (runtime contract §2).
         let mut env: Vec<(String, String)> = vec![(td::ENV_RUN_ID.to_string(), input.run_id())];
         match &inputs {
+            // Also without flow parameters: the trigger's text carries run tags and the
+            // resume section (runtime contract §2, §9).
             StepInputs::Start => {
-                if !self.spec.parameters.is_empty() {
-                    env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
-                }
+                env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
             }
             StepInputs::Parent { .. } => {
                 env.push((td::ENV_PARENT_TASK_ID.to_string(), "$.JobId".to_string()));

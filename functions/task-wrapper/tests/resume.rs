@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use ferry_spec::resume::{CLONE_PLAN_VERSION, ClonePlan, PARAMETERS_RESUME, PlanRef, ResumeSection};
-use ferry_spec::task::{Fanout, StepInputs, TaskDescription};
+use ferry_spec::resume::{
+    CLONE_PLAN_VERSION, ClonePlan, PARAMETERS_RESUME, PlanRef, ResumeSection,
+};
+use ferry_spec::task::{
+    BlobStoreRef, DatastoreSettings, Fanout, StepInputs, TableRef, TaskDescription,
+};
 use serde_json::{Value, json};
 
 /// start (a foreach over `width` items) → body → join → train → end. Every step appends its
@@ -167,10 +171,7 @@ pub fn run_flow(
     if !ok(stack.run(&urls.join, &vars(v)), "join") {
         return Some("join".into());
     }
-    for (step, url, parent) in [
-        ("train", &urls.train, "join"),
-        ("end", &urls.end, "train"),
-    ] {
+    for (step, url, parent) in [("train", &urls.train, "join"), ("end", &urls.end, "train")] {
         let mut v = task_vars(exec, &job(step), 1);
         v.push(("FERRY_PARENT_TASK_ID", job(parent)));
         if !ok(stack.run(url, &vars(v)), step) {
@@ -312,7 +313,11 @@ fn a_failed_foreach_split_reruns_alone_and_the_join_sees_split_order() {
     assert_eq!(take_ran(&test_dir), ["body-1", "join", "train", "end"]);
 
     let got = stack.client(CLIENT, &["ResumeFlow/sfn-r2"]);
-    assert_eq!(got["squares"], json!([0, 1, 4, 9]), "the join sees split order");
+    assert_eq!(
+        got["squares"],
+        json!([0, 1, 4, 9]),
+        "the join sees split order"
+    );
     assert_eq!(got["start"]["origin_task"], json!("o2-start"));
     let bodies = got["body"].as_array().unwrap();
     let cloned: Vec<&Value> = bodies
@@ -331,12 +336,7 @@ fn a_failed_foreach_split_reruns_alone_and_the_join_sees_split_order() {
 
 /// What every backend's resumed run must show: the run succeeded, every artifact reads back,
 /// cloned tasks name their origin task, tasks that ran name the origin run.
-pub fn check_resumed_view(
-    got: &Value,
-    origin: &str,
-    exec: &str,
-    cloned_bodies: &[usize],
-) {
+pub fn check_resumed_view(got: &Value, origin: &str, exec: &str, cloned_bodies: &[usize]) {
     assert_eq!(got["ok"], json!(true), "{got}");
     assert_eq!(
         got["origin"],
@@ -368,4 +368,114 @@ pub fn check_resumed_view(
         assert_eq!(got[step]["origin_run"], json!(format!("sfn-{origin}")));
         assert_eq!(got[step]["origin_task"], Value::Null, "{step} ran");
     }
+}
+
+#[test]
+fn the_clone_path_runs_on_s3_and_dynamodb() {
+    let moto = Moto::new();
+    let bucket = ferry_testkit::unique("ferry-resume").to_lowercase();
+    let table = ferry_testkit::unique("ferry-resume-state");
+    moto.call("setup", json!({"bucket": bucket, "table": table}));
+    let stack = Stack::with_service();
+    let test_dir = stack.dir.path().join("flowdir");
+    std::fs::create_dir_all(&test_dir).unwrap();
+
+    let put = |key: &str, bytes: &[u8]| {
+        let file = stack.dir.path().join(sha256_hex(bytes));
+        std::fs::write(&file, bytes).unwrap();
+        moto.call(
+            "put",
+            json!({"bucket": bucket, "key": format!("ferry/{key}"), "file": file}),
+        );
+    };
+    let adapt = |mut d: TaskDescription| {
+        put(
+            &d.code_package.key,
+            &std::fs::read(stack.blobs.join(&d.code_package.key)).unwrap(),
+        );
+        d.blobs = BlobStoreRef::S3 {
+            bucket: bucket.clone(),
+            prefix: "ferry".into(),
+        };
+        d.state_table = TableRef::Dynamodb {
+            table: table.clone(),
+        };
+        d.datastore = DatastoreSettings {
+            kind: "s3".into(),
+            root: format!("s3://{bucket}/metaflow"),
+        };
+        d.environment
+            .insert("METAFLOW_S3_ENDPOINT_URL".into(), moto.url.clone());
+        d
+    };
+    let publish = |d: &TaskDescription| {
+        let bytes = serde_json::to_vec(d).unwrap();
+        let key = format!("tasks/{}.json", sha256_hex(&bytes));
+        put(&key, &bytes);
+        format!("s3://{bucket}/ferry/{key}")
+    };
+    let urls = publish_flow(&stack, &test_dir, &adapt, &publish);
+    let aws = |mut v: Vec<(&'static str, String)>| {
+        v.push(("AWS_ENDPOINT_URL", moto.url.clone()));
+        for (k, val) in ferry_testkit::aws_test_env() {
+            v.push((k, val.to_string()));
+        }
+        v
+    };
+
+    write_all(&test_dir.join("fail-train"), b"");
+    assert_eq!(
+        run_flow(&stack, &urls, "mo", 3, r#"{"width": 3}"#, &aws).as_deref(),
+        Some("train")
+    );
+    take_ran(&test_dir);
+    std::fs::remove_file(test_dir.join("fail-train")).unwrap();
+    let plan = plan("mo", 3, &["start", "body", "join"], &[]);
+    let params = resume_parameters(json!({"width": 3}), &plan, &put);
+    assert_eq!(run_flow(&stack, &urls, "mr", 3, &params, &aws), None);
+    assert_eq!(take_ran(&test_dir), ["train", "end"]);
+
+    // The state table on DynamoDB: the run's resume item, a clone's lineage, and the cloned
+    // foreach's cardinality (the getItem state reads it) equal to the origin's.
+    let run_item = moto.call(
+        "item",
+        json!({"table": table, "pk": "run#mr", "sk": "resume"}),
+    );
+    let section: Value = serde_json::from_str(run_item["section"]["S"].as_str().unwrap()).unwrap();
+    assert_eq!(section["origin_run_id"], json!("sfn-mo"));
+    let lineage = moto.call(
+        "item",
+        json!({"table": table, "pk": "mr-body-2", "sk": "resume"}),
+    );
+    assert_eq!(lineage["path"]["S"], json!("2"), "{lineage}");
+    assert_eq!(lineage["origin_task_id"]["S"], json!("mo-body-2"));
+    let cardinality = |pk: &str| {
+        let item = moto.call("item", json!({"table": table, "pk": pk}));
+        let mut ns: Vec<String> =
+            serde_json::from_value(item["for_each_cardinality"]["NS"].clone()).unwrap();
+        ns.sort();
+        ns
+    };
+    assert_eq!(cardinality("mr-start"), cardinality("mo-start"));
+    assert_eq!(cardinality("mr-start"), ["0", "1", "2"]);
+
+    let mut env: Vec<(String, String)> = ferry_testkit::aws_test_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.extend([
+        ("METAFLOW_DEFAULT_METADATA".into(), "service".into()),
+        (
+            "METAFLOW_SERVICE_URL".into(),
+            stack.metadata_url.clone().unwrap(),
+        ),
+        ("METAFLOW_DEFAULT_DATASTORE".into(), "s3".into()),
+        (
+            "METAFLOW_DATASTORE_SYSROOT_S3".into(),
+            format!("s3://{bucket}/metaflow"),
+        ),
+        ("METAFLOW_S3_ENDPOINT_URL".into(), moto.url.clone()),
+    ]);
+    let got = stack.client_with(&env, CLIENT, &["ResumeFlow/sfn-mr"]);
+    check_resumed_view(&got, "mo", "mr", &[0, 1, 2]);
 }

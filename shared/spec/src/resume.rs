@@ -92,12 +92,9 @@ impl ClonePlan {
         }
         for (step, tasks) in &self.tasks {
             for (path, id) in tasks {
-                IndexPath::parse(path)
-                    .map_err(|e| format!("clone plan: step {step}: {e}"))?;
+                IndexPath::parse(path).map_err(|e| format!("clone plan: step {step}: {e}"))?;
                 if !safe_id(id) {
-                    return Err(format!(
-                        "clone plan: step {step}: {id:?} is not a task id"
-                    ));
+                    return Err(format!("clone plan: step {step}: {id:?} is not a task id"));
                 }
             }
         }
@@ -209,11 +206,17 @@ mod tests {
             )]),
         };
         plan.check().unwrap();
-        assert_eq!(plan.origin_task("body", &IndexPath(vec![2])), Some("job-b2"));
+        assert_eq!(
+            plan.origin_task("body", &IndexPath(vec![2])),
+            Some("job-b2")
+        );
         assert_eq!(plan.origin_task("body", &IndexPath(vec![3])), None);
         assert_eq!(plan.origin_task("end", &IndexPath::default()), None);
         let mut bad = plan.clone();
-        bad.tasks.get_mut("body").unwrap().insert("2".into(), "a/b".into());
+        bad.tasks
+            .get_mut("body")
+            .unwrap()
+            .insert("2".into(), "a/b".into());
         assert!(bad.check().is_err());
         let mut bad = plan;
         bad.version = 9;

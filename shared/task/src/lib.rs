@@ -315,8 +315,13 @@ async fn run_with_logs(
         });
     }
 
-    if let (Some(table), Some(resume::Decision::Clone { origin_task_id, path })) =
-        (&table, &decision)
+    if let (
+        Some(table),
+        Some(resume::Decision::Clone {
+            origin_task_id,
+            path,
+        }),
+    ) = (&table, &decision)
     {
         resume::record_lineage(
             table.as_ref(),

@@ -78,8 +78,8 @@ pub async fn load(
     let pk = run_pk(&env.execution);
     let section = match (&desc.inputs, from_trigger) {
         (StepInputs::Start, Some(section)) => {
-            let text = serde_json::to_string(&section)
-                .map_err(|e| TaskError::Resume(e.to_string()))?;
+            let text =
+                serde_json::to_string(&section).map_err(|e| TaskError::Resume(e.to_string()))?;
             let attrs = BTreeMap::from([
                 (ATTR_SECTION.to_string(), Attr::S(text)),
                 (ATTR_TTL.to_string(), Attr::N(ttl(desc.state_ttl_seconds))),
@@ -126,7 +126,10 @@ pub async fn load(
 }
 
 /// Fetch the clone plan `section` points at and check it (sha256 against the pointer, format).
-pub async fn fetch_plan(blobs: &dyn Blobs, section: &ResumeSection) -> Result<ClonePlan, TaskError> {
+pub async fn fetch_plan(
+    blobs: &dyn Blobs,
+    section: &ResumeSection,
+) -> Result<ClonePlan, TaskError> {
     let key = &section.plan.key;
     let bytes = with_retries(&format!("reading the clone plan {key}"), || blobs.get(key))
         .await

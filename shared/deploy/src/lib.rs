@@ -7,6 +7,8 @@
 //! - [`request`]: the `request.json` / `result.json` documents.
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
+//! - [`resume`]: the resume request (`ferry resume`): its refusals, the clone plan and the new
+//!   execution's input.
 
 pub mod compiler;
 pub mod keys;
@@ -14,6 +16,7 @@ pub mod messages;
 pub mod ports;
 pub mod record;
 pub mod request;
+pub mod resume;
 pub mod tokens;
 pub mod usecase;
 

@@ -19,15 +19,147 @@ use ferry_spec::resume::{
     CLONE_PLAN_PREFIX, CLONE_PLAN_VERSION, ClonePlan, IndexPath, PARAMETERS_RESUME, PlanRef,
     ResumeSection,
 };
+use ferry_spec::task::{StepInputs, TaskDescription};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::keys::sha256_hex;
-use crate::ports::{Execution, ExecutionStatus};
+use crate::ports::ExecutionStatus;
 use crate::tokens::{Holder, authorized};
 
 /// How many resumes of resumes the planner follows to find a cloned task's foreach indexes.
 pub const MAX_ORIGIN_DEPTH: usize = 16;
+
+/// The steps of a deployed version, in a topological order (`start` first), with their next
+/// steps: what the planner needs of a flow's graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepGraph {
+    order: Vec<String>,
+    next: BTreeMap<String, Vec<String>>,
+}
+
+impl StepGraph {
+    /// The graph of a flow spec.
+    pub fn from_flow_graph(graph: &FlowGraph) -> Self {
+        StepGraph {
+            order: graph.sorted().map(|n| n.name().to_string()).collect(),
+            next: graph
+                .nodes()
+                .map(|n| (n.name().to_string(), n.next().to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The graph of a deployed version, rebuilt from its task descriptions (one per step; each
+    /// names the steps it takes its inputs from). Errors: no `start`, a parent step without a
+    /// description, a cycle.
+    pub fn from_descriptions(descriptions: &[TaskDescription]) -> Result<Self, String> {
+        let mut next: BTreeMap<String, Vec<String>> = descriptions
+            .iter()
+            .map(|d| (d.step.clone(), Vec::new()))
+            .collect();
+        let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for d in descriptions {
+            let from: Vec<String> = match &d.inputs {
+                StepInputs::Start => Vec::new(),
+                StepInputs::Parent { step } | StepInputs::ForeachJoin { step } => {
+                    vec![step.clone()]
+                }
+                StepInputs::StaticJoin { steps } => steps.clone(),
+            };
+            for p in &from {
+                next.get_mut(p)
+                    .ok_or_else(|| {
+                        format!(
+                            "step {} takes inputs from {p}, which has no task description",
+                            d.step
+                        )
+                    })?
+                    .push(d.step.clone());
+            }
+            parents.insert(d.step.clone(), from);
+        }
+        if !next.contains_key(ferry_spec::graph::START) {
+            return Err("no task description of the start step".into());
+        }
+        // Kahn's algorithm, taking ready steps in description order.
+        let mut order: Vec<String> = Vec::new();
+        let mut done: BTreeSet<String> = BTreeSet::new();
+        while order.len() < descriptions.len() {
+            let ready = descriptions.iter().find(|d| {
+                !done.contains(&d.step) && parents[&d.step].iter().all(|p| done.contains(p))
+            });
+            let Some(d) = ready else {
+                return Err("the steps' inputs form a cycle".into());
+            };
+            done.insert(d.step.clone());
+            order.push(d.step.clone());
+        }
+        Ok(StepGraph { order, next })
+    }
+
+    /// Step names in topological order.
+    pub fn names(&self) -> &[String] {
+        &self.order
+    }
+
+    /// Whether the flow has step `step`.
+    pub fn contains(&self, step: &str) -> bool {
+        self.next.contains_key(step)
+    }
+
+    /// `step` and every step reachable from it (Metaflow's `steps_to_rerun`), in topological
+    /// order.
+    pub fn steps_to_rerun(&self, step: &str) -> Vec<String> {
+        let mut rerun: BTreeSet<String> = BTreeSet::from([step.to_string()]);
+        for name in &self.order {
+            if rerun.contains(name) {
+                rerun.extend(self.next.get(name).into_iter().flatten().cloned());
+            }
+        }
+        self.order
+            .iter()
+            .filter(|n| rerun.contains(*n))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The task description URLs a compiled definition's Batch tasks run (`<wrapper> run --task
+/// <url>`, `docs/runtime-contract.md` §2), each once.
+pub fn task_description_urls(definition: &str) -> Result<Vec<String>, String> {
+    let v: Value =
+        serde_json::from_str(definition).map_err(|e| format!("the definition is not JSON: {e}"))?;
+    let mut out = Vec::new();
+    collect_task_urls(&v, &mut out);
+    if out.is_empty() {
+        return Err("the definition runs no Ferry task".into());
+    }
+    Ok(out)
+}
+
+fn collect_task_urls(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::Array(cmd)) = m.get("Command") {
+                let args: Vec<&str> = cmd.iter().filter_map(Value::as_str).collect();
+                if let Some(i) = args.iter().position(|a| *a == "--task")
+                    && let Some(url) = args.get(i + 1)
+                    && !out.iter().any(|u| u == url)
+                {
+                    out.push(url.to_string());
+                }
+            }
+            for (k, child) in m {
+                if k != "Command" {
+                    collect_task_urls(child, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|c| collect_task_urls(c, out)),
+        _ => {}
+    }
+}
 
 /// One metadata row of a run's tasks, as the metadata service's `GET
 /// /flows/{flow}/runs/{run}/metadata` answers it (`docs/metadata-service.md`); other fields are
@@ -200,12 +332,16 @@ fn summarize(rows: &[MetadataRow]) -> Vec<TaskSummary> {
 /// What the caller asks for.
 #[derive(Debug, Clone)]
 pub struct ResumeRequest<'a> {
-    /// The origin execution, with its input (`DescribeExecution`).
-    pub origin: &'a Execution,
+    /// The origin execution's name (the run id is `sfn-<name>`).
+    pub origin_execution: &'a str,
+    /// Its deployment (state machine) name.
+    pub deployment: &'a str,
+    /// Its status.
+    pub status: ExecutionStatus,
     /// The flow class name.
     pub flow: &'a str,
-    /// The flow graph of the version the origin ran.
-    pub graph: &'a FlowGraph,
+    /// The steps of the version the origin ran.
+    pub graph: &'a StepGraph,
     /// The deployment's owner and token.
     pub holder: &'a Holder,
     /// Who resumes.
@@ -325,17 +461,17 @@ pub enum ResumeError {
 /// Decide and build a resume of `req.origin`. Refusals: see [`ResumeError`] (checked in that
 /// order: token, status, step, recorded tasks, input).
 pub fn plan_resume(req: &ResumeRequest<'_>) -> Result<ResumePlan, ResumeError> {
-    let run_id = ferry_spec::task::run_id_for_execution(&req.origin.name);
+    let run_id = ferry_spec::task::run_id_for_execution(req.origin_execution);
     if !authorized(req.holder, req.user, req.authorize) {
         return Err(ResumeError::NotAuthorized {
             run_id,
-            deployment: req.origin.state_machine.clone(),
+            deployment: req.deployment.to_string(),
             owner: req.holder.owner.clone(),
             token_given: req.authorize.is_some_and(|t| !t.trim().is_empty()),
         });
     }
-    let steps = req.graph.sorted_names().join(", ");
-    match req.origin.status {
+    let steps = req.graph.names().join(", ");
+    match req.status {
         ExecutionStatus::Running => return Err(ResumeError::Running { run_id }),
         ExecutionStatus::Succeeded if req.step.is_none() => {
             return Err(ResumeError::Succeeded { run_id, steps });
@@ -344,25 +480,20 @@ pub fn plan_resume(req: &ResumeRequest<'_>) -> Result<ResumePlan, ResumeError> {
     }
     let rerun_steps = match req.step {
         Some(step) => {
-            if req.graph.node(step).is_none() {
+            if !req.graph.contains(step) {
                 return Err(ResumeError::UnknownStep {
                     step: step.to_string(),
-                    valid: req
-                        .graph
-                        .nodes()
-                        .map(|n| n.name())
-                        .collect::<Vec<_>>()
-                        .join(","),
+                    valid: req.graph.names().join(","),
                 });
             }
-            steps_to_rerun(req.graph, step)
+            req.graph.steps_to_rerun(step)
         }
         None => Vec::new(),
     };
     let in_graph: Vec<&OriginTask> = req
         .tasks
         .iter()
-        .filter(|t| req.graph.node(&t.step).is_some())
+        .filter(|t| req.graph.contains(&t.step))
         .collect();
     if in_graph.is_empty() {
         return Err(ResumeError::NoTasks { run_id });
@@ -428,31 +559,17 @@ pub fn plan_resume(req: &ResumeRequest<'_>) -> Result<ResumePlan, ResumeError> {
     })
 }
 
-/// `step` and every step reachable from it (Metaflow's `steps_to_rerun`), in topological order.
-pub fn steps_to_rerun(graph: &FlowGraph, step: &str) -> Vec<String> {
-    let mut rerun: BTreeSet<String> = BTreeSet::from([step.to_string()]);
-    for node in graph.sorted() {
-        if rerun.contains(node.name()) {
-            rerun.extend(node.next().iter().cloned());
-        }
-    }
-    graph
-        .sorted()
-        .map(|n| n.name().to_string())
-        .filter(|n| rerun.contains(n))
-        .collect()
-}
-
 /// The first step, in topological order, with a task that did not succeed or with no task at
 /// all: where the origin failed or stopped.
-fn first_unfinished_step(graph: &FlowGraph, tasks: &[&OriginTask]) -> Option<String> {
+fn first_unfinished_step(graph: &StepGraph, tasks: &[&OriginTask]) -> Option<String> {
     graph
-        .sorted()
+        .names()
+        .iter()
         .find(|n| {
-            let mine: Vec<_> = tasks.iter().filter(|t| t.step == n.name()).collect();
+            let mine: Vec<_> = tasks.iter().filter(|t| &t.step == *n).collect();
             mine.is_empty() || mine.iter().any(|t| !t.ok && !ok_elsewhere(tasks, t))
         })
-        .map(|n| n.name().to_string())
+        .cloned()
 }
 
 /// Whether another task of the same step and index succeeded (a failed attempt's task id next
@@ -500,11 +617,10 @@ fn new_parameters(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
     use ferry_spec::model::FlowSpec;
     use serde_json::json;
 
-    fn graph() -> FlowGraph {
+    fn graph() -> StepGraph {
         let spec: FlowSpec = serde_json::from_value(json!({
             "spec_version": 1, "flow": "ResumeFlow", "file": "f.py",
             "steps": [
@@ -516,23 +632,11 @@ mod tests {
             ]
         }))
         .unwrap();
-        FlowGraph::new(&spec).unwrap()
+        StepGraph::from_flow_graph(&FlowGraph::new(&spec).unwrap())
     }
 
-    fn execution(status: ExecutionStatus) -> Execution {
-        Execution {
-            name: "orig".into(),
-            id: "x".into(),
-            state_machine: "ResumeFlow".into(),
-            status,
-            start_date: Utc::now(),
-            stop_date: None,
-            input: Some(r#"{"Parameters": "{\"width\": 3}"}"#.into()),
-            output: None,
-            error: None,
-            cause: None,
-            failing_state: None,
-        }
+    fn execution(status: ExecutionStatus) -> ExecutionStatus {
+        status
     }
 
     fn holder() -> Holder {
@@ -601,14 +705,16 @@ mod tests {
     }
 
     fn request<'a>(
-        origin: &'a Execution,
-        graph: &'a FlowGraph,
+        origin: &'a ExecutionStatus,
+        graph: &'a StepGraph,
         holder: &'a Holder,
         tasks: &'a [OriginTask],
         step: Option<&'a str>,
     ) -> ResumeRequest<'a> {
         ResumeRequest {
-            origin,
+            origin_execution: "orig",
+            deployment: "ResumeFlow",
+            status: *origin,
             flow: "ResumeFlow",
             graph,
             holder,
@@ -726,6 +832,72 @@ mod tests {
         let none: Vec<OriginTask> = Vec::new();
         let e = plan_resume(&request(&failed, &g, &h, &none, None)).unwrap_err();
         assert!(matches!(e, ResumeError::NoTasks { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_deployed_version_s_steps_come_back_from_its_definition() {
+        let spec: FlowSpec = serde_json::from_value(json!({
+            "spec_version": 1, "flow": "ResumeFlow", "file": "f.py",
+            "steps": [
+                {"name": "start", "type": "foreach", "next": ["body"], "foreach": "items"},
+                {"name": "body", "type": "split", "next": ["a", "b"]},
+                {"name": "a", "type": "linear", "next": ["inner"]},
+                {"name": "b", "type": "linear", "next": ["inner"]},
+                {"name": "inner", "type": "join", "next": ["join"]},
+                {"name": "join", "type": "join", "next": ["end"]},
+                {"name": "end", "type": "end", "next": []}
+            ]
+        }))
+        .unwrap();
+        let fg = FlowGraph::new(&spec).unwrap();
+        let compiled = ferry_compile::compile(
+            &spec,
+            &fg,
+            &ferry_compile::CompileOptions {
+                state_machine_name: "ResumeFlow".into(),
+                state_table_name: "ferry-state".into(),
+                job_queue: "q".into(),
+                default_image: "python:3.12".into(),
+                owner: "alice".into(),
+                production_token: "resumeflow-0-abcd".into(),
+                blobs: ferry_spec::task::BlobStoreRef::S3 {
+                    bucket: "ferry-test".into(),
+                    prefix: "ferry".into(),
+                },
+                code_package: ferry_spec::task::PackageRef {
+                    key: format!("code/{}.tgz", "0".repeat(64)),
+                    sha256: "0".repeat(64),
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let urls = task_description_urls(&compiled.definition.to_string()).unwrap();
+        assert_eq!(urls.len(), 7, "one task description per step: {urls:?}");
+        let descriptions: Vec<TaskDescription> = compiled
+            .task_descriptions
+            .iter()
+            .map(|d| {
+                assert!(
+                    urls.iter().any(|u| u.ends_with(&d.key)),
+                    "{} in {urls:?}",
+                    d.key
+                );
+                d.description.clone()
+            })
+            .collect();
+        let rebuilt = StepGraph::from_descriptions(&descriptions).unwrap();
+        let from_spec = StepGraph::from_flow_graph(&fg);
+        assert_eq!(rebuilt.names().len(), 7);
+        for step in from_spec.names() {
+            assert_eq!(
+                rebuilt.steps_to_rerun(step),
+                from_spec.steps_to_rerun(step),
+                "{step}"
+            );
+        }
+        assert_eq!(rebuilt.names()[0], "start");
+        assert_eq!(rebuilt.names()[6], "end");
     }
 
     #[test]

@@ -40,52 +40,9 @@ if __name__ == "__main__":
     CloudFlow()
 "#;
 
-/// boto3 against moto: `op` with JSON `args`, prints a JSON result.
-const BOTO: &str = r#"
-import sys, json, boto3
-url, op, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-s3 = boto3.client("s3", endpoint_url=url)
-ddb = boto3.client("dynamodb", endpoint_url=url)
-out = None
-if op == "setup":
-    s3.create_bucket(Bucket=args["bucket"])
-    ddb.create_table(TableName=args["table"], BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
-elif op == "put":
-    s3.put_object(Bucket=args["bucket"], Key=args["key"], Body=open(args["file"], "rb").read())
-elif op == "get":
-    out = s3.get_object(Bucket=args["bucket"], Key=args["key"])["Body"].read().decode()
-elif op == "item":
-    out = ddb.get_item(TableName=args["table"], Key={"pk": {"S": args["pk"]}, "sk": {"S": "foreach"}}, ConsistentRead=True).get("Item")
-print(json.dumps(out))
-"#;
-
-struct Moto {
-    url: String,
-}
-
-impl Moto {
-    fn call(&self, op: &str, args: Value) -> Value {
-        let out = Command::new(ferry_testkit::python())
-            .args(["-c", BOTO, &self.url, op, &args.to_string()])
-            .envs(ferry_testkit::aws_test_env())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "boto3 {op}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
 #[test]
 fn a_foreach_flow_runs_on_s3_and_dynamodb() {
-    let moto = Moto {
-        url: ferry_testkit::moto_url(),
-    };
+    let moto = Moto::new();
     let bucket = ferry_testkit::unique("ferry-tw").to_lowercase();
     let table = ferry_testkit::unique("ferry-tw-state");
     moto.call("setup", json!({"bucket": bucket, "table": table}));

@@ -8,6 +8,8 @@
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
 //! - [`failure`]: the failed task a failed execution's cause names.
+//! - [`resume`]: the resume request (`ferry resume`): its refusals, the clone plan and the new
+//!   execution's input.
 
 pub mod compiler;
 pub mod failure;
@@ -16,6 +18,7 @@ pub mod messages;
 pub mod ports;
 pub mod record;
 pub mod request;
+pub mod resume;
 pub mod tokens;
 pub mod usecase;
 

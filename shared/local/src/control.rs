@@ -7,9 +7,10 @@
 //! | `GET /ferry/v1/stack` | the stack | `{home, pid, url, started_at, datastore_root, running}` |
 //! | `GET /ferry/v1/state-machines` | `ListStateMachines` | `[StateMachine]` (with definitions) |
 //! | `GET /ferry/v1/state-machines/{name}` | `DescribeStateMachine` | `StateMachine` |
-//! | `POST /ferry/v1/state-machines/{name}/executions` | `StartExecution`, body `{"input": "<JSON text>", "name": optional}` | `Execution` (201) |
+//! | `POST /ferry/v1/state-machines/{name}/executions` | `StartExecution`, body `{"input": "<JSON text>", "name": optional, "definition_sha256": optional}` (an earlier definition an execution ran, as a Step Functions version) | `Execution` (201) |
 //! | `GET /ferry/v1/state-machines/{name}/executions?status=RUNNING` | `ListExecutions` | `[Execution]`, newest first |
 //! | `GET /ferry/v1/executions/{name}` | `DescribeExecution` (by name over every machine) | `Execution` |
+//! | `GET /ferry/v1/executions/{name}/definition` | `DescribeStateMachineForExecution` | `{"definition", "sha256"}` (404 for executions from before definitions were kept) |
 //! | `GET /ferry/v1/executions/{name}/jobs` | the Batch jobs the execution runs now (no Step Functions call has it; `GetExecutionHistory` comes closest) | `[LiveJob]` (`ferry_local::runner::LiveJob`), by step |
 //! | `POST /ferry/v1/executions/{name}/stop` | `StopExecution`, body `{"error", "cause"}` optional | `Execution` (ended) |
 //! | `GET /ferry/v1/deployments` / `GET /ferry/v1/deployments/{name}` | deployment records | `[DeploymentRecord]` / `DeploymentRecord` |
@@ -68,6 +69,10 @@ pub struct StartBody {
     /// The execution name (default: a UUID).
     #[serde(default)]
     pub name: Option<String>,
+    /// Run this earlier definition of the machine (sha256 of its text) instead of the current
+    /// one; it must be one an execution ran.
+    #[serde(default)]
+    pub definition_sha256: Option<String>,
 }
 
 /// Body of `POST .../stop`.
@@ -133,6 +138,10 @@ pub fn router(state: ControlState) -> Router {
         )
         .route("/ferry/v1/executions/{name}", get(describe_execution))
         .route("/ferry/v1/executions/{name}/jobs", get(execution_jobs))
+        .route(
+            "/ferry/v1/executions/{name}/definition",
+            get(execution_definition),
+        )
         .route("/ferry/v1/executions/{name}/stop", post(stop_execution))
         .route("/ferry/v1/deployments", get(list_deployments))
         .route("/ferry/v1/deployments/{name}", get(get_deployment))
@@ -167,7 +176,12 @@ async fn start_execution(
     let input = body.input.unwrap_or_else(|| "{}".to_string());
     let e = s
         .orchestrator
-        .start_execution(&name, body.name.as_deref(), &input)
+        .start_with_definition(
+            &name,
+            body.name.as_deref(),
+            &input,
+            body.definition_sha256.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(e)))
 }
@@ -204,6 +218,19 @@ async fn execution_jobs(
     match s.orchestrator.describe_execution("", &name).await? {
         Some(_) => Ok(Json(s.orchestrator.jobs_of(&name))),
         None => Err(not_found(format!("execution {name}"))),
+    }
+}
+
+async fn execution_definition(
+    State(s): State<ControlState>,
+    Path(name): Path<String>,
+) -> Res<serde_json::Value> {
+    match s.orchestrator.execution_definition(&name).await? {
+        Some(d) => Ok(Json(json!({
+            "sha256": crate::orchestrator::definition_sha256(&d),
+            "definition": d,
+        }))),
+        None => Err(not_found(format!("the definition execution {name} ran"))),
     }
 }
 

@@ -10,6 +10,8 @@
 //! | `local#executions` | `<execution name>` | `record` (S: [`Execution`] JSON, with input/output), `status` (S), `state_machine` (S), `schema_version` |
 //! | `local#sm-executions#<state machine>` | `<start epoch ms, 15 digits>#<execution name>` | `record` (S: [`Execution`] JSON without input/output), `status` (S) |
 //! | `local#running` | `<execution name>` | `state_machine` (S): executions not finished yet |
+//! | `local#definitions` | `<sha256 of a definition>` | `definition` (S): every definition an execution ran |
+//! | `local#execution-definitions` | `<execution name>` | `sha256` (S): the definition it ran (Step Functions' `DescribeStateMachineForExecution`) |
 //!
 //! Execution names are unique over the whole stack (UUIDs unless the caller names them), so
 //! `ferry status sfn-<name>` needs no state machine. When the stack starts, executions still in
@@ -41,6 +43,16 @@ pub const EXECUTIONS_PK: &str = "local#executions";
 pub const RUNNING_PK: &str = "local#running";
 /// Error name of executions interrupted by a stop of the stack.
 pub const STACK_STOPPED_ERROR: &str = "Ferry.StackStopped";
+/// Partition of the definitions executions ran, by sha256.
+pub const DEFINITIONS_PK: &str = "local#definitions";
+/// Partition naming the definition each execution ran.
+pub const EXECUTION_DEFINITIONS_PK: &str = "local#execution-definitions";
+
+/// Lower-case hex sha256 of a definition's text.
+pub fn definition_sha256(definition: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(definition.as_bytes()))
+}
 
 /// Partition listing the executions of one state machine by start time.
 pub fn sm_executions_pk(state_machine: &str) -> String {
@@ -465,147 +477,8 @@ impl Orchestrator for LocalOrchestrator {
         execution_name: Option<&str>,
         input: &str,
     ) -> Result<Execution, OrchestratorError> {
-        let sm = self
-            .get_machine(state_machine)
-            .await?
-            .ok_or_else(|| OrchestratorError::NotFound(format!("state machine {state_machine}")))?;
-        let name = match execution_name {
-            Some(n) => {
-                valid_name("execution", n)?;
-                n.to_string()
-            }
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        let input_value: Value = serde_json::from_str(input).map_err(|e| {
-            OrchestratorError::Invalid(format!("the execution input is not JSON: {e}"))
-        })?;
-        let e = Execution {
-            name: name.clone(),
-            id: exec_id(state_machine, &name),
-            state_machine: state_machine.to_string(),
-            status: ExecutionStatus::Running,
-            start_date: Utc::now(),
-            stop_date: None,
-            input: Some(input.to_string()),
-            output: None,
-            error: None,
-            cause: None,
-            failing_state: None,
-        };
-        let mut running = BTreeMap::new();
-        running.insert(
-            "state_machine".to_string(),
-            Attr::S(state_machine.to_string()),
-        );
-        let ops = vec![
-            WriteOp::Put {
-                item: record_item(EXECUTIONS_PK.to_string(), name.clone(), &e, true),
-                condition: Condition::NotExists,
-            },
-            WriteOp::Put {
-                item: record_item(sm_executions_pk(state_machine), index_sk(&e), &e, false),
-                condition: Condition::None,
-            },
-            WriteOp::Put {
-                item: Item {
-                    pk: RUNNING_PK.to_string(),
-                    sk: name.clone(),
-                    attrs: running,
-                },
-                condition: Condition::None,
-            },
-        ];
-        match self.table.transact(ops).await {
-            Ok(()) => {}
-            Err(TableError::ConditionFailed { .. }) => {
-                return Err(OrchestratorError::ExecutionAlreadyExists(name));
-            }
-            Err(other) => return Err(table_err(other)),
-        }
-
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (done_tx, done_rx) = watch::channel(false);
-        if let Ok(mut live) = self.live.lock() {
-            live.insert(
-                name.clone(),
-                LiveExecution {
-                    stop: stop_tx,
-                    done: done_rx,
-                },
-            );
-        }
-        let run = EngineRun {
-            state_machine: state_machine.to_string(),
-            state_machine_id: sm.id.clone(),
-            definition: sm.definition.clone(),
-            execution_name: name.clone(),
-            execution_id: e.id.clone(),
-            input: input_value,
-            start_time: e.start_date,
-        };
-        let this = self.clone();
-        let record = e.clone();
-        tokio::spawn(async move {
-            let outcome = this.engine.run(run, stop_rx).await;
-            let result = match outcome {
-                EngineOutcome::Succeeded(out) => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::Succeeded,
-                        Some(out.to_string()),
-                        None,
-                        None,
-                        None,
-                    )
-                    .await
-                }
-                EngineOutcome::Failed {
-                    error,
-                    cause,
-                    failing_state,
-                } => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::Failed,
-                        None,
-                        Some(error),
-                        Some(cause),
-                        failing_state,
-                    )
-                    .await
-                }
-                EngineOutcome::TimedOut { cause } => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::TimedOut,
-                        None,
-                        Some("States.Timeout".into()),
-                        Some(cause),
-                        None,
-                    )
-                    .await
-                }
-                EngineOutcome::Aborted => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::Aborted,
-                        None,
-                        Some("States.Aborted".into()),
-                        Some("Execution stopped".into()),
-                        None,
-                    )
-                    .await
-                }
-            };
-            if let Err(err) = result {
-                tracing::error!(execution = %name, "recording the end of the execution failed: {err}");
-            }
-            if let Ok(mut live) = this.live.lock() {
-                live.remove(&name);
-            }
-            let _ = done_tx.send(true);
-        });
-        Ok(e)
+        self.start_with_definition(state_machine, execution_name, input, None)
+            .await
     }
 
     async fn list_executions(
@@ -678,5 +551,220 @@ impl Orchestrator for LocalOrchestrator {
             wait_done(done, self.stop_grace).await;
         }
         Ok(stored)
+    }
+}
+
+/// Executions on an earlier definition (`ferry resume` runs the version its origin ran).
+impl LocalOrchestrator {
+    /// Start an execution of `state_machine` running the definition it has now (`None`), or the
+    /// earlier definition with sha256 `definition` that an execution ran (what a Step Functions
+    /// version is to `StartExecution`). Errors: those of [`Orchestrator::start_execution`], and
+    /// [`OrchestratorError::NotFound`] for a definition no execution ran.
+    pub async fn start_with_definition(
+        &self,
+        state_machine: &str,
+        execution_name: Option<&str>,
+        input: &str,
+        definition: Option<&str>,
+    ) -> Result<Execution, OrchestratorError> {
+        let sm = self
+            .get_machine(state_machine)
+            .await?
+            .ok_or_else(|| OrchestratorError::NotFound(format!("state machine {state_machine}")))?;
+        let definition = match definition {
+            None => sm.definition.clone(),
+            Some(sha) if sha == definition_sha256(&sm.definition) => sm.definition.clone(),
+            Some(sha) => self.kept_definition(sha).await?.ok_or_else(|| {
+                OrchestratorError::NotFound(format!(
+                    "no execution of {state_machine} ran a definition with sha256 {sha}"
+                ))
+            })?,
+        };
+        let name = match execution_name {
+            Some(n) => {
+                valid_name("execution", n)?;
+                n.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let input_value: Value = serde_json::from_str(input).map_err(|e| {
+            OrchestratorError::Invalid(format!("the execution input is not JSON: {e}"))
+        })?;
+        let e = Execution {
+            name: name.clone(),
+            id: exec_id(state_machine, &name),
+            state_machine: state_machine.to_string(),
+            status: ExecutionStatus::Running,
+            start_date: Utc::now(),
+            stop_date: None,
+            input: Some(input.to_string()),
+            output: None,
+            error: None,
+            cause: None,
+            failing_state: None,
+        };
+        let mut running = BTreeMap::new();
+        running.insert(
+            "state_machine".to_string(),
+            Attr::S(state_machine.to_string()),
+        );
+        let sha = definition_sha256(&definition);
+        let ops = vec![
+            WriteOp::Put {
+                item: record_item(EXECUTIONS_PK.to_string(), name.clone(), &e, true),
+                condition: Condition::NotExists,
+            },
+            WriteOp::Put {
+                item: Item {
+                    pk: DEFINITIONS_PK.to_string(),
+                    sk: sha.clone(),
+                    attrs: BTreeMap::from([(
+                        "definition".to_string(),
+                        Attr::S(definition.clone()),
+                    )]),
+                },
+                condition: Condition::None,
+            },
+            WriteOp::Put {
+                item: Item {
+                    pk: EXECUTION_DEFINITIONS_PK.to_string(),
+                    sk: name.clone(),
+                    attrs: BTreeMap::from([("sha256".to_string(), Attr::S(sha))]),
+                },
+                condition: Condition::None,
+            },
+            WriteOp::Put {
+                item: record_item(sm_executions_pk(state_machine), index_sk(&e), &e, false),
+                condition: Condition::None,
+            },
+            WriteOp::Put {
+                item: Item {
+                    pk: RUNNING_PK.to_string(),
+                    sk: name.clone(),
+                    attrs: running,
+                },
+                condition: Condition::None,
+            },
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) => {}
+            Err(TableError::ConditionFailed { .. }) => {
+                return Err(OrchestratorError::ExecutionAlreadyExists(name));
+            }
+            Err(other) => return Err(table_err(other)),
+        }
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(
+                name.clone(),
+                LiveExecution {
+                    stop: stop_tx,
+                    done: done_rx,
+                },
+            );
+        }
+        let run = EngineRun {
+            state_machine: state_machine.to_string(),
+            state_machine_id: sm.id.clone(),
+            definition,
+            execution_name: name.clone(),
+            execution_id: e.id.clone(),
+            input: input_value,
+            start_time: e.start_date,
+        };
+        let this = self.clone();
+        let record = e.clone();
+        tokio::spawn(async move {
+            let outcome = this.engine.run(run, stop_rx).await;
+            let result = match outcome {
+                EngineOutcome::Succeeded(out) => {
+                    this.finish(
+                        record,
+                        ExecutionStatus::Succeeded,
+                        Some(out.to_string()),
+                        None,
+                        None,
+                        None,
+                    )
+                    .await
+                }
+                EngineOutcome::Failed {
+                    error,
+                    cause,
+                    failing_state,
+                } => {
+                    this.finish(
+                        record,
+                        ExecutionStatus::Failed,
+                        None,
+                        Some(error),
+                        Some(cause),
+                        failing_state,
+                    )
+                    .await
+                }
+                EngineOutcome::TimedOut { cause } => {
+                    this.finish(
+                        record,
+                        ExecutionStatus::TimedOut,
+                        None,
+                        Some("States.Timeout".into()),
+                        Some(cause),
+                        None,
+                    )
+                    .await
+                }
+                EngineOutcome::Aborted => {
+                    this.finish(
+                        record,
+                        ExecutionStatus::Aborted,
+                        None,
+                        Some("States.Aborted".into()),
+                        Some("Execution stopped".into()),
+                        None,
+                    )
+                    .await
+                }
+            };
+            if let Err(err) = result {
+                tracing::error!(execution = %name, "recording the end of the execution failed: {err}");
+            }
+            if let Ok(mut live) = this.live.lock() {
+                live.remove(&name);
+            }
+            let _ = done_tx.send(true);
+        });
+        Ok(e)
+    }
+
+    /// The definition execution `name` ran, if known (executions started before the stack kept
+    /// definitions are not).
+    pub async fn execution_definition(
+        &self,
+        name: &str,
+    ) -> Result<Option<String>, OrchestratorError> {
+        let Some(item) = self
+            .table
+            .get(EXECUTION_DEFINITIONS_PK, name)
+            .await
+            .map_err(table_err)?
+        else {
+            return Ok(None);
+        };
+        match attr_s(&item, "sha256") {
+            Some(sha) => self.kept_definition(&sha).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn kept_definition(&self, sha: &str) -> Result<Option<String>, OrchestratorError> {
+        Ok(self
+            .table
+            .get(DEFINITIONS_PK, sha)
+            .await
+            .map_err(table_err)?
+            .and_then(|item| attr_s(&item, "definition")))
     }
 }

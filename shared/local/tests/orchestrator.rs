@@ -250,3 +250,47 @@ async fn a_per_minute_schedule_fires_at_least_twice_on_a_fast_clock() {
     assert!(schedules.delete(&spec.name).await.unwrap());
     assert!(!schedules.delete(&spec.name).await.unwrap());
 }
+
+#[tokio::test]
+async fn an_execution_can_start_on_the_definition_an_earlier_one_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = orchestrator(table(dir.path()), None);
+    let old = PASS;
+    let new = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Result":{"ok":"v2"},"ResultPath":"$.r","End":true}}}"#;
+    o.put_state_machine("Versioned", old, &BTreeMap::new())
+        .await
+        .unwrap();
+    let first = o.start_execution("Versioned", None, "{}").await.unwrap();
+    wait_end(&o, &first.name).await;
+    assert_eq!(
+        o.execution_definition(&first.name)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(old),
+        "the definition an execution ran is kept"
+    );
+    o.put_state_machine("Versioned", new, &BTreeMap::new())
+        .await
+        .unwrap();
+
+    let sha = ferry_local::orchestrator::definition_sha256(old);
+    let again = o
+        .start_with_definition("Versioned", None, "{}", Some(&sha))
+        .await
+        .unwrap();
+    let done = wait_end(&o, &again.name).await;
+    let out: serde_json::Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["r"]["ok"], true, "it ran the earlier definition");
+    let current = o.start_execution("Versioned", None, "{}").await.unwrap();
+    let done = wait_end(&o, &current.name).await;
+    let out: serde_json::Value = serde_json::from_str(done.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out["r"]["ok"], "v2");
+
+    assert!(matches!(
+        o.start_with_definition("Versioned", None, "{}", Some(&"0".repeat(64)))
+            .await,
+        Err(OrchestratorError::NotFound(_))
+    ));
+    assert_eq!(o.execution_definition("unknown").await.unwrap(), None);
+}

@@ -2,8 +2,9 @@
 //! graph-derived fields ([`graph`]), validation with one message per problem ([`mod@validate`]),
 //! EventBridge cron parsing and fire times ([`aws_cron`]), the standard cron of `@trigger`
 //! resets ([`standard_cron`]), parameter values as runs receive them ([`param_value`]), the
-//! Metaflow exporter that reads a flow file with the real `metaflow` package ([`export`]), and
-//! the task description handed to every task ([`task`]).
+//! Metaflow exporter that reads a flow file with the real `metaflow` package ([`export`]), the
+//! task description handed to every task ([`task`]), and the resume section and clone plan of a
+//! resumed run ([`resume`]).
 
 pub mod aws_cron;
 pub mod export;
@@ -11,6 +12,7 @@ pub mod graph;
 pub mod model;
 pub mod param_value;
 pub mod standard_cron;
+pub mod resume;
 pub mod task;
 pub mod trigger_rules;
 pub mod validate;

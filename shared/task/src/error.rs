@@ -22,6 +22,9 @@ pub enum TaskError {
     /// The step's input paths cannot be built.
     #[error("inputs: {0}")]
     Inputs(String),
+    /// A resumed run's section or clone plan is missing, altered or malformed.
+    #[error("resume: {0}")]
+    Resume(String),
     /// A local file or process operation failed.
     #[error("{0}")]
     Io(String),

@@ -13,6 +13,9 @@
 //! 4. stream the output to the console and to the datastore's mflog files ([`logs`], [`mflog`]);
 //! 5. after success, record the foreach fan-out state ([`fanout`]).
 //!
+//! In a resumed run ([`resume`]) the task first decides whether it clones its origin
+//! counterpart (Metaflow's `step --clone-only`) or runs.
+//!
 //! The step's exit code is the wrapper's; the wrapper's own failures exit
 //! [`EXIT_WRAPPER_FAILURE`] after one line `ferry task-wrapper: <reason>` on stderr.
 
@@ -29,6 +32,7 @@ pub mod logs;
 pub mod mflog;
 pub mod package;
 pub mod params;
+pub mod resume;
 pub mod retry;
 pub mod retry_wait;
 pub mod splits;
@@ -120,19 +124,19 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
     let is_metaflow = matches!(desc.command, StepCommand::Metaflow { .. });
     let run_id = env.run_id();
     // Parameter problems are found before anything runs.
-    let init_env = match (&desc.inputs, is_metaflow) {
-        (StepInputs::Start, true) => {
-            let trigger = params::trigger_text(env.parameters(), &desc.blobs).await?;
-            let (trigger, run_tags) = params::split_trigger_tags(trigger)?;
-            // `init` and `start` create the run: tags given at trigger time go on it.
-            desc.tags.extend(run_tags);
-            Some(params::init_env(
-                &desc.default_parameters,
-                trigger.as_deref(),
-            )?)
-        }
-        _ => None,
-    };
+    let mut start = StartInputs::default();
+    if let (StepInputs::Start, true) = (&desc.inputs, is_metaflow) {
+        let trigger = params::trigger_text(env.parameters(), &desc.blobs).await?;
+        let (trigger, run_tags) = params::split_trigger_tags(trigger)?;
+        let (trigger, resume) = params::split_trigger_resume(trigger)?;
+        // `init` and `start` create the run: tags given at trigger time go on it.
+        desc.tags.extend(run_tags);
+        start.init_env = Some(params::init_env(
+            &desc.default_parameters,
+            trigger.as_deref(),
+        )?);
+        start.resume = resume;
+    }
 
     let ds_blobs = stores::open_blobs(&stores::datastore_blobs_ref(&desc.datastore)?).await?;
     let work = tempfile::Builder::new()
@@ -158,7 +162,7 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
                 &sink,
                 ds_blobs.as_ref(),
                 work.path(),
-                init_env,
+                start,
             )
             .await
         }
@@ -174,6 +178,15 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
     result
 }
 
+/// What `start` takes from the trigger's parameters.
+#[derive(Default)]
+struct StartInputs {
+    /// The `init` environment (`METAFLOW_INIT_*`), for a Metaflow `start`.
+    init_env: Option<Vec<(String, String)>>,
+    /// The resume section of a resumed run.
+    resume: Option<ferry_spec::resume::ResumeSection>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_with_logs(
     opts: &Options,
@@ -183,8 +196,9 @@ async fn run_with_logs(
     sink: &LogSink,
     ds_blobs: &dyn ferry_store::Blobs,
     work: &Path,
-    init_env: Option<Vec<(String, String)>>,
+    start: StartInputs,
 ) -> Result<i32, TaskError> {
+    let StartInputs { init_env, resume } = start;
     let interrupted = |s: &Shutdown| s.requested().map(|sig| 128 + sig);
     let package_dir = package::prepare(&desc.blobs, &desc.code_package, &opts.cache_dir).await?;
     if let Some(code) = interrupted(shutdown) {
@@ -199,7 +213,10 @@ async fn run_with_logs(
         }
         None => desc,
     };
-    let needs_table = desc.fanout.foreach
+    let is_metaflow = matches!(desc.command, StepCommand::Metaflow { .. });
+    // Every Metaflow step looks up whether its run is a resumed one.
+    let needs_table = is_metaflow
+        || desc.fanout.foreach
         || desc.fanout.join_parent
         || matches!(desc.inputs, StepInputs::ForeachJoin { .. })
         || inputs::static_join_reads_table(desc, env);
@@ -208,6 +225,15 @@ async fn run_with_logs(
     } else {
         None
     };
+    let resumed = match (&table, is_metaflow) {
+        (Some(t), true) => resume::load(t.as_ref(), desc, env, resume).await?,
+        _ => None,
+    };
+    let decision = match (&resumed, &table) {
+        (Some(r), Some(t)) => Some(r.decide(t.as_ref(), desc, env).await?),
+        _ => None,
+    };
+    let cloning = matches!(decision, Some(resume::Decision::Clone { .. }));
 
     let paths = inputs::input_paths(desc, env, table.as_deref()).await?;
     let input_file = work.join("input-paths");
@@ -244,16 +270,22 @@ async fn run_with_logs(
     }
 
     let mut step = ctx.step()?;
-    if !matches!(desc.command, StepCommand::Metaflow { .. }) {
+    if !is_metaflow {
         step.env.push((
             "FERRY_INPUT_PATHS_FILE".into(),
             input_file.to_string_lossy().into_owned(),
         ));
     }
+    if let (Some(r), Some(d)) = (&resumed, &decision) {
+        r.apply(d, desc, &mut step);
+    }
     // A Metaflow step reporting to a service: the wrapper sends the task's heartbeats, so
-    // Metaflow needs no heartbeat sidecar interpreter (see `heartbeat`).
+    // Metaflow needs no heartbeat sidecar interpreter (see `heartbeat`). A clone runs no user
+    // code and, as in Metaflow, sends none.
     let hb = match (&desc.command, &desc.metadata.url) {
-        (StepCommand::Metaflow { .. }, Some(service)) if desc.metadata.kind == "service" => {
+        (StepCommand::Metaflow { .. }, Some(service))
+            if desc.metadata.kind == "service" && !cloning =>
+        {
             heartbeat::Heartbeat::new(
                 service,
                 &desc.flow,
@@ -291,6 +323,23 @@ async fn run_with_logs(
         });
     }
 
+    if let (
+        Some(table),
+        Some(resume::Decision::Clone {
+            origin_task_id,
+            path,
+        }),
+    ) = (&table, &decision)
+    {
+        resume::record_lineage(
+            table.as_ref(),
+            &env.job_id,
+            origin_task_id,
+            path,
+            desc.state_ttl_seconds,
+        )
+        .await?;
+    }
     if let Some(table) = &table {
         record_fanout(desc, env, table.as_ref(), ds_blobs, &ctx, &package_dir).await?;
     }

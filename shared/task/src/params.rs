@@ -68,14 +68,9 @@ pub async fn trigger_text(
 pub fn split_trigger_tags(
     text: Option<String>,
 ) -> Result<(Option<String>, Vec<String>), TaskError> {
-    let Some(text) = text else {
-        return Ok((None, Vec::new()));
-    };
-    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&text) else {
-        return Ok((Some(text), Vec::new()));
-    };
-    let Some(tags) = map.remove(ferry_spec::task::PARAMETERS_TAGS) else {
-        return Ok((Some(text), Vec::new()));
+    let (text, tags) = take_key(text, ferry_spec::task::PARAMETERS_TAGS);
+    let Some(tags) = tags else {
+        return Ok((text, Vec::new()));
     };
     let bad = || {
         TaskError::Parameters(format!(
@@ -93,7 +88,40 @@ pub fn split_trigger_tags(
             .collect::<Result<_, _>>()?,
         _ => return Err(bad()),
     };
-    Ok((Some(Value::Object(map).to_string()), tags))
+    Ok((text, tags))
+}
+
+/// Take the resume section ([`ferry_spec::resume::PARAMETERS_RESUME`]) out of the trigger's
+/// parameters text: returns the remaining text and the section of a resumed run.
+pub fn split_trigger_resume(
+    text: Option<String>,
+) -> Result<(Option<String>, Option<ferry_spec::resume::ResumeSection>), TaskError> {
+    let (text, section) = take_key(text, ferry_spec::resume::PARAMETERS_RESUME);
+    let Some(section) = section else {
+        return Ok((text, None));
+    };
+    let section = serde_json::from_value(section).map_err(|e| {
+        TaskError::Parameters(format!(
+            "{} is not a resume section: {e}",
+            ferry_spec::resume::PARAMETERS_RESUME
+        ))
+    })?;
+    Ok((text, Some(section)))
+}
+
+/// Remove `key` from the trigger's parameters text when that text is a JSON object holding it:
+/// the remaining text (compact JSON) and the key's value. Any other text is returned unchanged.
+fn take_key(text: Option<String>, key: &str) -> (Option<String>, Option<Value>) {
+    let Some(text) = text else {
+        return (None, None);
+    };
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&text) else {
+        return (Some(text), None);
+    };
+    match map.remove(key) {
+        Some(v) => (Some(Value::Object(map).to_string()), Some(v)),
+        None => (Some(text), None),
+    }
 }
 
 /// Merge `defaults` with the trigger's parameters (a JSON object as text, as carried by

@@ -246,12 +246,22 @@ impl Stack {
 
     /// Run a Python script with the real metaflow client; returns its stdout parsed as JSON.
     pub fn client(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        self.client_with(&self.client_env(), script, args)
+    }
+
+    /// [`Stack::client`] with the client environment `env` (e.g. an S3 datastore on moto).
+    pub fn client_with(
+        &self,
+        env: &[(String, String)],
+        script: &str,
+        args: &[&str],
+    ) -> serde_json::Value {
         let mut cmd = Command::new(ferry_testkit::python());
         cmd.arg("-c")
             .arg(script)
             .args(args)
             .current_dir(self.dir.path())
-            .envs(self.client_env());
+            .envs(env.iter().map(|(k, v)| (k, v)));
         let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
@@ -289,4 +299,55 @@ pub fn expect_code(out: &Output, code: i32, what: &str) {
 pub fn write_all(path: &Path, body: &[u8]) {
     let mut f = std::fs::File::create(path).unwrap();
     f.write_all(body).unwrap();
+}
+
+/// boto3 against moto: `op` with JSON `args`, prints a JSON result.
+const BOTO: &str = r#"
+import sys, json, boto3
+url, op, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+s3 = boto3.client("s3", endpoint_url=url)
+ddb = boto3.client("dynamodb", endpoint_url=url)
+out = None
+if op == "setup":
+    s3.create_bucket(Bucket=args["bucket"])
+    ddb.create_table(TableName=args["table"], BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+elif op == "put":
+    s3.put_object(Bucket=args["bucket"], Key=args["key"], Body=open(args["file"], "rb").read())
+elif op == "get":
+    out = s3.get_object(Bucket=args["bucket"], Key=args["key"])["Body"].read().decode()
+elif op == "item":
+    out = ddb.get_item(TableName=args["table"], Key={"pk": {"S": args["pk"]}, "sk": {"S": args.get("sk", "foreach")}}, ConsistentRead=True).get("Item")
+print(json.dumps(out))
+"#;
+
+/// A moto server (`ferry_testkit::moto_url`) driven through boto3.
+pub struct Moto {
+    pub url: String,
+}
+
+impl Moto {
+    /// The moto server of this test run.
+    pub fn new() -> Self {
+        Moto {
+            url: ferry_testkit::moto_url(),
+        }
+    }
+
+    /// Run boto3 operation `op` with `args`: `setup` {bucket, table}, `put` {bucket, key, file},
+    /// `get` {bucket, key}, `item` {table, pk, sk (default `foreach`)}; its JSON result.
+    pub fn call(&self, op: &str, args: serde_json::Value) -> serde_json::Value {
+        let out = Command::new(ferry_testkit::python())
+            .args(["-c", BOTO, &self.url, op, &args.to_string()])
+            .envs(ferry_testkit::aws_test_env())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3 {op}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
 }

@@ -356,9 +356,9 @@ impl<'a> Walk<'a> {
         // Dynamic environment (runtime contract §2).
         let mut env: Vec<(String, String)> = vec![(td::ENV_RUN_ID.to_string(), input.run_id())];
         match &inputs {
+            // Also without flow parameters: the trigger's text carries run tags and the
+            // resume section (runtime contract §2, §9).
             StepInputs::Start => {
-                // Every flow, with or without `Parameter`s: the trigger's run tags travel there
-                // too (`ferry_spec::task::PARAMETERS_TAGS`).
                 env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
             }
             StepInputs::Parent { .. } => {

@@ -559,6 +559,7 @@ async fn run_deploy(
         Ok(c) => c,
         Err(lines) => return Ok(failed(result, lines)),
     };
+    result.warnings = compiled.warnings.clone();
     result
         .messages
         .extend(messages::token_block(&choice.token, platform));

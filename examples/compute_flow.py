@@ -1,6 +1,9 @@
 """Train a small model with explicit compute needs (@resources) and pass settings to a step
 through @environment. (`batch_flow.py` shows @batch, which needs an S3 datastore.)
 
+The sizes are Fargate task sizes (the AWS stack runs tasks on Fargate: 2 vCPUs take 4,096 to
+16,384 MiB, 0.5 vCPU 1,024 to 4,096); the embedded stack holds each step to its memory.
+
     python compute_flow.py run
 """
 
@@ -15,7 +18,7 @@ class DemandForecastFlow(FlowSpec):
         self.history = [120, 132, 128, 141, 150, 149, 160, 171, 168, 180]
         self.next(self.train)
 
-    @resources(cpu=2, memory=2048)
+    @resources(cpu=2, memory=4096)
     @step
     def train(self):
         alpha = 0.5
@@ -25,7 +28,7 @@ class DemandForecastFlow(FlowSpec):
         self.level = round(level, 3)
         self.next(self.forecast)
 
-    @resources(memory=1024)
+    @resources(cpu=0.5, memory=1024)
     @environment(vars={"FORECAST_HORIZON": "3", "FORECAST_UNITS": "crates"})
     @step
     def forecast(self):

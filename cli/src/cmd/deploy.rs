@@ -347,6 +347,9 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         submit::submit_and_wait(ctx, blobs.as_ref(), &request, timeout, "deploying").await?;
 
     print_messages(ctx, &result, args.only_json);
+    for warning in &result.warnings {
+        eprintln!("ferry: warning: {warning}");
+    }
     if result.status == DeployStatus::Ok
         && let (Some(prefix), Some(token)) = (&result.token_prefix, &result.token)
         && let Err(e) = tokens::store(prefix, token)

@@ -24,6 +24,18 @@ pub struct UpArgs {
     /// Example: `--max-workers 8`.
     #[arg(long, value_name = "N")]
     pub max_workers: Option<usize>,
+    /// How each task is held to the memory its step asks for (`@resources(memory=…)`, else
+    /// 4,096 MiB), so that a step needing more fails here as on AWS Batch: `auto` (cgroup v2
+    /// when `ferry up` may create cgroups, else `rlimit`), `cgroup` (fail when it cannot be
+    /// used), `rlimit` (RLIMIT_DATA = memory + a headroom per process), `off` (not enforced;
+    /// warned about). Example: `--memory-limits rlimit`.
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "FERRY_MEMORY_LIMITS",
+        default_value = "auto"
+    )]
+    pub memory_limits: ferry_local::memory::MemoryLimitMode,
     /// For tests: run the stack's clock this many times faster than real time (`60` fires a
     /// per-minute cron every second, and a task's one-minute retry wait lasts a second). Same as
     /// `FERRY_CLOCK_SPEEDUP`.
@@ -70,6 +82,7 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(n > 0, "--max-workers must be at least 1");
         cfg.max_workers = n;
     }
+    cfg.memory_limits = args.memory_limits;
     if let Some(f) = args.test_clock_speedup {
         anyhow::ensure!(
             f.is_finite() && f >= 1.0,
@@ -92,9 +105,14 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
             env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         println!(
             "{}",
-            serde_json::to_string(
-                &json!({"url": info.url, "ui": stack::ui_url(&info.url), "pid": info.pid, "home": info.home, "env": env_obj})
-            )?
+            serde_json::to_string(&json!({
+                "url": info.url,
+                "ui": stack::ui_url(&info.url),
+                "pid": info.pid,
+                "home": info.home,
+                "env": env_obj,
+                "memory_limits": running.memory_limits().describe(),
+            }))?
         );
     } else {
         println!(
@@ -110,11 +128,17 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
                 running.recovered.len()
             );
         }
+        println!("Task memory: {}.", running.memory_limits().describe());
         println!("To read its runs with the metaflow client, set:");
         for (k, v) in &env {
             println!("  export {k}={v}");
         }
         println!("Stop it with Ctrl-C.");
+    }
+    if let Some(why) = running.memory_limits().not_enforced() {
+        eprintln!(
+            "ferry: warning: task memory is not enforced ({why}): a step that uses more than its memory= runs here but is killed on AWS Batch"
+        );
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -3,6 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::naming;
@@ -44,9 +45,22 @@ pub const MAX_VCPUS: f64 = 896.0;
 /// More GPUs than any EC2 instance type has (16).
 pub const MAX_GPUS: u32 = 16;
 
+/// The most vCPUs a Fargate task has.
+pub const FARGATE_MAX_VCPUS: f64 = 16.0;
+/// The most memory a Fargate task has, in MiB (120 GiB, with 16 vCPUs).
+pub const FARGATE_MAX_MEMORY_MIB: u64 = 122_880;
+
+/// The largest task Fargate runs, as a step would ask for it.
+fn fargate_largest() -> String {
+    format!(
+        "the largest task Fargate runs is cpu={FARGATE_MAX_VCPUS}, memory={FARGATE_MAX_MEMORY_MIB}, without GPUs"
+    )
+}
+
 /// Why `cpu` vCPUs with `memory` MiB is not a Fargate task size, if it is not. Fargate accepts
 /// 0.25, 0.5, 1, 2, 4, 8 or 16 vCPUs, each with its own memory range and step (AWS Batch user
-/// guide, "Fargate job definitions": `VCPU` and `MEMORY` resource requirements).
+/// guide, "Fargate job definitions": `VCPU` and `MEMORY` resource requirements). Past the
+/// largest size, the message names it.
 pub fn fargate_size_problem(cpu: f64, memory: u64) -> Option<String> {
     // (vCPUs, lowest MiB, highest MiB, step MiB)
     const SIZES: [(f64, u64, u64, u64); 7] = [
@@ -56,8 +70,20 @@ pub fn fargate_size_problem(cpu: f64, memory: u64) -> Option<String> {
         (2.0, 4096, 16384, 1024),
         (4.0, 8192, 30720, 1024),
         (8.0, 16384, 61440, 4096),
-        (16.0, 32768, 122880, 8192),
+        (16.0, 32768, FARGATE_MAX_MEMORY_MIB, 8192),
     ];
+    if memory > FARGATE_MAX_MEMORY_MIB {
+        return Some(format!(
+            "{memory} MiB of memory is more than a Fargate task has: {}; lower memory= (and cpu=) to a size Fargate runs",
+            fargate_largest()
+        ));
+    }
+    if cpu > FARGATE_MAX_VCPUS {
+        return Some(format!(
+            "{cpu} vCPUs are more than a Fargate task has: {}; lower cpu=",
+            fargate_largest()
+        ));
+    }
     let Some(&(_, low, high, step)) = SIZES.iter().find(|s| s.0 == cpu) else {
         return Some(format!(
             "Fargate runs 0.25, 0.5, 1, 2, 4, 8 or 16 vCPUs, not {cpu}: set cpu= to one of them"
@@ -74,6 +100,29 @@ pub fn fargate_size_problem(cpu: f64, memory: u64) -> Option<String> {
     Some(format!(
         "Fargate runs {cpu} vCPU with {low} to {high} MiB of memory in steps of {step} MiB, not {memory} MiB: set memory= to one of those, or change cpu="
     ))
+}
+
+/// Why a step asking for `gpu` GPUs cannot run on Fargate, if it cannot.
+pub fn fargate_gpu_problem(gpu: u32) -> Option<String> {
+    (gpu > 0).then(|| {
+        format!(
+            "GPUs are not available on Fargate, where this stack runs every task ({}): remove gpu=",
+            fargate_largest()
+        )
+    })
+}
+
+/// What one machine can give a step: the compute of the embedded stack (`ferry up`), where
+/// every task runs on the machine itself. A deploy there warns about steps that ask for more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineCapacity {
+    /// The memory a step can get, in MiB (the machine's, or the cgroup's `ferry up` runs in).
+    pub memory_mib: u64,
+    /// The GPUs it has.
+    pub gpus: u32,
+    /// Why a step's `memory=` is not enforced there; `None` when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_not_enforced: Option<String>,
 }
 
 /// An upper bound of the characters Batch counts for `overrides` (the `ContainerOverrides` of a

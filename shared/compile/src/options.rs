@@ -75,6 +75,10 @@ pub struct CompileOptions {
     pub execution_role_arn: Option<String>,
     /// Platform of the job definitions.
     pub platform: Platform,
+    /// The one machine every task runs on (the embedded stack), for the deploy warnings;
+    /// `None` on AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::limits::MachineCapacity>,
     /// The argv that starts the wrapper; `run --task <url>` is appended. Deployment
     /// configuration, never a user value; no shell is involved.
     pub wrapper_command: Vec<String>,
@@ -135,6 +139,7 @@ impl Default for CompileOptions {
             job_role_arn: None,
             execution_role_arn: None,
             platform: Platform::Ec2,
+            machine: None,
             wrapper_command: vec!["task-wrapper".to_string()],
             python: "python3".to_string(),
             code_package: PackageRef {

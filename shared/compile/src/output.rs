@@ -16,6 +16,9 @@ pub struct Compiled {
     pub job_definitions: Vec<JobDefinitionSpec>,
     /// The schedule, when the flow has `@schedule`.
     pub schedule: Option<ScheduleSpec>,
+    /// What the deployer should know although the flow compiled (steps asking for more than
+    /// [`crate::CompileOptions::machine`] has), one sentence each.
+    pub warnings: Vec<String>,
 }
 
 impl Compiled {

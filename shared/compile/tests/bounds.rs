@@ -165,11 +165,122 @@ fn fargate_takes_its_task_sizes_only() {
         ),
         (Some(1.0), Some(9000), None, "1 vCPU with 2048 to 8192 MiB"),
         (Some(8.0), Some(18000), None, "in steps of 4096 MiB"),
-        (None, None, Some(1), "GPUs are not available on Fargate"),
+        (
+            None,
+            None,
+            Some(1),
+            "GPUs are not available on Fargate, where this stack runs every task (the largest task Fargate runs is cpu=16, memory=122880, without GPUs): remove gpu=",
+        ),
+        (
+            None,
+            Some(200_000),
+            None,
+            "200000 MiB of memory is more than a Fargate task has: the largest task Fargate runs is cpu=16, memory=122880",
+        ),
+        (
+            Some(32.0),
+            Some(122_880),
+            None,
+            "32 vCPUs are more than a Fargate task has: the largest task Fargate runs is cpu=16",
+        ),
     ] {
         let e = try_compile(&with_resources(cpu, memory, gpu), &o).unwrap_err();
         assert!(e.contains(want), "{e}");
     }
     assert_eq!(limits::fargate_size_problem(0.25, 2048), None);
     assert!(limits::fargate_size_problem(0.25, 1536).is_some());
+}
+
+#[test]
+fn one_machine_warns_about_what_it_cannot_give() {
+    let machine = |gpus, not_enforced: Option<&str>| CompileOptions {
+        machine: Some(limits::MachineCapacity {
+            memory_mib: 16_000,
+            gpus,
+            memory_not_enforced: not_enforced.map(str::to_string),
+        }),
+        ..aws_options("HelloFlow")
+    };
+    let warnings = |spec: &FlowSpec, o: &CompileOptions| {
+        compile(spec, &FlowGraph::new(spec).unwrap(), o)
+            .unwrap()
+            .warnings
+    };
+    // What fits says nothing; neither do the defaults (4,096 MiB) nor AWS (no machine).
+    assert!(warnings(&with_resources(None, Some(16_000), None), &machine(0, None)).is_empty());
+    assert!(warnings(&hello(), &machine(0, None)).is_empty());
+    assert!(
+        warnings(
+            &with_resources(None, Some(200_000), Some(1)),
+            &aws_options("HelloFlow")
+        )
+        .is_empty()
+    );
+
+    let w = warnings(
+        &with_resources(None, Some(200_000), Some(1)),
+        &machine(0, None),
+    );
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "Step *start* asks for 200000 MiB of memory, more than this machine has (16000 MiB)"
+        ),
+        "{w:?}"
+    );
+    assert!(
+        w[0].contains("The largest memory= this machine can give is 16000."),
+        "{w:?}"
+    );
+    assert!(
+        w[1].contains("asks for 1 GPU(s) (gpu=1); this machine has none"),
+        "{w:?}"
+    );
+    // A machine with the GPU: only the memory warning.
+    assert_eq!(
+        warnings(
+            &with_resources(None, Some(200_000), Some(1)),
+            &machine(1, None)
+        )
+        .len(),
+        1
+    );
+    // Unenforced memory is said once per deploy, with why.
+    let w = warnings(&hello(), &machine(0, Some("turned off")));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("Memory limits are not enforced on this machine (turned off)"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn resources_follow_metaflow_a_smaller_memory_is_not_raised_to_the_default() {
+    // Metaflow's compute_resource_attributes: the defaults (1 vCPU, 4,096 MiB) apply only when
+    // neither @resources nor @batch names a value; both named: the larger.
+    let requirements = |spec: &FlowSpec| {
+        let c = compile(
+            spec,
+            &FlowGraph::new(spec).unwrap(),
+            &aws_options("HelloFlow"),
+        )
+        .unwrap();
+        c.definition["States"]["start"]["Parameters"]["ContainerOverrides"]["ResourceRequirements"]
+            .clone()
+    };
+    assert_eq!(
+        requirements(&with_resources(Some(0.25), Some(256), None)),
+        serde_json::json!([{"Type": "VCPU", "Value": "0.25"}, {"Type": "MEMORY", "Value": "256"}])
+    );
+    let mut both = with_resources(None, Some(256), None);
+    both.steps[0].decorators.batch = Some(Batch {
+        memory: Some(1024),
+        ..Default::default()
+    });
+    assert_eq!(
+        requirements(&both),
+        serde_json::json!([{"Type": "MEMORY", "Value": "1024"}])
+    );
+    // Neither: the job definition's defaults, no override.
+    assert!(requirements(&hello()).is_null());
 }

@@ -1,5 +1,5 @@
-//! Every flow in `examples/`, exported with the real `metaflow` package, compiles for both
-//! targets (AWS and the embedded stack) to definitions that pass the limit checker and
+//! Every flow in `examples/`, exported with the real `metaflow` package, compiles for every
+//! target (AWS on EC2 and on Fargate, the embedded stack) to definitions that pass the limit checker and
 //! `asl-validator`; project flows get Metaflow's names and token prefixes.
 
 mod common;
@@ -14,7 +14,7 @@ use ferry_spec::export::export_validated;
 use ferry_spec::task::ProjectOptions;
 
 #[test]
-fn every_example_compiles_for_both_targets() {
+fn every_example_compiles_for_every_target() {
     let examples = ferry_testkit::workspace_root().join("examples");
     let mut flows: Vec<PathBuf> = std::fs::read_dir(&examples)
         .unwrap()
@@ -50,6 +50,14 @@ fn every_example_compiles_for_both_targets() {
         }
         for (target, base) in [
             ("aws", aws_options(&names.state_machine)),
+            (
+                // The SAM stack's compute: every step must be a Fargate task size.
+                "fargate",
+                CompileOptions {
+                    platform: ferry_compile::Platform::Fargate,
+                    ..aws_options(&names.state_machine)
+                },
+            ),
             ("local", local_options(&names.state_machine)),
         ] {
             let options = CompileOptions {

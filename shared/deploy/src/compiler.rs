@@ -38,6 +38,8 @@ pub struct CompiledDeployment {
     pub schedule: Option<CompiledSchedule>,
     /// State machine tags.
     pub tags: BTreeMap<String, String>,
+    /// The compiler's warnings (steps asking for more than the embedded stack's machine has).
+    pub warnings: Vec<String>,
 }
 
 /// The options of one deploy.
@@ -108,6 +110,7 @@ pub fn compile_deployment(
         job_definitions: compiled.job_definitions,
         schedule,
         tags,
+        warnings: compiled.warnings,
     })
 }
 

@@ -244,6 +244,11 @@ pub struct DeployResult {
     /// refusal text, trigger block, error).
     #[serde(default)]
     pub messages: Vec<String>,
+    /// What the deployer should know although the request succeeded (a step asking for more
+    /// memory or GPUs than the embedded stack's machine has; memory limits not enforced there);
+    /// the CLI prints each as `ferry: warning: …` on stderr.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The state machine deployed (or deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine: Option<StateMachineRef>,
@@ -287,6 +292,7 @@ impl DeployResult {
             flow: request.flow.clone(),
             status,
             messages: Vec::new(),
+            warnings: Vec::new(),
             state_machine: None,
             token: None,
             token_prefix: None,

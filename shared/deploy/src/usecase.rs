@@ -562,6 +562,7 @@ async fn run_deploy(
         Ok(c) => c,
         Err(lines) => return Ok(failed(result, lines)),
     };
+    result.warnings = compiled.warnings.clone();
     let triggers = match crate::compiler::compile_triggers(
         &spec,
         &names,

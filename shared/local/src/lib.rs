@@ -12,6 +12,7 @@
 pub mod control;
 pub mod engine;
 pub mod executor;
+pub mod memory;
 pub mod orchestrator;
 pub mod runner;
 pub mod schedules;

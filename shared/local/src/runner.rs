@@ -14,6 +14,10 @@
 //!   [`ProcessRunner::terminate_execution`] or [`ProcessRunner::terminate_all`]) sends SIGTERM to
 //!   the group, then SIGKILL after a grace period.
 //! - stdout/stderr go to `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
+//! - memory: each attempt is held to the job's `ResourceRequirements` `MEMORY` (MiB; else
+//!   [`RunnerConfig::default_memory_mib`], the job definition's) as [`RunnerConfig::memory_limits`]
+//!   says ([`crate::memory`]); an attempt that ran out of it ends with status reason
+//!   `OutOfMemoryError: …`, and the record's `Container.ResourceRequirements` says what it asked.
 //!
 //! The result mirrors Batch `DescribeJobs` (`{JobId, JobName, JobQueue, JobDefinition, Status,
 //! StatusReason, Parameters, Attempts, Container, CreatedAt, StartedAt, StoppedAt}`, times in
@@ -29,6 +33,8 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
+
+use crate::memory::MemoryLimits;
 
 /// Name of the environment variable overriding where `task-wrapper` is found.
 pub const ENV_TASK_WRAPPER: &str = "FERRY_TASK_WRAPPER";
@@ -78,6 +84,9 @@ pub struct JobSpec {
     pub attempts: u32,
     /// `Timeout.AttemptDurationSeconds`.
     pub attempt_timeout: Option<Duration>,
+    /// `ContainerOverrides.ResourceRequirements` as (`Type`, `Value`): `VCPU`, `MEMORY` (MiB),
+    /// `GPU`.
+    pub resource_requirements: Vec<(String, String)>,
 }
 
 impl JobSpec {
@@ -130,6 +139,29 @@ impl JobSpec {
                 environment.push((name.to_string(), value));
             }
         }
+        let mut resource_requirements = Vec::new();
+        if let Some(reqs) = overrides.get("ResourceRequirements") {
+            let reqs = reqs
+                .as_array()
+                .ok_or_else(|| bad("ContainerOverrides.ResourceRequirements must be an array"))?;
+            for r in reqs {
+                let ty = r
+                    .get("Type")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("ResourceRequirements entry without Type"))?;
+                let value = match r.get("Value") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => return Err(bad("ResourceRequirements entry without a Value")),
+                };
+                if ty == "MEMORY" && !value.parse::<u64>().is_ok_and(|m| m > 0) {
+                    return Err(bad(
+                        "the MEMORY resource requirement must be a positive number of MiB",
+                    ));
+                }
+                resource_requirements.push((ty.to_string(), value));
+            }
+        }
         let parameters = match obj.get("Parameters") {
             None | Some(Value::Null) => serde_json::Map::new(),
             Some(Value::Object(m)) => m.clone(),
@@ -156,7 +188,18 @@ impl JobSpec {
             environment,
             attempts,
             attempt_timeout,
+            resource_requirements,
         })
+    }
+
+    /// The memory the job asks for in MiB (`ResourceRequirements` `MEMORY`; the last one wins,
+    /// as later overrides do), if it names one.
+    pub fn memory_mib(&self) -> Option<u64> {
+        self.resource_requirements
+            .iter()
+            .rev()
+            .find(|(t, _)| t == "MEMORY")
+            .and_then(|(_, v)| v.parse().ok())
     }
 
     /// The execution this job belongs to: `FERRY_RUN_ID`, else the `metaflow.run_id` parameter.
@@ -198,10 +241,15 @@ pub struct RunnerConfig {
     pub kill_grace: Duration,
     /// Extra environment for every job, applied before the job's own `Environment`.
     pub base_env: Vec<(String, String)>,
+    /// How each attempt is held to its memory.
+    pub memory_limits: MemoryLimits,
+    /// The memory (MiB) of a job whose overrides name none: the job definition's.
+    pub default_memory_mib: u64,
 }
 
 impl RunnerConfig {
-    /// Defaults under `home`: logs in `<home>/logs`, work dirs in `<home>/work`, 2×cores workers.
+    /// Defaults under `home`: logs in `<home>/logs`, work dirs in `<home>/work`, 2×cores workers,
+    /// memory held by `RLIMIT_DATA` ([`MemoryLimits::data_limit`]), 4,096 MiB by default.
     pub fn under(home: &Path) -> Self {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -212,6 +260,8 @@ impl RunnerConfig {
             max_workers: (cores * 2).max(2),
             kill_grace: Duration::from_secs(5),
             base_env: Vec::new(),
+            memory_limits: MemoryLimits::data_limit(None),
+            default_memory_mib: ferry_compile::options::DEFAULT_MEMORY_MIB,
         }
     }
 }
@@ -290,6 +340,8 @@ pub fn resolve_task_wrapper() -> PathBuf {
 enum AttemptEnd {
     Exited(i32),
     Signalled(i32),
+    /// It ran out of its memory (the status reason), having exited with this code.
+    OutOfMemory(i32, String),
     TimedOut,
     Terminated(String),
     SpawnFailed(String),
@@ -481,6 +533,7 @@ impl ProcessRunner {
                     Some(128 + s),
                     format!("Essential container in task exited (signal {s})"),
                 ),
+                AttemptEnd::OutOfMemory(code, reason) => (Some(*code), reason.clone()),
                 AttemptEnd::TimedOut => (None, "Job attempt duration exceeded timeout".to_string()),
                 AttemptEnd::Terminated(r) => (None, r.clone()),
                 AttemptEnd::SpawnFailed(e) => (None, format!("CannotStartContainerError: {e}")),
@@ -545,6 +598,14 @@ impl ProcessRunner {
             .iter()
             .map(|(k, v)| json!({"Name": k, "Value": v}))
             .collect();
+        // As DescribeJobs reports them: the overrides over the job definition's memory.
+        let mut requirements: Vec<Value> = spec
+            .resource_requirements
+            .iter()
+            .filter(|(t, _)| t != "MEMORY")
+            .map(|(t, v)| json!({"Type": t, "Value": v}))
+            .collect();
+        requirements.push(json!({"Type": "MEMORY", "Value": self.memory_of(spec).to_string()}));
         json!({
             "JobId": job_id,
             "JobName": spec.job_name,
@@ -554,13 +615,23 @@ impl ProcessRunner {
             "StatusReason": reason,
             "Parameters": Value::Object(spec.parameters.clone()),
             "Attempts": attempts,
-            "Container": {"Command": spec.command, "Environment": env, "ExitCode": exit_code},
+            "Container": {
+                "Command": spec.command,
+                "Environment": env,
+                "ExitCode": exit_code,
+                "ResourceRequirements": requirements,
+            },
             "RetryStrategy": {"Attempts": spec.attempts},
             "Timeout": {"AttemptDurationSeconds": spec.attempt_timeout.map(|d| d.as_secs())},
             "CreatedAt": created,
             "StartedAt": started,
             "StoppedAt": stopped,
         })
+    }
+
+    /// The memory (MiB) `spec` runs with: its `MEMORY` requirement, else the default.
+    fn memory_of(&self, spec: &JobSpec) -> u64 {
+        spec.memory_mib().unwrap_or(self.cfg.default_memory_mib)
     }
 
     /// Log file paths of one attempt: `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
@@ -603,7 +674,7 @@ impl ProcessRunner {
                 std::fs::File::create(&err_path)?,
             ))
         })();
-        let (out, err) = match prepared {
+        let (out, mut err) = match prepared {
             Ok(files) => files,
             Err(e) => {
                 return (
@@ -612,6 +683,24 @@ impl ProcessRunner {
                 );
             }
         };
+        let memory = match self
+            .cfg
+            .memory_limits
+            .for_attempt(&format!("{job_id}.{attempt}"), self.memory_of(spec))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&work);
+                return (
+                    AttemptEnd::SpawnFailed(format!("setting the job's memory limit: {e}")),
+                    log_stream,
+                );
+            }
+        };
+        if let Some(warning) = memory.warning() {
+            use std::io::Write as _;
+            let _ = err.write_all(warning.as_bytes());
+        }
         let program = if spec.command[0] == "task-wrapper" {
             resolve_task_wrapper()
         } else {
@@ -638,6 +727,8 @@ impl ProcessRunner {
                 }
                 Ok(())
             });
+            // SAFETY: joining the cgroup and setrlimit(2) only (see AttemptMemory::child_setup).
+            cmd.pre_exec(memory.child_setup());
         }
         for (k, v) in &self.cfg.base_env {
             cmd.env(k, v);
@@ -695,6 +786,18 @@ impl ProcessRunner {
                 AttemptEnd::Terminated(reason)
             }
         };
+        let end = match end {
+            AttemptEnd::Exited(c) if c != 0 => match memory.out_of_memory(true, &err_path) {
+                Some(reason) => AttemptEnd::OutOfMemory(c, reason),
+                None => AttemptEnd::Exited(c),
+            },
+            AttemptEnd::Signalled(sig) => match memory.out_of_memory(true, &err_path) {
+                Some(reason) => AttemptEnd::OutOfMemory(128 + sig, reason),
+                None => AttemptEnd::Signalled(sig),
+            },
+            other => other,
+        };
+        drop(memory);
         let _ = tokio::fs::remove_dir_all(&work).await;
         (end, log_stream)
     }

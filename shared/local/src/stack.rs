@@ -8,7 +8,9 @@
 //!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
 //! - the state-machine executor, whose Batch jobs run as task-wrapper processes
 //!   ([`ProcessRunner`]) given the stack's metadata URL (`FERRY_METADATA_URL`), its DynamoDB state table in `<home>/state.db` and its S3 bucket
-//!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`;
+//!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`, each attempt held to its
+//!   memory as [`StackConfig::memory_limits`] says ([`crate::memory`]); deploys warn about steps
+//!   asking for more memory or GPUs than the machine has ([`crate::memory::machine_capacity`]);
 //! - schedules fired by an in-process [`Clock`].
 //!
 //! Files under the home: `stack.lock` (held while running: a second stack on the same home is
@@ -33,6 +35,7 @@ use tokio::sync::watch;
 use crate::control::{ControlState, StackInfo};
 use crate::engine::ExecutorEngine;
 use crate::executor::{Executor, Resources};
+use crate::memory::{MemoryLimitMode, MemoryLimits};
 use crate::orchestrator::LocalOrchestrator;
 use crate::runner::{ProcessRunner, RunnerConfig};
 use crate::schedules::{Clock, LocalSchedules};
@@ -72,6 +75,9 @@ pub enum StackError {
     /// Opening a store.
     #[error("opening {0}")]
     Store(String),
+    /// `--memory-limits cgroup` where cgroup v2 cannot be used.
+    #[error(transparent)]
+    MemoryLimits(#[from] crate::memory::CgroupUnavailable),
 }
 
 /// How to run the stack.
@@ -91,6 +97,8 @@ pub struct StackConfig {
     pub deploy_poll: Duration,
     /// Environment for every task process (before the task's own).
     pub task_env: Vec<(String, String)>,
+    /// How job memory is limited (`--memory-limits`).
+    pub memory_limits: MemoryLimitMode,
 }
 
 impl StackConfig {
@@ -111,6 +119,7 @@ impl StackConfig {
             clock: crate::schedules::clock_from_env(),
             deploy_poll: Duration::from_millis(250),
             task_env: Vec::new(),
+            memory_limits: MemoryLimitMode::Auto,
         }
     }
 }
@@ -190,6 +199,8 @@ pub struct RunningStack {
     home: PathBuf,
     /// Executions interrupted by the previous stop, marked FAILED at start.
     pub recovered: Vec<String>,
+    /// How job memory is limited.
+    memory_limits: MemoryLimits,
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StackError + 'a {
@@ -254,7 +265,9 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     .await
     .map_err(|e| StackError::Store(format!("blobs: {e}")))?;
 
+    let memory_limits = MemoryLimits::detect(cfg.memory_limits)?;
     let mut rcfg = RunnerConfig::under(&home);
+    rcfg.memory_limits = memory_limits.clone();
     rcfg.max_workers = cfg.max_workers.max(1);
     rcfg.base_env = cfg.task_env.clone();
     // Tasks report to this stack's metadata service, whatever URL their deployment recorded
@@ -340,7 +353,10 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
             platform: PLATFORM.into(),
             state_machine_prefix: None,
             claim_stale_after_secs: 120,
-            compile: compile_environment(&home, &url, &cfg.python),
+            compile: CompileOptions {
+                machine: Some(crate::memory::machine_capacity(&memory_limits)),
+                ..compile_environment(&home, &url, &cfg.python)
+            },
         },
     };
     tasks.push(tokio::spawn(watch_deploys(
@@ -375,6 +391,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         _lock: lock,
         home,
         recovered,
+        memory_limits,
     })
 }
 
@@ -382,6 +399,11 @@ impl RunningStack {
     /// What the stack is (url, pid, home, datastore).
     pub fn info(&self) -> &StackInfo {
         &self.info
+    }
+
+    /// How job memory is limited (cgroup v2, `RLIMIT_DATA`, or not at all).
+    pub fn memory_limits(&self) -> &MemoryLimits {
+        &self.memory_limits
     }
 
     /// Run until `shutdown` completes, then stop: running executions end `FAILED`

@@ -272,3 +272,134 @@ async fn invalid_jobs_are_rejected() {
         failed.reason
     );
 }
+
+/// A job whose Python allocates (and touches) `alloc_mib` MiB and asks for `memory` MiB.
+fn allocating_job(alloc_mib: u64, memory: Option<u64>) -> Value {
+    let script = format!(
+        "python3 -c 'x = bytearray({alloc_mib} << 20); print(\"allocated\", len(x) >> 20)'"
+    );
+    let mut j = job(&script, &[], 1, None);
+    if let Some(m) = memory {
+        j["ContainerOverrides"]["ResourceRequirements"] =
+            json!([{"Type": "VCPU", "Value": "1"}, {"Type": "MEMORY", "Value": m.to_string()}]);
+    }
+    j
+}
+
+/// More than a job asking for `memory` MiB may map under RLIMIT_DATA on this machine.
+fn past_the_limit(memory: u64) -> u64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    memory + ferry_local::memory::data_headroom_mib(cores) + 256
+}
+
+#[tokio::test]
+async fn a_job_using_more_memory_than_it_asked_for_fails_as_out_of_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let r = runner(home.path(), 2);
+    let failed = r
+        .run(&allocating_job(past_the_limit(64), Some(64)))
+        .await
+        .unwrap()
+        .expect_err("the allocation fails under the job's memory");
+    let d = &failed.description;
+    assert_eq!(d["Status"], "FAILED");
+    assert!(
+        failed.reason.starts_with("OutOfMemoryError:"),
+        "{}",
+        failed.reason
+    );
+    assert!(
+        failed.reason.contains("asked for 64 MiB"),
+        "{}",
+        failed.reason
+    );
+    assert_eq!(d["StatusReason"], json!(failed.reason));
+    assert_eq!(
+        d["Attempts"][0]["Container"]["Reason"],
+        json!(failed.reason)
+    );
+    assert_eq!(d["Container"]["ExitCode"], 1);
+    // What the job asked for, as DescribeJobs reports it.
+    assert_eq!(
+        d["Container"]["ResourceRequirements"],
+        json!([{"Type": "VCPU", "Value": "1"}, {"Type": "MEMORY", "Value": "64"}])
+    );
+
+    // The same allocation fits when the job asks for enough; without a MEMORY requirement a
+    // job gets the job definition's 4,096 MiB.
+    let fits = past_the_limit(64);
+    let ok = r
+        .run(&allocating_job(fits, Some(fits + 64)))
+        .await
+        .unwrap()
+        .expect("fits in the memory asked for");
+    assert_eq!(ok["Status"], "SUCCEEDED");
+    let ok = r
+        .run(&allocating_job(fits, None))
+        .await
+        .unwrap()
+        .expect("fits in the default memory");
+    assert_eq!(
+        ok["Container"]["ResourceRequirements"],
+        json!([{"Type": "MEMORY", "Value": "4096"}])
+    );
+}
+
+#[tokio::test]
+async fn a_plain_failure_is_not_called_out_of_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let r = runner(home.path(), 1);
+    let failed = r
+        .run(&job(
+            "echo 'ValueError: bad input' >&2; exit 1",
+            &[],
+            1,
+            None,
+        ))
+        .await
+        .unwrap()
+        .expect_err("fails");
+    assert_eq!(failed.reason, "Essential container in task exited");
+}
+
+#[tokio::test]
+async fn unenforced_memory_is_said_in_the_jobs_stderr() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cfg = RunnerConfig::under(home.path());
+    cfg.memory_limits =
+        ferry_local::memory::MemoryLimits::detect(ferry_local::memory::MemoryLimitMode::Off)
+            .unwrap();
+    let r = ProcessRunner::new(cfg);
+    let ok = r
+        .run(&allocating_job(past_the_limit(64), Some(64)))
+        .await
+        .unwrap()
+        .expect("nothing holds the job to its memory");
+    let job_id = ok["JobId"].as_str().unwrap();
+    let (_, err) = r.log_paths(Some("exec-1"), "step", job_id, 1);
+    let err = std::fs::read_to_string(err).unwrap();
+    assert!(
+        err.starts_with("ferry: warning: this job asked for 64 MiB of memory, which is not enforced on this machine (turned off with --memory-limits off"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_resource_requirements_are_rejected() {
+    let home = tempfile::tempdir().unwrap();
+    let r = runner(home.path(), 1);
+    for bad in [
+        json!([{"Type": "MEMORY", "Value": "lots"}]),
+        json!([{"Type": "MEMORY", "Value": "0"}]),
+        json!([{"Value": "1"}]),
+        json!({"Type": "MEMORY"}),
+    ] {
+        let mut j = job("true", &[], 1, None);
+        j["ContainerOverrides"]["ResourceRequirements"] = bad.clone();
+        let e = r.run(&j).await.expect_err("invalid");
+        assert!(
+            e.to_string().contains("ResourceRequirements") || e.to_string().contains("MEMORY"),
+            "{bad}: {e}"
+        );
+    }
+}

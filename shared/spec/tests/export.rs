@@ -180,7 +180,7 @@ fn step_decorators() {
         .unwrap();
     assert_eq!(
         (train.cpu, train.memory, train.gpu),
-        (Some(2.0), Some(2048), None)
+        (Some(2.0), Some(4096), None)
     );
     let forecast = &step(&compute, "forecast").decorators;
     let vars = &forecast.environment.as_ref().unwrap().vars;

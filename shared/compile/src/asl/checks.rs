@@ -228,11 +228,8 @@ pub(super) fn check_resources(spec: &FlowSpec, o: &CompileOptions) -> Result<(),
         }
         if o.platform == Platform::Fargate {
             let (_, _, cpu, memory, gpu, _) = super::walk::resources(step, o);
-            if gpu > 0 {
-                return Err(serr(
-                    "GPUs are not available on Fargate: remove gpu= or deploy to an EC2 job queue"
-                        .to_string(),
-                ));
+            if let Some(why) = limits::fargate_gpu_problem(gpu) {
+                return Err(serr(why));
             }
             if let Some(why) = limits::fargate_size_problem(cpu, memory) {
                 return Err(serr(format!("{why} (in @resources or @batch)")));
@@ -240,6 +237,47 @@ pub(super) fn check_resources(spec: &FlowSpec, o: &CompileOptions) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The deploy-time warnings of a deployment to one machine (`o.machine`, the embedded stack):
+/// a step asking for more memory than the machine has or for GPUs it lacks runs there anyway,
+/// unlike on AWS; and job memory may not be enforced. Empty without `o.machine`.
+pub(super) fn machine_warnings(spec: &FlowSpec, o: &CompileOptions) -> Vec<String> {
+    let Some(m) = &o.machine else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    for step in &spec.steps {
+        let d = &step.decorators;
+        let r = d.resources.clone().unwrap_or_default();
+        let b = d.batch.clone().unwrap_or_default();
+        let asked = [r.memory, b.memory].into_iter().flatten().max();
+        if let Some(memory) = asked
+            && memory > m.memory_mib
+        {
+            warnings.push(format!(
+                "Step *{}* asks for {memory} MiB of memory, more than this machine has ({} MiB): it runs here but cannot get that much. The largest memory= this machine can give is {}.",
+                step.name, m.memory_mib, m.memory_mib
+            ));
+        }
+        let (_, _, _, _, gpu, _) = super::walk::resources(step, o);
+        if gpu > m.gpus {
+            let has = match m.gpus {
+                0 => "none".to_string(),
+                n => n.to_string(),
+            };
+            warnings.push(format!(
+                "Step *{}* asks for {gpu} GPU(s) (gpu={gpu}); this machine has {has}, so the step runs here without them.",
+                step.name
+            ));
+        }
+    }
+    if let Some(why) = &m.memory_not_enforced {
+        warnings.push(format!(
+            "Memory limits are not enforced on this machine ({why}): a step that uses more than its memory= (4096 MiB without @resources) runs here but is killed on AWS Batch."
+        ));
+    }
+    warnings
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -128,6 +128,7 @@ pub fn compile(
         task_descriptions,
         job_definitions,
         schedule: schedule_for(spec, &options.state_machine_name)?,
+        warnings: checks::machine_warnings(spec, options),
     })
 }
 

@@ -686,8 +686,11 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// Image, job role, vCPUs, memory (MiB), GPUs and shared memory of a step: the maximum over
-/// `@resources` and `@batch` with Metaflow's defaults (1 vCPU, 4,096 MiB).
+/// Image, job role, vCPUs, memory (MiB), GPUs and shared memory of a step, as Metaflow's
+/// `compute_resource_attributes` (`metaflow/plugins/aws/aws_utils.py`) computes them: the
+/// larger of `@resources` and `@batch` when both give a value, the one given otherwise, and
+/// Metaflow's defaults (1 vCPU, 4,096 MiB, no GPU) only when neither does; so
+/// `@resources(memory=512)` asks for 512 MiB, not 4,096.
 #[allow(clippy::type_complexity)]
 pub(super) fn resources(
     step: &Step,
@@ -699,11 +702,13 @@ pub(super) fn resources(
     let cpu = [r.cpu, b.cpu]
         .into_iter()
         .flatten()
-        .fold(DEFAULT_CPU, f64::max);
+        .reduce(f64::max)
+        .unwrap_or(DEFAULT_CPU);
     let memory = [r.memory, b.memory]
         .into_iter()
         .flatten()
-        .fold(DEFAULT_MEMORY_MIB, u64::max);
+        .max()
+        .unwrap_or(DEFAULT_MEMORY_MIB);
     let gpu = [r.gpu, b.gpu].into_iter().flatten().fold(0, u32::max);
     let shm = [r.shared_memory, b.shared_memory]
         .into_iter()

@@ -70,7 +70,7 @@ pub async fn create(
         .iter()
         .rev()
         .find(|m| m.field_name == "attempt")
-        .map(|m| m.value_text().trim().parse::<i64>().unwrap_or(0));
+        .map(|m| m.value.trim().parse::<i64>().unwrap_or(0));
     let n = st.repo.create_metadata(&r, &t, rows).await?;
     if attempt_ok.is_some() || attempt.is_some() {
         st.repo.record_attempt(&r, &t, attempt, attempt_ok).await?;

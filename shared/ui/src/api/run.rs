@@ -410,8 +410,8 @@ async fn trigger(
     if let (Some(r), Some(start)) = (md, tasks.get("start").and_then(|t| t.first())) {
         let rows = st.repo.list_metadata(r, start).await?;
         if let Some(m) = rows.iter().find(|m| m.field_name == "execution-triggers") {
-            let details = serde_json::from_str::<Value>(&m.value_text())
-                .unwrap_or_else(|_| Value::String(m.value_text().into_owned()));
+            let details = serde_json::from_str::<Value>(&m.value)
+                .unwrap_or_else(|_| Value::String(m.value.clone()));
             return Ok(json!({"kind": "event", "text": "started by an event", "details": details}));
         }
     }

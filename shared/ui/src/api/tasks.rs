@@ -162,7 +162,7 @@ fn attempts(rows: &[Metadata]) -> Vec<Value> {
         match m.field_name.as_str() {
             "attempt" => {
                 let n = m
-                    .value_text()
+                    .value
                     .trim()
                     .parse()
                     .ok()
@@ -175,7 +175,7 @@ fn attempts(rows: &[Metadata]) -> Vec<Value> {
                 let n = attempt_of(m).unwrap_or(0);
                 let e = by.entry(n).or_default();
                 e.1 = Some(m.ts_epoch);
-                e.2 = Some(m.value_text() == "True");
+                e.2 = Some(m.value == "True");
             }
             _ => {}
         }

@@ -6,7 +6,7 @@
 //! | route | AWS |
 //! |---|---|
 //! | `GET deployments/<name>` | the record (`DeploymentStore::get`) |
-//! | `GET executions/<name>` | `DescribeExecution` on each deployment's state machine until found |
+//! | `GET executions/<name>[?state_machine=SM]` | `DescribeExecution` on SM, else on each deployment's state machine until found |
 //! | `GET state-machines/<sm>/executions[?status=S]` | `ListExecutions` (404 when the machine is missing) |
 //! | `POST state-machines/<sm>/executions` `{"input"}` | `StartExecution` |
 //! | `POST executions/<name>/stop` `{"error", "cause"}` | `StopExecution` |
@@ -112,6 +112,13 @@ impl AwsControl {
                 None => Ok(Err(not_found(format!("no deployment {name}")))),
             },
             ("GET", ["executions", name]) => {
+                // `?state_machine=SM`: one DescribeExecution instead of one per deployment.
+                if let Some(sm) = query.strip_prefix("state_machine=") {
+                    return match sfn.describe_execution(sm, name).await? {
+                        Some(e) => Ok(Ok(serde_json::to_value(e)?)),
+                        None => Ok(Err(not_found(format!("no execution {name}")))),
+                    };
+                }
                 for r in records.list().await? {
                     if let Some(e) = sfn.describe_execution(&r.state_machine.name, name).await? {
                         return Ok(Ok(serde_json::to_value(e)?));

@@ -5,6 +5,7 @@ mod aws_control;
 mod cmd;
 mod context;
 mod failure;
+mod metadata;
 mod package;
 mod submit;
 mod tokens;
@@ -99,6 +100,12 @@ enum Command {
     /// Start a run of a deployed flow, named by its flow file or its deployment name.
     Trigger(cmd::trigger::TriggerArgs),
 
+    /// Resume a failed run where it failed (or from --step): a new run that clones the tasks
+    /// before that point and runs the rest.
+    ///
+    /// Example: `ferry resume sfn-3f2c9a0e-8d61-4b7e-9a55-0c2d4e6f8a10 --step train`
+    Resume(cmd::resume::ResumeArgs),
+
     /// List the runs of a deployed flow, named by its flow file or its deployment name.
     ///
     /// Examples:
@@ -146,6 +153,7 @@ async fn main() -> ExitCode {
         Command::Deployments(a) => cmd::describe::deployments(&ctx, a).await,
         Command::Up(a) => cmd::up::run(&ctx, a).await,
         Command::Trigger(a) => cmd::trigger::run(&ctx, a).await,
+        Command::Resume(a) => cmd::resume::run(&ctx, a).await,
         Command::ListRuns(a) => cmd::runs::list_runs(&ctx, a).await,
         Command::Status(a) => cmd::runs::status(&ctx, a).await,
         Command::Logs(a) => cmd::logs::run(&ctx, a).await,

@@ -341,6 +341,83 @@ fn project_branches_and_production_are_separate_deployments() {
     assert_eq!(all[0]["deployment"], "fraud_model.prod.ScoreFlow");
 }
 
+const DATA_READY: &str = r#"
+from metaflow import FlowSpec, Parameter, project, step, trigger
+
+
+@project(name="lake")
+@trigger(event={"name": "data_ready", "parameters": {"day": "date"}})
+class DailyReportFlow(FlowSpec):
+    day = Parameter("day", required=True)
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    DailyReportFlow()
+"#;
+
+const BAD_MAPPING: &str = r#"
+from metaflow import FlowSpec, Parameter, step, trigger
+
+
+@trigger(event={"name": "data_ready", "parameters": {"dya": "date"}})
+class TypoFlow(FlowSpec):
+    day = Parameter("day", default="today")
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    TypoFlow()
+"#;
+
+#[test]
+fn a_triggered_flow_deploys_says_what_starts_it_and_describe_lists_it() {
+    let s = Stack::start();
+    let f = flow("daily_report.py", DATA_READY);
+    let out = s.ferry("alice", &["deploy", f.path(), "--branch", "b"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let o = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        o.contains("    This workflow triggers automatically when the event data_ready is published.\n    The event data_ready sets the parameter day from its field date."),
+        "{o}"
+    );
+    let record = describe(&s, &[f.path(), "--branch", "b"]);
+    assert_eq!(record["triggers"]["kind"], "event");
+    assert_eq!(record["triggers"]["events"][0]["name"], "data_ready");
+    let out = s.ferry("alice", &["describe", f.path(), "--branch", "b"]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.contains(
+            "Triggers      a run starts when the event data_ready is published (sets day ← date)"
+        ),
+        "{t}"
+    );
+
+    // A mapping naming a parameter the flow lacks is refused before anything is uploaded.
+    let bad = flow("typo.py", BAD_MAPPING);
+    let out = s.ferry("alice", &["deploy", bad.path()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Parameter *dya* defined in the event mappings for *@trigger* decorator not found in the flow. The flow's parameters are: day."),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn a_deploy_that_fails_to_compile_keeps_the_previous_version_running() {
     let s = Stack::start();

@@ -113,9 +113,13 @@ fn render(ctx: &Context, r: &DeploymentRecord) -> String {
                 s.timezone.as_deref().unwrap_or("UTC"),
                 s.name
             ),
+            None if r.triggers.is_some() => "none".to_string(),
             None => "none: start runs with `ferry trigger`".to_string(),
         },
     );
+    for (i, text) in trigger_lines(r).into_iter().enumerate() {
+        line(if i == 0 { "Triggers" } else { "" }, text);
+    }
     if r.parameters.is_empty() {
         line("Parameters", "none".to_string());
     } else {
@@ -164,6 +168,32 @@ fn render(ctx: &Context, r: &DeploymentRecord) -> String {
             r.metaflow_version.as_deref().unwrap_or("unknown")
         ),
     );
+    out
+}
+
+/// What starts runs of the deployment besides `ferry trigger` and the schedule: one line per
+/// event of its `@trigger`/`@trigger_on_finish` (`docs/events.md`), or `none`.
+fn trigger_lines(r: &DeploymentRecord) -> Vec<String> {
+    let Some(t) = &r.triggers else {
+        return vec!["none".to_string()];
+    };
+    let mut out = t.describe();
+    if out.len() > 1 {
+        out = std::iter::once("a run starts once each of these has happened:".to_string())
+            .chain(out.into_iter().map(|l| format!("- {l}")))
+            .collect();
+    } else if let Some(first) = out.first_mut() {
+        *first = format!("a run starts when {first}");
+    }
+    if let Some(reset) = &t.reset_at
+        && t.events.len() > 1
+    {
+        out.push(format!(
+            "waiting events are forgotten at every {} ({})",
+            reset.cron,
+            reset.timezone.as_deref().unwrap_or("UTC")
+        ));
+    }
     out
 }
 
@@ -231,4 +261,50 @@ pub async fn deployments(ctx: &Context, _args: DeploymentsArgs) -> anyhow::Resul
         println!("{}", fmt_row(row.iter().map(String::as_str).collect()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(triggers: serde_json::Value) -> DeploymentRecord {
+        let mut r = serde_json::json!({
+            "schema_version": 1, "deployment": "D", "flow": "F", "owner": "o", "token": "t",
+            "token_prefix": "d", "namespace": "production:t",
+            "state_machine": {"name": "D", "id": "D"}, "spec_sha256": "", "spec_key": "",
+            "package": {"key": "k", "sha256": "s"}, "max_workers": 1, "version": 1,
+            "ferry_version": "0", "request_id": "00000000-0000-4000-8000-000000000000",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+        });
+        if !triggers.is_null() {
+            r["triggers"] = triggers;
+        }
+        serde_json::from_value(r).unwrap()
+    }
+
+    #[test]
+    fn triggers_are_listed() {
+        assert_eq!(trigger_lines(&record(serde_json::Value::Null)), ["none"]);
+        let one = record(
+            serde_json::json!({"kind": "event", "events": [{"name": "data_ready",
+            "parameters": [{"parameter": "day", "field": "date", "type": "str"}]}]}),
+        );
+        assert_eq!(
+            trigger_lines(&one),
+            ["a run starts when the event data_ready is published (sets day ← date)"]
+        );
+        let two = record(serde_json::json!({"kind": "run", "events": [
+            {"name": "metaflow.A.end", "upstream": {"flow": "A", "deployment": "A"}},
+            {"name": "metaflow.p.prod.B.end", "upstream": {"flow": "B", "project": "p", "branch": "prod", "deployment": "p.prod.B"}}
+        ], "reset_at": {"cron": "0 0 * * *"}}));
+        assert_eq!(
+            trigger_lines(&two),
+            [
+                "a run starts once each of these has happened:",
+                "- the flow A succeeds (deployment A)",
+                "- the flow p.prod.B succeeds (deployment p.prod.B)",
+                "waiting events are forgotten at every 0 0 * * * (UTC)",
+            ]
+        );
+    }
 }

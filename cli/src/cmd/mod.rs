@@ -9,6 +9,7 @@
 //! | `describe` | `ferry describe`, `ferry deployments` | deploy |
 //! | `up` | `ferry up` | embedded stack |
 //! | `trigger` | `ferry trigger` | embedded stack |
+//! | `resume` | `ferry resume` | embedded stack |
 //! | `runs` | `ferry list-runs`, `ferry status`, `ferry terminate` | embedded stack |
 //! | `logs` | `ferry logs` | embedded stack |
 //! | `configure` | `ferry configure` | AWS |
@@ -17,6 +18,7 @@ pub mod configure;
 pub mod deploy;
 pub mod describe;
 pub mod logs;
+pub mod resume;
 pub mod runs;
 pub mod spec;
 pub mod trigger;

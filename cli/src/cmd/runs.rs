@@ -147,6 +147,23 @@ impl StackClient {
         }
     }
 
+    /// An execution of state machine `state_machine` by name, `None` if unknown (on AWS one
+    /// `DescribeExecution`, where [`StackClient::execution`] looks through every deployment).
+    pub async fn execution_of(
+        &self,
+        state_machine: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Execution>> {
+        match self
+            .get::<Execution>(&format!("executions/{name}?state_machine={state_machine}"))
+            .await?
+        {
+            Ok(e) => Ok(Some(e)),
+            Err(f) if f.status == 404 => Ok(None),
+            Err(f) => bail!("{}", f.message),
+        }
+    }
+
     /// An execution by name, `None` if unknown.
     pub async fn execution(&self, name: &str) -> anyhow::Result<Option<Execution>> {
         match self.get::<Execution>(&format!("executions/{name}")).await? {
@@ -340,6 +357,7 @@ pub fn run_line(e: &Execution) -> String {
 }
 
 fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
+    let resumed = crate::cmd::resume::resumed_from(e);
     json!({
         "run_id": format!("sfn-{}", e.name),
         "flow": flow,
@@ -351,6 +369,8 @@ fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
         "error": e.error,
         "cause": e.cause,
         "failing_step": e.failing_state,
+        "origin_run_id": resumed.as_ref().map(|r| &r.origin_run_id),
+        "resume_step": resumed.as_ref().and_then(|r| r.resume_step.as_ref()),
     })
 }
 
@@ -401,6 +421,17 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
         }
     }
     runs.sort_by_key(|e| std::cmp::Reverse(e.start_date));
+    // Listings carry no input: describe each run to mark the resumed ones.
+    for e in runs.iter_mut() {
+        if let Some(full) = client
+            .execution_of(&deployment, &e.name)
+            .await
+            .ok()
+            .flatten()
+        {
+            e.input = full.input;
+        }
+    }
     if ctx.json {
         let v: Vec<Value> = runs.iter().map(|e| execution_json(e, None)).collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -422,7 +453,10 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
         }
     }
     for e in &runs {
-        println!("{}", run_line(e));
+        match crate::cmd::resume::resumed_from(e) {
+            Some(r) => println!("{} resumed from {}", run_line(e), r.origin_run_id),
+            None => println!("{}", run_line(e)),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -467,6 +501,12 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         "Run sfn-{} of {flow_name} (deployment {}): {}",
         e.name, e.state_machine, e.status
     );
+    if let Some(r) = crate::cmd::resume::resumed_from(&e) {
+        match &r.resume_step {
+            Some(step) => println!("Resumed from: {} (at step {step})", r.origin_run_id),
+            None => println!("Resumed from: {}", r.origin_run_id),
+        }
+    }
     println!("Started: {}", metaflow_time(&e.start_date));
     if let Some(stop) = &e.stop_date {
         println!("Stopped: {}", metaflow_time(stop));

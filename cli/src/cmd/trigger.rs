@@ -195,7 +195,10 @@ pub fn execution_input(params: &Map<String, Value>) -> anyhow::Result<String> {
 /// The execution input, with parameters too long for the Batch container overrides
 /// (`ferry_compile::MAX_TRIGGER_PARAMETERS_CHARS`) moved to a content-addressed blob that the task
 /// wrapper fetches and verifies (`ferry_spec::task::PARAMETERS_BLOB`).
-async fn offload_long_parameters(ctx: &Context, input: String) -> anyhow::Result<String> {
+pub(crate) async fn offload_long_parameters(
+    ctx: &Context,
+    input: String,
+) -> anyhow::Result<String> {
     let parsed: Value = serde_json::from_str(&input)?;
     let inner = parsed["Parameters"].as_str().unwrap_or_default();
     // The length Batch counts: the string as it appears, JSON-escaped, in the overrides.

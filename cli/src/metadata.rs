@@ -1,0 +1,90 @@
+//! Reading the Metaflow metadata service from the CLI: the embedded stack's (its URL in
+//! `<home>/stack.json`) or the AWS stack's (`service_url` and `api_key` of `ferry configure`, else
+//! `METAFLOW_SERVICE_URL` and `METAFLOW_SERVICE_AUTH_KEY`). Only what `ferry resume` needs: a
+//! run's task metadata (`GET /flows/{flow}/runs/{run}/metadata`).
+
+use anyhow::{Context as _, bail};
+use async_trait::async_trait;
+use ferry_deploy::resume::{MetadataRow, RunMetadata};
+
+use crate::context::{Context, Target};
+
+/// A client of one metadata service.
+pub struct MetadataClient {
+    base: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl MetadataClient {
+    /// The metadata service of the context's target.
+    pub fn for_context(ctx: &Context) -> anyhow::Result<Self> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (base, api_key) = match &ctx.target {
+            Target::Local => {
+                let Some(info) = ferry_local::stack::read_stack_file(&ctx.home) else {
+                    bail!(
+                        "no Ferry stack is running on {}: start one with `ferry up --home {}`",
+                        ctx.home.display(),
+                        ctx.home.display()
+                    );
+                };
+                (info.url, None)
+            }
+            Target::Aws(aws) => {
+                let extra = |k: &str| {
+                    aws.extra
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string)
+                };
+                let Some(url) = extra("service_url").or_else(|| env("METAFLOW_SERVICE_URL")) else {
+                    bail!(
+                        "the AWS configuration names no metadata service: run `ferry configure --from-stack FILE` (or set METAFLOW_SERVICE_URL)"
+                    );
+                };
+                (
+                    url,
+                    extra("api_key").or_else(|| env("METAFLOW_SERVICE_AUTH_KEY")),
+                )
+            }
+        };
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .context("building the HTTP client")?;
+        Ok(MetadataClient {
+            base: base.trim_end_matches('/').to_string(),
+            api_key,
+            http,
+        })
+    }
+}
+
+#[async_trait]
+impl RunMetadata for MetadataClient {
+    async fn run_metadata(&self, flow: &str, run_id: &str) -> Result<Vec<MetadataRow>, String> {
+        let url = format!("{}/flows/{flow}/runs/{run_id}/metadata", self.base);
+        let mut req = self.http.get(&url);
+        if let Some(k) = &self.api_key {
+            req = req.header("x-api-key", k);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("the metadata service at {} does not answer: {e}", self.base))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("reading {url}: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "{url} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("decoding {url}: {e}"))
+    }
+}

@@ -508,8 +508,8 @@ pub fn plan_resume(req: &ResumeRequest<'_>) -> Result<ResumePlan, ResumeError> {
         // Several successful tasks at one index (delayed retries on older Ferry versions made
         // one task id per attempt): keep the first; they hold the same results.
         let entry = tasks.entry(t.step.clone()).or_default();
-        if !entry.contains_key(&t.path.to_string()) {
-            entry.insert(t.path.to_string(), t.task_id.clone());
+        if let std::collections::btree_map::Entry::Vacant(slot) = entry.entry(t.path.to_string()) {
+            slot.insert(t.task_id.clone());
             cloned += 1;
         }
     }

@@ -130,7 +130,7 @@ pub fn run_flow(
     exec: &str,
     width: usize,
     parameters: &str,
-    vars: &EnvEdit,
+    vars: &EnvEdit<'_>,
 ) -> Option<String> {
     let job = |s: &str| format!("{exec}-{s}");
     let ok = |out: std::process::Output, what: &str| {
@@ -480,4 +480,4 @@ fn the_clone_path_runs_on_s3_and_dynamodb() {
     check_resumed_view(&got, "mo", "mr", &[0, 1, 2]);
 }
 /// Edits a task's environment variables.
-type EnvEdit = dyn Fn(Vec<(&'static str, String)>) -> Vec<(&'static str, String)>;
+type EnvEdit<'a> = dyn Fn(Vec<(&'static str, String)>) -> Vec<(&'static str, String)> + 'a;

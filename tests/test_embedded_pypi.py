@@ -7,7 +7,9 @@ builds its interpreter from those files only.
 - the same deployment runs again with the package index unreachable (an index URL that refuses
   connections) and the host's environment cache emptied: from the stored wheels alone;
 - a tampered stored wheel fails the task before user code runs, naming the file;
-- an unresolvable requirement fails the deploy, naming the package, and deploys nothing.
+- an unresolvable requirement fails the deploy, naming the package, and deploys nothing;
+- a deployer with only `pip install metaflow` (no uv anywhere) deploys: Ferry installs its pinned
+  uv from PyPI into its cache once, saying so.
 
 Deploys need PyPI (two tiny pure-Python wheels of tomli, ~12 kB each).
 """
@@ -16,9 +18,11 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 
 import pytest
 
+from conftest import binary, tools_dir
 from test_embedded_stack import FLOWS, Stack
 
 
@@ -139,3 +143,44 @@ def test_an_unresolvable_requirement_fails_the_deploy_and_deploys_nothing(stack)
     assert "Nothing was deployed." in p.stderr, p.stderr
     missing = stack.ferry("--json", "describe", FLOWS / "embedded_pypi_conflict_flow.py", check=False)
     assert missing.returncode != 0, missing.stdout
+
+
+def test_a_deployer_with_only_pip_install_metaflow_gets_a_pinned_uv(stack, tmp_path):
+    # The deployer's Python: a fresh venv with pip and metaflow (as the tests pin it), no uv.
+    tools_py = tools_dir() / "venv" / "bin" / "python"
+    venv = tmp_path / "deployer-venv"
+    subprocess.run([str(tools_py), "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    version = subprocess.run(
+        [str(tools_py), "-c", "import importlib.metadata as m; print(m.version('metaflow'))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    # Test setup only: the tools' uv installs metaflow (and its requirements) from PyPI fast.
+    subprocess.run(
+        [str(tools_dir() / "venv" / "bin" / "uv"), "pip", "install", "--quiet", "--python", str(py), f"metaflow=={version}"],
+        check=True,
+    )
+    assert subprocess.run([str(py), "-c", "import uv"], capture_output=True).returncode != 0
+    path = f"{binary('ferry').parent}:{venv / 'bin'}:/usr/bin:/bin"
+    assert shutil.which("uv", path=path) is None, "the deployer's PATH must lack uv"
+
+    cache = tmp_path / "deployer-cache"
+    env = {**stack.env, "PATH": path, "FERRY_PYTHON": str(py), "FERRY_CACHE_DIR": str(cache)}
+    env.pop("FERRY_UV", None)
+
+    def deploy():
+        return subprocess.run(
+            [str(binary("ferry")), "deploy", str(FLOWS / "embedded_pypi_flow.py")],
+            env=env, capture_output=True, text=True, timeout=600,
+        )
+
+    first = deploy()
+    assert first.returncode == 0, first.stdout + first.stderr
+    said = f"installing uv==0.13.9 from PyPI into {cache / 'tools' / 'uv-0.13.9'} (once)"
+    assert said in first.stderr, first.stderr
+    assert (cache / "tools" / "uv-0.13.9" / "bin" / "uv").is_file()
+    assert "Environment of step end: tomli==2.0.2" in first.stderr, first.stderr
+    # Installed once: the next deploy uses it without a word.
+    second = deploy()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "installing uv" not in second.stderr, second.stderr

@@ -197,6 +197,12 @@ pub fn default_home() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// `~/.ferry`, resolved (the home a command uses without `--home` or `FERRY_HOME`), if it exists.
+pub fn home_dir_default() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    PathBuf::from(home).join(".ferry").canonicalize().ok()
+}
+
 /// The user, as Metaflow finds it: `$METAFLOW_USER`, else `$USER`, else `$USERNAME`.
 pub fn current_user() -> anyhow::Result<String> {
     for var in ["METAFLOW_USER", "USER", "USERNAME"] {

@@ -128,6 +128,11 @@ enum Command {
 
     /// Point ferry at a Ferry stack on AWS.
     Configure(cmd::configure::ConfigureArgs),
+
+    /// Print the shell lines that point the metaflow client at the stack, for
+    /// `eval "$(ferry env)"`: the embedded stack's METAFLOW_* variables, or on AWS the
+    /// METAFLOW_PROFILE `ferry configure` wrote. Writes nothing.
+    Env(cmd::env::EnvArgs),
 }
 
 #[tokio::main]
@@ -159,6 +164,7 @@ async fn main() -> ExitCode {
         Command::Logs(a) => cmd::logs::run(&ctx, a).await,
         Command::Terminate(a) => cmd::runs::terminate(&ctx, a).await,
         Command::Configure(a) => cmd::configure::run(&ctx, a).await,
+        Command::Env(a) => cmd::env::run(&ctx, a).await,
     };
     match outcome {
         Ok(code) => code,

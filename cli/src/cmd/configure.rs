@@ -7,8 +7,8 @@
 //! - Ferry's config, `<home>/config.json` (`"target": "aws"`, mode 0600), read by every command
 //!   through [`crate::context::Context`];
 //! - a Metaflow profile, `$METAFLOW_HOME` (default `~/.metaflowconfig`) `/config_ferry.json`
-//!   (use it with `METAFLOW_PROFILE=ferry`); the default `config.json` is never touched. Mode
-//!   0600: it holds the API key.
+//!   (use it with `METAFLOW_PROFILE=ferry`, or `eval "$(ferry env)"`); the default `config.json`
+//!   is never touched. Mode 0600: it holds the API key.
 //!
 //! The API key: `--api-key KEY`, else the stack's secret (`METAFLOWSERVICEAUTHKEYSECRET`, JSON
 //! key `apikey`) is recorded and the key left out; fetch it with the stack's `ApiKeyCommand`
@@ -98,7 +98,8 @@ pub struct ConfigureValues {
 }
 
 /// Keys of the Ferry config (`<home>/config.json`) besides `target`.
-const FERRY_KEYS: [&str; 15] = [
+const FERRY_KEYS: [&str; 16] = [
+    "metaflow_profile",
     "bucket",
     "prefix",
     "region",
@@ -183,6 +184,11 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
     let mut config = Map::new();
     config.insert("target".into(), json!("aws"));
     config.insert("prefix".into(), json!(prefix));
+    // `ferry env` prints `export METAFLOW_PROFILE=<this>`.
+    config.insert(
+        "metaflow_profile".into(),
+        json!(profile_name(&args.profile)?),
+    );
     for (k, v) in &values {
         config.insert((*k).to_string(), json!(v));
     }
@@ -219,7 +225,7 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
     } else {
         println!("Wrote {}", ferry_path.display());
         println!(
-            "Wrote {} (use it with METAFLOW_PROFILE={})",
+            "Wrote {} (use it with METAFLOW_PROFILE={}, e.g. eval \"$(ferry env)\")",
             profile_path.display(),
             args.profile
         );

@@ -13,10 +13,12 @@
 //! | `runs` | `ferry list-runs`, `ferry status`, `ferry terminate` | embedded stack |
 //! | `logs` | `ferry logs` | embedded stack |
 //! | `configure` | `ferry configure` | AWS |
+//! | `env` | `ferry env` | both targets |
 
 pub mod configure;
 pub mod deploy;
 pub mod describe;
+pub mod env;
 pub mod logs;
 pub mod resume;
 pub mod runs;

@@ -131,8 +131,18 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
         println!("Task memory: {}.", running.memory_limits().describe());
         println!("To read its runs with the metaflow client, set:");
         for (k, v) in &env {
-            println!("  export {k}={v}");
+            println!("  export {k}={}", crate::cmd::env::shell_quote(v));
         }
+        let home_flag = match crate::context::home_dir_default() {
+            Some(default) if default == info.home => String::new(),
+            _ => format!(
+                " --home {}",
+                crate::cmd::env::shell_quote(&info.home.display().to_string())
+            ),
+        };
+        println!(
+            "or, in any new shell (before starting Jupyter): eval \"$(ferry{home_flag} env)\""
+        );
         println!("Stop it with Ctrl-C.");
     }
     if let Some(why) = running.memory_limits().not_enforced() {

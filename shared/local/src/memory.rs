@@ -50,6 +50,9 @@ const JOBS_CGROUP: &str = "ferry-jobs";
 /// Name of the leaf cgroup `ferry up` moves itself into (a cgroup with processes cannot hand
 /// controllers to its children).
 const STACK_CGROUP: &str = "ferry-stack";
+/// How long an ended attempt's processes get to leave its cgroup before they are killed: more
+/// than the runner's SIGTERM-to-SIGKILL grace (5 s).
+const CGROUP_PATIENCE: Duration = Duration::from_secs(10);
 /// How much of the end of an attempt's stderr is searched for an allocation failure.
 const STDERR_TAIL_BYTES: u64 = 64 * 1024;
 
@@ -314,11 +317,12 @@ impl AttemptMemory {
 }
 
 impl Drop for AttemptMemory {
-    /// Removes the attempt's cgroup (from a thread: it waits for the processes to go).
+    /// Removes the attempt's cgroup (from a thread: it waits for the processes to go, longer
+    /// than the runner's SIGTERM grace before it kills them).
     fn drop(&mut self) {
         if let Enforcement::Cgroup { dir, .. } = &self.enforcement {
             let dir = dir.clone();
-            std::thread::spawn(move || cgroup::remove(&dir));
+            std::thread::spawn(move || cgroup::remove(&dir, CGROUP_PATIENCE));
         }
     }
 }
@@ -549,18 +553,32 @@ mod cgroup {
         Ok(jobs)
     }
 
-    /// Kill what is left in an attempt's cgroup and remove it (retrying while its processes
-    /// exit, for up to 2 s).
-    pub(super) fn remove(dir: &Path) {
-        let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-        for _ in 0..40 {
-            match std::fs::remove_dir(dir) {
-                Ok(()) => return,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+    /// Remove an attempt's cgroup once its processes are gone: they get `patience` to exit
+    /// (a terminated job's SIGTERM grace runs meanwhile), then what is left is killed
+    /// (`cgroup.kill`) and removal is retried for 2 s more.
+    pub(super) fn remove(dir: &Path, patience: Duration) {
+        let gone = |wait: Duration| {
+            let step = Duration::from_millis(50);
+            let mut waited = Duration::ZERO;
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => return true,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+                    Err(_) if waited < wait => {
+                        std::thread::sleep(step);
+                        waited += step;
+                    }
+                    Err(_) => return false,
+                }
             }
+        };
+        if gone(patience) {
+            return;
         }
-        tracing::warn!(cgroup = %dir.display(), "could not remove a job attempt's cgroup");
+        let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+        if !gone(Duration::from_secs(2)) {
+            tracing::warn!(cgroup = %dir.display(), "could not remove a job attempt's cgroup");
+        }
     }
 
     /// The memory limit of the cgroup this process runs in, in MiB, if any: cgroup v2

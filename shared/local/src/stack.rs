@@ -126,13 +126,20 @@ impl StackConfig {
 
 /// The environment a `metaflow` client needs to see this stack's runs.
 pub fn client_env(info: &StackInfo) -> Vec<(String, String)> {
+    client_env_at(&info.url, &info.datastore_root)
+}
+
+/// The environment a `metaflow` client needs to see the runs of a stack serving `url` with its
+/// datastore at `datastore_root`: `METAFLOW_DEFAULT_METADATA`, `METAFLOW_SERVICE_URL`,
+/// `METAFLOW_DEFAULT_DATASTORE`, `METAFLOW_DATASTORE_SYSROOT_LOCAL`, in that order.
+pub fn client_env_at(url: &str, datastore_root: &Path) -> Vec<(String, String)> {
     vec![
         ("METAFLOW_DEFAULT_METADATA".into(), "service".into()),
-        ("METAFLOW_SERVICE_URL".into(), info.url.clone()),
+        ("METAFLOW_SERVICE_URL".into(), url.to_string()),
         ("METAFLOW_DEFAULT_DATASTORE".into(), "local".into()),
         (
             "METAFLOW_DATASTORE_SYSROOT_LOCAL".into(),
-            info.datastore_root.display().to_string(),
+            datastore_root.display().to_string(),
         ),
     ]
 }

@@ -109,7 +109,7 @@ pub async fn prepare_env(
             message: format!("{:?} is not a sha256", lock_ref.sha256),
         });
     }
-    let base = which(&opts.base_python)?;
+    let base = which_python(&opts.base_python)?;
     let base_id = crate::sha256_hex(base.as_os_str().as_encoded_bytes());
     let envs = opts.cache_dir.join("envs");
     let root = envs.join(format!("{}-{}", lock_ref.sha256, &base_id[..16]));
@@ -324,31 +324,33 @@ async fn probe(base: &Path) -> Result<Probe, PyenvError> {
     })
 }
 
-/// `python` as an absolute path: itself when it has a `/`, else the first match on `PATH`.
-/// Symlinks are kept (a venv's `bin/python` is a symlink whose location matters).
-fn which(python: &str) -> Result<PathBuf, PyenvError> {
-    let not_found = || PyenvError::Tool {
+/// `python` as an absolute path ([`which`]), or the error that it was not found.
+fn which_python(python: &str) -> Result<PathBuf, PyenvError> {
+    which(python).ok_or_else(|| PyenvError::Tool {
         tool: "python".into(),
         message: format!("{python} was not found"),
-    };
-    if python.contains('/') {
-        let p = PathBuf::from(python);
+    })
+}
+
+/// `program` as an absolute path: itself when it has a `/` (relative to the working
+/// directory), else the first file of that name on `PATH`; `None` when there is none. Symlinks
+/// are kept (a venv's `bin/python` is a symlink whose location matters).
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
+    which_in(program, std::env::var_os("PATH").as_deref())
+}
+
+/// [`which`] searching `path` (a `PATH` value) instead of the process's.
+pub(crate) fn which_in(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
         let abs = if p.is_absolute() {
             p
         } else {
-            std::env::current_dir()
-                .map_err(|e| PyenvError::io("reading the working directory", e))?
-                .join(p)
+            std::env::current_dir().ok()?.join(p)
         };
-        return if abs.is_file() {
-            Ok(abs)
-        } else {
-            Err(not_found())
-        };
+        return abs.is_file().then_some(abs);
     }
-    let path = std::env::var_os("PATH").ok_or_else(not_found)?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(python))
+    std::env::split_paths(path?)
+        .map(|d| d.join(program))
         .find(|p| p.is_file())
-        .ok_or_else(not_found)
 }

@@ -12,6 +12,7 @@
 //!   the per-step [`ferry_spec::task::PythonEnvRef`]s that go into the deploy request.
 //! - [`install`] (run side, in the task wrapper): build the step's interpreter from the stored
 //!   wheels only (no index, no resolver, every sha256 checked), cached on the host by lock hash.
+//! - [`uv`]: finding `uv` for resolution, or installing a pinned one on first use.
 //! - [`wheel`]: unpacking one wheel into an environment.
 
 pub mod error;
@@ -20,6 +21,7 @@ pub mod lock;
 pub mod publish;
 pub mod request;
 pub mod resolve;
+pub mod uv;
 pub mod wheel;
 
 pub use error::PyenvError;

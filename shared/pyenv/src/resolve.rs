@@ -9,6 +9,8 @@
 //!    target platform (pip checks each file against the pinned hashes);
 //! 3. each file's sha256 is computed again here for the lock.
 //!
+//! uv is found, or installed pinned on first use, by [`crate::uv`].
+//!
 //! The index is whatever uv and pip are configured with (`UV_INDEX_URL`/`UV_DEFAULT_INDEX`,
 //! `PIP_INDEX_URL`, their config files). No shell is involved; requirements are validated
 //! ([`EnvRequest::requirement_lines`]) and passed through a file.
@@ -21,14 +23,30 @@ use ferry_spec::task::PythonEnvKind;
 use crate::error::PyenvError;
 use crate::lock::{PLATFORM_AARCH64, PLATFORM_X86_64, normalize_name, parse_wheel_filename};
 use crate::request::EnvRequest;
+use crate::uv::{UvLookup, locate_uv};
 
-/// The tools resolution runs.
-#[derive(Debug, Clone)]
+/// The tools resolution runs. `uv` is looked for (and installed when missing, see
+/// [`crate::uv`]) only when an environment is resolved, so a flow without `@pypi`/`@conda`
+/// never needs it.
 pub struct Resolver {
-    /// The `uv` executable.
-    pub uv: PathBuf,
     /// A Python with `pip` (the deployer's, the one that exports the flow).
     pub python: PathBuf,
+    /// Where uv is looked for.
+    lookup: UvLookup,
+    /// The uv found.
+    uv: tokio::sync::OnceCell<PathBuf>,
+    /// Told what is being installed, before installing.
+    notify: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("python", &self.python)
+            .field("lookup", &self.lookup)
+            .field("uv", &self.uv.get())
+            .finish()
+    }
 }
 
 /// One downloaded wheel.
@@ -47,19 +65,34 @@ pub struct DownloadedWheel {
 }
 
 impl Resolver {
-    /// `uv` from `$FERRY_UV`, else next to `python` when it is a path with a `uv` beside it,
-    /// else `uv` on `PATH`.
+    /// A resolver running `python`, with uv found as [`crate::uv::locate_uv`] says (from the
+    /// process environment); installing uv is announced on stderr (`ferry: …`).
     pub fn discover(python: PathBuf) -> Resolver {
-        let uv = std::env::var_os("FERRY_UV")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                let dir = python.parent().filter(|d| !d.as_os_str().is_empty())?;
-                let beside = dir.join("uv");
-                beside.is_file().then_some(beside)
-            })
-            .unwrap_or_else(|| PathBuf::from("uv"));
-        Resolver { uv, python }
+        Resolver::with_lookup(UvLookup::from_env(python))
+    }
+
+    /// A resolver with this uv lookup; installing uv is announced on stderr.
+    pub fn with_lookup(lookup: UvLookup) -> Resolver {
+        Resolver {
+            python: lookup.python.clone(),
+            lookup,
+            uv: tokio::sync::OnceCell::new(),
+            notify: Box::new(|m| eprintln!("ferry: {m}")),
+        }
+    }
+
+    /// Send what would go to stderr to `notify` instead.
+    pub fn notify_with(mut self, notify: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.notify = Box::new(notify);
+        self
+    }
+
+    /// The uv executable: found (or installed) on first use.
+    pub async fn uv(&self) -> Result<&Path, PyenvError> {
+        self.uv
+            .get_or_try_init(|| locate_uv(&self.lookup, self.notify.as_ref()))
+            .await
+            .map(PathBuf::as_path)
     }
 
     /// The deployer's Python version `X.Y` (Metaflow's default when no decorator names one).
@@ -124,7 +157,7 @@ impl Resolver {
             "--no-annotate".into(),
             "--quiet".into(),
         ];
-        if let Err(e) = run(&self.uv, &compile, "uv pip compile").await {
+        if let Err(e) = run(self.uv().await?, &compile, "uv pip compile").await {
             return Err(self.unresolvable(env, e));
         }
 
@@ -240,7 +273,7 @@ fn path_arg(p: &Path) -> String {
 }
 
 /// Run `program args`, returning stdout; a failure carries stderr (ANSI-free, trimmed).
-async fn run(program: &Path, args: &[String], tool: &str) -> Result<String, PyenvError> {
+pub(crate) async fn run(program: &Path, args: &[String], tool: &str) -> Result<String, PyenvError> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .env("NO_COLOR", "1")

@@ -50,6 +50,25 @@ pub const ENV_METADATA_URL: &str = "FERRY_METADATA_URL";
 /// --target`ed them: that absolute directory. The wrapper puts it on the step's `PYTHONPATH`
 /// after everything else (for `@pypi`/`@conda` steps, after the environment's own packages).
 pub const ENV_BOOTSTRAP_SITE: &str = "FERRY_BOOTSTRAP_SITE";
+/// Ferry's cache on a host (the task wrapper's extracted packages and environments, the
+/// deployer's tools): its directory.
+pub const ENV_CACHE_DIR: &str = "FERRY_CACHE_DIR";
+
+/// The host cache directory: `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else
+/// `$HOME/.cache/ferry`, else `<tmp>/ferry-cache`.
+pub fn default_cache_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if let Some(d) = std::env::var_os(ENV_CACHE_DIR).filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("ferry");
+    }
+    if let Some(d) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join(".cache/ferry");
+    }
+    std::env::temp_dir().join("ferry-cache")
+}
 
 /// The one key of `FERRY_PARAMETERS` when the trigger's parameters were too long to travel in the
 /// Batch container overrides (8,192 characters in all): `ferry trigger` then stores the

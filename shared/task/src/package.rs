@@ -16,20 +16,7 @@ use crate::extract::unpack_tgz;
 use crate::retry::with_retries;
 use crate::stores;
 
-/// The host cache directory: `$FERRY_CACHE_DIR`, else `$XDG_CACHE_HOME/ferry`, else
-/// `$HOME/.cache/ferry`, else `<tmp>/ferry-cache`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("FERRY_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("ferry");
-    }
-    if let Some(d) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join(".cache/ferry");
-    }
-    std::env::temp_dir().join("ferry-cache")
-}
+pub use ferry_spec::task::default_cache_dir;
 
 /// Where the extracted package `sha256` lives in `cache`.
 pub fn cached_path(cache: &Path, sha256: &str) -> PathBuf {

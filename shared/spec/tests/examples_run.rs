@@ -108,3 +108,16 @@ fn project_flows_hand_over_the_model() {
     let out = run(h.path(), "project_score_flow.py", &[]);
     assert!(out.contains("scored with ChurnTrainFlow/"), "{out}");
 }
+
+/// Flows with event triggers run by hand too (`current.trigger` is then unset).
+#[test]
+fn triggered_flows_run_by_hand() {
+    let h = home();
+    let out = run(h.path(), "event_report_flow.py", &["--day", "2026-12-01"]);
+    assert!(
+        out.contains("2026-12-01: 215 sales (started by hand)"),
+        "{out}"
+    );
+    let out = run(h.path(), "project_report_flow.py", &[]);
+    assert!(out.contains("report after a run started by hand"), "{out}");
+}

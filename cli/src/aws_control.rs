@@ -8,7 +8,9 @@
 //! | `GET deployments/<name>` | the record (`DeploymentStore::get`) |
 //! | `GET executions/<name>[?state_machine=SM]` | `DescribeExecution` on SM, else on each deployment's state machine until found |
 //! | `GET state-machines/<sm>/executions[?status=S]` | `ListExecutions` (404 when the machine is missing) |
-//! | `POST state-machines/<sm>/executions` `{"input"}` | `StartExecution` |
+//! | `GET state-machines/<sm>` | `DescribeStateMachine` (the definition) |
+//! | `GET executions/<name>/definition?state_machine=SM` | `DescribeStateMachineForExecution` |
+//! | `POST state-machines/<sm>/executions` `{"input", "definition_sha256"?}` | `StartExecution`, on the version with that definition when given (`ferry resume`) |
 //! | `POST executions/<name>/stop` `{"error", "cause"}` | `StopExecution` |
 
 use std::sync::Arc;
@@ -126,6 +128,41 @@ impl AwsControl {
                 }
                 Ok(Err(not_found(format!("no execution {name}"))))
             }
+            ("GET", ["state-machines", sm]) => match sfn.get_state_machine(sm).await {
+                Ok(Some(m)) => Ok(Ok(serde_json::to_value(m)?)),
+                Ok(None) => Ok(Err(not_found(format!("no state machine {sm}")))),
+                Err(e) => port_failure(e),
+            },
+            ("GET", ["executions", name, "definition"]) => {
+                let sm = match query.strip_prefix("state_machine=") {
+                    Some(sm) => sm.to_string(),
+                    None => {
+                        let mut found = None;
+                        for r in records.list().await? {
+                            if sfn
+                                .describe_execution(&r.state_machine.name, name)
+                                .await?
+                                .is_some()
+                            {
+                                found = Some(r.state_machine.name);
+                                break;
+                            }
+                        }
+                        match found {
+                            Some(sm) => sm,
+                            None => return Ok(Err(not_found(format!("no execution {name}")))),
+                        }
+                    }
+                };
+                match sfn.execution_definition(&sm, name).await {
+                    Ok(Some(d)) => Ok(Ok(serde_json::json!({
+                        "sha256": ferry_deploy::keys::definition_sha256(&d),
+                        "definition": d,
+                    }))),
+                    Ok(None) => Ok(Err(not_found(format!("no execution {name}")))),
+                    Err(e) => port_failure(e),
+                }
+            }
             ("GET", ["state-machines", sm, "executions"]) => {
                 let status = match query.strip_prefix("status=") {
                     Some(s) => Some(s.parse::<ExecutionStatus>().map_err(anyhow::Error::msg)?),
@@ -144,7 +181,14 @@ impl AwsControl {
                         other => other.to_string(),
                     })
                     .unwrap_or_else(|| "{}".to_string());
-                match sfn.start_execution(sm, None, &input).await {
+                let started = match body
+                    .and_then(|b| b.get("definition_sha256"))
+                    .and_then(Value::as_str)
+                {
+                    Some(sha) => sfn.start_on_definition(sm, None, &input, sha).await,
+                    None => sfn.start_execution(sm, None, &input).await,
+                };
+                match started {
                     Ok(e) => Ok(Ok(serde_json::to_value(e)?)),
                     Err(e) => port_failure(e),
                 }

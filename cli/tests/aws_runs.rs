@@ -69,6 +69,8 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
     );
     let sfn_role = format!("arn:aws:iam::{ACCOUNT}:role/ferry-sfn");
     let home = tempfile::tempdir().unwrap();
+    // The stack's metadata service (`ferry resume` reads the origin run's tasks there).
+    let metadata = ferry_testkit::MetadataService::start(&home.path().join("metadata.sqlite"));
     let mf = tempfile::tempdir().unwrap();
     let flows = tempfile::tempdir().unwrap();
     let flow = format!("Runs{}Flow", ferry_testkit::unique("").replace('-', ""));
@@ -101,7 +103,7 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
         "--endpoint-url",
         &url,
         "--service-url",
-        "https://meta.example.com/api",
+        &metadata.url,
         "--sfn-role",
         &sfn_role,
         "--api-key",
@@ -245,6 +247,108 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains("is not running"), "{}", text(&out));
     }
+
+    // resume: the ended run starts again on its state machine, with the resume input; its
+    // start task succeeded (as the metadata service has it), so the plan clones it.
+    let http = reqwest::Client::new();
+    let post = |path: String, body: serde_json::Value| {
+        let req = http.post(format!("{}{path}", metadata.url)).json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        }
+    };
+    let user = serde_json::json!({"user_name": "alice", "tags": [], "system_tags": []});
+    rt.block_on(async {
+        post(format!("/flows/{flow}"), user.clone()).await;
+        let mut run = user.clone();
+        run["run_number"] = serde_json::json!(run_id);
+        post(format!("/flows/{flow}/run"), run).await;
+        post(
+            format!("/flows/{flow}/runs/{run_id}/steps/start/step"),
+            user.clone(),
+        )
+        .await;
+        let mut task = user.clone();
+        task["task_id"] = serde_json::json!("t-start");
+        post(
+            format!("/flows/{flow}/runs/{run_id}/steps/start/task"),
+            task,
+        )
+        .await;
+        post(
+            format!("/flows/{flow}/runs/{run_id}/steps/start/tasks/t-start/metadata"),
+            serde_json::json!([{"field_name": "attempt_ok", "value": "True",
+                "type": "internal_attempt_status", "user_name": "alice",
+                "tags": ["attempt_id:0"], "system_tags": []}]),
+        )
+        .await;
+    });
+    let resumed_file = flows.path().join("resumed-id");
+    let out = ferry(&[
+        "resume",
+        &run_id,
+        "--run-id-file",
+        resumed_file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let resumed = std::fs::read_to_string(&resumed_file).unwrap();
+    assert!(
+        text(&out).contains(&format!(
+            "triggered on AWS Step Functions (run-id {resumed})"
+        )),
+        "{}",
+        text(&out)
+    );
+    let resumed_arn = format!(
+        "arn:aws:states:us-east-1:{ACCOUNT}:execution:{flow}:{}",
+        resumed.strip_prefix("sfn-").unwrap()
+    );
+    let described: serde_json::Value = serde_json::from_str(
+        boto(
+            &url,
+            "d = boto3.client('stepfunctions', endpoint_url=url).describe_execution(executionArn=args[0])\n\
+             print(json.dumps({'sm': d['stateMachineArn'], 'input': d['input']}))",
+            &[&resumed_arn],
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert!(
+        described["sm"].as_str().unwrap().starts_with(&sm_arn),
+        "{described}"
+    );
+    let input: serde_json::Value =
+        serde_json::from_str(described["input"].as_str().unwrap()).unwrap();
+    let params: serde_json::Value =
+        serde_json::from_str(input["Parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(params["alpha"], 0.9, "the origin's parameters");
+    let section = &params["ferry.resume"];
+    assert_eq!(section["origin_run_id"], serde_json::json!(run_id));
+    let plan_key = format!("ferry/{}", section["plan"]["key"].as_str().unwrap());
+    let plan: serde_json::Value = serde_json::from_str(
+        boto(
+            &url,
+            "print(boto3.client('s3', endpoint_url=url).get_object(Bucket=args[0], Key=args[1])['Body'].read().decode())",
+            &[&bucket, &plan_key],
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(plan["tasks"], serde_json::json!({"start": {"": "t-start"}}));
+    // Deploys publish state machine versions: the one the run started on is kept.
+    let version = boto(
+        &url,
+        "print(boto3.client('stepfunctions', endpoint_url=url).describe_state_machine(stateMachineArn=args[0] + ':1')['stateMachineArn'])",
+        &[&sm_arn],
+    );
+    assert_eq!(version.trim(), format!("{sm_arn}:1"));
+    let out = ferry(&["status", &resumed]);
+    assert!(
+        text(&out).contains(&format!("Resumed from: {run_id} (at step end)")),
+        "{}",
+        text(&out)
+    );
 
     // delete: the state machine goes.
     let out = ferry(&["delete", &file, "--timeout", "60"]);

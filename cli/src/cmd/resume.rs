@@ -297,7 +297,10 @@ async fn origin_version(
         Err(f) => bail!("{}", f.message),
     };
     let kept: Option<Value> = match client
-        .get::<Value>(&format!("executions/{}/definition", origin.name))
+        .get::<Value>(&format!(
+            "executions/{}/definition?state_machine={}",
+            origin.name, origin.state_machine
+        ))
         .await?
     {
         Ok(v) => Some(v),

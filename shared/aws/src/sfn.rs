@@ -9,6 +9,10 @@
 //! `DeleteStateMachine`; start = `StartExecution`; list = `ListExecutions` per page of 1,000;
 //! describe = `DescribeExecution`; stop = `DescribeExecution` + `StopExecution` +
 //! `DescribeExecution` (repeated, backing off from 50 ms, until the stop shows, ~3 s at most).
+//!
+//! Every put publishes a state machine version (`publish`), so an execution can later be
+//! started on the definition an earlier one ran ([`SfnOrchestrator::start_on_definition`],
+//! `ferry resume`); the oldest versions past [`MAX_KEPT_VERSIONS`] are deleted.
 
 use std::collections::BTreeMap;
 
@@ -20,11 +24,17 @@ use ferry_deploy::{
     Execution, ExecutionStatus, Orchestrator, OrchestratorError, StateMachine, StateMachineRef,
 };
 
+use ferry_deploy::keys::definition_sha256;
+
 use crate::errors::{Failure, classify};
 
 /// The longest pause between the describes that wait for a stop to show (pauses double from
 /// 50 ms: 50 + 100 + … + 1,600 ms ≈ 3.1 s in all).
 const STOP_SETTLE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_millis(1600);
+
+/// Versions of a state machine kept when a put publishes a new one (Step Functions allows
+/// 1,000); runs of older versions cannot be resumed on their own version.
+pub const MAX_KEPT_VERSIONS: usize = 100;
 
 /// Step Functions as the orchestrator. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -198,6 +208,7 @@ impl Orchestrator for SfnOrchestrator {
                 .definition(definition)
                 .role_arn(&self.role_arn)
                 .set_tags(Some(Self::tags(tags)))
+                .publish(true)
                 .send()
                 .await;
             match created {
@@ -221,9 +232,11 @@ impl Orchestrator for SfnOrchestrator {
             .state_machine_arn(&arn)
             .definition(definition)
             .role_arn(&self.role_arn)
+            .publish(true)
             .send()
             .await
             .map_err(|e| port_error(classify(&e), name))?;
+        self.prune_versions(&arn).await;
         if !tags.is_empty() {
             self.client
                 .tag_resource()
@@ -332,42 +345,13 @@ impl Orchestrator for SfnOrchestrator {
         execution_name: Option<&str>,
         input: &str,
     ) -> Result<Execution, OrchestratorError> {
-        let out = self
-            .client
-            .start_execution()
-            .state_machine_arn(self.state_machine_arn(state_machine))
-            .name(
-                execution_name
-                    .map(str::to_string)
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            )
-            .input(input)
-            .send()
-            .await
-            .map_err(|e| {
-                let f = classify(&e);
-                let what = if is_code(&f, "ExecutionAlreadyExists") {
-                    execution_name.unwrap_or_default()
-                } else {
-                    state_machine
-                };
-                port_error(f, what)
-            })?;
-        let arn = out.execution_arn().to_string();
-        let name = arn.rsplit(':').next().unwrap_or_default().to_string();
-        Ok(Execution {
-            name,
-            id: arn,
-            state_machine: state_machine.to_string(),
-            status: ExecutionStatus::Running,
-            start_date: to_chrono(out.start_date()),
-            stop_date: None,
-            input: Some(input.to_string()),
-            output: None,
-            error: None,
-            cause: None,
-            failing_state: None,
-        })
+        self.start_on(
+            state_machine,
+            &self.state_machine_arn(state_machine),
+            execution_name,
+            input,
+        )
+        .await
     }
 
     async fn list_executions(
@@ -451,6 +435,168 @@ impl Orchestrator for SfnOrchestrator {
             }
             tokio::time::sleep(pause).await;
             pause *= 2;
+        }
+    }
+}
+
+/// Versions: executions on the definition an earlier execution ran (`ferry resume`).
+impl SfnOrchestrator {
+    /// Start an execution on `target` (the state machine's ARN, or one of its version ARNs).
+    async fn start_on(
+        &self,
+        state_machine: &str,
+        target: &str,
+        execution_name: Option<&str>,
+        input: &str,
+    ) -> Result<Execution, OrchestratorError> {
+        let out = self
+            .client
+            .start_execution()
+            .state_machine_arn(target)
+            .name(
+                execution_name
+                    .map(str::to_string)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            )
+            .input(input)
+            .send()
+            .await
+            .map_err(|e| {
+                let f = classify(&e);
+                let what = if is_code(&f, "ExecutionAlreadyExists") {
+                    execution_name.unwrap_or_default()
+                } else {
+                    state_machine
+                };
+                port_error(f, what)
+            })?;
+        let arn = out.execution_arn().to_string();
+        let name = arn.rsplit(':').next().unwrap_or_default().to_string();
+        Ok(Execution {
+            name,
+            id: arn,
+            state_machine: state_machine.to_string(),
+            status: ExecutionStatus::Running,
+            start_date: to_chrono(out.start_date()),
+            stop_date: None,
+            input: Some(input.to_string()),
+            output: None,
+            error: None,
+            cause: None,
+            failing_state: None,
+        })
+    }
+
+    /// The definition execution `execution` of `state_machine` ran
+    /// (`DescribeStateMachineForExecution`: a version's, when the machine changed since), or
+    /// `None` for an unknown execution.
+    pub async fn execution_definition(
+        &self,
+        state_machine: &str,
+        execution: &str,
+    ) -> Result<Option<String>, OrchestratorError> {
+        let arn = self.execution_arn(state_machine, execution);
+        match self
+            .client
+            .describe_state_machine_for_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out.definition().to_string())),
+            Err(e) => {
+                let f = classify(&e);
+                if is_code(&f, "ExecutionDoesNotExist") || is_code(&f, "ResourceNotFound") {
+                    return Ok(None);
+                }
+                Err(port_error(f, execution))
+            }
+        }
+    }
+
+    /// Start an execution of `state_machine` on the definition whose text has sha256 `sha256`:
+    /// the machine itself when its definition is that one, else the published version that has
+    /// it (`ListStateMachineVersions`, `DescribeStateMachine` on each, newest first).
+    /// Errors: those of [`Orchestrator::start_execution`]; [`OrchestratorError::NotFound`] when
+    /// no kept version has that definition.
+    pub async fn start_on_definition(
+        &self,
+        state_machine: &str,
+        execution_name: Option<&str>,
+        input: &str,
+        sha256: &str,
+    ) -> Result<Execution, OrchestratorError> {
+        let arn = self.state_machine_arn(state_machine);
+        let current = self
+            .client
+            .describe_state_machine()
+            .state_machine_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| port_error(classify(&e), state_machine))?;
+        if definition_sha256(current.definition()) == sha256 {
+            return self
+                .start_on(state_machine, &arn, execution_name, input)
+                .await;
+        }
+        for version in self.versions(&arn).await? {
+            let v = self
+                .client
+                .describe_state_machine()
+                .state_machine_arn(&version)
+                .send()
+                .await
+                .map_err(|e| port_error(classify(&e), &version))?;
+            if definition_sha256(v.definition()) == sha256 {
+                return self
+                    .start_on(state_machine, &version, execution_name, input)
+                    .await;
+            }
+        }
+        Err(OrchestratorError::NotFound(format!(
+            "no kept version of {state_machine} has the definition with sha256 {sha256} (Step Functions keeps the versions Ferry published, the newest {MAX_KEPT_VERSIONS})"
+        )))
+    }
+
+    /// The version ARNs of the state machine `arn`, newest first.
+    async fn versions(&self, arn: &str) -> Result<Vec<String>, OrchestratorError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_state_machine_versions()
+                .state_machine_arn(arn)
+                .set_next_token(token.clone())
+                .max_results(1000)
+                .send()
+                .await
+                .map_err(|e| port_error(classify(&e), arn))?;
+            out.extend(
+                page.state_machine_versions()
+                    .iter()
+                    .map(|v| v.state_machine_version_arn().to_string()),
+            );
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Delete the oldest versions past [`MAX_KEPT_VERSIONS`]. Best effort: a failure leaves
+    /// them (the put already succeeded).
+    async fn prune_versions(&self, arn: &str) {
+        let Ok(versions) = self.versions(arn).await else {
+            return;
+        };
+        for old in versions.iter().skip(MAX_KEPT_VERSIONS) {
+            let _ = self
+                .client
+                .delete_state_machine_version()
+                .state_machine_version_arn(old)
+                .send()
+                .await;
         }
     }
 }

@@ -119,6 +119,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// The sha256 that identifies a state machine definition (of its JSON text, as put): how an
+/// execution names the version it ran (`ferry resume` starts a new one on it).
+pub fn definition_sha256(definition: &str) -> String {
+    sha256_hex(definition.as_bytes())
+}
+
 /// `code/<sha256>.tgz`.
 pub fn code_package_key(sha256: &str) -> String {
     format!("code/{sha256}.tgz")

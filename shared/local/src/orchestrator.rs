@@ -47,12 +47,7 @@ pub const STACK_STOPPED_ERROR: &str = "Ferry.StackStopped";
 pub const DEFINITIONS_PK: &str = "local#definitions";
 /// Partition naming the definition each execution ran.
 pub const EXECUTION_DEFINITIONS_PK: &str = "local#execution-definitions";
-
-/// Lower-case hex sha256 of a definition's text.
-pub fn definition_sha256(definition: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(definition.as_bytes()))
-}
+pub use ferry_deploy::keys::definition_sha256;
 
 /// Partition listing the executions of one state machine by start time.
 pub fn sm_executions_pk(state_machine: &str) -> String {

@@ -40,58 +40,7 @@ pub fn tgz(files: &[(&str, &[u8])]) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
-/// A `metadata-api` server on 127.0.0.1 over an SQLite file, stopped on drop.
-pub struct MetadataService {
-    pub url: String,
-    child: std::process::Child,
-}
-
-impl Drop for MetadataService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `metadata-api` binary: `$FERRY_BIN_DIR/metadata-api` (scripts/test builds every binary
-/// first), else the workspace's `target/debug/metadata-api`.
-pub fn metadata_api_bin() -> PathBuf {
-    let dir = std::env::var_os("FERRY_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| ferry_testkit::workspace_root().join("target/debug"));
-    let bin = dir.join("metadata-api");
-    assert!(
-        bin.is_file(),
-        "metadata-api not found at {}: run `cargo build -p metadata-api` (scripts/test builds every binary)",
-        bin.display()
-    );
-    bin
-}
-
-impl MetadataService {
-    /// Start one on a free port, storing into `sqlite`.
-    pub fn start(sqlite: &Path) -> Self {
-        let port = ferry_testkit::free_port();
-        let child = Command::new(metadata_api_bin())
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--sqlite"])
-            .arg(sqlite)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting metadata-api");
-        let svc = MetadataService {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        assert!(
-            ferry_testkit::wait_for_port(port, std::time::Duration::from_secs(30)),
-            "metadata-api did not listen on {}",
-            svc.url
-        );
-        svc
-    }
-}
+pub use ferry_testkit::MetadataService;
 
 pub struct Stack {
     pub dir: tempfile::TempDir,

@@ -185,7 +185,7 @@ pub(crate) async fn list(
                 })
         });
     }
-    rows.sort_by(|a, b| b.execution.start_date.cmp(&a.execution.start_date));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.execution.start_date));
     let total = rows.len();
     let page: Vec<&Row> = rows.iter().skip(offset).take(limit).collect();
     let reads: Vec<_> = page

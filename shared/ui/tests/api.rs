@@ -194,13 +194,16 @@ async fn execution(e: &Env, definition: &Value, input: Value) -> ferry_deploy::E
     panic!("execution {} did not end", started.name);
 }
 
+/// A step's tasks: per task, `(attempts, what the last one reported)`.
+type StepTasks<'a> = (&'a str, Vec<(u32, Option<bool>)>);
+
 /// A run as the metaflow client records it: the run, its steps and tasks, their attempts.
 /// `tasks`: per step, per task, `(attempts, last ok)`.
 async fn metadata_run(
     e: &Env,
     run_id: &str,
     tags: &[&str],
-    tasks: &[(&str, Vec<(u32, Option<bool>)>)],
+    tasks: &[StepTasks<'_>],
 ) -> Vec<(String, String)> {
     let app = &e.app;
     let (s, _) = get_json(app, &format!("/flows/{FLOW}")).await;

@@ -147,13 +147,13 @@ pub(crate) async fn list(
     })))
 }
 
+/// One attempt as its metadata rows tell it: (started ms, finished ms, `attempt_ok`).
+type AttemptRows = (Option<i64>, Option<i64>, Option<bool>);
+
 /// A task's attempts from its metadata rows (`attempt` when one starts, `attempt_ok` when it
 /// ends, each tagged `attempt_id:N`).
-/// One attempt's start time, end time and outcome (epoch ms; `None` until known).
-type AttemptTimes = (Option<i64>, Option<i64>, Option<bool>);
-
 fn attempts(rows: &[Metadata]) -> Vec<Value> {
-    let mut by: BTreeMap<i64, AttemptTimes> = BTreeMap::new();
+    let mut by: BTreeMap<i64, AttemptRows> = BTreeMap::new();
     let attempt_of = |m: &Metadata| -> Option<i64> {
         m.tags
             .iter()

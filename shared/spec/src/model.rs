@@ -77,7 +77,10 @@ pub struct FlowDecorators {
     /// `@conda_base`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conda_base: Option<PythonEnv>,
-    /// Names of flow decorators that Ferry cannot deploy (e.g. `trigger`, `exit_hook`); validation
+    /// `@exit_hook` (every one the flow has, merged in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_hook: Option<ExitHook>,
+    /// Names of flow decorators that Ferry cannot deploy (e.g. `trigger`); validation
     /// rejects them with a message each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,
@@ -119,6 +122,25 @@ impl ScheduleKind {
             ScheduleKind::Cron { cron } => cron,
         }
     }
+}
+
+/// `@exit_hook(on_success=[...], on_error=[...], options={...})`
+/// (`metaflow/plugins/exit_hook/exit_hook_decorator.py`): functions run once after the run
+/// ends, as their own task, each in its own process (`exit_hook_script.py`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitHook {
+    /// Functions to run when the run succeeds: a name defined in the flow file, or a dotted
+    /// import path (`package.module.function`), as Metaflow resolves them.
+    #[serde(default)]
+    pub on_success: Vec<String>,
+    /// Functions to run when the run fails.
+    #[serde(default)]
+    pub on_error: Vec<String>,
+    /// `options={"image": ...}`: the hook task's container image (default: the `start`
+    /// step's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// `@project(name=...)`.

@@ -12,6 +12,8 @@
 //! 4. stream the output to the console and to the datastore's mflog files ([`logs`], [`mflog`]);
 //! 5. after success, record the foreach fan-out state ([`fanout`]).
 //!
+//! The `@exit_hook` task ([`exit_hook`]) runs its functions after step 2 instead.
+//!
 //! The step's exit code is the wrapper's; the wrapper's own failures exit
 //! [`EXIT_WRAPPER_FAILURE`] after one line `ferry task-wrapper: <reason>` on stderr.
 
@@ -20,6 +22,7 @@ pub mod command;
 pub mod description;
 pub mod env;
 pub mod error;
+pub mod exit_hook;
 pub mod extract;
 pub mod fanout;
 pub mod heartbeat;
@@ -181,6 +184,15 @@ async fn run_with_logs(
     let package_dir = package::prepare(&desc.blobs, &desc.code_package, &opts.cache_dir).await?;
     if let Some(code) = interrupted(shutdown) {
         return Ok(code);
+    }
+    if let StepCommand::ExitHook { python, functions } = &desc.command {
+        let ctx = CommandContext {
+            desc,
+            env,
+            package_dir: &package_dir,
+            input_paths_file: work,
+        };
+        return exit_hook::run(&ctx, python, functions, sink, shutdown, opts.kill_grace).await;
     }
     // @pypi/@conda: the step's interpreter, built from the stored wheels only (ferry-pyenv).
     let with_env;

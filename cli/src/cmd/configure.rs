@@ -98,7 +98,7 @@ pub struct ConfigureValues {
 }
 
 /// Keys of the Ferry config (`<home>/config.json`) besides `target`.
-const FERRY_KEYS: [&str; 15] = [
+const FERRY_KEYS: [&str; 16] = [
     "bucket",
     "prefix",
     "region",
@@ -114,6 +114,7 @@ const FERRY_KEYS: [&str; 15] = [
     "job_role",
     "sfn_role",
     "events_role",
+    "secrets_prefix",
 ];
 
 /// (Metaflow config key, Ferry config key) written to the profile.
@@ -292,6 +293,7 @@ fn from_stack(file: &Path, name: Option<&str>) -> anyhow::Result<BTreeMap<&'stat
         ("sfn_role", "METAFLOWSFNIAMROLE"),
         ("events_role", "METAFLOWEVENTSSFNACCESSIAMROLE"),
         ("state_table", "METAFLOWSFNDYNAMODBTABLE"),
+        ("secrets_prefix", "FerrySecretsPrefix"),
     ] {
         if let Some(x) = outputs.get(output) {
             v.insert(key, x.clone());

@@ -138,6 +138,15 @@ fn render(ctx: &Context, r: &DeploymentRecord) -> String {
         line("Timeout", format!("{t} s"));
     }
     line(
+        "Notifications",
+        match &r.notifications {
+            Some(n) => n.summary(),
+            None => {
+                "none (ferry deploy --notify-on-error with a destination adds them)".to_string()
+            }
+        },
+    );
+    line(
         "Version",
         format!(
             "{} (deployed {} by request {})",

@@ -7,13 +7,17 @@
 //! - [`request`]: the `request.json` / `result.json` documents.
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
+//! - [`notifications`]: the `--notify-*` settings a deployment carries, and [`secrets`]: the
+//!   port of the store their secret values live in.
 
 pub mod compiler;
 pub mod keys;
 pub mod messages;
+pub mod notifications;
 pub mod ports;
 pub mod record;
 pub mod request;
+pub mod secrets;
 pub mod tokens;
 pub mod usecase;
 
@@ -21,6 +25,7 @@ pub mod usecase;
 pub const DEFAULT_MAX_WORKERS: u32 = 100;
 
 pub use keys::{RequestId, RequestKey, parse_request_key};
+pub use notifications::{NotificationSecrets, Notifications};
 pub use ports::{
     Execution, ExecutionStatus, JobDefinitionError, JobDefinitionSpec, JobDefinitions,
     NoJobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
@@ -30,6 +35,7 @@ pub use record::{DeploymentRecord, DeploymentStore};
 pub use request::{
     BlobRef, DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo,
 };
+pub use secrets::{SecretName, Secrets, SecretsError};
 pub use usecase::{DeployContext, DeployError, DeploySettings, handle_request_key, process};
 
 /// How messages name AWS as the place flows run.

@@ -15,5 +15,6 @@ pub mod executor;
 pub mod orchestrator;
 pub mod runner;
 pub mod schedules;
+pub mod secrets;
 pub mod stack;
 pub mod time;

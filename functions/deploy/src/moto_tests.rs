@@ -520,8 +520,8 @@ async fn uploaded_wrapper_hashes_make_tasks_bootstrap_the_wrapper() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notification_secrets_live_in_ssm_and_leave_with_the_deployment() {
+    use ferry_deploy::SecretName;
     use ferry_deploy::notifications::{NotifyFlags, plan};
-    use ferry_deploy::{SecretName, Secrets};
     const SLACK: &str = "https://hooks.slack.com/services/T000/B000/s3cr3tSlackT0kenValue";
     const PD: &str = "R0UT1NGKEYs3cr3t0123456789abcdef";
     let stack = stack().await;

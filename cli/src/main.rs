@@ -6,6 +6,7 @@ mod cmd;
 mod context;
 mod failure;
 mod metadata;
+mod notify;
 mod package;
 mod submit;
 mod tokens;
@@ -71,6 +72,8 @@ enum Command {
     ///   ferry deploy flow.py --authorize production:myflow-0-abcd   # replace someone else's deployment
     ///   ferry deploy flow.py --branch feature_x                     # @project test branch
     ///   ferry deploy flow.py --only-json > definition.json          # compile only
+    ///   ferry deploy flow.py --notify-on-error \
+    ///       --notify-slack-webhook-url https://hooks.slack.com/services/T0/B0/XXXX   # alert on failures
     #[command(verbatim_doc_comment)]
     Deploy(cmd::deploy::DeployArgs),
 

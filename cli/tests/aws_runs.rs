@@ -144,6 +144,7 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
             orchestrator: Arc::new(adapters.orchestrator),
             schedules: Arc::new(adapters.schedules),
             job_definitions: Arc::new(adapters.job_definitions),
+            secrets: Arc::new(adapters.secrets),
             settings: DeploySettings {
                 platform: ferry_deploy::PLATFORM_AWS.to_string(),
                 state_machine_prefix: None,

@@ -793,3 +793,122 @@ fn new_token_moves_the_deployment_to_the_given_namespace_but_not_for_projects() 
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// Every file of `dir` but those under `skip`, as lossy text.
+fn files_text(dir: &std::path::Path, skip: &std::path::Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.starts_with(skip) {
+            continue;
+        }
+        if p.is_dir() {
+            out.push_str(&files_text(&p, skip));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
+}
+
+#[test]
+fn notification_flags_keep_their_secrets_in_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Stack::start();
+    let f = flow("hello.py", HELLO);
+    const SLACK: &str = "https://hooks.slack.com/services/T000/B000/s3cr3tSlackT0kenValue";
+    const PD: &str = "R0UT1NGKEYs3cr3t0123456789abcdef";
+
+    // Argo's rules, before anything is uploaded: a usage error naming what to add.
+    let out = s.ferry(
+        "alice",
+        &["--json", "deploy", f.path(), "--notify-on-error"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = stdout_json(&out);
+    assert_eq!(err["error"]["kind"], "usage");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--notify-on-error and --notify-on-success need somewhere to send to"),
+        "{err}"
+    );
+    let out = s.ferry(
+        "alice",
+        &[
+            "deploy",
+            f.path(),
+            "--notify-on-success",
+            "--notify-incident-io-api-key",
+            "inc_0123456789abcdef",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--incident-io-alert-source-config-id"),
+        "{}",
+        text(&out)
+    );
+
+    let out = s.ferry(
+        "alice",
+        &[
+            "deploy",
+            f.path(),
+            "--notify-on-error",
+            "--notify-slack-webhook-url",
+            SLACK,
+            "--notify-pager-duty-integration-key",
+            PD,
+            "--notify-sns-topic",
+            "arn:aws:sns:eu-west-1:123456789012:flow-alerts",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "Notifications go on error (FAILED, TIMED_OUT, ABORTED) to Slack https://hooks.slack.com/…alue, PagerDuty key …cdef, SNS arn:aws:sns:eu-west-1:123456789012:flow-alerts."
+        ),
+        "{}",
+        text(&out)
+    );
+    let d = describe(&s, &[f.path()]);
+    let n = &d["notifications"];
+    assert_eq!(n["on_error"], true);
+    assert_eq!(n["slack"]["webhook_url"], "https://hooks.slack.com/…alue");
+    assert_eq!(n["pager_duty"]["integration_key"], "…cdef");
+    let secret = n["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("notify/HelloFlow/"), "{secret}");
+    let out = s.ferry("alice", &["describe", f.path()]);
+    assert!(
+        text(&out).contains("Notifications on error (FAILED, TIMED_OUT, ABORTED) to Slack https://hooks.slack.com/…alue"),
+        "{}",
+        text(&out)
+    );
+
+    // The values are in one 0600 file under <home>/secrets, and nowhere else in the home.
+    let secrets = s.home().join("secrets");
+    let file = secrets.join(&secret);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&secrets), 0o700);
+    let stored = std::fs::read_to_string(&file).unwrap();
+    assert!(stored.contains(SLACK) && stored.contains(PD), "{stored}");
+    let rest = files_text(s.home(), &secrets);
+    assert!(
+        rest.contains("hooks.slack.com/…alue"),
+        "the record is in the home"
+    );
+    for value in ["s3cr3tSlackT0kenValue", PD] {
+        assert!(
+            !rest.contains(value),
+            "{value} is stored outside the secrets folder"
+        );
+    }
+
+    // Delete removes the secret.
+    let out = s.ferry("alice", &["delete", f.path()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!file.exists());
+}

@@ -115,6 +115,7 @@ const FERRY_KEYS: [&str; 16] = [
     "job_role",
     "sfn_role",
     "events_role",
+    "secrets_prefix",
 ];
 
 /// (Metaflow config key, Ferry config key) written to the profile.
@@ -298,6 +299,7 @@ fn from_stack(file: &Path, name: Option<&str>) -> anyhow::Result<BTreeMap<&'stat
         ("sfn_role", "METAFLOWSFNIAMROLE"),
         ("events_role", "METAFLOWEVENTSSFNACCESSIAMROLE"),
         ("state_table", "METAFLOWSFNDYNAMODBTABLE"),
+        ("secrets_prefix", "FerrySecretsPrefix"),
     ] {
         if let Some(x) = outputs.get(output) {
             v.insert(key, x.clone());

@@ -110,6 +110,9 @@ pub struct DeployArgs {
     /// Example: `--namespace team_fraud`.
     #[arg(long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyArgs,
 }
 
 /// Arguments of `ferry delete`.
@@ -289,6 +292,7 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
 pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
     require_handler(ctx).await?;
     let suffixes = package::parse_suffixes(&args.package_suffixes)?;
+    let notify = args.notify.plan()?;
     let r = resolve(ctx, &args.select, true).await?;
     let platform = ctx.platform();
     eprintln!("Deploying {} to {platform}...", r.spec.flow);
@@ -337,8 +341,13 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         workflow_timeout: args.workflow_timeout,
         namespace: args.namespace.clone(),
         only_json: args.only_json,
+        notifications: None,
     };
     let mut request = new_request(&RequestTarget::from(&r), RequestAction::Deploy, options);
+    if !args.only_json {
+        // The secret values go to the secret store now; the request carries their name only.
+        crate::notify::attach(ctx, &mut request, notify).await?;
+    }
     request.package = Some(submit::upload_package(blobs.as_ref(), &pkg).await?);
     let spec_json = serde_json::to_vec_pretty(&r.spec)?;
     submit::upload_spec(blobs.as_ref(), &mut request, spec_json).await?;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ferry_deploy::{DeploymentRecord, DeploymentStore};
+use ferry_notify::{DeliveryLog, DeliveryReport};
 
 use crate::context::Context;
 use crate::failure::{ErrorKind, Failure};
@@ -60,22 +61,35 @@ async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<S
 /// Describe one deployment.
 pub async fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<ExitCode> {
     let name = deployment_name(ctx, &args).await?;
-    let store = DeploymentStore::new(ctx.table().await?);
+    let table = ctx.table().await?;
+    let store = DeploymentStore::new(table.clone());
     let Some(record) = store.get(&name).await? else {
         return Err(Failure::new(
             ErrorKind::NotFound,
             ferry_deploy::messages::missing(&name, ctx.platform()),
         ));
     };
+    // The last notification delivery; the description stands without it.
+    let last = match DeliveryLog::new(table).last(&name).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ferry: warning: cannot read the last notification delivery: {e}");
+            None
+        }
+    };
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        let mut v = serde_json::to_value(&record)?;
+        if let Some(l) = &last {
+            v["last_delivery"] = serde_json::to_value(l)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", render(ctx, &record));
+        print!("{}", render(ctx, &record, last.as_ref()));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(ctx: &Context, r: &DeploymentRecord) -> String {
+fn render(ctx: &Context, r: &DeploymentRecord, last: Option<&DeliveryReport>) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<14}{v}\n"));
     line("Deployment", r.deployment.clone());
@@ -141,6 +155,18 @@ fn render(ctx: &Context, r: &DeploymentRecord) -> String {
     line("Max workers", r.max_workers.to_string());
     if let Some(t) = r.workflow_timeout {
         line("Timeout", format!("{t} s"));
+    }
+    line(
+        "Notifications",
+        match &r.notifications {
+            Some(n) => n.summary(),
+            None => {
+                "none (ferry deploy --notify-on-error with a destination adds them)".to_string()
+            }
+        },
+    );
+    if let Some(l) = last {
+        line("Last delivery", l.summary());
     }
     line(
         "Version",

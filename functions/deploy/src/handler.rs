@@ -68,6 +68,7 @@ mod tests {
             orchestrator: Arc::new(orchestrator),
             schedules: Arc::new(LocalSchedules::new(table)),
             job_definitions: Arc::new(NoJobDefinitions),
+            secrets: Arc::new(ferry_local::secrets::DirSecrets::for_home(home)),
             settings: DeploySettings {
                 platform: ferry_deploy::PLATFORM_AWS.to_string(),
                 state_machine_prefix: None,

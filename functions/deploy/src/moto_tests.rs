@@ -98,6 +98,10 @@ async fn stack() -> Stack {
             format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ferry-apikey-AbCdEf"),
         ),
         ("FERRY_BATCH_LOG_GROUP", "/ferry/batch".to_string()),
+        (
+            "FERRY_SECRETS_PREFIX",
+            format!("/ferry/{}/", ferry_testkit::unique("stack")),
+        ),
         ("AWS_REGION", "us-east-1".to_string()),
     ]);
     let raw = ferry_store::open_blobs(&BlobStoreRef::S3 {
@@ -132,6 +136,22 @@ impl Stack {
         action: RequestAction,
     ) -> (RequestId, String) {
         let id = RequestId::new();
+        let key = self
+            .put_request_with(&id, user, spec, action, DeployOptions::default())
+            .await;
+        (id, key)
+    }
+
+    /// [`Stack::put_request`] with the request id and options given; the request's full key.
+    async fn put_request_with(
+        &self,
+        id: &RequestId,
+        user: &str,
+        spec: Option<&Value>,
+        action: RequestAction,
+        options: DeployOptions,
+    ) -> String {
+        let id = id.clone();
         let flow = self.flow.as_str();
         let (spec_ref, pkg_ref) = match spec {
             Some(spec) => {
@@ -167,11 +187,11 @@ impl Stack {
             package: pkg_ref,
             user: user.into(),
             requested_at: Utc::now(),
-            options: DeployOptions::default(),
+            options,
         };
         let key = format!("ferry/{}", request_key(flow, &id));
         self.raw.put(&key, request.to_json()).await.unwrap();
-        (id, key)
+        key
     }
 
     /// The `ObjectCreated:Put` notification S3 sends for `key`.
@@ -496,4 +516,96 @@ async fn uploaded_wrapper_hashes_make_tasks_bootstrap_the_wrapper() {
     assert_eq!(command[5], format!("x86_64={sha}"));
     assert_eq!(command[6], "--");
     assert_eq!(command[7], "run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_secrets_live_in_ssm_and_leave_with_the_deployment() {
+    use ferry_deploy::SecretName;
+    use ferry_deploy::notifications::{NotifyFlags, plan};
+    const SLACK: &str = "https://hooks.slack.com/services/T000/B000/s3cr3tSlackT0kenValue";
+    const PD: &str = "R0UT1NGKEYs3cr3t0123456789abcdef";
+    let stack = stack().await;
+    let ctx = stack.context().await;
+
+    // As the CLI does: the values go to the secret store first, the request names them.
+    let id = RequestId::new();
+    let name = SecretName::for_notifications(&stack.flow, &id).unwrap();
+    let p = plan(&NotifyFlags {
+        on_error: true,
+        slack_webhook_url: Some(SLACK.into()),
+        pager_duty_integration_key: Some(PD.into()),
+        ..NotifyFlags::default()
+    })
+    .unwrap();
+    ctx.secrets.put(&name, &p.secrets.to_json()).await.unwrap();
+    let mut n = p.notifications.unwrap();
+    n.secret = Some(name.clone());
+    let options = DeployOptions {
+        notifications: Some(n),
+        ..DeployOptions::default()
+    };
+    let key = stack
+        .put_request_with(
+            &id,
+            "alice",
+            Some(&spec(&stack.flow, true)),
+            RequestAction::Deploy,
+            options,
+        )
+        .await;
+    crate::handler::handle_event(&ctx, "ferry/", &stack.event(&key, 100))
+        .await
+        .unwrap();
+    let result = DeployResult::from_json(
+        &stack
+            .raw
+            .get(&format!("ferry/{}", result_key(&stack.flow, &id)))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result.status, DeployStatus::Ok, "{:?}", result.messages);
+
+    // A SecureString under the stack's prefix holds the values.
+    let parameter = format!("{}{}", stack.env["FERRY_SECRETS_PREFIX"], name);
+    let p = stack.aws(
+        "p = boto3.client('ssm', endpoint_url=url).get_parameter(Name=args[0], WithDecryption=True)['Parameter']\n\
+         print(json.dumps({'type': p['Type'], 'value': p['Value']}))",
+        &[&parameter],
+    );
+    assert_eq!(p["type"], "SecureString");
+    let values =
+        ferry_deploy::NotificationSecrets::from_json(p["value"].as_str().unwrap()).unwrap();
+    assert_eq!(values.slack_webhook_url.as_deref(), Some(SLACK));
+    assert_eq!(values.pager_duty_integration_key.as_deref(), Some(PD));
+
+    // Nowhere else: the definition, the schedule, the record and every object of the bucket.
+    let mut everything = stack.state_machine().to_string();
+    everything.push_str(
+        &stack
+            .schedule(&result.schedule.clone().unwrap().name)
+            .to_string(),
+    );
+    everything.push_str(&stack.aws(
+        "print(json.dumps(boto3.client('dynamodb', endpoint_url=url).scan(TableName=args[0])['Items']))",
+        &[&stack.env["FERRY_DEPLOYMENTS_TABLE"]],
+    ).to_string());
+    for k in stack.raw.list("").await.unwrap() {
+        everything.push_str(&String::from_utf8_lossy(
+            &stack.raw.get(&k).await.unwrap().unwrap(),
+        ));
+    }
+    assert!(
+        everything.contains("hooks.slack.com/…alue"),
+        "the masked form is recorded"
+    );
+    for value in ["s3cr3tSlackT0kenValue", PD] {
+        assert!(!everything.contains(value), "{value} leaked");
+    }
+
+    // Deleting the deployment deletes the parameter.
+    let gone = stack.deploy("alice", None, RequestAction::Delete).await;
+    assert_eq!(gone.status, DeployStatus::Ok, "{:?}", gone.messages);
+    assert!(!ctx.secrets.exists(&name).await.unwrap());
 }

@@ -25,6 +25,7 @@
 //! | `FERRY_WRAPPER_HASHES` (optional) | `x86_64=<sha256>,arm64=<sha256>`: tasks bootstrap the wrapper from `s3://<bucket>/<FERRY_WRAPPER_PREFIX><arch>` (default prefix `<blob prefix>bin/task-wrapper-`) |
 //! | `FERRY_WRAPPER_COMMAND` (optional) | JSON array: the wrapper argv when the image has it (default `["task-wrapper"]`) |
 //! | `FERRY_STATE_MACHINE_PREFIX` (optional) | Metaflow's `SFN_STATE_MACHINE_PREFIX` |
+//! | `FERRY_SECRETS_PREFIX` (optional) | SSM parameter prefix of notification secrets (default `/ferry/`) |
 //! | `AWS_PARTITION` (optional) | ARN partition (default `aws`) |
 
 use std::sync::Arc;
@@ -170,6 +171,7 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
         orchestrator: Arc::new(adapters.orchestrator),
         schedules: Arc::new(adapters.schedules),
         job_definitions: Arc::new(adapters.job_definitions),
+        secrets: Arc::new(adapters.secrets),
         settings,
     })
 }

@@ -11,6 +11,7 @@
 //! | `FERRY_SCHEDULE_GROUP` | [`AwsConfig::schedule_group`] (default `default`) | no |
 //! | `FERRY_API_KEY_SECRET_ARN` | [`AwsConfig::api_key_secret_arn`] | no |
 //! | `FERRY_BATCH_LOG_GROUP` | [`AwsConfig::batch_log_group`] | no |
+//! | `FERRY_SECRETS_PREFIX` | [`AwsConfig::secrets_prefix`] (default `/ferry/`) | no |
 //! | `AWS_REGION`, else `AWS_DEFAULT_REGION` | [`AwsConfig::region`] (Lambda sets `AWS_REGION`) | no |
 
 /// A configuration that cannot be used.
@@ -46,6 +47,8 @@ pub struct AwsConfig {
     pub batch_log_group: Option<String>,
     /// The AWS region (ARNs, `awslogs-region`); `None`: the SDK's.
     pub region: Option<String>,
+    /// The SSM parameter prefix of the stack's secrets (`/ferry/<stack name>/`).
+    pub secrets_prefix: String,
 }
 
 impl AwsConfig {
@@ -88,6 +91,8 @@ impl AwsConfig {
             api_key_secret_arn: get("FERRY_API_KEY_SECRET_ARN"),
             batch_log_group: get("FERRY_BATCH_LOG_GROUP"),
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            secrets_prefix: get("FERRY_SECRETS_PREFIX")
+                .unwrap_or_else(|| crate::secrets::DEFAULT_PREFIX.to_string()),
         })
     }
 
@@ -126,6 +131,7 @@ mod tests {
         assert_eq!(c.batch_log_group.as_deref(), Some("/ferry/batch"));
         assert_eq!(c.api_key_secret_arn, None);
         assert_eq!(c.wrapper_key_prefix(), "ferry/bin/task-wrapper-");
+        assert_eq!(c.secrets_prefix, "/ferry/");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! | [`sfn`] | [`ferry_deploy::Orchestrator`] | Step Functions |
 //! | [`scheduler`] | [`ferry_deploy::Schedules`] | EventBridge Scheduler |
 //! | [`batch`] | [`ferry_deploy::JobDefinitions`] | Batch `RegisterJobDefinition` |
+//! | [`secrets`] | [`ferry_deploy::Secrets`] | SSM Parameter Store `SecureString` |
 //! | [`config`] | — | the adapters' settings from the deploy Lambda's environment |
 //!
 //! Every adapter takes an SDK client built from an [`aws_config::SdkConfig`] (so tests point
@@ -15,11 +16,13 @@ pub mod batch;
 pub mod config;
 mod errors;
 pub mod scheduler;
+pub mod secrets;
 pub mod sfn;
 
 pub use batch::BatchJobDefinitions;
 pub use config::{AwsConfig, ConfigError};
 pub use scheduler::SchedulerSchedules;
+pub use secrets::SsmSecrets;
 pub use sfn::SfnOrchestrator;
 
 /// The SDK configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`).
@@ -36,6 +39,8 @@ pub struct Adapters {
     pub schedules: SchedulerSchedules,
     /// Batch job definitions ([`ferry_deploy::JobDefinitions`]).
     pub job_definitions: BatchJobDefinitions,
+    /// SSM Parameter Store ([`ferry_deploy::Secrets`]) under [`AwsConfig::secrets_prefix`].
+    pub secrets: SsmSecrets,
 }
 
 impl Adapters {
@@ -69,6 +74,7 @@ impl Adapters {
                 config.batch_log_group.clone(),
                 Some(region).filter(|r| !r.is_empty()),
             ),
+            secrets: SsmSecrets::from_config(sdk, &config.secrets_prefix),
         })
     }
 }

@@ -206,3 +206,34 @@ async fn job_definitions_are_registered_once_and_reused() {
         Some(format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:k:apikey::").as_str())
     );
 }
+
+#[tokio::test]
+async fn secrets_are_secure_strings_under_the_prefix() {
+    use ferry_deploy::{SecretName, Secrets};
+    let (_, _) = adapters().await;
+    let prefix = format!("/ferry/{}/", ferry_testkit::unique("stack"));
+    let s = ferry_aws::SsmSecrets::from_config(&ferry_aws::sdk_config().await, &prefix);
+    let name = SecretName::new("notify/HelloFlow/0b8c8d1e-6a1f-4a53-9e52-1f3c2f4f7a10").unwrap();
+    assert_eq!(s.location(&name), format!("ssm:{prefix}{name}"));
+    assert_eq!(s.get(&name).await.unwrap(), None);
+    assert!(!s.exists(&name).await.unwrap());
+    assert!(!s.delete(&name).await.unwrap());
+    s.put(&name, "{\"webhook_url\":\"https://example.com/s3cr3t\"}")
+        .await
+        .unwrap();
+    assert!(s.exists(&name).await.unwrap());
+    s.put(&name, "replaced").await.unwrap();
+    assert_eq!(s.get(&name).await.unwrap().as_deref(), Some("replaced"));
+    // A SecureString: without decryption the stored value is not the plain text.
+    let raw = ferry_testkit::boto3(
+        &ferry_testkit::moto_url(),
+        "p = boto3.client('ssm', endpoint_url=url, region_name='us-east-1').get_parameter(Name=args[0])['Parameter']\n\
+         print(json.dumps([p['Type'], p['Value']]))",
+        &[&s.parameter_name(&name)],
+    );
+    let raw: Vec<String> = serde_json::from_str(raw.trim()).unwrap();
+    assert_eq!(raw[0], "SecureString");
+    assert_ne!(raw[1], "replaced");
+    assert!(s.delete(&name).await.unwrap());
+    assert!(!s.exists(&name).await.unwrap());
+}

@@ -169,8 +169,8 @@ pub fn json_len(value: &Value) -> usize {
 
 /// Every problem of `definition` against the AWS limits and ASL structure rules this crate
 /// relies on: state names (≤ 80, allowed characters), `StartAt`/`Next` resolving inside their
-/// scope, every state reachable, a terminal state in every scope, Batch job names, container
-/// overrides, and the total size. Empty when the definition is fine.
+/// scope (also a `Catch`'s), every state reachable, a terminal state in every scope, Batch job
+/// names, container overrides, and the total size. Empty when the definition is fine.
 pub fn check_definition(definition: &Value) -> Vec<String> {
     let mut problems = Vec::new();
     let size = json_len(definition);
@@ -218,12 +218,14 @@ fn check_scope(scope: &Value, at: &str, problems: &mut Vec<String>, all: &mut Ha
         if !seen.insert(s.clone()) {
             continue;
         }
-        if let Some(next) = states
-            .get(&s)
-            .and_then(|st| st.get("Next"))
-            .and_then(Value::as_str)
-        {
+        let Some(st) = states.get(&s) else { continue };
+        if let Some(next) = st.get("Next").and_then(Value::as_str) {
             todo.push_back(next.to_string());
+        }
+        for c in catchers(st) {
+            if let Some(next) = c.get("Next").and_then(Value::as_str) {
+                todo.push_back(next.to_string());
+            }
         }
     }
     for name in states.keys() {
@@ -231,6 +233,14 @@ fn check_scope(scope: &Value, at: &str, problems: &mut Vec<String>, all: &mut Ha
             problems.push(format!("{at}: state {name} is not reachable"));
         }
     }
+}
+
+/// The `Catch` entries of a state.
+fn catchers(state: &Value) -> &[Value] {
+    state
+        .get("Catch")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn check_state(
@@ -241,6 +251,27 @@ fn check_state(
     terminal: &mut bool,
     all: &mut HashSet<String>,
 ) {
+    let ty = state.get("Type").and_then(Value::as_str);
+    for c in catchers(state) {
+        match c.get("Next").and_then(Value::as_str) {
+            Some(n) if scope.contains_key(n) => {}
+            Some(n) => problems.push(format!(
+                "{name}: Catch Next {n} does not resolve in its scope"
+            )),
+            None => problems.push(format!("{name}: a Catch without Next")),
+        }
+    }
+    if matches!(ty, Some("Fail" | "Succeed")) {
+        // Terminal by type: neither Next nor End.
+        if state.get("Next").is_some() || state.get("End").is_some() {
+            problems.push(format!(
+                "{name}: a {} state takes neither Next nor End",
+                ty.unwrap_or("")
+            ));
+        }
+        *terminal = true;
+        return;
+    }
     let next = state.get("Next").and_then(Value::as_str);
     let end = state.get("End").and_then(Value::as_bool) == Some(true);
     match (next, end) {
@@ -252,7 +283,7 @@ fn check_state(
         (None, true) => *terminal = true,
         _ => problems.push(format!("{name}: needs exactly one of Next and End")),
     }
-    match state.get("Type").and_then(Value::as_str) {
+    match ty {
         Some("Task") => {
             let params = state.get("Parameters");
             if let Some(job) = params

@@ -10,7 +10,8 @@ use crate::options::Platform;
 pub struct Compiled {
     /// The Amazon States Language definition (keys in a fixed order; same input, same bytes).
     pub definition: serde_json::Value,
-    /// One task description per step, in the flow's topological order.
+    /// One task description per step, in the flow's topological order, then one per
+    /// `@exit_hook` outcome (step `_exit_hook`: `on_error`, then `on_success`).
     pub task_descriptions: Vec<TaskDescriptionBlob>,
     /// The Batch job definitions the Task states name (register any that is missing).
     pub job_definitions: Vec<JobDefinitionSpec>,

@@ -212,6 +212,33 @@ fn fixtures() -> Vec<(&'static str, FlowSpec, CompileOptions)> {
         ),
         local_dist,
     ));
+
+    // @exit_hook: every top-level state (Task, Parallel, Map, the cardinality read) catches
+    // into the on_error hook; `end` goes on to the on_success hook.
+    let mut hooked = flow(
+        "HookedFlow",
+        vec![
+            step("start", Split, &["a", "b"]),
+            step("a", Linear, &["join"]),
+            step("b", Linear, &["join"]),
+            step("join", Join, &["fan"]),
+            step("fan", Foreach, &["body"]),
+            step("body", Linear, &["join_fan"]),
+            step("join_fan", Join, &["end"]),
+            step("end", End, &[]),
+        ],
+    );
+    hooked.decorators.exit_hook = Some(ExitHook {
+        on_success: vec!["notify_team".into()],
+        on_error: vec!["page_oncall".into(), "ops.alerts.page".into()],
+        image: Some("hooks:1".into()),
+    });
+    let hooked_opts = CompileOptions {
+        max_workers: 8,
+        batch_tags: BTreeMap::from([("team".into(), "fraud".into())]),
+        ..aws_options("HookedFlow")
+    };
+    out.push(("exit_hook", hooked, hooked_opts));
     out
 }
 
@@ -221,8 +248,15 @@ fn golden_view(c: &Compiled) -> Value {
         .task_descriptions
         .iter()
         .map(|t| {
+            // The two exit hook tasks share a step name: tell them apart by their functions.
+            let name = match &t.description.command {
+                ferry_spec::task::StepCommand::ExitHook { functions, .. } => {
+                    format!("{} {}", t.step, functions.join(","))
+                }
+                _ => t.step.clone(),
+            };
             (
-                t.step.clone(),
+                name,
                 json!({
                     "key": t.key,
                     "inputs": t.description.inputs,

@@ -10,15 +10,19 @@
 //! - [`failure`]: the failed task a failed execution's cause names.
 //! - [`resume`]: the resume request (`ferry resume`): its refusals, the clone plan and the new
 //!   execution's input.
+//! - [`notifications`]: the `--notify-*` settings a deployment carries, and [`secrets`]: the
+//!   port of the store their secret values live in.
 
 pub mod compiler;
 pub mod failure;
 pub mod keys;
 pub mod messages;
+pub mod notifications;
 pub mod ports;
 pub mod record;
 pub mod request;
 pub mod resume;
+pub mod secrets;
 pub mod tokens;
 pub mod usecase;
 
@@ -26,6 +30,7 @@ pub mod usecase;
 pub const DEFAULT_MAX_WORKERS: u32 = 100;
 
 pub use keys::{RequestId, RequestKey, parse_request_key};
+pub use notifications::{NotificationSecrets, Notifications};
 pub use ports::{
     Execution, ExecutionStatus, JobDefinitionError, JobDefinitionSpec, JobDefinitions,
     NoJobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
@@ -35,6 +40,7 @@ pub use record::{DeploymentRecord, DeploymentStore};
 pub use request::{
     BlobRef, DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo,
 };
+pub use secrets::{SecretName, Secrets, SecretsError};
 pub use usecase::{DeployContext, DeployError, DeploySettings, handle_request_key, process};
 
 /// How messages name AWS as the place flows run.

@@ -215,6 +215,11 @@ pub fn missing(deployment: &str, platform: &str) -> String {
     format!("The workflow {deployment} doesn't exist on {platform}.")
 }
 
+/// Where a deployment's runs send notifications, masked (`ferry deploy` output).
+pub fn notifications(n: &crate::notifications::Notifications) -> String {
+    format!("Notifications go {}.", n.summary())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,6 +132,9 @@ pub struct DeploymentRecord {
     /// sha256 and blob key).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub locks: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Where runs send notifications (masked; the values are in the named secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notifications::Notifications>,
 }
 
 /// What went wrong reading or writing records.

@@ -73,6 +73,11 @@ pub struct DeployOptions {
     /// matches its sha256.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub environments: std::collections::BTreeMap<String, ferry_spec::task::PythonEnvRef>,
+    /// Where the deployment's runs send notifications (`--notify-*`); masked values and the
+    /// name of the secret holding the real ones, never a secret itself
+    /// (`crate::notifications`, `docs/notifications.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notifications::Notifications>,
 }
 
 /// A deploy request (`request.json`).

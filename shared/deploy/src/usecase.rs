@@ -25,6 +25,7 @@ use ferry_store::{BlobError, Blobs, Table};
 use crate::compiler::{CompiledDeployment, compile_deployment};
 use crate::keys::{RequestKey, parse_request_key, result_key, sha256_hex};
 use crate::messages;
+use crate::notifications;
 use crate::ports::{
     JobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
     StateMachine,
@@ -34,6 +35,7 @@ use crate::record::{
     RecordedParameter,
 };
 use crate::request::{DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo};
+use crate::secrets::Secrets;
 use crate::tokens::{Holder, TokenRequest, authorized, choose_token, holder_from_definition};
 
 /// Settings of one deploy handler (one installation: AWS stack or embedded stack).
@@ -64,6 +66,8 @@ pub struct DeployContext {
     pub schedules: Arc<dyn Schedules>,
     /// Batch, or nothing.
     pub job_definitions: Arc<dyn JobDefinitions>,
+    /// Where notification secrets are kept: SSM Parameter Store, or a directory of 0600 files.
+    pub secrets: Arc<dyn Secrets>,
     /// The installation's settings.
     pub settings: DeploySettings,
 }
@@ -170,6 +174,7 @@ pub async fn process(
     }
     if !wait_for_lock(ctx, &store, request).await? {
         let mut result = DeployResult::new(request, DeployStatus::Failed);
+        notifications::settle_secrets(ctx.secrets.as_ref(), request, None, &result).await;
         result.messages.push(format!(
             "Another deploy or delete of {} kept it busy for more than {} s, so this request \
              changed nothing. Try again once it has finished.",
@@ -180,6 +185,8 @@ pub async fn process(
         write_result(ctx, &result).await?;
         return Ok(Some(result));
     }
+    // Read before the request changes it: the notification secret it may replace.
+    let previous = store.get(&request.deployment).await;
     let outcome = match request.action {
         RequestAction::Deploy => run_deploy(ctx, &store, request).await,
         RequestAction::Delete => run_delete(ctx, &store, request).await,
@@ -188,6 +195,10 @@ pub async fn process(
     store
         .unlock(&request.deployment, &request.request_id)
         .await?;
+    if let (Ok(Some(result)), Ok(previous)) = (&finished, &previous) {
+        notifications::settle_secrets(ctx.secrets.as_ref(), request, previous.as_ref(), result)
+            .await;
+    }
     finished
 }
 
@@ -471,6 +482,11 @@ async fn run_deploy(
         Err(lines) => return Ok(failed(result, lines)),
     };
 
+    // 1c. Notification settings and their secret (docs/notifications.md).
+    if let Err(lines) = notifications::check_request(ctx.secrets.as_ref(), req).await {
+        return Ok(failed(result, lines));
+    }
+
     // 2. Names.
     let names = match names_for(
         &spec,
@@ -703,6 +719,7 @@ async fn run_deploy(
         updated_at: now,
         python_envs: opts.environments.clone(),
         locks,
+        notifications: opts.notifications.clone(),
     };
     if names.truncated {
         result.messages.push(messages::truncated());
@@ -710,6 +727,9 @@ async fn run_deploy(
     result
         .messages
         .push(messages::pushed(&req.deployment, &spec.flow, platform));
+    if let Some(n) = &opts.notifications {
+        result.messages.push(messages::notifications(n));
+    }
     result.messages.extend(messages::triggers(
         schedule.as_ref().map(|s| {
             (

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use ferry_deploy::SecretName;
 use ferry_deploy::keys::{code_package_key, request_key, result_key, sha256_hex, spec_key};
+use ferry_deploy::notifications::{NotificationSecrets, Notifications, NotifyFlags};
 use ferry_deploy::record::{RECORDS_PK, request_pk};
 use ferry_deploy::{
     BlobRef, DeployContext, DeployOptions, DeployRequest, DeployResult, DeploySettings,
@@ -41,6 +43,7 @@ async fn stack() -> Stack {
         orchestrator: Arc::new(orchestrator.clone()),
         schedules: Arc::new(schedules.clone()),
         job_definitions: Arc::new(NoJobDefinitions),
+        secrets: Arc::new(ferry_local::secrets::DirSecrets::for_home(home.path())),
         settings: DeploySettings {
             platform: ferry_deploy::PLATFORM_LOCAL.to_string(),
             state_machine_prefix: None,
@@ -93,6 +96,8 @@ struct Req {
     user: String,
     action: RequestAction,
     options: DeployOptions,
+    /// Notification settings whose secret values `submit` stores first, as the CLI does.
+    notify: Option<(Notifications, NotificationSecrets)>,
 }
 
 impl Req {
@@ -104,6 +109,7 @@ impl Req {
             user: user.into(),
             action: RequestAction::Deploy,
             options: DeployOptions::default(),
+            notify: None,
         }
     }
     fn delete(deployment: &str, flow: &str, user: &str) -> Self {
@@ -114,10 +120,16 @@ impl Req {
             user: user.into(),
             action: RequestAction::Delete,
             options: DeployOptions::default(),
+            notify: None,
         }
     }
     fn with(mut self, f: impl FnOnce(&mut DeployOptions)) -> Self {
         f(&mut self.options);
+        self
+    }
+    fn notify(mut self, flags: NotifyFlags) -> Self {
+        let plan = ferry_deploy::notifications::plan(&flags).unwrap();
+        self.notify = Some((plan.notifications.unwrap(), plan.secrets));
         self
     }
 }
@@ -138,6 +150,12 @@ async fn submit(s: &Stack, r: Req) -> (String, DeployRequest) {
         requested_at: Utc::now(),
         options: r.options,
     };
+    if let Some((mut n, values)) = r.notify {
+        let name = SecretName::for_notifications(&r.deployment, &id).unwrap();
+        s.ctx.secrets.put(&name, &values.to_json()).await.unwrap();
+        n.secret = Some(name);
+        request.options.notifications = Some(n);
+    }
     if r.action == RequestAction::Deploy {
         let pkg = b"not really a tgz, the deploy only checks that it exists".to_vec();
         let sha = sha256_hex(&pkg);
@@ -1001,4 +1019,164 @@ async fn bad_triggers_are_refused_with_the_names_and_change_nothing() {
         "{t}"
     );
     assert!(definition(&s, "BadFlow").await.is_none());
+const SLACK_URL: &str = "https://hooks.slack.com/services/T000/B000/s3cr3tSlackT0kenValue";
+const PD_KEY: &str = "R0UT1NGKEYs3cr3t0123456789abcdef";
+
+fn slack_and_pager_duty() -> NotifyFlags {
+    NotifyFlags {
+        on_error: true,
+        slack_webhook_url: Some(SLACK_URL.into()),
+        pager_duty_integration_key: Some(PD_KEY.into()),
+        ..NotifyFlags::default()
+    }
+}
+
+/// Every stored trace of a deploy: the record item, the result, the definition and every blob.
+async fn stored_text(s: &Stack, deployment: &str) -> String {
+    let mut out = String::new();
+    for item in s.ctx.table.query_all(RECORDS_PK, "").await.unwrap() {
+        out.push_str(&format!("{item:?}"));
+    }
+    out.push_str(&definition(s, deployment).await.unwrap_or_default());
+    let root = match &s.ctx.settings.compile.blobs {
+        ferry_spec::task::BlobStoreRef::Dir { path } => std::path::PathBuf::from(path),
+        other => panic!("{other:?}"),
+    };
+    for entry in walk(&root) {
+        out.push_str(&String::from_utf8_lossy(&std::fs::read(entry).unwrap()));
+    }
+    out
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn notification_secrets_stay_in_the_secret_store() {
+    let s = stack().await;
+    let r = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice")
+            .notify(slack_and_pager_duty()),
+    )
+    .await;
+    assert_eq!(r.status, DeployStatus::Ok, "{}", text(&r));
+    let t = text(&r);
+    assert!(
+        t.contains("Notifications go on error (FAILED, TIMED_OUT, ABORTED) to Slack https://hooks.slack.com/…alue, PagerDuty key …cdef."),
+        "{t}"
+    );
+    let n = r.record.as_ref().unwrap().notifications.clone().unwrap();
+    assert_eq!(
+        n.slack.as_ref().unwrap().webhook_url,
+        "https://hooks.slack.com/…alue"
+    );
+    let secret = n.secret.clone().unwrap();
+    let stored = s.ctx.secrets.get(&secret).await.unwrap().unwrap();
+    let values = NotificationSecrets::from_json(&stored).unwrap();
+    assert_eq!(values.slack_webhook_url.as_deref(), Some(SLACK_URL));
+    assert_eq!(values.pager_duty_integration_key.as_deref(), Some(PD_KEY));
+    // Nowhere else: not in the record, the result, the definition or any blob.
+    let everything = stored_text(&s, "HelloFlow").await;
+    assert!(everything.contains("hooks.slack.com/…alue"));
+    for secret in ["s3cr3tSlackT0kenValue", PD_KEY] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+
+    // A redeploy with other settings replaces the secret; the old one is deleted.
+    let webhook = NotifyFlags {
+        on_success: true,
+        webhook_url: Some("https://ops.example.com/hooks/s3cr3t-path-0123".into()),
+        ..NotifyFlags::default()
+    };
+    let r2 = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice").notify(webhook),
+    )
+    .await;
+    assert_eq!(r2.status, DeployStatus::Ok, "{}", text(&r2));
+    let secret2 = r2.record.unwrap().notifications.unwrap().secret.unwrap();
+    assert_ne!(secret, secret2);
+    assert!(!s.ctx.secrets.exists(&secret).await.unwrap());
+    assert!(s.ctx.secrets.exists(&secret2).await.unwrap());
+
+    // Someone without the token is refused, and the secret they stored goes away.
+    let bob = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "bob")
+            .notify(slack_and_pager_duty()),
+    )
+    .await;
+    assert_eq!(bob.status, DeployStatus::Refused, "{}", text(&bob));
+    assert!(s.ctx.secrets.exists(&secret2).await.unwrap());
+    let root = ferry_local::secrets::secrets_dir(s._home.path());
+    assert_eq!(walk(&root).len(), 1, "{:?}", walk(&root));
+
+    // A redeploy without notifications drops them and their secret.
+    let r3 = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice"),
+    )
+    .await;
+    assert_eq!(r3.status, DeployStatus::Ok, "{}", text(&r3));
+    assert!(r3.record.unwrap().notifications.is_none());
+    assert!(!s.ctx.secrets.exists(&secret2).await.unwrap());
+    assert!(walk(&root).is_empty());
+}
+
+#[tokio::test]
+async fn a_deploy_with_notifications_is_checked_and_delete_removes_the_secret() {
+    let s = stack().await;
+    // Settings that break Argo's rules are refused by the handler too.
+    let mut bad = Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice")
+        .notify(slack_and_pager_duty());
+    bad.notify.as_mut().unwrap().0.slack = None;
+    bad.notify.as_mut().unwrap().0.pager_duty = None;
+    let r = run(&s, bad).await;
+    assert_eq!(r.status, DeployStatus::Failed, "{}", text(&r));
+    assert!(
+        text(&r).contains("need somewhere to send to"),
+        "{}",
+        text(&r)
+    );
+    assert!(walk(&ferry_local::secrets::secrets_dir(s._home.path())).is_empty());
+
+    // A secret that is not there.
+    let missing = Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice").with(|o| {
+        let mut n = ferry_deploy::notifications::plan(&slack_and_pager_duty())
+            .unwrap()
+            .notifications
+            .unwrap();
+        n.secret = Some(SecretName::new("notify/HelloFlow/elsewhere").unwrap());
+        o.notifications = Some(n);
+    });
+    let r = run(&s, missing).await;
+    assert_eq!(r.status, DeployStatus::Failed);
+    assert!(
+        text(&r).contains("does not belong to this request"),
+        "{}",
+        text(&r)
+    );
+
+    let ok = run(
+        &s,
+        Req::deploy("HelloFlow", spec("HelloFlow", None, None), "alice")
+            .notify(slack_and_pager_duty()),
+    )
+    .await;
+    assert_eq!(ok.status, DeployStatus::Ok, "{}", text(&ok));
+    let secret = ok.record.unwrap().notifications.unwrap().secret.unwrap();
+    let d = run(&s, Req::delete("HelloFlow", "HelloFlow", "alice")).await;
+    assert_eq!(d.status, DeployStatus::Ok, "{}", text(&d));
+    assert!(!s.ctx.secrets.exists(&secret).await.unwrap());
 }

@@ -16,5 +16,6 @@ pub mod memory;
 pub mod orchestrator;
 pub mod runner;
 pub mod schedules;
+pub mod secrets;
 pub mod stack;
 pub mod time;

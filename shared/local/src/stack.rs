@@ -356,6 +356,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         orchestrator: Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>,
         schedules: Arc::new(schedules.clone()) as Arc<dyn Schedules>,
         job_definitions: Arc::new(NoJobDefinitions),
+        secrets: Arc::new(crate::secrets::DirSecrets::for_home(&home)),
         settings: DeploySettings {
             platform: PLATFORM.into(),
             state_machine_prefix: None,

@@ -422,6 +422,8 @@ def export_flow_decorators(flow):
             out["trigger"] = export_trigger(attrs)
         elif name == "trigger_on_finish":
             out["trigger_on_finish"] = export_trigger_on_finish(attrs)
+        elif name == "exit_hook":
+            out["exit_hook"] = exit_hooks(flow, decos)
         else:
             unsupported.append(name)
     if unsupported:
@@ -696,6 +698,59 @@ def export_trigger_on_finish(attrs):
     if options:
         out["options"] = options
     return out
+def hook_name(fn, where):
+    """A hook as Metaflow's ExitHookDecorator names it: a string as given, a function by name."""
+    if isinstance(fn, str):
+        return fn
+    if callable(fn) and getattr(fn, "__name__", None):
+        return fn.__name__
+    raise ExportFailure(
+        "unsupported",
+        "@exit_hook %s: %r is neither a function nor the name of one" % (where, fn),
+    )
+
+
+def exit_hooks(flow, decos):
+    """Every @exit_hook of the flow merged: its on_success and on_error function names, in
+    order, and options' image. A plain name must be a function of the flow's module (the hook
+    task loads it from the flow file, as exit_hook_script.py does)."""
+    module = sys.modules.get(flow.__module__)
+    hooks = {"on_success": [], "on_error": []}
+    images = set()
+    for deco in decos:
+        attrs = deco.attributes
+        given = 0
+        for field in ("on_success", "on_error"):
+            fns = attrs.get(field) or []
+            if not isinstance(fns, (list, tuple)):
+                fns = [fns]
+            for fn in fns:
+                name = hook_name(fn, field)
+                if "." not in name and not callable(getattr(module, name, None)):
+                    raise ExportFailure(
+                        "unsupported",
+                        "@exit_hook %s names %s, which %s does not define as a function: define it "
+                        "at the top level of the flow file, or give an import path (package.module.%s)"
+                        % (field, name, os.path.basename(module.__file__ or "the flow file"), name),
+                    )
+                hooks[field].append(name)
+                given += 1
+        if not given:
+            raise ExportFailure(
+                "unsupported",
+                "@exit_hook needs at least one of on_success=[...] or on_error=[...]",
+            )
+        image = (attrs.get("options") or {}).get("image")
+        if image:
+            images.add(str(image))
+    if len(images) > 1:
+        raise ExportFailure(
+            "unsupported",
+            "the @exit_hook decorators ask for different images (%s): give one" % ", ".join(sorted(images)),
+        )
+    if images:
+        hooks["image"] = images.pop()
+    return hooks
 
 
 def metaflow_version():

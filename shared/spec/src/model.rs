@@ -103,7 +103,10 @@ pub struct FlowDecorators {
     /// `@trigger_on_finish`: runs start when upstream flows succeed (spec version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_on_finish: Option<TriggerOnFinish>,
-    /// Names of flow decorators that Ferry cannot deploy (e.g. `exit_hook`); validation rejects
+    /// `@exit_hook` (every one the flow has, merged in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_hook: Option<ExitHook>,
+    /// Names of flow decorators that Ferry cannot deploy (e.g. `airflow_s3_key_sensor`); validation rejects
     /// them with a message each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,
@@ -239,6 +242,23 @@ pub struct UpstreamFlow {
     /// `test.my_experiment`, `user.bob`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+/// `@exit_hook(on_success=[...], on_error=[...], options={...})`
+/// (`metaflow/plugins/exit_hook/exit_hook_decorator.py`): functions run once after the run
+/// ends, as their own task, each in its own process (`exit_hook_script.py`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitHook {
+    /// Functions to run when the run succeeds: a name defined in the flow file, or a dotted
+    /// import path (`package.module.function`), as Metaflow resolves them.
+    #[serde(default)]
+    pub on_success: Vec<String>,
+    /// Functions to run when the run fails.
+    #[serde(default)]
+    pub on_error: Vec<String>,
+    /// `options={"image": ...}`: the hook task's container image (default: the `start`
+    /// step's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// `@project(name=...)`.

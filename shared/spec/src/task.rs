@@ -228,6 +228,16 @@ pub enum StepCommand {
     },
     /// A generic workload: this argv, with the same environment, logs and exit handling.
     Argv { argv: Vec<String> },
+    /// The `@exit_hook` task: each function in turn, in its own process, as Metaflow runs
+    /// them (`<python> -m metaflow.plugins.exit_hook.exit_hook_script <flow file> <function>
+    /// <Flow>/sfn-<execution>`); the task fails when any of them failed.
+    #[serde(rename = "exit_hook")]
+    ExitHook {
+        /// The Python interpreter, looked up on `PATH`.
+        python: String,
+        /// The functions: names in the flow file, or dotted import paths.
+        functions: Vec<String>,
+    },
 }
 
 /// Retry counts (contract metaflow-sfn §1.9).
@@ -317,6 +327,8 @@ pub enum StepInputs {
     /// A foreach join: `R/<step>/<id>` for each id in the state table's parent set of
     /// `$FERRY_SPLIT_PARENT_TASK_ID`, ordered by split index.
     ForeachJoin { step: String },
+    /// The `@exit_hook` task: no input paths (its functions read the run with the client).
+    ExitHook,
 }
 
 /// What the wrapper records in the state table after the step succeeds.

@@ -159,6 +159,9 @@ pub enum ValidationError {
     /// A bad `@project` name or branch (Metaflow's messages).
     #[error("{message}")]
     Project { message: String },
+    /// An `@exit_hook` that names no function, or a function name that is not a Python name.
+    #[error("@exit_hook: {message}")]
+    ExitHook { message: String },
 }
 
 /// Every problem found in a flow, in a stable order (graph first, then flow, then steps).
@@ -222,6 +225,7 @@ pub fn validate(spec: &FlowSpec) -> Result<FlowGraph, ValidationErrors> {
             .into_iter()
             .map(ValidationError::Trigger),
     );
+    check_exit_hook(spec, &mut errors);
     check_steps(spec, &mut errors);
     match graph {
         Some(g) if errors.is_empty() => Ok(g),
@@ -466,12 +470,47 @@ fn check_flow_decorators(spec: &FlowSpec, errors: &mut Vec<ValidationError>) {
     for name in &spec.decorators.unsupported {
         let hint = match name.as_str() {
             "trigger" | "trigger_on_finish" => "this spec was exported by a Ferry that could not deploy event triggers. Export the flow again with this Ferry (ferry spec FLOW.py).".to_string(),
-            "exit_hook" => "exit hooks are not supported by Ferry on Step Functions yet. Remove it, and handle the outcome in the end step.".to_string(),
             other => format!("Ferry cannot deploy flows with @{other} to Step Functions. Remove it."),
         };
         errors.push(ValidationError::UnsupportedFlowDecorator {
             decorator: name.clone(),
             hint,
+        });
+    }
+}
+
+/// Metaflow's rules for `@exit_hook` (`exit_hook_decorator.py`): at least one function; each
+/// a Python name or dotted import path.
+fn check_exit_hook(spec: &FlowSpec, errors: &mut Vec<ValidationError>) {
+    let Some(hook) = &spec.decorators.exit_hook else {
+        return;
+    };
+    if hook.on_success.is_empty() && hook.on_error.is_empty() {
+        errors.push(ValidationError::ExitHook {
+            message: "choose at least one of on_success=[...] or on_error=[...]".to_string(),
+        });
+    }
+    let identifier = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    for (field, names) in [
+        ("on_success", &hook.on_success),
+        ("on_error", &hook.on_error),
+    ] {
+        for name in names.iter().filter(|n| !n.split('.').all(identifier)) {
+            errors.push(ValidationError::ExitHook {
+                message: format!(
+                    "{field} names {name:?}, which is not a Python function name or import path (e.g. notify_team, or ops.alerts.notify_team)"
+                ),
+            });
+        }
+    }
+    if let Some(image) = &hook.image
+        && (image.trim().is_empty() || image.chars().any(char::is_whitespace))
+    {
+        errors.push(ValidationError::ExitHook {
+            message: format!("options image {image:?} is not a container image name"),
         });
     }
 }

@@ -273,6 +273,27 @@ fn environments_and_unsupported_decorators() {
 }
 
 #[test]
+fn exit_hooks_are_merged_by_function_name() {
+    let spec = export(&fixture("exit_hook_flow.py"));
+    let hook = spec.decorators.exit_hook.clone().unwrap();
+    assert_eq!(hook.on_success, ["notify_team"]);
+    // Metaflow lists the decorators bottom-up; functions keep their order in each.
+    assert_eq!(
+        hook.on_error,
+        ["also_on_error", "page_oncall", "os.path.join"]
+    );
+    assert_eq!(hook.image.as_deref(), Some("python:3.12"));
+    assert!(spec.decorators.unsupported.is_empty());
+
+    let err = export_unvalidated(&python(), &fixture("exit_hook_missing_fn.py"), None).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("@exit_hook on_error names nowhere_to_be_found, which exit_hook_missing_fn.py does not define as a function"),
+        "{text}"
+    );
+}
+
+#[test]
 fn switch_and_parallel_are_marked_then_rejected() {
     let switch = export_unvalidated(&python(), &fixture("switch_flow.py"), None).unwrap();
     assert_eq!(step(&switch, "start").ty, StepType::Switch);

@@ -608,3 +608,24 @@ fn graph_errors_keep_their_kind() {
         ValidationError::Graph(GraphError::UnknownNext { step, target }) if step == "a" && target == "nowhere"
     ));
 }
+
+#[test]
+fn exit_hooks_need_a_function_named_as_python_names() {
+    let mut v = base();
+    v["decorators"] = json!({"exit_hook": {"on_success": ["notify", "ops.alerts.page"]}});
+    assert!(messages(&v).is_empty(), "{:?}", messages(&v));
+    v["decorators"] = json!({"exit_hook": {}});
+    assert_eq!(
+        messages(&v),
+        ["@exit_hook: choose at least one of on_success=[...] or on_error=[...]"]
+    );
+    v["decorators"] = json!({"exit_hook": {"on_error": ["rm -rf", "a..b"], "image": "bad image"}});
+    assert_eq!(
+        messages(&v),
+        [
+            "@exit_hook: on_error names \"rm -rf\", which is not a Python function name or import path (e.g. notify_team, or ops.alerts.notify_team)",
+            "@exit_hook: on_error names \"a..b\", which is not a Python function name or import path (e.g. notify_team, or ops.alerts.notify_team)",
+            "@exit_hook: options image \"bad image\" is not a container image name",
+        ]
+    );
+}

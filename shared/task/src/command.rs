@@ -205,6 +205,9 @@ impl CommandContext<'_> {
         let env = self.base_env();
         let cwd = self.package_dir.to_path_buf();
         match &d.command {
+            StepCommand::ExitHook { .. } => Err(TaskError::Description(
+                "the exit hook task runs its functions, not a step (crate::exit_hook)".into(),
+            )),
             StepCommand::Argv { argv } => {
                 let (program, rest) = argv
                     .split_first()

@@ -68,6 +68,7 @@ pub async fn input_paths(
                 .map(|id| format!("{run}/{step}/{id}"))
                 .collect()
         }
+        StepInputs::ExitHook => Vec::new(),
     };
     Ok(paths.join(","))
 }

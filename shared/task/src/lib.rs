@@ -15,6 +15,7 @@
 //!
 //! In a resumed run ([`resume`]) the task first decides whether it clones its origin
 //! counterpart (Metaflow's `step --clone-only`) or runs.
+//! The `@exit_hook` task ([`exit_hook`]) runs its functions after step 2 instead.
 //!
 //! The step's exit code is the wrapper's; the wrapper's own failures exit
 //! [`EXIT_WRAPPER_FAILURE`] after one line `ferry task-wrapper: <reason>` on stderr.
@@ -24,6 +25,7 @@ pub mod command;
 pub mod description;
 pub mod env;
 pub mod error;
+pub mod exit_hook;
 pub mod extract;
 pub mod fanout;
 pub mod heartbeat;
@@ -203,6 +205,15 @@ async fn run_with_logs(
     let package_dir = package::prepare(&desc.blobs, &desc.code_package, &opts.cache_dir).await?;
     if let Some(code) = interrupted(shutdown) {
         return Ok(code);
+    }
+    if let StepCommand::ExitHook { python, functions } = &desc.command {
+        let ctx = CommandContext {
+            desc,
+            env,
+            package_dir: &package_dir,
+            input_paths_file: work,
+        };
+        return exit_hook::run(&ctx, python, functions, sink, shutdown, opts.kill_grace).await;
     }
     // @pypi/@conda: the step's interpreter, built from the stored wheels only (ferry-pyenv).
     let with_env;

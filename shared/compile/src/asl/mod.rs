@@ -17,12 +17,17 @@
 //!   `ResultWriter`. The last Task of a foreach body has `OutputPath: null`, so iteration results
 //!   are `{}`.
 //!
+//! * `@exit_hook` adds a `Catch` to every top-level state, the hook Tasks and a `Fail` /
+//!   `Succeed` state ([`exit_hook`]).
+//!
 //! # ASL features emitted (the executor implements exactly these)
-//! State types `Task`, `Parallel`, `Map`. Fields: `Comment`, `StartAt`, `States`,
+//! State types `Task`, `Parallel`, `Map`, and with `@exit_hook` `Fail` (`ErrorPath`,
+//! `CausePath`) and `Succeed`. Fields: `Comment`, `StartAt`, `States`,
 //! `TimeoutSeconds` (top level only), `Type`, `Resource`, `Parameters` (with `.$` keys),
 //! `ResultSelector`, `ResultPath` (`null` or `$.Foreach`), `OutputPath` (`null` only), `Next`,
 //! `End`, `Retry` (`ErrorEquals`, `IntervalSeconds`, `MaxAttempts`, `BackoffRate`,
-//! `MaxDelaySeconds`, `JitterStrategy: FULL`), `Branches`, `ItemsPath`, `ItemSelector`,
+//! `MaxDelaySeconds`, `JitterStrategy: FULL`), `Catch` (`States.ALL`, `ResultPath` `$` or
+//! `$.ExitHookError`), `Branches`, `ItemsPath`, `ItemSelector`,
 //! `ItemProcessor` (`ProcessorConfig.Mode` `INLINE` | `DISTRIBUTED` with `ExecutionType: STANDARD`),
 //! `ItemReader` (`s3:getObject`, `ReaderConfig.InputType: JSON`), `ResultWriter`
 //! (`s3:putObject`), `MaxConcurrency`. Resources: `batch:submitJob.sync`, `dynamodb:getItem`.
@@ -42,6 +47,7 @@ use crate::output::{CompileError, Compiled};
 use crate::schedule::schedule_for;
 
 mod checks;
+pub mod exit_hook;
 mod input;
 mod walk;
 
@@ -95,6 +101,14 @@ pub fn compile(
     let start = graph.start().name().to_string();
     let mut states = Map::new();
     walk.chain(&start, None, Input::Execution, &mut states)?;
+    let (image, role, ..) = walk::resources(&graph.start().step, options);
+    let hooks = exit_hook::add(
+        spec,
+        options,
+        (image, role),
+        |image, role| walk.job_definition(image, role, None),
+        &mut states,
+    )?;
     let (mut descriptions, job_definitions) = walk.finish()?;
     let mut definition = Map::new();
     definition.insert(
@@ -123,6 +137,7 @@ pub fn compile(
             task_descriptions.push(blob);
         }
     }
+    task_descriptions.extend(hooks);
     Ok(Compiled {
         definition,
         task_descriptions,

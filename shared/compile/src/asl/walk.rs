@@ -385,6 +385,8 @@ impl<'a> Walk<'a> {
                     "$.JobId".to_string(),
                 ));
             }
+            // Not a step's: the exit hook's Task is built by `exit_hook`.
+            StepInputs::ExitHook => {}
         }
         if first_of.is_some() {
             env.push((td::ENV_SPLIT_INDEX.to_string(), "$.Index".to_string()));
@@ -660,7 +662,13 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn job_definition(&mut self, image: String, role: Option<String>, shm: Option<u64>) -> String {
+    /// The job definition of (image, job role, shared memory), registered once per walk.
+    pub(super) fn job_definition(
+        &mut self,
+        image: String,
+        role: Option<String>,
+        shm: Option<u64>,
+    ) -> String {
         let cache_key = (image, role, shm);
         if let Some(name) = self.job_definition_names.get(&cache_key) {
             return name.clone();

@@ -98,7 +98,7 @@ pub struct ConfigureValues {
 }
 
 /// Keys of the Ferry config (`<home>/config.json`) besides `target`.
-const FERRY_KEYS: [&str; 16] = [
+const FERRY_KEYS: [&str; 17] = [
     "metaflow_profile",
     "bucket",
     "prefix",

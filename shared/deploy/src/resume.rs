@@ -52,16 +52,20 @@ impl StepGraph {
 
     /// The graph of a deployed version, rebuilt from its task descriptions (one per step; each
     /// names the steps it takes its inputs from). Errors: no `start`, a parent step without a
-    /// description, a cycle.
+    /// description, a cycle. The `@exit_hook` task is not a step of the graph: it is left out.
     pub fn from_descriptions(descriptions: &[TaskDescription]) -> Result<Self, String> {
+        let descriptions: Vec<&TaskDescription> = descriptions
+            .iter()
+            .filter(|d| !matches!(d.inputs, StepInputs::ExitHook))
+            .collect();
         let mut next: BTreeMap<String, Vec<String>> = descriptions
             .iter()
             .map(|d| (d.step.clone(), Vec::new()))
             .collect();
         let mut parents: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for d in descriptions {
+        for d in &descriptions {
             let from: Vec<String> = match &d.inputs {
-                StepInputs::Start => Vec::new(),
+                StepInputs::Start | StepInputs::ExitHook => Vec::new(),
                 StepInputs::Parent { step } | StepInputs::ForeachJoin { step } => {
                     vec![step.clone()]
                 }

@@ -1019,6 +1019,8 @@ async fn bad_triggers_are_refused_with_the_names_and_change_nothing() {
         "{t}"
     );
     assert!(definition(&s, "BadFlow").await.is_none());
+}
+
 const SLACK_URL: &str = "https://hooks.slack.com/services/T000/B000/s3cr3tSlackT0kenValue";
 const PD_KEY: &str = "R0UT1NGKEYs3cr3t0123456789abcdef";
 

@@ -242,6 +242,8 @@ pub struct UpstreamFlow {
     /// `test.my_experiment`, `user.bob`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+}
+
 /// `@exit_hook(on_success=[...], on_error=[...], options={...})`
 /// (`metaflow/plugins/exit_hook/exit_hook_decorator.py`): functions run once after the run
 /// ends, as their own task, each in its own process (`exit_hook_script.py`).

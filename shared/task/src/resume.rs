@@ -182,6 +182,8 @@ impl Resume {
             }
             // A foreach join sits at its foreach task's depth.
             StepInputs::ForeachJoin { .. } => lineage(table, &env.split_parent_task_id()?).await?,
+            // The exit hook runs its functions again in every run (it is not a step).
+            StepInputs::ExitHook => None,
         };
         Ok(match path {
             Some(path) => match self.plan.origin_task(&desc.step, &path) {

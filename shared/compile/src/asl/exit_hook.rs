@@ -164,6 +164,7 @@ fn hook_task(
         retries: Retries {
             max_user_code_retries: 0,
             total_attempts: 1,
+            minutes_between_retries: 0,
         },
         metadata: o.metadata.clone(),
         datastore: o.datastore.clone(),

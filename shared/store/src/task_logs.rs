@@ -97,7 +97,9 @@ pub fn attempts_by_task(
 }
 
 /// The raw process output the embedded stack captured for a task, `(attempt, file)` ascending:
-/// `<logs_dir>/<execution>/<step>/<task>.<attempt>.<stream>` (`run` is `sfn-<execution>`).
+/// `<logs_dir>/<execution>/<step>/<task>.<job attempt>.<stream>` (`run` is `sfn-<execution>`).
+/// The file names Batch's job attempt (1-based, `AWS_BATCH_JOB_ATTEMPT`); the attempt returned
+/// is Metaflow's (0-based, the retry count), as the datastore logs number them.
 pub fn raw_logs(
     logs_dir: &Path,
     run: &str,
@@ -114,7 +116,8 @@ pub fn raw_logs(
                 .filter_map(|e| {
                     let name = e.file_name().to_str()?.to_string();
                     let rest = name.strip_prefix(&head)?.strip_suffix(&tail)?;
-                    Some((rest.parse().ok()?, e.path()))
+                    let job_attempt: u32 = rest.parse().ok()?;
+                    Some((job_attempt.checked_sub(1)?, e.path()))
                 })
                 .collect()
         })
@@ -371,7 +374,7 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            matches!(&read, LogRead::Found(l) if l.source == LogSource::Raw && l.attempt == 1 && l.text == "raw only\n"),
+            matches!(&read, LogRead::Found(l) if l.source == LogSource::Raw && l.attempt == 0 && l.text == "raw only\n"),
             "{read:?}"
         );
         let read = logs

@@ -1,0 +1,164 @@
+//! With no limits and no latencies the model's counts are what the definition implies: every
+//! state entered once per iteration, one `SubmitJob` per Batch Task per iteration. The
+//! expected numbers are counted here from the definition itself, independently of the model.
+
+use std::path::PathBuf;
+
+use ferry_model::{AwsFigures, Scenario, simulate};
+use serde_json::Value;
+
+fn golden(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../compile/tests/golden")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["definition"].clone()
+}
+
+/// (transitions, SubmitJob calls, GetItem calls, child executions) of one pass over `states`
+/// with every Map iterating `width` items.
+fn count(states: &Value, width: u64) -> (u64, u64, u64, u64) {
+    let mut c = (0, 0, 0, 0);
+    for s in states.as_object().unwrap().values() {
+        c.0 += 1;
+        let resource = s["Resource"].as_str().unwrap_or("");
+        match s["Type"].as_str().unwrap() {
+            "Task" if resource.contains(":batch:submitJob") => c.1 += 1,
+            "Task" if resource.ends_with(":dynamodb:getItem") => c.2 += 1,
+            "Map" => {
+                let inner = count(&s["ItemProcessor"]["States"], width);
+                let distributed = s["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED";
+                c.0 += width * inner.0;
+                c.1 += width * inner.1;
+                c.2 += width * inner.2;
+                c.3 += width * inner.3 + if distributed { width } else { 0 };
+            }
+            "Parallel" => {
+                for b in s["Branches"].as_array().unwrap() {
+                    let inner = count(&b["States"], width);
+                    c = (c.0 + inner.0, c.1 + inner.1, c.2 + inner.2, c.3 + inner.3);
+                }
+            }
+            _ => {}
+        }
+    }
+    c
+}
+
+fn instant(width: u64) -> Scenario {
+    Scenario {
+        width,
+        task_seconds: 0.0,
+        trials: 1,
+        seed: 7,
+        figures: AwsFigures::instant(),
+    }
+}
+
+#[test]
+fn counts_match_the_definition_for_every_golden_shape() {
+    for (file, width) in [
+        ("linear.json", 3),
+        ("foreach.json", 5),
+        ("distributed_foreach.json", 7),
+        ("nested_foreach.json", 3),
+        ("split_join.json", 4),
+        ("split_in_foreach.json", 4),
+        ("decorators.json", 2),
+    ] {
+        let def = golden(file);
+        let plan = simulate(&def, &instant(width)).unwrap();
+        let (transitions, submits, get_items, children) = count(&def["States"], width);
+        assert_eq!(plan.state_transitions, transitions, "{file}");
+        assert_eq!(plan.submit_job_calls(), submits, "{file}");
+        let gets = plan
+            .api_calls
+            .get("dynamodb")
+            .and_then(|d| d.get("GetItem"));
+        assert_eq!(gets.copied().unwrap_or(0), get_items, "{file}");
+        assert_eq!(plan.child_executions, children, "{file}");
+        // Without latencies everything happens at time 0.
+        assert_eq!(plan.completed.p90_s, 0.0, "{file}");
+        assert!(
+            (plan.cost.step_functions_usd - transitions as f64 * 0.000_025).abs() < 1e-12,
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn the_foreach_golden_counts_by_hand() {
+    // start, fan, fan-cardinality, fan-map, join, end + 5 × body.
+    let def = golden("foreach.json");
+    let plan = simulate(&def, &instant(5)).unwrap();
+    let names: Vec<&String> = def["States"].as_object().unwrap().keys().collect();
+    assert_eq!(plan.state_transitions, names.len() as u64 + 5, "{names:?}");
+    assert_eq!(plan.submit_job_calls(), names.len() as u64 - 2 + 5);
+    assert_eq!(plan.api_calls["states"]["StartExecution"], 1);
+}
+
+#[test]
+fn seeded_runs_repeat_and_seeds_differ() {
+    let def = golden("distributed_foreach.json");
+    let s = Scenario {
+        width: 500,
+        task_seconds: 30.0,
+        trials: 5,
+        seed: 42,
+        figures: AwsFigures::fargate(),
+    };
+    let a = simulate(&def, &s).unwrap();
+    let b = simulate(&def, &s).unwrap();
+    assert_eq!(a, b);
+    let c = simulate(&def, &Scenario { seed: 43, ..s }).unwrap();
+    assert_ne!(a.completed, c.completed);
+    assert!(a.all_tasks_started.p50_s <= a.all_tasks_started.p90_s);
+    assert!(a.all_tasks_started.p90_s < a.completed.p90_s);
+}
+
+#[test]
+fn the_submit_job_quota_is_the_floor_of_a_wide_map() {
+    // 10,000 SubmitJob calls at 50/s take at least 200 s - (burst 50) / 50 = 199 s.
+    let def = golden("distributed_foreach.json");
+    let plan = simulate(
+        &def,
+        &Scenario {
+            width: 10_000,
+            task_seconds: 60.0,
+            trials: 1,
+            seed: 1,
+            figures: AwsFigures::ec2(),
+        },
+    )
+    .unwrap();
+    assert_eq!(plan.submit_job_calls(), 10_000 + 4);
+    assert!(plan.all_tasks_started.p50_s >= 199.0, "{plan:?}");
+    // Fargate's launch bucket (20/s) is slower still: 10,000 / 20 = 500 s.
+    let fargate = simulate(
+        &def,
+        &Scenario {
+            width: 10_000,
+            task_seconds: 60.0,
+            trials: 1,
+            seed: 1,
+            figures: AwsFigures::fargate(),
+        },
+    )
+    .unwrap();
+    assert!(fargate.all_tasks_started.p50_s >= 495.0, "{fargate:?}");
+}
+
+#[test]
+fn bad_scenarios_are_refused() {
+    let def = golden("linear.json");
+    let mut s = instant(1);
+    s.trials = 0;
+    assert!(simulate(&def, &s).is_err());
+    let mut s = instant(1);
+    s.task_seconds = -1.0;
+    assert!(simulate(&def, &s).is_err());
+    let bad = serde_json::json!({"StartAt": "a", "States": {"a": {"Type": "Wait", "Seconds": 1, "End": true}}});
+    let e = simulate(&bad, &instant(1)).unwrap_err().to_string();
+    assert!(e.contains("Wait"), "{e}");
+}

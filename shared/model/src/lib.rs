@@ -23,9 +23,7 @@ use serde_json::Value;
 
 pub use figures::{AwsFigures, Compute, Latency, Rate};
 
-/// The `ItemsPath` of an array-form foreach's chunk `Map` (the compiler emits it; the model
-/// iterates [`ferry_spec::array_job::array_chunks`] of the width there).
-pub const CHUNKS_ITEMS_PATH: &str = "$.Foreach.Chunks";
+pub use ferry_spec::array_job::CHUNKS_ITEMS_PATH;
 
 /// Errors of [`simulate`].
 #[derive(Debug, thiserror::Error)]

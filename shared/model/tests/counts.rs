@@ -28,6 +28,12 @@ fn count(states: &Value, width: u64) -> (u64, u64, u64, u64) {
             "Task" if resource.ends_with(":dynamodb:getItem") => c.2 += 1,
             "Map" => {
                 let inner = count(&s["ItemProcessor"]["States"], width);
+                // An array-form chunk Map iterates once per 10,000 items (at least once).
+                let width = if s["ItemsPath"] == ferry_model::CHUNKS_ITEMS_PATH {
+                    width.div_ceil(10_000)
+                } else {
+                    width
+                };
                 let distributed = s["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED";
                 c.0 += width * inner.0;
                 c.1 += width * inner.1;
@@ -66,6 +72,10 @@ fn counts_match_the_definition_for_every_golden_shape() {
         ("split_join.json", 4),
         ("split_in_foreach.json", 4),
         ("decorators.json", 2),
+        ("array_foreach.json", 5),
+        ("array_chain.json", 5),
+        ("array_chunked.json", 25_000),
+        ("array_chunked.json", 1),
     ] {
         let def = golden(file);
         let plan = simulate(&def, &instant(width)).unwrap();
@@ -96,6 +106,45 @@ fn the_foreach_golden_counts_by_hand() {
     assert_eq!(plan.state_transitions, names.len() as u64 + 5, "{names:?}");
     assert_eq!(plan.submit_job_calls(), names.len() as u64 - 2 + 5);
     assert_eq!(plan.api_calls["states"]["StartExecution"], 1);
+}
+
+#[test]
+fn array_form_submits_one_job_per_chunk_and_body_step() {
+    // start, fan, join, end + one array job per chunk: 25,000 items are 3 chunks.
+    let plan = simulate(&golden("array_chunked.json"), &instant(25_000)).unwrap();
+    assert_eq!(plan.submit_job_calls(), 4 + 3);
+    assert_eq!(plan.containers, 4 + 25_000);
+    // A three-step body: three array jobs per chunk, chained N_TO_N.
+    let plan = simulate(&golden("array_chain.json"), &instant(20_001)).unwrap();
+    assert_eq!(plan.submit_job_calls(), 4 + 3 * 3);
+    // One item: an array of 2 whose second child is padding.
+    let plan = simulate(&golden("array_foreach.json"), &instant(1)).unwrap();
+    assert_eq!((plan.submit_job_calls(), plan.containers), (5, 4 + 2));
+}
+
+#[test]
+fn chained_children_start_after_their_parents_end() {
+    // Each body step runs 100 s; with three steps the run lasts at least 300 s more than
+    // with one, and the first children start long before the last ones.
+    let run = |file: &str| {
+        simulate(
+            &golden(file),
+            &Scenario {
+                width: 200,
+                task_seconds: 100.0,
+                trials: 3,
+                seed: 5,
+                figures: AwsFigures::ec2(),
+            },
+        )
+        .unwrap()
+    };
+    let one = run("array_foreach.json");
+    let three = run("array_chain.json");
+    assert!(
+        three.completed.p50_s >= one.completed.p50_s + 200.0,
+        "{one:?} {three:?}"
+    );
 }
 
 #[test]

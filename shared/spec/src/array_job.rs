@@ -31,6 +31,10 @@ pub const ENV_PARENT_ARRAY_JOB_ID: &str = "FERRY_PARENT_ARRAY_JOB_ID";
 /// its cardinality; the array form's `getItem` state reads it with `States.StringToJson`.
 pub const ATTR_CHUNKS: &str = "for_each_chunks";
 
+/// The `ItemsPath` of an array-form foreach's chunk `Map`: the chunk list the `getItem` state
+/// put at `$.Foreach.Chunks`.
+pub const CHUNKS_ITEMS_PATH: &str = "$.Foreach.Chunks";
+
 /// One array job of an array-form foreach, as the state machine reads it. `offset` and `count`
 /// are decimal strings because they go into container environment values; `size` is a number
 /// because it is `ArrayProperties.Size`.

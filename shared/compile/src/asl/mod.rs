@@ -46,11 +46,13 @@ use crate::options::{CompileOptions, MapMode};
 use crate::output::{CompileError, Compiled};
 use crate::schedule::schedule_for;
 
+pub mod array;
 mod checks;
 pub mod exit_hook;
 mod input;
 mod walk;
 
+pub use array::{array_foreaches, array_form_allowed};
 use input::Input;
 
 /// Batch parameter carrying the run id (the execution name captured by `start`).
@@ -97,7 +99,15 @@ pub fn compile(
         .filter(|n| n.ty() == StepType::Split && n.next().len() > MAX_ENV_JOIN_BRANCHES)
         .map(|n| n.name().to_string())
         .collect();
-    let mut walk = walk::Walk::new(spec, graph, options, map_modes(graph, options), wide);
+    let arrays = array::array_foreaches(graph, options).into_iter().collect();
+    let mut walk = walk::Walk::new(
+        spec,
+        graph,
+        options,
+        map_modes(graph, options),
+        wide,
+        arrays,
+    );
     let start = graph.start().name().to_string();
     let mut states = Map::new();
     walk.chain(&start, None, Input::Execution, &mut states)?;

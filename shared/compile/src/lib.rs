@@ -26,4 +26,6 @@ pub mod triggers;
 
 pub use asl::{array_foreaches, array_form_allowed, compile};
 pub use options::{CompileOptions, ForeachMode, MapMode, Platform};
-pub use output::{CompileError, Compiled, JobDefinitionSpec, ScheduleSpec, TaskDescriptionBlob};
+pub use output::{
+    CompileError, Compiled, ForeachForm, JobDefinitionSpec, ScheduleSpec, TaskDescriptionBlob,
+};

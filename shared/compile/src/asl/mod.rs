@@ -43,7 +43,7 @@ use serde_json::{Map, Value, json};
 use crate::limits;
 use crate::naming;
 use crate::options::{CompileOptions, MapMode};
-use crate::output::{CompileError, Compiled};
+use crate::output::{CompileError, Compiled, ForeachForm};
 use crate::schedule::schedule_for;
 
 pub mod array;
@@ -99,15 +99,29 @@ pub fn compile(
         .filter(|n| n.ty() == StepType::Split && n.next().len() > MAX_ENV_JOIN_BRANCHES)
         .map(|n| n.name().to_string())
         .collect();
-    let arrays = array::array_foreaches(graph, options).into_iter().collect();
-    let mut walk = walk::Walk::new(
-        spec,
-        graph,
-        options,
-        map_modes(graph, options),
-        wide,
-        arrays,
-    );
+    let arrays: HashSet<String> = array::array_foreaches(graph, options).into_iter().collect();
+    let distributed = map_modes(graph, options);
+    let foreach_forms = graph
+        .sorted()
+        .filter(|n| n.ty() == StepType::Foreach)
+        .map(|n| {
+            let step = n.name().to_string();
+            let (form, body) = if arrays.contains(&step) {
+                let body = array::array_form_allowed(graph, &step).unwrap_or_default();
+                ("array", body)
+            } else if distributed.contains(&step) {
+                ("map-distributed", Vec::new())
+            } else {
+                ("map-inline", Vec::new())
+            };
+            ForeachForm {
+                step,
+                form: form.to_string(),
+                body,
+            }
+        })
+        .collect();
+    let mut walk = walk::Walk::new(spec, graph, options, distributed, wide, arrays);
     let start = graph.start().name().to_string();
     let mut states = Map::new();
     walk.chain(&start, None, Input::Execution, &mut states)?;
@@ -154,6 +168,7 @@ pub fn compile(
         job_definitions,
         schedule: schedule_for(spec, &options.state_machine_name)?,
         warnings: checks::machine_warnings(spec, options),
+        foreach_forms,
     })
 }
 

@@ -52,6 +52,11 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_workers: u32,
 
+    /// At most this many containers run at once (the compute environment's vCPUs over a
+    /// task's); without it, every runnable job finds a slot. Example: `--max-running 256`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_running: Option<u64>,
+
     /// Simulated executions; times are their p50 and p90. Example: `--trials 21`.
     #[arg(long, default_value_t = 51, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -96,6 +101,7 @@ pub async fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<ExitCode> {
         task_seconds: args.task_seconds,
         trials: args.trials,
         seed: args.seed,
+        max_running: args.max_running,
         figures: AwsFigures::for_compute(args.compute),
     };
     let mut plans = Vec::new();

@@ -9,8 +9,8 @@
 //!
 //! Every foreach `Map` of the definition iterates `width` items (an array-form chunk `Map`,
 //! `ItemsPath` [`CHUNKS_ITEMS_PATH`], iterates the chunks of `width` items). Runs are
-//! deterministic for a seed. Not modelled: failures and retries, compute capacity (every
-//! runnable job finds a slot), EC2 instance scale-up, the tasks' own metadata and S3 traffic.
+//! deterministic for a seed. Not modelled: failures and retries, compute capacity beyond a
+//! bound on running containers (every runnable job finds a slot unless [`Scenario::max_running`] bounds them), EC2 instance scale-up, the tasks' own metadata and S3 traffic.
 
 mod bucket;
 pub mod figures;
@@ -50,6 +50,10 @@ pub struct Scenario {
     pub trials: u32,
     /// Seed of the first trial; trial `i` uses `seed + i`.
     pub seed: u64,
+    /// Containers that may run at once (the compute environment's vCPUs over a task's);
+    /// `None`: no bound. Jobs past it wait `RUNNABLE` in submission order.
+    #[serde(default)]
+    pub max_running: Option<u64>,
     /// The AWS figures.
     pub figures: AwsFigures,
 }
@@ -116,6 +120,11 @@ impl Plan {
 /// ([`ModelError::Definition`], [`ModelError::Unsupported`]); 0 trials or a negative or
 /// non-finite task duration ([`ModelError::Scenario`]).
 pub fn simulate(definition: &Value, scenario: &Scenario) -> Result<Plan, ModelError> {
+    if scenario.max_running == Some(0) {
+        return Err(ModelError::Scenario(
+            "max_running must be at least 1 (or none)".into(),
+        ));
+    }
     if scenario.trials == 0 {
         return Err(ModelError::Scenario("trials must be at least 1".into()));
     }
@@ -129,6 +138,7 @@ pub fn simulate(definition: &Value, scenario: &Scenario) -> Result<Plan, ModelEr
         definition,
         width: scenario.width,
         task_seconds: scenario.task_seconds,
+        max_running: scenario.max_running,
         figures: &scenario.figures,
     };
     let mut outcomes = Vec::with_capacity(scenario.trials as usize);

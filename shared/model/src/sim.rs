@@ -38,6 +38,7 @@ pub(crate) struct Setup<'d> {
     pub definition: &'d Value,
     pub width: u64,
     pub task_seconds: f64,
+    pub max_running: Option<u64>,
     pub figures: &'d AwsFigures,
 }
 
@@ -149,6 +150,9 @@ struct Sim<'d> {
     last_foreach_start: Option<f64>,
     last_start: f64,
     ended: Option<f64>,
+    /// Containers running, and runnable children waiting for a slot.
+    running: u64,
+    runnable: VecDeque<(usize, usize)>,
 }
 
 /// Run one execution of `setup` with random stream `seed`.
@@ -173,6 +177,8 @@ pub(crate) fn run(setup: &Setup<'_>, seed: u64) -> Result<Outcome, ModelError> {
         last_foreach_start: None,
         last_start: 0.0,
         ended: None,
+        running: 0,
+        runnable: VecDeque::new(),
     };
     sim.call("states", "StartExecution");
     sim.frames.push(Frame {
@@ -252,21 +258,17 @@ impl<'d> Sim<'d> {
                 }
             }
             Ev::ChildReady(j, i) => {
-                let t = self.launches.take(now);
-                let start = t + self.sample(self.setup.figures.container_start);
-                let job = &self.jobs[j];
-                let real = i < job.count;
-                if real {
-                    self.last_start = self.last_start.max(start);
-                    if job.in_foreach {
-                        self.last_foreach_start =
-                            Some(self.last_foreach_start.unwrap_or(0.0).max(start));
-                    }
+                if self.setup.max_running.is_some_and(|m| self.running >= m) {
+                    self.runnable.push_back((j, i));
+                } else {
+                    self.launch(now, j, i);
                 }
-                let run = if real { self.setup.task_seconds } else { 0.0 };
-                self.push(start + run, Ev::ChildEnd(j, i));
             }
             Ev::ChildEnd(j, i) => {
+                self.running -= 1;
+                if let Some((wj, wi)) = self.runnable.pop_front() {
+                    self.launch(now, wj, wi);
+                }
                 self.jobs[j].ends[i] = Some(now);
                 self.jobs[j].left -= 1;
                 for d in self.jobs[j].dependents.clone() {
@@ -282,6 +284,23 @@ impl<'d> Sim<'d> {
             }
         }
         Ok(())
+    }
+
+    /// Child (job `j`, index `i`) takes a running slot and a launch token and starts.
+    fn launch(&mut self, now: f64, j: usize, i: usize) {
+        self.running += 1;
+        let t = self.launches.take(now);
+        let start = t + self.sample(self.setup.figures.container_start);
+        let job = &self.jobs[j];
+        let real = i < job.count;
+        if real {
+            self.last_start = self.last_start.max(start);
+            if job.in_foreach {
+                self.last_foreach_start = Some(self.last_foreach_start.unwrap_or(0.0).max(start));
+            }
+        }
+        let run = if real { self.setup.task_seconds } else { 0.0 };
+        self.push(start + run, Ev::ChildEnd(j, i));
     }
 
     fn execute(&mut self, now: f64, f: usize) -> Result<(), ModelError> {

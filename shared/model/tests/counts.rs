@@ -58,6 +58,7 @@ fn instant(width: u64) -> Scenario {
         task_seconds: 0.0,
         trials: 1,
         seed: 7,
+        max_running: None,
         figures: AwsFigures::instant(),
     }
 }
@@ -134,6 +135,7 @@ fn chained_children_start_after_their_parents_end() {
                 task_seconds: 100.0,
                 trials: 3,
                 seed: 5,
+                max_running: None,
                 figures: AwsFigures::ec2(),
             },
         )
@@ -155,6 +157,7 @@ fn seeded_runs_repeat_and_seeds_differ() {
         task_seconds: 30.0,
         trials: 5,
         seed: 42,
+        max_running: None,
         figures: AwsFigures::fargate(),
     };
     let a = simulate(&def, &s).unwrap();
@@ -177,6 +180,7 @@ fn the_submit_job_quota_is_the_floor_of_a_wide_map() {
             task_seconds: 60.0,
             trials: 1,
             seed: 1,
+            max_running: None,
             figures: AwsFigures::ec2(),
         },
     )
@@ -191,11 +195,35 @@ fn the_submit_job_quota_is_the_floor_of_a_wide_map() {
             task_seconds: 60.0,
             trials: 1,
             seed: 1,
+            max_running: None,
             figures: AwsFigures::fargate(),
         },
     )
     .unwrap();
     assert!(fargate.all_tasks_started.p50_s >= 495.0, "{fargate:?}");
+}
+
+#[test]
+fn a_bound_on_running_containers_makes_waves() {
+    // 100 tasks of 100 s, 10 at a time, nothing else slow: 10 waves, at least 1,000 s.
+    let def = golden("array_foreach.json");
+    let mut s = instant(100);
+    s.task_seconds = 100.0;
+    s.max_running = Some(10);
+    let plan = simulate(&def, &s).unwrap();
+    // start and fan (100 s each), ten waves, join and end: 1,400 s; the last wave starts at
+    // 200 + 900 s.
+    assert!((plan.completed.p50_s - 1_400.0).abs() < 1e-6, "{plan:?}");
+    assert!(
+        (plan.all_tasks_started.p50_s - 1_100.0).abs() < 1e-6,
+        "{plan:?}"
+    );
+    s.max_running = None;
+    let unbounded = simulate(&def, &s).unwrap();
+    assert!(
+        (unbounded.completed.p50_s - 500.0).abs() < 1e-6,
+        "{unbounded:?}"
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@
 //!   `ResultWriter`. The last Task of a foreach body has `OutputPath: null`, so iteration results
 //!   are `{}`.
 //!
+//! * with `--foreach-mode array`, a foreach whose body is a chain of plain steps becomes Batch
+//!   array jobs under an inline Map over its chunks ([`array`]).
 //! * `@exit_hook` adds a `Catch` to every top-level state, the hook Tasks and a `Fail` /
 //!   `Succeed` state ([`exit_hook`]).
 //!
@@ -33,6 +35,8 @@
 //! (`s3:putObject`), `MaxConcurrency`. Resources: `batch:submitJob.sync`, `dynamodb:getItem`.
 //! Paths: `$`, `$.a.b`, `$.a['x.y']`, `$[i].a`, `$$.Execution.Name`, `$$.Map.Item.Value`.
 //! Intrinsics: `States.Format` with `{}` placeholders.
+//! Array form only: `batch:submitJob` (no `.sync`), `ArrayProperties`, `DependsOn` (`N_TO_N`),
+//! `ResultPath: $.Array`, `$$.Map.Item.Value.<field>`, `States.StringToJson`.
 
 use std::collections::HashSet;
 

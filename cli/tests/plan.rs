@@ -46,12 +46,28 @@ fn plan_compares_the_map_and_array_forms() {
     let f = flow("chain.py", CHAIN);
     let out = h.ferry(
         "alice",
-        &["--json", "plan", f.path(), "--width", "25000", "--trials", "3", "--compute", "ec2"],
+        &[
+            "--json",
+            "plan",
+            f.path(),
+            "--width",
+            "25000",
+            "--trials",
+            "3",
+            "--compute",
+            "ec2",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v = stdout_json(&out);
     let plans = v["plans"].as_array().unwrap();
-    let by_mode = |m: &str| plans.iter().find(|p| p["foreach_mode"] == m).unwrap().clone();
+    let by_mode = |m: &str| {
+        plans
+            .iter()
+            .find(|p| p["foreach_mode"] == m)
+            .unwrap()
+            .clone()
+    };
     let (map, array) = (by_mode("map"), by_mode("array"));
     let submits = |p: &serde_json::Value| p["plan"]["api_calls"]["batch"]["SubmitJob"].as_u64();
     // Map: start, join, end + 2 body steps × 25,000 items; array: 2 body steps × 3 chunks.
@@ -64,9 +80,17 @@ fn plan_compares_the_map_and_array_forms() {
     let started = |p: &serde_json::Value| p["plan"]["all_tasks_started"]["p50_s"].as_f64().unwrap();
     assert!(started(&array) < started(&map), "{v}");
     // Text mode: a table with both columns.
-    let out = h.ferry("alice", &["plan", f.path(), "--width", "100", "--trials", "1"]);
+    let out = h.ferry(
+        "alice",
+        &["plan", f.path(), "--width", "100", "--trials", "1"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    for want in ["--foreach-mode map", "--foreach-mode array", "Batch SubmitJob calls", "docs/aws-model.md"] {
+    for want in [
+        "--foreach-mode map",
+        "--foreach-mode array",
+        "Batch SubmitJob calls",
+        "docs/aws-model.md",
+    ] {
         assert!(text(&out).contains(want), "{want}: {}", text(&out));
     }
 }

@@ -1,7 +1,7 @@
 //! A model of AWS for Ferry's state machines: from a compiled definition (the ASL JSON
 //! `ferry_compile::compile` emits) and a foreach width, simulate executions against AWS's
 //! published limits and latencies, and report API calls by service, state transitions, the time
-//! until every foreach task has started and until the run ends (p50/p90 over seeded trials),
+//! from the fan-out until every foreach task has started, the time until the run ends (p50/p90 over seeded trials),
 //! and the request cost. `docs/aws-model.md` describes the model and its sources.
 //!
 //! * [`figures`]: the limits, latencies and price, each with its source;
@@ -94,8 +94,9 @@ pub struct Plan {
     pub batch_jobs: u64,
     /// Containers started (array children, padding included).
     pub containers: u64,
-    /// Time from the execution's start until every foreach task is running (every task when
-    /// the flow has no foreach).
+    /// Time from the fan-out (the first foreach `Map` state starting, once the foreach task
+    /// has ended) until every foreach task is running; for a flow without foreach, from the
+    /// execution's start until every task is running.
     pub all_tasks_started: Percentiles,
     /// Time from the execution's start until it ends.
     pub completed: Percentiles,

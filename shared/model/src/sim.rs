@@ -26,8 +26,8 @@ pub(crate) struct Outcome {
     pub batch_jobs: u64,
     /// Containers started (array children, padding included).
     pub containers: u64,
-    /// Seconds from the start until the last foreach-body task started (every task when the
-    /// flow has no foreach).
+    /// Seconds from the first fan-out (a `Map` state starting) until the last foreach-body
+    /// task started; for a flow without foreach, from the start until the last task started.
     pub all_started_s: f64,
     /// Seconds from the start until the execution ended.
     pub completed_s: f64,
@@ -148,6 +148,7 @@ struct Sim<'d> {
     jobs: Vec<Job>,
     out: Outcome,
     last_foreach_start: Option<f64>,
+    first_fanout: Option<f64>,
     last_start: f64,
     ended: Option<f64>,
     /// Containers running, and runnable children waiting for a slot.
@@ -175,6 +176,7 @@ pub(crate) fn run(setup: &Setup<'_>, seed: u64) -> Result<Outcome, ModelError> {
         jobs: Vec::new(),
         out: Outcome::default(),
         last_foreach_start: None,
+        first_fanout: None,
         last_start: 0.0,
         ended: None,
         running: 0,
@@ -197,7 +199,10 @@ pub(crate) fn run(setup: &Setup<'_>, seed: u64) -> Result<Outcome, ModelError> {
         ModelError::Definition("the execution never ended (a state waits forever)".into())
     })?;
     sim.out.completed_s = completed;
-    sim.out.all_started_s = sim.last_foreach_start.unwrap_or(sim.last_start);
+    sim.out.all_started_s = match (sim.last_foreach_start, sim.first_fanout) {
+        (Some(last), Some(first)) => last - first,
+        _ => sim.last_start,
+    };
     Ok(sim.out)
 }
 
@@ -459,6 +464,7 @@ impl<'d> Sim<'d> {
 
     fn map(&mut self, now: f64, f: usize, s: &'d Map<String, Value>) -> Result<(), ModelError> {
         let name = self.frames[f].state;
+        self.first_fanout.get_or_insert(now);
         let processor = obj(s.get("ItemProcessor"), &format!("{name}: ItemProcessor"))?;
         let body = obj(
             processor.get("States"),

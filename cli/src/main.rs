@@ -136,6 +136,20 @@ enum Command {
     /// `eval "$(ferry env)"`: the embedded stack's METAFLOW_* variables, or on AWS the
     /// METAFLOW_PROFILE `ferry configure` wrote. Writes nothing.
     Env(cmd::env::EnvArgs),
+
+    /// Predict what a run costs on AWS before deploying: compile the flow locally (no stack
+    /// needed) and simulate its state machine against AWS's published limits and latencies
+    /// (Batch SubmitJob 50/s per account, Step Functions transition and start buckets, Fargate
+    /// launch rate). Prints API calls, state transitions, time until every foreach task has
+    /// started and until the run ends (p50/p90 of seeded runs) and the request cost, for the
+    /// Map and the Batch array form side by side. See docs/aws-model.md.
+    ///
+    /// Examples:
+    ///   ferry plan examples/foreach.py --width 10000
+    ///   ferry plan flow.py --width 100000 --foreach-mode array --compute ec2 --json
+    ///   ferry plan flow.py --task-seconds 600 --trials 101 --seed 7
+    #[command(verbatim_doc_comment)]
+    Plan(cmd::plan::PlanArgs),
 }
 
 #[tokio::main]
@@ -168,6 +182,7 @@ async fn main() -> ExitCode {
         Command::Terminate(a) => cmd::runs::terminate(&ctx, a).await,
         Command::Configure(a) => cmd::configure::run(&ctx, a).await,
         Command::Env(a) => cmd::env::run(&ctx, a).await,
+        Command::Plan(a) => cmd::plan::run(&ctx, a).await,
     };
     match outcome {
         Ok(code) => code,

@@ -106,6 +106,16 @@ pub struct DeployArgs {
     #[arg(long)]
     pub only_json: bool,
 
+    /// How each foreach body runs: `map` (the default: a Step Functions Map of one Batch job
+    /// per item), `array` (AWS Batch array jobs wherever the body is a chain of plain steps:
+    /// one SubmitJob per 10,000 items and body step instead of one per item; Map for the
+    /// rest; AWS only) or `auto` (the compiler chooses: array where the body allows it on
+    /// AWS, Map on the embedded stack). The output names each foreach's form; `ferry plan`
+    /// compares them. Example: `--foreach-mode array`.
+    #[arg(long, value_name = "MODE", default_value = "map",
+          value_parser = crate::cmd::plan::foreach_mode_parser())]
+    pub foreach_mode: ferry_compile::ForeachMode,
+
     /// Run the deployment's runs in this namespace instead of `production:<token>`.
     /// Example: `--namespace team_fraud`.
     #[arg(long, value_name = "NAMESPACE")]
@@ -341,6 +351,7 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         workflow_timeout: args.workflow_timeout,
         namespace: args.namespace.clone(),
         only_json: args.only_json,
+        foreach_mode: args.foreach_mode,
         notifications: None,
     };
     let mut request = new_request(&RequestTarget::from(&r), RequestAction::Deploy, options);

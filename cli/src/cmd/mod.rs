@@ -14,12 +14,14 @@
 //! | `logs` | `ferry logs` | embedded stack |
 //! | `configure` | `ferry configure` | AWS |
 //! | `env` | `ferry env` | both targets |
+//! | `plan` | `ferry plan` | AWS model |
 
 pub mod configure;
 pub mod deploy;
 pub mod describe;
 pub mod env;
 pub mod logs;
+pub mod plan;
 pub mod resume;
 pub mod runs;
 pub mod spec;

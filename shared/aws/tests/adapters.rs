@@ -237,3 +237,216 @@ async fn secrets_are_secure_strings_under_the_prefix() {
     assert!(s.delete(&name).await.unwrap());
     assert!(!s.exists(&name).await.unwrap());
 }
+
+/// The value at a JSONPath of the shapes the compiler emits (`$.a.b`, `$.a['x.y']`).
+fn at_path<'v>(input: &'v serde_json::Value, path: &str) -> &'v serde_json::Value {
+    let mut v = input;
+    let mut rest = path.strip_prefix('$').expect("a JSONPath");
+    while !rest.is_empty() {
+        let (key, tail) = if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find("']").expect("a closed bracket");
+            (&r[..end], &r[end + 2..])
+        } else {
+            let r = rest.strip_prefix('.').expect("a dotted path");
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            (&r[..end], &r[end..])
+        };
+        v = &v[key];
+        rest = tail;
+    }
+    v
+}
+
+/// Step Functions' evaluation of a `Parameters` block against `input`: every `"<key>.$":
+/// <path>` becomes `"<key>": <value at path>`.
+fn resolve(params: &serde_json::Value, input: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match params {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| match (k.strip_suffix(".$"), v) {
+                    (Some(k), Value::String(p)) => (k.to_string(), at_path(input, p).clone()),
+                    _ => (k.clone(), resolve(v, input)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|v| resolve(v, input)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The compiled array-form body (three steps, the middle one retried) made into the
+/// `SubmitJob` requests Step Functions makes from it: moto accepts each, and records the array
+/// size and the N_TO_N dependency on the previous step's array job.
+#[tokio::test]
+async fn array_form_submit_jobs_are_accepted_by_batch() {
+    use aws_sdk_batch::types::{
+        ArrayProperties, ContainerOverrides, JobDependency, KeyValuePair, RetryStrategy,
+    };
+    use ferry_compile::{CompileOptions, ForeachMode};
+    use ferry_spec::model::*;
+    use ferry_spec::task::{BlobStoreRef, PackageRef, TableRef};
+    use serde_json::json;
+
+    let (a, _) = adapters().await;
+    let queue = ferry_testkit::unique("ferry-queue");
+    let url = ferry_testkit::moto_url();
+    ferry_testkit::boto3(
+        &url,
+        "iam = boto3.client('iam', endpoint_url=url)\n\
+         role = iam.create_role(RoleName=args[0], AssumeRolePolicyDocument='{}')['Role']['Arn']\n\
+         b = boto3.client('batch', endpoint_url=url)\n\
+         ce = b.create_compute_environment(computeEnvironmentName=args[0], type='UNMANAGED', state='ENABLED', \
+             serviceRole=role)['computeEnvironmentArn']\n\
+         b.create_job_queue(jobQueueName=args[0], state='ENABLED', priority=1, \
+             computeEnvironmentOrder=[{'order': 1, 'computeEnvironment': ce}])\n",
+        &[&queue],
+    );
+
+    let step = |name: &str, ty: StepType, next: &[&str]| Step {
+        name: name.into(),
+        ty,
+        next: next.iter().map(|s| s.to_string()).collect(),
+        foreach: (ty == StepType::Foreach).then(|| "items".to_string()),
+        num_parallel: None,
+        decorators: StepDecorators::default(),
+        command: None,
+    };
+    let mut spec = FlowSpec {
+        spec_version: SPEC_VERSION,
+        flow: "ArrayFlow".into(),
+        file: "flow.py".into(),
+        metaflow_version: None,
+        parameters: vec![],
+        decorators: FlowDecorators::default(),
+        steps: vec![
+            step("start", StepType::Start, &["fan"]),
+            step("fan", StepType::Foreach, &["prep"]),
+            step("prep", StepType::Linear, &["train"]),
+            step("train", StepType::Linear, &["score"]),
+            step("score", StepType::Linear, &["join"]),
+            step("join", StepType::Join, &["end"]),
+            step("end", StepType::End, &[]),
+        ],
+    };
+    spec.steps[3].decorators.retry = Some(Retry {
+        times: 2,
+        minutes_between_retries: 0,
+    });
+    let options = CompileOptions {
+        state_machine_name: "ArrayFlow".into(),
+        blobs: BlobStoreRef::S3 {
+            bucket: "b".into(),
+            prefix: "p".into(),
+        },
+        state_table_name: "t".into(),
+        state_table: TableRef::Dynamodb { table: "t".into() },
+        job_queue: queue.clone(),
+        default_image: "python:3.12".into(),
+        code_package: PackageRef {
+            key: "code/x.tgz".into(),
+            sha256: "0".repeat(64),
+        },
+        owner: "alice".into(),
+        production_token: "arrayflow-0-abcd".into(),
+        foreach_mode: ForeachMode::Array,
+        ..Default::default()
+    };
+    let graph = ferry_spec::FlowGraph::new(&spec).unwrap();
+    let compiled = ferry_compile::compile(&spec, &graph, &options).unwrap();
+    for jd in &compiled.job_definitions {
+        a.job_definitions.ensure(jd).await.unwrap();
+    }
+    let body = &compiled.definition["States"]["fan-map"]["ItemProcessor"]["States"];
+    let batch = aws_sdk_batch::Client::new(&ferry_aws::sdk_config().await);
+    // The input of one chunk iteration of 3 items (what the chunk Map's ItemSelector makes).
+    let mut input = json!({
+        "JobId": "fe-1", "Parameters": {"metaflow.run_id": "r1"},
+        "Offset": "0", "Size": 3, "Count": "3",
+    });
+    let mut previous: Option<String> = None;
+    for name in ["prep", "train", "score"] {
+        let p = resolve(&body[name]["Parameters"], &input);
+        let o = &p["ContainerOverrides"];
+        let mut overrides = ContainerOverrides::builder();
+        for c in o["Command"].as_array().unwrap() {
+            overrides = overrides.command(c.as_str().unwrap());
+        }
+        for e in o["Environment"].as_array().unwrap() {
+            overrides = overrides.environment(
+                KeyValuePair::builder()
+                    .name(e["Name"].as_str().unwrap())
+                    .value(e["Value"].as_str().expect("environment values are strings"))
+                    .build(),
+            );
+        }
+        let mut req = batch
+            .submit_job()
+            .job_name(p["JobName"].as_str().unwrap())
+            .job_queue(p["JobQueue"].as_str().unwrap())
+            .job_definition(p["JobDefinition"].as_str().unwrap())
+            .container_overrides(overrides.build())
+            .array_properties(
+                ArrayProperties::builder()
+                    .size(p["ArrayProperties"]["Size"].as_i64().unwrap() as i32)
+                    .build(),
+            )
+            .retry_strategy(
+                RetryStrategy::builder()
+                    .attempts(p["RetryStrategy"]["Attempts"].as_i64().unwrap() as i32)
+                    .build(),
+            );
+        for (k, v) in p["Parameters"].as_object().unwrap() {
+            req = req.parameters(k, v.as_str().unwrap());
+        }
+        for d in p["DependsOn"].as_array().into_iter().flatten() {
+            req = req.depends_on(
+                JobDependency::builder()
+                    .job_id(d["JobId"].as_str().unwrap())
+                    .r#type(d["Type"].as_str().unwrap().into())
+                    .build(),
+            );
+        }
+        let id = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+            .job_id()
+            .unwrap()
+            .to_string();
+        let described = batch.describe_jobs().jobs(&id).send().await.unwrap();
+        let job = &described.jobs()[0];
+        assert_eq!(
+            job.array_properties().and_then(|a| a.size()),
+            Some(3),
+            "{name}"
+        );
+        let deps: Vec<(String, String)> = job
+            .depends_on()
+            .iter()
+            .map(|d| {
+                (
+                    d.job_id().unwrap_or_default().to_string(),
+                    d.r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        match &previous {
+            None => assert!(deps.is_empty(), "{name}: {deps:?}"),
+            Some(prev) => assert_eq!(deps, [(prev.clone(), "N_TO_N".to_string())], "{name}"),
+        }
+        // @retry(times=2) is per child: Batch retries each child up to 3 attempts (moto does
+        // not echo the strategy back, so read what was sent).
+        let attempts = p["RetryStrategy"]["Attempts"].as_i64();
+        assert_eq!(
+            attempts,
+            Some(if name == "train" { 3 } else { 1 }),
+            "{name}"
+        );
+        // The next body state reads this job's id at `$.Array.JobId` (its ResultPath).
+        input["Array"] = json!({"JobId": id});
+        previous = Some(id);
+    }
+}

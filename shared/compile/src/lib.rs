@@ -24,6 +24,8 @@ pub mod schedule;
 pub mod token;
 pub mod triggers;
 
-pub use asl::compile;
-pub use options::{CompileOptions, MapMode, Platform};
-pub use output::{CompileError, Compiled, JobDefinitionSpec, ScheduleSpec, TaskDescriptionBlob};
+pub use asl::{array_foreaches, array_form_allowed, compile};
+pub use options::{CompileOptions, ForeachMode, MapMode, Platform};
+pub use output::{
+    CompileError, Compiled, ForeachForm, JobDefinitionSpec, ScheduleSpec, TaskDescriptionBlob,
+};

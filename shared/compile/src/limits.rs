@@ -8,6 +8,11 @@ use serde_json::{Map, Value};
 
 use crate::naming;
 
+pub use ferry_spec::array_job::{MAX_ARRAY_SIZE, MIN_ARRAY_SIZE};
+/// Batch: at most 20 job dependencies per job
+/// (<https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html>).
+pub const MAX_JOB_DEPENDENCIES: usize = 20;
+
 /// Step Functions definitions are at most 1 MB; keep headroom for the rest of the
 /// `CreateStateMachine` request (also 1 MB).
 pub const MAX_DEFINITION_BYTES: usize = 1_000_000;
@@ -292,6 +297,31 @@ fn check_state(
                 && !naming::is_valid_batch_name(job)
             {
                 problems.push(format!("{name}: invalid Batch job name {job:?}"));
+            }
+            if let Some(a) = params.and_then(|p| p.get("ArrayProperties")) {
+                match (a.get("Size").and_then(Value::as_u64), a.get("Size.$")) {
+                    (Some(n), None) if (MIN_ARRAY_SIZE..=MAX_ARRAY_SIZE).contains(&n) => {}
+                    (None, Some(Value::String(_))) => {}
+                    _ => problems.push(format!(
+                        "{name}: ArrayProperties needs Size {MIN_ARRAY_SIZE}..={MAX_ARRAY_SIZE} \
+                         or a Size.$ path"
+                    )),
+                }
+            }
+            if let Some(deps) = params.and_then(|p| p.get("DependsOn")) {
+                let deps = deps.as_array().map_or(&[][..], Vec::as_slice);
+                if deps.len() > MAX_JOB_DEPENDENCIES {
+                    problems.push(format!(
+                        "{name}: {} job dependencies (> {MAX_JOB_DEPENDENCIES})",
+                        deps.len()
+                    ));
+                }
+                let n_to_n = deps
+                    .iter()
+                    .any(|d| d.get("Type").and_then(Value::as_str) == Some("N_TO_N"));
+                if n_to_n && params.and_then(|p| p.get("ArrayProperties")).is_none() {
+                    problems.push(format!("{name}: an N_TO_N dependency of a non-array job"));
+                }
             }
             if let Some(o) = params.and_then(|p| p.get("ContainerOverrides")) {
                 let chars = overrides_upper_bound(o);

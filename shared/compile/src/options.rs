@@ -38,6 +38,32 @@ pub enum MapMode {
     Distributed,
 }
 
+/// How a foreach's body runs: one Batch job per item under a `Map`, or Batch array jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForeachMode {
+    /// Every foreach is a `Map` of one `SubmitJob` per item (the embedded stack's only form).
+    #[default]
+    Map,
+    /// Array jobs wherever the body allows ([`crate::asl::array_form_allowed`]), `Map` for the
+    /// rest.
+    Array,
+    /// The compiler chooses: today the same as [`ForeachMode::Array`] (the array form never
+    /// costs more calls, transitions or time in `ferry plan`'s model of AWS).
+    Auto,
+}
+
+impl ForeachMode {
+    /// The mode's name as `--foreach-mode` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForeachMode::Map => "map",
+            ForeachMode::Array => "array",
+            ForeachMode::Auto => "auto",
+        }
+    }
+}
+
 /// The Batch platform of the job definitions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -114,6 +140,9 @@ pub struct CompileOptions {
     pub distributed_map_threshold: u32,
     /// With [`MapMode::Auto`], a Map is distributed when its width hint exceeds this.
     pub inline_width_limit: u64,
+    /// Map or Batch array jobs for foreach bodies (`--foreach-mode`).
+    #[serde(default)]
+    pub foreach_mode: ForeachMode,
     /// Expected foreach widths by foreach step name.
     pub foreach_width_hints: BTreeMap<String, u64>,
     /// Resolved `@pypi`/`@conda` environments by step name (`ferry-pyenv`), copied into each
@@ -164,6 +193,7 @@ impl Default for CompileOptions {
             production_token: String::new(),
             project: None,
             map_mode: MapMode::Auto,
+            foreach_mode: ForeachMode::Map,
             distributed_map_threshold: DEFAULT_DISTRIBUTED_MAP_THRESHOLD,
             inline_width_limit: DEFAULT_INLINE_WIDTH_LIMIT,
             foreach_width_hints: BTreeMap::new(),

@@ -20,6 +20,34 @@ pub struct Compiled {
     /// What the deployer should know although the flow compiled (steps asking for more than
     /// [`crate::CompileOptions::machine`] has), one sentence each.
     pub warnings: Vec<String>,
+    /// The form each foreach got, in the flow's order.
+    pub foreach_forms: Vec<ForeachForm>,
+}
+
+/// How one foreach was compiled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ForeachForm {
+    /// The foreach step.
+    pub step: String,
+    /// `array` (Batch array jobs), `map-inline` or `map-distributed`.
+    pub form: String,
+    /// The body steps, up to the join (array form only; empty otherwise).
+    pub body: Vec<String>,
+}
+
+impl ForeachForm {
+    /// One line for the deploy output: `Foreach fan: Batch array jobs (body: a, b).`
+    pub fn describe(&self) -> String {
+        match self.form.as_str() {
+            "array" => format!(
+                "Foreach {}: Batch array jobs (body: {}).",
+                self.step,
+                self.body.join(", ")
+            ),
+            "map-distributed" => format!("Foreach {}: distributed Map.", self.step),
+            _ => format!("Foreach {}: inline Map.", self.step),
+        }
+    }
 }
 
 impl Compiled {

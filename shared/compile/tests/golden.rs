@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::*;
-use ferry_compile::{CompileOptions, Compiled, MapMode};
+use ferry_compile::{CompileOptions, Compiled, ForeachMode, MapMode};
 use ferry_spec::model::*;
 use serde_json::{Value, json};
 
@@ -239,6 +239,68 @@ fn fixtures() -> Vec<(&'static str, FlowSpec, CompileOptions)> {
         ..aws_options("HookedFlow")
     };
     out.push(("exit_hook", hooked, hooked_opts));
+
+    // Batch array jobs: one body step; a three-step chained body with a retried step; a
+    // foreach expected 25,000 wide (three chunks at run time; the definition is the same).
+    out.push((
+        "array_foreach",
+        flow(
+            "ArrayFlow",
+            vec![
+                step("start", Start, &["fan"]),
+                step("fan", Foreach, &["body"]),
+                step("body", Linear, &["join"]),
+                step("join", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        CompileOptions {
+            foreach_mode: ForeachMode::Array,
+            ..aws_options("ArrayFlow")
+        },
+    ));
+    let mut chain = flow(
+        "ArrayChainFlow",
+        vec![
+            step("start", Start, &["fan"]),
+            step("fan", Foreach, &["prep"]),
+            step("prep", Linear, &["train"]),
+            step("train", Linear, &["score"]),
+            step("score", Linear, &["join"]),
+            step("join", Join, &["end"]),
+            step("end", End, &[]),
+        ],
+    );
+    chain.steps[3].decorators.retry = Some(Retry {
+        times: 2,
+        minutes_between_retries: 0,
+    });
+    out.push((
+        "array_chain",
+        chain,
+        CompileOptions {
+            foreach_mode: ForeachMode::Auto,
+            ..aws_options("ArrayChainFlow")
+        },
+    ));
+    out.push((
+        "array_chunked",
+        flow(
+            "ArrayWideFlow",
+            vec![
+                step("start", Start, &["fan"]),
+                step("fan", Foreach, &["body"]),
+                step("body", Linear, &["join"]),
+                step("join", Join, &["end"]),
+                step("end", End, &[]),
+            ],
+        ),
+        CompileOptions {
+            foreach_mode: ForeachMode::Array,
+            foreach_width_hints: BTreeMap::from([("fan".into(), 25_000)]),
+            ..aws_options("ArrayWideFlow")
+        },
+    ));
     out
 }
 

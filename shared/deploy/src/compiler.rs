@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ferry_compile::naming::DeploymentNames;
-use ferry_compile::{CompileOptions, JobDefinitionSpec, compile};
+use ferry_compile::{CompileOptions, ForeachMode, JobDefinitionSpec, compile};
 use ferry_spec::task::{PackageRef, ProjectOptions};
 use ferry_spec::{FlowGraph, FlowSpec};
 
@@ -40,6 +40,8 @@ pub struct CompiledDeployment {
     pub tags: BTreeMap<String, String>,
     /// The compiler's warnings (steps asking for more than the embedded stack's machine has).
     pub warnings: Vec<String>,
+    /// The form each foreach got (`Foreach fan: Batch array jobs (body: a).`), one line each.
+    pub foreach_forms: Vec<String>,
 }
 
 /// The options of one deploy.
@@ -58,6 +60,11 @@ pub fn options_for(
         sha256: package.sha256.clone(),
     };
     opts.max_workers = o.max_workers.unwrap_or(crate::DEFAULT_MAX_WORKERS);
+    opts.foreach_mode = match o.foreach_mode {
+        // The embedded stack (the target with a machine) runs foreaches as Maps only.
+        ForeachMode::Auto if env.machine.is_some() => ForeachMode::Map,
+        mode => mode,
+    };
     opts.workflow_timeout_seconds = o.workflow_timeout;
     opts.tags = o.tags.clone();
     opts.namespace = o.namespace.clone();
@@ -82,6 +89,16 @@ pub fn compile_deployment(
     token: &str,
 ) -> Result<CompiledDeployment, Vec<String>> {
     let opts = options_for(env, names, request, package, token);
+    if env.machine.is_some() && opts.foreach_mode == ForeachMode::Array {
+        return Err(vec![
+            "The Ferry embedded stack runs a foreach as a Map only: it cannot run Batch array \
+             jobs (--foreach-mode array) yet."
+                .to_string(),
+            "    Deploy here with --foreach-mode map (the default) or auto; use \
+             --foreach-mode array when deploying to AWS."
+                .to_string(),
+        ]);
+    }
     let compiled = compile(spec, graph, &opts).map_err(|e| {
         vec![
             format!("The flow {} cannot be compiled:", spec.flow),
@@ -110,6 +127,11 @@ pub fn compile_deployment(
         job_definitions: compiled.job_definitions,
         schedule,
         tags,
+        foreach_forms: compiled
+            .foreach_forms
+            .iter()
+            .map(|f| f.describe())
+            .collect(),
         warnings: compiled.warnings,
     })
 }

@@ -68,6 +68,8 @@ pub struct DeployOptions {
     pub namespace: Option<String>,
     /// Compile only: return the definition, change nothing.
     pub only_json: bool,
+    /// Foreach bodies as a Map or Batch array jobs (`--foreach-mode`, default `map`).
+    pub foreach_mode: ferry_compile::ForeachMode,
     /// `@pypi`/`@conda` environments the CLI resolved and uploaded (`ferry-pyenv`), by step
     /// name; empty when the flow declares none. The handler checks that each lock exists and
     /// matches its sha256.

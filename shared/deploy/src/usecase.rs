@@ -593,6 +593,9 @@ async fn run_deploy(
     if let Some(ns) = &opts.namespace {
         result.messages.push(messages::custom_namespace(ns));
     }
+    result
+        .messages
+        .extend(compiled.foreach_forms.iter().cloned());
     if opts.only_json {
         result.definition = Some(compiled.definition.clone());
         return Ok((result, RecordWrite::Keep));

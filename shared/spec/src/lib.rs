@@ -6,6 +6,7 @@
 //! task description handed to every task ([`task`]), and the resume section and clone plan of a
 //! resumed run ([`resume`]).
 
+pub mod array_job;
 pub mod aws_cron;
 pub mod export;
 pub mod graph;

@@ -10,7 +10,35 @@ use ferry_spec::task::{
     ENV_TAIL_SPLIT_PARENT_TASK_ID, env_parent_task_id,
 };
 
+use ferry_spec::array_job::{
+    ENV_ARRAY_COUNT, ENV_ARRAY_INDEX, ENV_ARRAY_OFFSET, ENV_PARENT_ARRAY_JOB_ID,
+    array_child_task_id,
+};
+
 use crate::error::TaskError;
+
+/// Where an array-form foreach child sits (`ferry_spec::array_job`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayPlace {
+    /// `AWS_BATCH_JOB_ARRAY_INDEX`.
+    pub index: u64,
+    /// `FERRY_ARRAY_OFFSET`: the chunk's first split index.
+    pub offset: u64,
+    /// `FERRY_ARRAY_COUNT`: real items in the chunk.
+    pub count: u64,
+}
+
+impl ArrayPlace {
+    /// The child's foreach split index: offset + array index.
+    pub fn split_index(&self) -> u64 {
+        self.offset + self.index
+    }
+
+    /// A padding child (index ≥ count): it runs nothing.
+    pub fn is_padding(&self) -> bool {
+        self.index >= self.count
+    }
+}
 
 /// The per-task environment of one wrapper invocation.
 #[derive(Debug, Clone)]
@@ -21,6 +49,8 @@ pub struct TaskEnv {
     pub attempt: u32,
     /// `FERRY_RUN_ID`: the execution name (the Metaflow run id is `sfn-<this>`).
     pub execution: String,
+    /// Set for a child of an array-form foreach.
+    pub array: Option<ArrayPlace>,
     vars: BTreeMap<String, String>,
 }
 
@@ -37,7 +67,15 @@ impl TaskEnv {
                 .cloned()
                 .ok_or_else(|| TaskError::Env(format!("{name} is not set")))
         };
-        let job_id = get(ENV_JOB_ID)?;
+        let mut job_id = get(ENV_JOB_ID)?;
+        let array = array_place(&vars)?;
+        if let Some(a) = &array {
+            // Batch names an array child `<array job id>:<index>`.
+            let suffix = format!(":{}", a.index);
+            if let Some(parent) = job_id.strip_suffix(&suffix) {
+                job_id = array_child_task_id(parent, a.index);
+            }
+        }
         validate_id(ENV_JOB_ID, &job_id)?;
         let attempt_text = get(ENV_JOB_ATTEMPT)?;
         let attempt: u32 = attempt_text
@@ -56,6 +94,7 @@ impl TaskEnv {
             job_id,
             attempt,
             execution,
+            array,
             vars,
         })
     }
@@ -125,8 +164,18 @@ impl TaskEnv {
         Ok(Some(v.to_string()))
     }
 
-    /// `FERRY_PARENT_TASK_ID`, validated.
+    /// `FERRY_PARENT_TASK_ID`, validated; for a later array-form body step, the child of
+    /// `FERRY_PARENT_ARRAY_JOB_ID` with this child's index.
     pub fn parent_task_id(&self) -> Result<String, TaskError> {
+        if let (false, Some(a), Some(parent)) = (
+            self.has(ENV_PARENT_TASK_ID),
+            self.array,
+            self.vars.get(ENV_PARENT_ARRAY_JOB_ID),
+        ) {
+            let id = array_child_task_id(parent, a.index);
+            validate_id(ENV_PARENT_ARRAY_JOB_ID, &id)?;
+            return Ok(id);
+        }
         self.required_id(ENV_PARENT_TASK_ID)
     }
 
@@ -150,15 +199,23 @@ impl TaskEnv {
         self.vars.contains_key(name)
     }
 
-    /// `FERRY_SPLIT_INDEX`, if set.
+    /// `FERRY_SPLIT_INDEX`, if set; for the first body step of an array-form foreach (an
+    /// array child without `FERRY_PARENT_ARRAY_JOB_ID`), its array split index.
     pub fn split_index(&self) -> Result<Option<u64>, TaskError> {
-        self.optional_index(ENV_SPLIT_INDEX)
+        match (self.optional_index(ENV_SPLIT_INDEX)?, self.array) {
+            (Some(i), _) => Ok(Some(i)),
+            (None, Some(a)) if !self.has(ENV_PARENT_ARRAY_JOB_ID) => Ok(Some(a.split_index())),
+            _ => Ok(None),
+        }
     }
 
-    /// `FERRY_FOREACH_INDEX`, required.
+    /// `FERRY_FOREACH_INDEX`, else an array child's split index; required.
     pub fn foreach_index(&self) -> Result<u64, TaskError> {
-        self.optional_index(ENV_FOREACH_INDEX)?
-            .ok_or_else(|| TaskError::Env(format!("{ENV_FOREACH_INDEX} is not set")))
+        match (self.optional_index(ENV_FOREACH_INDEX)?, self.array) {
+            (Some(i), _) => Ok(i),
+            (None, Some(a)) => Ok(a.split_index()),
+            _ => Err(TaskError::Env(format!("{ENV_FOREACH_INDEX} is not set"))),
+        }
     }
 
     fn required_id(&self, name: &str) -> Result<String, TaskError> {
@@ -179,6 +236,29 @@ impl TaskEnv {
             }),
         }
     }
+}
+
+/// The array place from `AWS_BATCH_JOB_ARRAY_INDEX`, `FERRY_ARRAY_OFFSET` and
+/// `FERRY_ARRAY_COUNT`: `None` unless Ferry made the array (the offset is set).
+fn array_place(vars: &BTreeMap<String, String>) -> Result<Option<ArrayPlace>, TaskError> {
+    let Some(offset) = vars.get(ENV_ARRAY_OFFSET) else {
+        return Ok(None);
+    };
+    let number = |name: &str, v: Option<&String>| -> Result<u64, TaskError> {
+        let v = v.ok_or_else(|| {
+            TaskError::Env(format!(
+                "{name} is not set (an array-form foreach child needs it)"
+            ))
+        })?;
+        v.trim().parse().map_err(|_| {
+            TaskError::Env(format!("{name} must be a non-negative integer, got {v:?}"))
+        })
+    };
+    Ok(Some(ArrayPlace {
+        index: number(ENV_ARRAY_INDEX, vars.get(ENV_ARRAY_INDEX))?,
+        offset: number(ENV_ARRAY_OFFSET, Some(offset))?,
+        count: number(ENV_ARRAY_COUNT, vars.get(ENV_ARRAY_COUNT))?,
+    }))
 }
 
 /// Check that an id (job id, execution name, parent task id) is safe in a Metaflow pathspec, a
@@ -260,6 +340,69 @@ mod tests {
         ] {
             assert!(with(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn array_children_read_their_place_from_the_array_index() {
+        let base = [
+            ("AWS_BATCH_JOB_ID", "4f2a-77:3"),
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "3"),
+            ("AWS_BATCH_JOB_ATTEMPT", "1"),
+            ("FERRY_RUN_ID", "r"),
+            ("FERRY_ARRAY_OFFSET", "10000"),
+            ("FERRY_ARRAY_COUNT", "9999"),
+        ];
+        // The first body step: parent = the foreach task, split index = offset + index.
+        let mut first = base.to_vec();
+        first.push(("FERRY_PARENT_TASK_ID", "fe-1"));
+        let e = env(&first).unwrap();
+        assert_eq!(e.job_id, "4f2a-77-3");
+        assert_eq!(e.parent_task_id().unwrap(), "fe-1");
+        assert_eq!(e.split_index().unwrap(), Some(10_003));
+        assert_eq!(e.foreach_index().unwrap(), 10_003);
+        assert!(!e.array.unwrap().is_padding());
+        // A later body step: the parent is the previous array job's child with this index,
+        // and no split index is passed to Metaflow.
+        let mut later = base.to_vec();
+        later.push(("FERRY_PARENT_ARRAY_JOB_ID", "9c1d"));
+        let e = env(&later).unwrap();
+        assert_eq!(e.parent_task_id().unwrap(), "9c1d-3");
+        assert_eq!(e.split_index().unwrap(), None);
+        assert_eq!(e.foreach_index().unwrap(), 10_003);
+        // Padding: index 1 of a one-item chunk.
+        let pad = [
+            ("AWS_BATCH_JOB_ID", "j:1"),
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "1"),
+            ("AWS_BATCH_JOB_ATTEMPT", "1"),
+            ("FERRY_RUN_ID", "r"),
+            ("FERRY_ARRAY_OFFSET", "0"),
+            ("FERRY_ARRAY_COUNT", "1"),
+        ];
+        assert!(env(&pad).unwrap().array.unwrap().is_padding());
+        // Without Ferry's offset an array index changes nothing (and `:` stays refused).
+        let foreign = [
+            ("AWS_BATCH_JOB_ID", "j:1"),
+            ("AWS_BATCH_JOB_ARRAY_INDEX", "1"),
+            ("AWS_BATCH_JOB_ATTEMPT", "1"),
+            ("FERRY_RUN_ID", "r"),
+        ];
+        assert!(env(&foreign).is_err());
+        let mut bad = base.to_vec();
+        bad[4] = ("FERRY_ARRAY_OFFSET", "x");
+        assert!(
+            env(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("FERRY_ARRAY_OFFSET")
+        );
+        let mut missing = base.to_vec();
+        missing.remove(1);
+        assert!(
+            env(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("AWS_BATCH_JOB_ARRAY_INDEX")
+        );
     }
 
     #[test]

@@ -65,6 +65,13 @@ pub async fn record_cardinality(
             Attr::N(i64::try_from(n).unwrap_or(i64::MAX)),
         ),
     ]);
+    // The array form's chunk list (⌈n / 10,000⌉ entries; read with States.StringToJson).
+    let chunks = serde_json::to_string(&ferry_spec::array_job::array_chunks(n))
+        .map_err(|e| TaskError::Store(e.to_string()))?;
+    attrs.insert(
+        ferry_spec::array_job::ATTR_CHUNKS.to_string(),
+        Attr::S(chunks),
+    );
     if blobs.is_none() || n <= MAX_NS_WITH_ITEMS_OBJECT {
         attrs.insert(ATTR_CARDINALITY.to_string(), Attr::Ns(indexes));
     }
@@ -231,4 +238,28 @@ pub async fn read_num_splits(
             text.trim()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_spec::array_job::{ATTR_CHUNKS, ArrayChunk};
+    use ferry_store::SqliteTable;
+
+    #[tokio::test]
+    async fn the_cardinality_comes_with_the_array_chunk_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = SqliteTable::open(dir.path().join("state.sqlite"), "state").unwrap();
+        record_cardinality(&table, None, "fe-1", 25_000, 3600)
+            .await
+            .unwrap();
+        let item = table.get("fe-1", SK_FOREACH).await.unwrap().unwrap();
+        let Some(Attr::S(text)) = item.attrs.get(ATTR_CHUNKS) else {
+            panic!("no {ATTR_CHUNKS}: {item:?}");
+        };
+        let chunks: Vec<ArrayChunk> = serde_json::from_str(text).unwrap();
+        let sizes: Vec<u64> = chunks.iter().map(|c| c.size).collect();
+        assert_eq!(sizes, [8_334, 8_333, 8_333]);
+        assert_eq!(chunks[2].offset, "16667");
+    }
 }

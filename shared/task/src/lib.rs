@@ -114,6 +114,15 @@ fn failure_line(e: &TaskError) -> String {
 
 async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskError> {
     let env = TaskEnv::from_process()?;
+    // A one-item array-form foreach runs an array of 2 (Batch's smallest): the spare child
+    // runs nothing.
+    if let Some(a) = env.array.filter(|a| a.is_padding()) {
+        eprintln!(
+            "ferry task-wrapper: array child {} is padding (the chunk has {} item(s)); nothing to run",
+            a.index, a.count
+        );
+        return Ok(0);
+    }
     let url = description::TaskUrl::parse(&opts.task_url)?;
     let mut desc = description::fetch(&url).await?;
     // The executor's current metadata URL wins over the one recorded at deploy time.

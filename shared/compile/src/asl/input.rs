@@ -18,6 +18,10 @@ pub(super) enum Input<'a> {
     BranchStart { split: &'a str },
     /// A Map's input passed through: the foreach task's `{JobId, Parameters, ...}`.
     AfterMap,
+    /// An array-form chunk `{JobId, Parameters, Offset, Size, Count[, Array]}` of foreach
+    /// `foreach` (`JobId`, `Parameters`: the foreach task's; `Array`: the previous body
+    /// step's array job).
+    ArrayChunk { foreach: &'a str },
 }
 
 impl Input<'_> {
@@ -37,6 +41,7 @@ impl Input<'_> {
         match self {
             Input::MapItem { foreach } if *foreach == f => "$.JobId".to_string(),
             Input::BranchStart { split } if *split == f => "$.JobId".to_string(),
+            Input::ArrayChunk { foreach } if *foreach == f => "$.JobId".to_string(),
             _ => format!("{}.{}", self.params_base(), param_split_parent(f)),
         }
     }

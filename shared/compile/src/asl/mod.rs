@@ -17,6 +17,8 @@
 //!   `ResultWriter`. The last Task of a foreach body has `OutputPath: null`, so iteration results
 //!   are `{}`.
 //!
+//! * with `--foreach-mode array`, a foreach whose body is a chain of plain steps becomes Batch
+//!   array jobs under an inline Map over its chunks ([`array`]).
 //! * `@exit_hook` adds a `Catch` to every top-level state, the hook Tasks and a `Fail` /
 //!   `Succeed` state ([`exit_hook`]).
 //!
@@ -33,6 +35,8 @@
 //! (`s3:putObject`), `MaxConcurrency`. Resources: `batch:submitJob.sync`, `dynamodb:getItem`.
 //! Paths: `$`, `$.a.b`, `$.a['x.y']`, `$[i].a`, `$$.Execution.Name`, `$$.Map.Item.Value`.
 //! Intrinsics: `States.Format` with `{}` placeholders.
+//! Array form only: `batch:submitJob` (no `.sync`), `ArrayProperties`, `DependsOn` (`N_TO_N`),
+//! `ResultPath: $.Array`, `$$.Map.Item.Value.<field>`, `States.StringToJson`.
 
 use std::collections::HashSet;
 
@@ -43,14 +47,16 @@ use serde_json::{Map, Value, json};
 use crate::limits;
 use crate::naming;
 use crate::options::{CompileOptions, MapMode};
-use crate::output::{CompileError, Compiled};
+use crate::output::{CompileError, Compiled, ForeachForm};
 use crate::schedule::schedule_for;
 
+pub mod array;
 mod checks;
 pub mod exit_hook;
 mod input;
 mod walk;
 
+pub use array::{array_foreaches, array_form_allowed};
 use input::Input;
 
 /// Batch parameter carrying the run id (the execution name captured by `start`).
@@ -97,7 +103,29 @@ pub fn compile(
         .filter(|n| n.ty() == StepType::Split && n.next().len() > MAX_ENV_JOIN_BRANCHES)
         .map(|n| n.name().to_string())
         .collect();
-    let mut walk = walk::Walk::new(spec, graph, options, map_modes(graph, options), wide);
+    let arrays: HashSet<String> = array::array_foreaches(graph, options).into_iter().collect();
+    let distributed = map_modes(graph, options);
+    let foreach_forms = graph
+        .sorted()
+        .filter(|n| n.ty() == StepType::Foreach)
+        .map(|n| {
+            let step = n.name().to_string();
+            let (form, body) = if arrays.contains(&step) {
+                let body = array::array_form_allowed(graph, &step).unwrap_or_default();
+                ("array", body)
+            } else if distributed.contains(&step) {
+                ("map-distributed", Vec::new())
+            } else {
+                ("map-inline", Vec::new())
+            };
+            ForeachForm {
+                step,
+                form: form.to_string(),
+                body,
+            }
+        })
+        .collect();
+    let mut walk = walk::Walk::new(spec, graph, options, distributed, wide, arrays);
     let start = graph.start().name().to_string();
     let mut states = Map::new();
     walk.chain(&start, None, Input::Execution, &mut states)?;
@@ -144,6 +172,7 @@ pub fn compile(
         job_definitions,
         schedule: schedule_for(spec, &options.state_machine_name)?,
         warnings: checks::machine_warnings(spec, options),
+        foreach_forms,
     })
 }
 

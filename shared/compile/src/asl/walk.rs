@@ -9,6 +9,7 @@ use ferry_spec::task::{
 };
 use serde_json::{Map, Value, json};
 
+use super::array::{self, ArrayRole};
 use super::checks::attempts;
 use super::input::Input;
 use super::{
@@ -41,6 +42,10 @@ pub(super) struct Walk<'a> {
     distributed: HashSet<String>,
     /// Static splits joined through the state table (more than [`MAX_ENV_JOIN_BRANCHES`]).
     wide: HashSet<String>,
+    /// Foreach steps compiled to Batch array jobs.
+    arrays: HashSet<String>,
+    /// The body steps of array-form foreaches and where they sit.
+    array_roles: HashMap<String, ArrayRole>,
     /// The branch being compiled of every enclosing static split: (split, branch index).
     branch_stack: Vec<(String, usize)>,
     visited: HashSet<String>,
@@ -59,6 +64,7 @@ impl<'a> Walk<'a> {
         opts: &'a CompileOptions,
         distributed: HashSet<String>,
         wide: HashSet<String>,
+        arrays: HashSet<String>,
     ) -> Self {
         Walk {
             spec,
@@ -66,6 +72,8 @@ impl<'a> Walk<'a> {
             opts,
             distributed,
             wide,
+            arrays,
+            array_roles: HashMap::new(),
             branch_stack: Vec::new(),
             visited: HashSet::new(),
             inputs: HashMap::new(),
@@ -186,8 +194,14 @@ impl<'a> Walk<'a> {
                             "foreach {name} needs one body step"
                         )));
                     };
-                    let distributed = self.distributed.contains(name);
                     let map_name = naming::helper_state_name(name, "map");
+                    if self.arrays.contains(name) {
+                        self.array_foreach(states, cur.name(), input, child, &join, map_name)?;
+                        cur = self.node(&join)?;
+                        input = Input::AfterMap;
+                        continue;
+                    }
+                    let distributed = self.distributed.contains(name);
                     let card_name = naming::helper_state_name(name, "cardinality");
                     let after = if distributed {
                         map_name.clone()
@@ -317,10 +331,66 @@ impl<'a> Walk<'a> {
                         );
                     }
                     cur = self.node(next)?;
-                    input = Input::Task;
+                    // An array-form body keeps its chunk input from step to step.
+                    if !matches!(input, Input::ArrayChunk { .. }) {
+                        input = Input::Task;
+                    }
                 }
             }
         }
+    }
+
+    /// Emit foreach `name` in the array form ([`array`]): its Task, the chunk list state, and
+    /// the chunk Map whose iteration submits one array job per body step.
+    fn array_foreach(
+        &mut self,
+        states: &mut Map<String, Value>,
+        name: &'a str,
+        input: Input<'a>,
+        child: &str,
+        join: &str,
+        map_name: String,
+    ) -> Result<(), CompileError> {
+        let body_steps = array::array_form_allowed(self.graph, name).ok_or_else(|| {
+            CompileError::Graph(format!("foreach {name} cannot take the array form"))
+        })?;
+        let n = body_steps.len();
+        for (i, b) in body_steps.into_iter().enumerate() {
+            let role = ArrayRole {
+                first: i == 0,
+                last: i + 1 == n,
+            };
+            self.array_roles.insert(b, role);
+        }
+        let chunks_name = naming::helper_state_name(name, "chunks");
+        self.task(states, name, input, Next::State(chunks_name.clone()))?;
+        self.inputs.insert(
+            child.to_string(),
+            StepInputs::Parent {
+                step: name.to_string(),
+            },
+        );
+        let mut body = Map::new();
+        let tail = self.chain(
+            child,
+            Some(join),
+            Input::ArrayChunk { foreach: name },
+            &mut body,
+        )?;
+        self.insert(
+            states,
+            chunks_name,
+            array::chunks_state(self.opts, &map_name),
+        )?;
+        let map = array::chunk_map(
+            &naming::step_state_name(child),
+            body,
+            &naming::step_state_name(join),
+        );
+        self.insert(states, map_name, map)?;
+        self.inputs
+            .insert(join.to_string(), StepInputs::ForeachJoin { step: tail });
+        Ok(())
     }
 
     /// Emit the Task state of `step` and its task description.
@@ -343,6 +413,7 @@ impl<'a> Walk<'a> {
             .foreach_of_body_tail(step_name)
             .map(|n| n.name().to_string());
         let first_of = g.foreach_of_child(step_name).map(|n| n.name().to_string());
+        let array_role = self.array_roles.get(step_name).cloned();
         let d = &step.decorators;
         let total_attempts = attempts(step);
         // `@retry(minutes_between_retries=M)`: every attempt runs in the one Batch job (so one
@@ -360,6 +431,14 @@ impl<'a> Walk<'a> {
             // resume section (runtime contract §2, §9).
             StepInputs::Start => {
                 env.push((td::ENV_PARAMETERS.to_string(), "$.Parameters".to_string()));
+            }
+            // A later array-form body step: the parent is the previous array job's child with
+            // the same index (the wrapper adds it).
+            StepInputs::Parent { .. } if array_role.as_ref().is_some_and(|r| !r.first) => {
+                env.push((
+                    ferry_spec::array_job::ENV_PARENT_ARRAY_JOB_ID.to_string(),
+                    "$.Array.JobId".to_string(),
+                ));
             }
             StepInputs::Parent { .. } => {
                 env.push((td::ENV_PARENT_TASK_ID.to_string(), "$.JobId".to_string()));
@@ -388,7 +467,17 @@ impl<'a> Walk<'a> {
             // Not a step's: the exit hook's Task is built by `exit_hook`.
             StepInputs::ExitHook => {}
         }
-        if first_of.is_some() {
+        if array_role.is_some() {
+            // Split and foreach indexes come from the array index (runtime contract §2).
+            env.push((
+                ferry_spec::array_job::ENV_ARRAY_OFFSET.to_string(),
+                "$.Offset".to_string(),
+            ));
+            env.push((
+                ferry_spec::array_job::ENV_ARRAY_COUNT.to_string(),
+                "$.Count".to_string(),
+            ));
+        } else if first_of.is_some() {
             env.push((td::ENV_SPLIT_INDEX.to_string(), "$.Index".to_string()));
         }
         // Static values (`Value`) as opposed to paths (`Value.$`).
@@ -398,7 +487,9 @@ impl<'a> Walk<'a> {
                 td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(),
                 input.split_parent(f),
             ));
-            env.push((td::ENV_FOREACH_INDEX.to_string(), input.split_index(f)));
+            if array_role.is_none() {
+                env.push((td::ENV_FOREACH_INDEX.to_string(), input.split_index(f)));
+            }
         } else if let Some((split, index)) = self.wide_branch_tail(node) {
             env.push((
                 td::ENV_TAIL_SPLIT_PARENT_TASK_ID.to_string(),
@@ -438,7 +529,7 @@ impl<'a> Walk<'a> {
                 format!("{}.$", param_split_parent(f)),
                 json!(input.split_parent(f)),
             );
-            if is_foreach {
+            if is_foreach && !self.arrays.contains(f) {
                 params.insert(
                     format!("{}.$", param_split_index(f)),
                     json!(input.split_index(f)),
@@ -502,6 +593,15 @@ impl<'a> Walk<'a> {
         submit.insert("JobDefinition".into(), json!(job_definition));
         submit.insert("Parameters".into(), Value::Object(params));
         submit.insert("ContainerOverrides".into(), overrides);
+        if let Some(role) = &array_role {
+            submit.insert("ArrayProperties".into(), json!({"Size.$": "$.Size"}));
+            if !role.first {
+                submit.insert(
+                    "DependsOn".into(),
+                    json!([{"JobId.$": "$.Array.JobId", "Type": "N_TO_N"}]),
+                );
+            }
+        }
         submit.insert("RetryStrategy".into(), json!({"Attempts": total_attempts}));
         // A retry's wait runs inside its attempt: Batch's limit leaves the step its whole
         // `@timeout` after it (Metaflow enforces `@timeout` itself, inside the task).
@@ -523,15 +623,29 @@ impl<'a> Walk<'a> {
         })];
         let mut state = Map::new();
         state.insert("Type".into(), json!("Task"));
+        // Array-form body steps before the last are submitted without waiting: the next
+        // one's N_TO_N dependency orders the children; the chunk input stays, the job id goes
+        // to `$.Array`.
+        let fire_and_forget = array_role.as_ref().is_some_and(|r| !r.last);
+        let resource = if fire_and_forget {
+            "batch:submitJob"
+        } else {
+            "batch:submitJob.sync"
+        };
         state.insert(
             "Resource".into(),
-            json!(format!("arn:{}:states:::batch:submitJob.sync", o.partition)),
+            json!(format!("arn:{}:states:::{resource}", o.partition)),
         );
         state.insert("Parameters".into(), Value::Object(submit));
-        state.insert(
-            "ResultSelector".into(),
-            json!({"JobId.$": "$.JobId", "Parameters.$": "$.Parameters"}),
-        );
+        if fire_and_forget {
+            state.insert("ResultSelector".into(), json!({"JobId.$": "$.JobId"}));
+            state.insert("ResultPath".into(), json!("$.Array"));
+        } else {
+            state.insert(
+                "ResultSelector".into(),
+                json!({"JobId.$": "$.JobId", "Parameters.$": "$.Parameters"}),
+            );
+        }
         if tail_of.is_some() {
             // Iteration results are not read (the join reads the foreach task's output):
             // keep them `{}` so wide Maps stay far below the 256 KiB state limit.

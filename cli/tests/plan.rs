@@ -1,0 +1,122 @@
+//! `ferry plan` (the AWS model over a locally compiled flow) and `--foreach-mode`: a usage
+//! error for an unknown mode, refused by the embedded stack for `array`, named per foreach in
+//! the deploy output.
+
+mod common;
+
+use common::*;
+
+const CHAIN: &str = r#"
+from metaflow import FlowSpec, step
+
+
+class ChainFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = list(range(3))
+        self.next(self.prep, foreach="items")
+
+    @step
+    def prep(self):
+        self.x = self.input
+        self.next(self.score)
+
+    @step
+    def score(self):
+        self.y = self.x * 2
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.ys = [i.y for i in inputs]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    ChainFlow()
+"#;
+
+#[test]
+fn plan_compares_the_map_and_array_forms() {
+    let h = Stack::new();
+    let f = flow("chain.py", CHAIN);
+    let out = h.ferry(
+        "alice",
+        &[
+            "--json",
+            "plan",
+            f.path(),
+            "--width",
+            "25000",
+            "--trials",
+            "3",
+            "--compute",
+            "ec2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = stdout_json(&out);
+    let plans = v["plans"].as_array().unwrap();
+    let by_mode = |m: &str| {
+        plans
+            .iter()
+            .find(|p| p["foreach_mode"] == m)
+            .unwrap()
+            .clone()
+    };
+    let (map, array) = (by_mode("map"), by_mode("array"));
+    let submits = |p: &serde_json::Value| p["plan"]["api_calls"]["batch"]["SubmitJob"].as_u64();
+    // Map: start, join, end + 2 body steps × 25,000 items; array: 2 body steps × 3 chunks.
+    assert_eq!(submits(&map), Some(3 + 2 * 25_000));
+    assert_eq!(submits(&array), Some(3 + 2 * 3));
+    assert_eq!(
+        array["foreach_forms"],
+        serde_json::json!(["Foreach start: Batch array jobs (body: prep, score)."])
+    );
+    let started = |p: &serde_json::Value| p["plan"]["all_tasks_started"]["p50_s"].as_f64().unwrap();
+    assert!(started(&array) < started(&map), "{v}");
+    // Text mode: a table with both columns.
+    let out = h.ferry(
+        "alice",
+        &["plan", f.path(), "--width", "100", "--trials", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for want in [
+        "--foreach-mode map",
+        "--foreach-mode array",
+        "Batch SubmitJob calls",
+        "docs/aws-model.md",
+    ] {
+        assert!(text(&out).contains(want), "{want}: {}", text(&out));
+    }
+}
+
+#[test]
+fn foreach_mode_is_checked_and_the_embedded_stack_runs_maps_only() {
+    let mut h = Stack::new();
+    let f = flow("chain.py", CHAIN);
+    for cmd in [&["deploy", f.path()][..], &["plan", f.path()][..]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--foreach-mode", "arrays"]);
+        let out = h.ferry("alice", &args);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {}", text(&out));
+        assert!(text(&out).contains("map, array, auto"), "{}", text(&out));
+    }
+    h.up();
+    let out = h.ferry("alice", &["deploy", f.path(), "--foreach-mode", "array"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot run Batch array jobs (--foreach-mode array) yet"),
+        "{}",
+        text(&out)
+    );
+    // auto picks the Map here, and says so.
+    let out = h.ferry("alice", &["deploy", f.path(), "--foreach-mode", "auto"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Foreach start: "), "{}", text(&out));
+    assert!(text(&out).contains("Map."), "{}", text(&out));
+}

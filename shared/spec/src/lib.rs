@@ -1,17 +1,21 @@
 //! The Ferry flow spec v1 (`docs/flow-spec.md`): the DAG model ([`model`]), Metaflow's
 //! graph-derived fields ([`graph`]), validation with one message per problem ([`mod@validate`]),
 //! EventBridge cron parsing and fire times ([`aws_cron`]), the Metaflow exporter that reads a
-//! flow file with the real `metaflow` package ([`export`]), and the task description handed to
-//! every task ([`task`]).
+//! flow file with the real `metaflow` package ([`export`]), the task description handed to
+//! every task ([`task`]), and the identity newtypes of deployments, executions and runs ([`ids`]).
 
 pub mod aws_cron;
 pub mod export;
 pub mod graph;
+pub mod ids;
 pub mod model;
 pub mod task;
 pub mod validate;
 
 pub use export::{ExportError, export_spec};
 pub use graph::{FlowGraph, GraphError, Node};
+pub use ids::{
+    DeploymentName, DeploymentNameError, ExecutionName, ExecutionNameError, RunId, RunIdError,
+};
 pub use model::*;
 pub use validate::{ValidationError, ValidationErrors, validate};

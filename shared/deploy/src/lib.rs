@@ -1,9 +1,9 @@
 #![warn(missing_docs)]
 //! The deploy use case: request -> token check -> compile -> state machine -> schedule -> record -> result.
 //!
-//! - [`ports`]: what the use case drives ([`Orchestrator`], [`Schedules`], [`JobDefinitions`])
-//!   and the execution types mirroring Step Functions. `ferry-aws` implements them on AWS,
-//!   `ferry-local` on the embedded stack.
+//! - [`ports`]: what the use case drives besides the control plane's
+//!   [`ferry_control::StateMachines`]: [`Schedules`], [`JobDefinitions`]. `ferry-aws` implements
+//!   them on AWS, `ferry-local` on the embedded stack.
 //! - [`request`]: the `request.json` / `result.json` documents.
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
@@ -22,9 +22,8 @@ pub const DEFAULT_MAX_WORKERS: u32 = 100;
 
 pub use keys::{RequestId, RequestKey, parse_request_key};
 pub use ports::{
-    Execution, ExecutionStatus, JobDefinitionError, JobDefinitionSpec, JobDefinitions,
-    NoJobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
-    StateMachine, StateMachineRef,
+    JobDefinitionError, JobDefinitionSpec, JobDefinitions, NoJobDefinitions, ScheduleError,
+    ScheduleSpec, Schedules,
 };
 pub use record::{DeploymentRecord, DeploymentStore};
 pub use request::{

@@ -21,7 +21,7 @@ use ferry_store::{Attr, Condition, Item, Table, TableError, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::RequestId;
-use crate::ports::StateMachineRef;
+use ferry_control::StateMachineRef;
 use crate::request::{BlobRef, DeployResult, ScheduleInfo};
 
 /// The record schema version this crate writes; readers accept older ones.

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, RequestId, validate_deployment, validate_sha256};
-use crate::ports::{ScheduleSpec, StateMachineRef};
+use crate::ports::ScheduleSpec;
+use ferry_control::StateMachineRef;
 use crate::record::DeploymentRecord;
 
 /// The request/result format version this crate writes.

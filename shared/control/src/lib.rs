@@ -13,11 +13,10 @@
 //! the embedded stack's schedules ([`Executions`]), and whatever reacts to runs ending through an
 //! [`ExecutionListener`] wired into a stack's [`Listeners`].
 //!
-//! - [`execution`]: the one [`Execution`] type, [`ExecutionStatus`], [`RunningJob`];
-//! - [`state_machines`], [`executions`]: the ports;
-//! - [`lifecycle`]: [`ExecutionEvent`], [`ExecutionListener`], [`Listeners`];
-//! - [`cause`]: the failed Batch job inside a failure's cause;
-//! - [`error`]: [`ControlError`].
+//! Modules: [`execution`] holds the one [`Execution`] type, [`ExecutionStatus`] and
+//! [`RunningJob`]; [`state_machines`] and [`executions`] the ports; [`lifecycle`] the hook
+//! ([`ExecutionEvent`], [`ExecutionListener`], [`Listeners`]); [`cause`] reads the failed Batch
+//! job inside a failure's cause; [`mod@error`] holds [`ControlError`].
 //!
 //! Names are the identity newtypes of `ferry-spec`: [`DeploymentName`] (= state machine name),
 //! [`ExecutionName`], [`RunId`].

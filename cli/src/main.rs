@@ -1,10 +1,10 @@
 //! `ferry`: take a Metaflow flow to production on the embedded stack (`ferry up`) or on AWS.
 
-#[cfg(feature = "aws")]
-mod aws_control;
 mod cmd;
 mod context;
+mod control;
 mod failure;
+mod flow;
 mod package;
 mod submit;
 mod tokens;
@@ -82,6 +82,7 @@ enum Command {
     /// Show a deployment: owner, namespace, token hint, schedule, parameters, versions.
     ///
     /// Example: `ferry describe flow.py --production`
+    #[command(mut_arg("flow", |a| a.value_name("FLOW.py|DEPLOYMENT").help(cmd::describe::TARGET_HELP)))]
     Describe(cmd::describe::DescribeArgs),
 
     /// List every deployment with its flow, project, branch, owner and schedule.

@@ -1,41 +1,25 @@
 //! `ferry deploy FLOW.py` and `ferry delete FLOW.py`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use ferry_deploy::usecase::names_for;
 use ferry_deploy::{
     DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, RequestId,
 };
-use ferry_spec::FlowSpec;
 
 use crate::context::{Context, Target};
 use crate::failure::{ErrorKind, Failure};
+use crate::flow::{Check, DeploymentArgs, Resolved};
 use crate::{package, submit, tokens};
 
-/// Which deployment of a flow (`@project` branches make several).
+/// Which deployment of a flow (`@project` branches make several), and who may change it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selector {
-    /// The flow file. Example: `examples/hello.py`.
-    #[arg(value_name = "FLOW.py")]
-    pub flow: PathBuf,
-
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
-
-    /// `@project` branch: deploys `<project>.test.<branch>.<Flow>` (with `--production`:
-    /// `<project>.prod.<branch>.<Flow>`). Lower-case letters, digits and `_`.
-    /// Example: `--branch feature_x`.
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: Option<String>,
-
-    /// `@project` production branch: deploys `<project>.prod.<Flow>`.
-    #[arg(long)]
-    pub production: bool,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
 
     /// The production token that authorises you to change a deployment made by someone else
     /// (with or without its `production:` prefix). Example: `--authorize helloflow-0-apnt`.
@@ -109,76 +93,12 @@ pub struct DeleteArgs {
     pub select: Selector,
 }
 
-/// The flow's spec, the deployment it goes to, and its token prefix.
-pub(crate) struct Resolved {
-    /// Who deploys.
-    pub user: String,
-    /// The flow file, canonical.
-    pub flow_file: PathBuf,
-    /// Its exported spec (validated when deploying).
-    pub spec: FlowSpec,
-    /// The deployment (= state machine) name.
-    pub deployment: String,
-    /// The production-token prefix.
-    pub token_prefix: String,
-}
-
-async fn resolve(ctx: &Context, select: &Selector, validate: bool) -> anyhow::Result<Resolved> {
-    resolve_flow(
-        ctx,
-        &select.flow,
-        select.flow_class.as_deref(),
-        select.branch.as_deref(),
-        select.production,
-        validate,
-    )
-    .await
-}
-
-/// Export the flow in `flow` (its FlowSpec class `class` when the file defines several) and
-/// name the deployment it goes to with `branch`/`production`; `validate`: check the flow is
-/// deployable (deploy), or only name it (delete, describe).
-pub(crate) async fn resolve_flow(
-    ctx: &Context,
-    flow: &Path,
-    class: Option<&str>,
-    branch: Option<&str>,
-    production: bool,
-    validate: bool,
-) -> anyhow::Result<Resolved> {
-    let flow_file = flow
-        .canonicalize()
-        .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
-    anyhow::ensure!(flow_file.is_file(), "{} is not a file", flow.display());
-    let spec = if validate {
-        crate::cmd::spec::export(&flow_file, class).await?
-    } else {
-        crate::cmd::spec::export_unvalidated(&flow_file, class).await?
-    };
-    let user = ctx.user()?.to_string();
-    let names = names_for(
-        &spec,
-        &user,
-        branch,
-        production,
-        ctx.state_machine_prefix().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    Ok(Resolved {
-        user,
-        flow_file,
-        spec,
-        deployment: names.state_machine,
-        token_prefix: names.token_prefix,
-    })
-}
-
 fn new_request(r: &Resolved, action: RequestAction, options: DeployOptions) -> DeployRequest {
     DeployRequest {
         version: ferry_deploy::request::REQUEST_VERSION,
         request_id: RequestId::new(),
         action,
-        deployment: r.deployment.clone(),
+        deployment: r.deployment.to_string(),
         flow: r.spec.flow.clone(),
         spec: None,
         package: None,
@@ -231,7 +151,7 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
                 ctx.home.display()
             )
         };
-        if ferry_local::stack::read_stack_file(&ctx.home).is_none() {
+        let Some(client) = crate::control::local_stack(ctx)? else {
             return Err(Failure::new(
                 ErrorKind::Unavailable,
                 format!(
@@ -240,9 +160,8 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
                     start()
                 ),
             ));
-        }
-        let client = crate::cmd::runs::StackClient::connect(ctx)?;
-        if client.get::<serde_json::Value>("stack").await.is_err() {
+        };
+        if client.stack().await.is_err() {
             return Err(Failure::new(
                 ErrorKind::Unavailable,
                 format!(
@@ -260,7 +179,11 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
 pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
     require_handler(ctx).await?;
     let suffixes = package::parse_suffixes(&args.package_suffixes)?;
-    let r = resolve(ctx, &args.select, true).await?;
+    let r = args
+        .select
+        .deployment
+        .resolve(ctx, Check::Deployable)
+        .await?;
     let platform = ctx.platform();
     eprintln!("Deploying {} to {platform}...", r.spec.flow);
     let folder = r.flow_file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -300,8 +223,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         environments,
         authorize: authorization(&args.select, &r.token_prefix),
         generate_new_token: args.generate_new_token,
-        branch: args.select.branch.clone(),
-        production: args.select.production,
+        branch: args.select.deployment.branch.clone(),
+        production: args.select.deployment.production,
         tags: args.tags.clone(),
         max_workers: Some(args.max_workers),
         workflow_timeout: args.workflow_timeout,
@@ -336,12 +259,12 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
 /// Delete.
 pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode> {
     require_handler(ctx).await?;
-    let r = resolve(ctx, &args.select, false).await?;
+    let r = args.select.deployment.resolve(ctx, Check::NameOnly).await?;
     let blobs = ctx.blobs().await?;
     let options = DeployOptions {
         authorize: authorization(&args.select, &r.token_prefix),
-        branch: args.select.branch.clone(),
-        production: args.select.production,
+        branch: args.select.deployment.branch.clone(),
+        production: args.select.deployment.production,
         ..DeployOptions::default()
     };
     let request = new_request(&r, RequestAction::Delete, options);

@@ -1,33 +1,25 @@
 //! `ferry describe FLOW.py` and `ferry deployments`: read the deployment records.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ferry_deploy::{DeploymentRecord, DeploymentStore};
+use ferry_spec::DeploymentName;
 
 use crate::context::Context;
 use crate::failure::{ErrorKind, Failure};
+use crate::flow::{Check, DeploymentArgs};
 use crate::tokens;
+
+/// What the positional argument of `ferry describe` says in `--help`: a flow file or a
+/// deployment name (`main.rs` puts it on the flow selector's positional).
+pub const TARGET_HELP: &str = "The flow file, or a deployment name as `ferry deployments` lists it. Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.";
 
 /// Arguments of `ferry describe`.
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
-    /// The flow file, or a deployment name as `ferry deployments` lists it.
-    /// Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.
-    #[arg(value_name = "FLOW.py|DEPLOYMENT")]
-    pub flow: PathBuf,
-
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
-
-    /// `@project` branch of the deployment. Example: `--branch feature_x`.
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: Option<String>,
-
-    /// `@project` production deployment.
-    #[arg(long)]
-    pub production: bool,
+    /// The flow file (or a deployment name), its `--flow` class and `@project` branch.
+    #[command(flatten)]
+    pub select: DeploymentArgs,
 }
 
 /// Arguments of `ferry deployments`.
@@ -35,25 +27,16 @@ pub struct DescribeArgs {
 pub struct DeploymentsArgs {}
 
 /// The deployment a `describe` argument names.
-async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<String> {
-    if args.flow.is_file() {
-        let r = crate::cmd::deploy::resolve_flow(
-            ctx,
-            &args.flow,
-            args.flow_class.as_deref(),
-            args.branch.as_deref(),
-            args.production,
-            false,
-        )
-        .await?;
-        return Ok(r.deployment);
+async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<DeploymentName> {
+    let file = &args.select.flow.flow;
+    if file.is_file() {
+        return Ok(args.select.resolve(ctx, Check::NameOnly).await?.deployment);
     }
-    let name = args.flow.to_string_lossy().to_string();
+    let name = file.to_string_lossy().to_string();
     if name.ends_with(".py") {
         anyhow::bail!("the flow file {name} does not exist");
     }
-    ferry_deploy::keys::validate_deployment(&name)?;
-    Ok(name)
+    Ok(DeploymentName::parse(&name)?)
 }
 
 /// Describe one deployment.

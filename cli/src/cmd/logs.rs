@@ -148,9 +148,13 @@ pub fn strip_mflog(text: &str) -> String {
     out
 }
 
-/// Raw process output captured by the stack for a task: (attempt, file), ascending.
+/// Raw process output captured by the stack for a task: (attempt, file), ascending. The stack
+/// files them by execution name: the run id's, or the run segment as given when it is no
+/// `sfn-` run id.
 fn raw_logs(home: &Path, run: &str, step: &str, task: &str, stream: &str) -> Vec<(u32, PathBuf)> {
-    let execution = run.strip_prefix("sfn-").unwrap_or(run);
+    let execution = ferry_spec::RunId::parse(run)
+        .map(|r| r.execution_name().to_string())
+        .unwrap_or_else(|_| run.to_string());
     let dir = home.join("logs").join(execution).join(step);
     let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
         .map(|rd| {

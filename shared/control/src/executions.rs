@@ -185,17 +185,23 @@ mod tests {
 
         // Never ends: returned RUNNING at the deadline, not later.
         let started = tokio::time::Instant::now();
-        let e = poll_until_ended("run-1", Duration::from_secs(7), Backoff::default(), || async {
-            Ok(Some(execution(ExecutionStatus::Running)))
-        })
+        let e = poll_until_ended(
+            "run-1",
+            Duration::from_secs(7),
+            Backoff::default(),
+            || async { Ok(Some(execution(ExecutionStatus::Running))) },
+        )
         .await
         .unwrap();
         assert_eq!(e.status, ExecutionStatus::Running);
         assert_eq!(started.elapsed(), Duration::from_secs(7));
 
-        let missing = poll_until_ended("nope", Duration::from_secs(1), Backoff::default(), || {
-            async { Ok(None) }
-        })
+        let missing = poll_until_ended(
+            "nope",
+            Duration::from_secs(1),
+            Backoff::default(),
+            || async { Ok(None) },
+        )
         .await;
         assert!(matches!(missing, Err(ControlError::NotFound(m)) if m.contains("nope")));
     }

@@ -181,10 +181,7 @@ mod tests {
     #[async_trait]
     impl ExecutionListener for Recorder {
         async fn on_event(&self, ev: &ExecutionEvent) -> Result<(), ListenerError> {
-            self.0
-                .lock()
-                .unwrap()
-                .push((ev.kind, ev.execution.status));
+            self.0.lock().unwrap().push((ev.kind, ev.execution.status));
             Ok(())
         }
     }
@@ -230,7 +227,9 @@ mod tests {
         assert_eq!(listeners.len(), 3);
         let started = tokio::time::Instant::now();
         listeners
-            .dispatch(&ExecutionEvent::started(execution(ExecutionStatus::Running)))
+            .dispatch(&ExecutionEvent::started(execution(
+                ExecutionStatus::Running,
+            )))
             .await;
         let ended = ExecutionEvent::ended(execution(ExecutionStatus::Failed));
         assert_eq!(ended.run_id().to_string(), "sfn-run-1");

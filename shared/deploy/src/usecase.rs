@@ -26,14 +26,14 @@ use crate::compiler::{CompiledDeployment, compile_deployment};
 use crate::keys::{RequestKey, parse_request_key, result_key, sha256_hex};
 use crate::messages;
 use crate::ports::{JobDefinitions, ScheduleError, ScheduleSpec, Schedules};
-use ferry_control::{ControlError, StateMachine, StateMachines};
-use ferry_spec::DeploymentName;
 use crate::record::{
     Claim, DeploymentRecord, DeploymentStore, RECORD_SCHEMA_VERSION, RecordError, RecordWrite,
     RecordedParameter,
 };
 use crate::request::{DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo};
 use crate::tokens::{Holder, authorized, choose_token, holder_from_definition};
+use ferry_control::{ControlError, StateMachine, StateMachines};
+use ferry_spec::DeploymentName;
 
 /// Settings of one deploy handler (one installation: AWS stack or embedded stack).
 #[derive(Debug, Clone)]

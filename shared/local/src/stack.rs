@@ -5,6 +5,8 @@
 //! - deploy processing: `<home>/blobs/deploy/**/request.json` is polled (at least once per
 //!   request, like S3 events) and handed to [`ferry_deploy::handle_request_key`] with the local
 //!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
+//! - the control plane in-process ([`LocalOrchestrator`]), which gives every execution start
+//!   and end to the listeners of [`StackConfig::listeners`] (wired once, here);
 //! - the state-machine executor, whose Batch jobs run as task-wrapper processes
 //!   ([`ProcessRunner`]) given the stack's metadata URL (`FERRY_METADATA_URL`), its DynamoDB state table in `<home>/state.db` and its S3 bucket
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`;
@@ -22,15 +24,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ferry_compile::CompileOptions;
-use ferry_deploy::{
-    DeployContext, DeploySettings, DeploymentStore, NoJobDefinitions, Orchestrator, Schedules,
-};
+use ferry_control::{Executions, Listeners, StateMachines};
+use ferry_deploy::{DeployContext, DeploySettings, DeploymentStore, NoJobDefinitions, Schedules};
 use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, TableRef};
 use ferry_store::{Blobs, Table};
 use tokio::sync::watch;
 
 use crate::control::{ControlState, StackInfo};
-use crate::engine::ExecutorEngine;
 use crate::executor::{Executor, Resources};
 use crate::orchestrator::LocalOrchestrator;
 use crate::runner::{ProcessRunner, RunnerConfig};
@@ -90,6 +90,8 @@ pub struct StackConfig {
     pub deploy_poll: Duration,
     /// Environment for every task process (before the task's own).
     pub task_env: Vec<(String, String)>,
+    /// Who is told when an execution starts and ends (the lifecycle hook); none by default.
+    pub listeners: Listeners,
 }
 
 impl StackConfig {
@@ -110,6 +112,7 @@ impl StackConfig {
             clock: crate::schedules::clock_from_env(),
             deploy_poll: Duration::from_millis(250),
             task_env: Vec::new(),
+            listeners: Listeners::new(),
         }
     }
 }
@@ -261,11 +264,8 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         .with_table(STATE_TABLE_NAME, state_table.clone())
         .with_bucket(ferry_compile::options::LOCAL_BUCKET, blobs.clone(), "");
     let executor = Executor::new(Arc::new(resources));
-    let orchestrator = LocalOrchestrator::new(
-        ferry_table.clone(),
-        Arc::new(ExecutorEngine::new(executor)),
-        Some(runner.clone()),
-    );
+    let orchestrator = LocalOrchestrator::new(ferry_table.clone(), executor, Some(runner.clone()))
+        .with_listeners(cfg.listeners.clone());
     let recovered = orchestrator
         .recover()
         .await
@@ -307,7 +307,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let deploy_ctx = DeployContext {
         table: ferry_table.clone(),
         blobs: blobs.clone(),
-        orchestrator: Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>,
+        state_machines: Arc::new(orchestrator.clone()) as Arc<dyn StateMachines>,
         schedules: Arc::new(schedules.clone()) as Arc<dyn Schedules>,
         job_definitions: Arc::new(NoJobDefinitions),
         settings: DeploySettings {
@@ -324,11 +324,11 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     )));
     // Schedules.
     let sched = schedules.clone();
-    let orch: Arc<dyn Orchestrator> = Arc::new(orchestrator.clone());
+    let executions: Arc<dyn Executions> = Arc::new(orchestrator.clone());
     let clock = cfg.clock.clone();
     let sched_stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
-        sched.run(orch, clock, sched_stop, |_| {}).await
+        sched.run(executions, clock, sched_stop, |_| {}).await
     }));
 
     let port_file = home.join(LAST_PORT_FILE);

@@ -246,7 +246,15 @@ mod tests {
             assert_eq!(ExecutionName::parse(good).unwrap().as_str(), good);
         }
         for bad in [
-            "", "a.b", ".", "..", "a/b", "a b", "a:b", "é", &"a".repeat(81),
+            "",
+            "a.b",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "a:b",
+            "é",
+            &"a".repeat(81),
         ] {
             let e = ExecutionName::parse(bad).unwrap_err().to_string();
             assert!(e.contains(EXECUTION_NAME_RULE), "{bad}: {e}");
@@ -275,7 +283,12 @@ mod tests {
             RunId::parse("run-1"),
             Err(RunIdError::MissingPrefix(_))
         ));
-        for bad in ["sfn-", "sfn-a.b", "sfn-../x", &format!("sfn-{}", "a".repeat(81))] {
+        for bad in [
+            "sfn-",
+            "sfn-a.b",
+            "sfn-../x",
+            &format!("sfn-{}", "a".repeat(81)),
+        ] {
             let e = RunId::parse(bad).unwrap_err();
             assert!(matches!(e, RunIdError::BadName(_)), "{bad}");
             let m = e.to_string();

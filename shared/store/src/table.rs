@@ -272,10 +272,16 @@ mod tests {
                 expected: "S"
             }
         );
-        assert!(matches!(it.num("record"), Err(ItemError::Missing { expected: "N", .. })));
+        assert!(matches!(
+            it.num("record"),
+            Err(ItemError::Missing { expected: "N", .. })
+        ));
         assert!(matches!(it.num("absent"), Err(ItemError::Missing { .. })));
         let e = it.json::<serde_json::Value>("bad").unwrap_err();
         assert!(matches!(e, ItemError::Corrupt { .. }));
-        assert!(e.to_string().contains("p/s") && e.to_string().contains("bad"), "{e}");
+        assert!(
+            e.to_string().contains("p/s") && e.to_string().contains("bad"),
+            "{e}"
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! `ferry`: take a Metaflow flow to production on the embedded stack (`ferry up`) or on AWS.
 
-#[cfg(feature = "aws")]
-mod aws_control;
 mod cmd;
 mod context;
+mod control;
 mod failure;
+mod flow;
 mod metadata;
 mod notify;
 mod package;
+mod run_input;
 mod submit;
 mod tokens;
 
@@ -84,11 +85,13 @@ enum Command {
     ///   ferry delete flow.py --branch feature_x
     ///   ferry delete fraud_model.test.feature_x.ScoreFlow
     #[command(verbatim_doc_comment)]
+    #[command(mut_arg("flow", |a| a.value_name("FLOW.py|DEPLOYMENT").help(flow::TARGET_HELP)))]
     Delete(cmd::deploy::DeleteArgs),
 
     /// Show a deployment: owner, namespace, token hint, schedule, parameters, versions.
     ///
     /// Example: `ferry describe flow.py --production`
+    #[command(mut_arg("flow", |a| a.value_name("FLOW.py|DEPLOYMENT").help(flow::TARGET_HELP)))]
     Describe(cmd::describe::DescribeArgs),
 
     /// List every deployment with its flow, project, branch, owner and schedule.
@@ -101,6 +104,7 @@ enum Command {
     Up(cmd::up::UpArgs),
 
     /// Start a run of a deployed flow, named by its flow file or its deployment name.
+    #[command(mut_arg("flow", |a| a.value_name("FLOW.py|DEPLOYMENT").help(flow::TARGET_HELP)))]
     Trigger(cmd::trigger::TriggerArgs),
 
     /// Resume a failed run where it failed (or from --step): a new run that clones the tasks
@@ -115,6 +119,7 @@ enum Command {
     ///   ferry list-runs flow.py --failed
     ///   ferry list-runs fraud_model.prod.ScoreFlow --running
     #[command(verbatim_doc_comment)]
+    #[command(mut_arg("flow", |a| a.value_name("FLOW.py|DEPLOYMENT").help(flow::TARGET_HELP)))]
     ListRuns(cmd::runs::ListRunsArgs),
 
     /// Show the status of one run.

@@ -108,18 +108,18 @@ pub fn parse_status_change(event: &[u8]) -> Result<ExecutionEvent, EventError> {
         ))
     })?;
     let execution = Execution {
-        name: ExecutionName::parse(&d.name).map_err(|e| EventError::Name(e.to_string()))?,
-        id: d.execution_arn,
-        state_machine: DeploymentName::parse(machine)
-            .map_err(|e| EventError::Name(e.to_string()))?,
         status,
-        start_date: date(d.start_date, "startDate")?,
         stop_date: d.stop_date.map(|ms| date(ms, "stopDate")).transpose()?,
-        input: d.input,
         output: d.output,
         error: d.error,
         cause: d.cause,
-        failing_state: None,
+        ..Execution::running(
+            ExecutionName::parse(&d.name).map_err(|e| EventError::Name(e.to_string()))?,
+            d.execution_arn,
+            DeploymentName::parse(machine).map_err(|e| EventError::Name(e.to_string()))?,
+            date(d.start_date, "startDate")?,
+            d.input,
+        )
     };
     Ok(if status.is_terminal() {
         ExecutionEvent::ended(execution)

@@ -428,17 +428,15 @@ impl Executions for StepFunctions {
                     continue;
                 };
                 all.push(Execution {
-                    name,
-                    id: x.execution_arn().to_string(),
-                    state_machine: state_machine.clone(),
                     status: status_of(x.status()),
-                    start_date: to_chrono(x.start_date()),
                     stop_date: x.stop_date().map(to_chrono),
-                    input: None,
-                    output: None,
-                    error: None,
-                    cause: None,
-                    failing_state: None,
+                    ..Execution::running(
+                        name,
+                        x.execution_arn().to_string(),
+                        state_machine.clone(),
+                        to_chrono(x.start_date()),
+                        None,
+                    )
                 });
             }
         }
@@ -468,18 +466,20 @@ impl Executions for StepFunctions {
                 return Err(port_error(f, &arn));
             }
         };
+        let name = ExecutionName::parse(out.name().unwrap_or_default()).map_err(foreign_name)?;
         Ok(Some(Execution {
-            name: ExecutionName::parse(out.name().unwrap_or_default()).map_err(foreign_name)?,
-            id: out.execution_arn().to_string(),
-            state_machine: state_machine.clone(),
             status: status_of(out.status()),
-            start_date: to_chrono(out.start_date()),
             stop_date: out.stop_date().map(to_chrono),
-            input: out.input().map(str::to_string),
             output: out.output().map(str::to_string),
             error: out.error().map(str::to_string),
             cause: out.cause().map(str::to_string),
-            failing_state: None,
+            ..Execution::running(
+                name,
+                out.execution_arn().to_string(),
+                state_machine.clone(),
+                to_chrono(out.start_date()),
+                out.input().map(str::to_string),
+            )
         }))
     }
 
@@ -563,19 +563,13 @@ impl StepFunctions {
                 };
                 port_error(f, what)
             })?;
-        Ok(Execution {
+        Ok(Execution::running(
             name,
-            id: out.execution_arn().to_string(),
-            state_machine: state_machine.clone(),
-            status: ExecutionStatus::Running,
-            start_date: to_chrono(out.start_date()),
-            stop_date: None,
-            input: Some(input.to_string()),
-            output: None,
-            error: None,
-            cause: None,
-            failing_state: None,
-        })
+            out.execution_arn().to_string(),
+            state_machine.clone(),
+            to_chrono(out.start_date()),
+            Some(input.to_string()),
+        ))
     }
 
     /// The version ARNs of the state machine `arn`, newest first.

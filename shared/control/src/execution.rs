@@ -113,6 +113,31 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// The execution `name` of `state_machine`, known by `id`, `RUNNING` since `start_date`
+    /// with `input` (JSON text); nothing else known yet. Adapters fill in the rest of an ended
+    /// one with struct update syntax (`Execution { status, stop_date, ..Execution::running(..) }`).
+    pub fn running(
+        name: ExecutionName,
+        id: String,
+        state_machine: DeploymentName,
+        start_date: DateTime<Utc>,
+        input: Option<String>,
+    ) -> Self {
+        Execution {
+            name,
+            id,
+            state_machine,
+            status: ExecutionStatus::Running,
+            start_date,
+            stop_date: None,
+            input,
+            output: None,
+            error: None,
+            cause: None,
+            failing_state: None,
+        }
+    }
+
     /// The Metaflow run id of this execution, `sfn-<name>`.
     pub fn run_id(&self) -> RunId {
         RunId::from(&self.name)

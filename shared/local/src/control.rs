@@ -423,9 +423,23 @@ impl ControlClient {
         Err(error_of(&kind, detail))
     }
 
+    /// `GET /ferry/v1/<path>`.
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ControlError> {
+        self.send(self.http.get(self.route(path))).await
+    }
+
+    /// `POST /ferry/v1/<path>` with a JSON `body`.
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ControlError> {
+        self.send(self.http.post(self.route(path)).json(body)).await
+    }
+
     /// Whether the stack answers (`GET /ferry/v1/stack`), with what it says about itself.
     pub async fn stack(&self) -> Result<Value, ControlError> {
-        self.send(self.http.get(self.route("stack"))).await
+        self.get("stack").await
     }
 
     /// `POST state-machines/{state_machine}/executions`, on the definition with sha256
@@ -442,12 +456,8 @@ impl ControlClient {
             name: name.map(ToString::to_string),
             definition_sha256: definition_sha256.map(str::to_string),
         };
-        self.send(
-            self.http
-                .post(self.route(&format!("state-machines/{state_machine}/executions")))
-                .json(&body),
-        )
-        .await
+        self.post(&format!("state-machines/{state_machine}/executions"), &body)
+            .await
     }
 
     /// [`Executions::describe`] with the state machine optional.
@@ -461,7 +471,7 @@ impl ControlClient {
             Some(sm) => format!("executions/{name}?state_machine={sm}"),
             None => format!("executions/{name}"),
         };
-        match self.send(self.http.get(self.route(&path))).await {
+        match self.get(&path).await {
             Ok(e) => Ok(Some(e)),
             Err(ControlError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -495,10 +505,7 @@ impl Executions for ControlClient {
         &self,
         name: &DeploymentName,
     ) -> Result<Option<StateMachine>, ControlError> {
-        match self
-            .send(self.http.get(self.route(&format!("state-machines/{name}"))))
-            .await
-        {
+        match self.get(&format!("state-machines/{name}")).await {
             Ok(sm) => Ok(Some(sm)),
             Err(ControlError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -511,7 +518,7 @@ impl Executions for ControlClient {
         name: &ExecutionName,
     ) -> Result<Option<String>, ControlError> {
         let path = format!("executions/{name}/definition?state_machine={state_machine}");
-        match self.send::<Value>(self.http.get(self.route(&path))).await {
+        match self.get::<Value>(&path).await {
             Ok(v) => v
                 .get("definition")
                 .and_then(Value::as_str)
@@ -533,7 +540,7 @@ impl Executions for ControlClient {
             Some(st) => format!("state-machines/{state_machine}/executions?status={st}"),
             None => format!("state-machines/{state_machine}/executions"),
         };
-        self.send(self.http.get(self.route(&path))).await
+        self.get(&path).await
     }
 
     async fn describe(
@@ -565,12 +572,7 @@ impl Executions for ControlClient {
             cause: cause.map(str::to_string),
             state_machine: Some(state_machine.to_string()),
         };
-        self.send(
-            self.http
-                .post(self.route(&format!("executions/{name}/stop")))
-                .json(&body),
-        )
-        .await
+        self.post(&format!("executions/{name}/stop"), &body).await
     }
 
     async fn wait(
@@ -607,10 +609,7 @@ impl Executions for ControlClient {
         execution: &Execution,
     ) -> Result<Option<Vec<RunningJob>>, ControlError> {
         match self
-            .send(
-                self.http
-                    .get(self.route(&format!("executions/{}/jobs", execution.name))),
-            )
+            .get(&format!("executions/{}/jobs", execution.name))
             .await
         {
             Ok(jobs) => Ok(Some(jobs)),

@@ -290,6 +290,17 @@ impl LocalOrchestrator {
             .filter(|e| state_machine.is_none_or(|sm| &e.state_machine == sm)))
     }
 
+    /// [`LocalOrchestrator::load_of`], [`ControlError::NotFound`] when there is none.
+    async fn existing(
+        &self,
+        name: &ExecutionName,
+        state_machine: Option<&DeploymentName>,
+    ) -> Result<Execution, ControlError> {
+        self.load_of(name, state_machine)
+            .await?
+            .ok_or_else(|| ControlError::NotFound(format!("execution {name}")))
+    }
+
     /// Every state machine, by name.
     pub async fn list_state_machines(&self) -> Result<Vec<StateMachine>, ControlError> {
         self.table
@@ -342,10 +353,7 @@ impl LocalOrchestrator {
         error: Option<&str>,
         cause: Option<&str>,
     ) -> Result<Execution, ControlError> {
-        let e = self
-            .load_of(name, state_machine)
-            .await?
-            .ok_or_else(|| ControlError::NotFound(format!("execution {name}")))?;
+        let e = self.existing(name, state_machine).await?;
         if e.status.is_terminal() {
             return Ok(e);
         }
@@ -378,10 +386,7 @@ impl LocalOrchestrator {
         let mut ended = self.ended.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let e = self
-                .load_of(name, state_machine)
-                .await?
-                .ok_or_else(|| ControlError::NotFound(format!("execution {name}")))?;
+            let e = self.existing(name, state_machine).await?;
             if e.status.is_terminal() {
                 return Ok(e);
             }
@@ -532,19 +537,13 @@ impl LocalOrchestrator {
         let name = name.cloned().unwrap_or_else(ExecutionName::random);
         let input_value: Value = serde_json::from_str(input)
             .map_err(|e| ControlError::Invalid(format!("the execution input is not JSON: {e}")))?;
-        let e = Execution {
-            name: name.clone(),
-            id: exec_id(state_machine, &name),
-            state_machine: state_machine.clone(),
-            status: ExecutionStatus::Running,
-            start_date: Utc::now(),
-            stop_date: None,
-            input: Some(input.to_string()),
-            output: None,
-            error: None,
-            cause: None,
-            failing_state: None,
-        };
+        let e = Execution::running(
+            name.clone(),
+            exec_id(state_machine, &name),
+            state_machine.clone(),
+            Utc::now(),
+            Some(input.to_string()),
+        );
         let mut running = BTreeMap::new();
         running.insert(
             "state_machine".to_string(),

@@ -209,19 +209,13 @@ impl Executor {
         let (done_tx, done_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             exec: exec.clone(),
-            started: Execution {
-                name: name.clone(),
-                id: exec.id.clone(),
-                state_machine: machine_name.clone(),
-                status: ExecutionStatus::Running,
-                start_date: start,
-                stop_date: None,
-                input: Some(input.to_string()),
-                output: None,
-                error: None,
-                cause: None,
-                failing_state: None,
-            },
+            started: Execution::running(
+                name.clone(),
+                exec.id.clone(),
+                machine_name.clone(),
+                start,
+                Some(input.to_string()),
+            ),
             cancel,
             history: history.clone(),
             done: done_rx,

@@ -76,7 +76,7 @@ enum Command {
     ///   ferry deploy flow.py --notify-on-error \
     ///       --notify-slack-webhook-url https://hooks.slack.com/services/T0/B0/XXXX   # alert on failures
     #[command(verbatim_doc_comment)]
-    Deploy(cmd::deploy::DeployArgs),
+    Deploy(Box<cmd::deploy::DeployArgs>),
 
     /// Delete a deployment: its schedule, its state machine and its record. Running executions
     /// are not stopped. FLOW.py may be a deployment name as `ferry deployments` lists it.
@@ -160,7 +160,7 @@ async fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Spec(a) => cmd::spec::run(&ctx, a).await,
-        Command::Deploy(a) => cmd::deploy::deploy(&ctx, a).await,
+        Command::Deploy(a) => cmd::deploy::deploy(&ctx, *a).await,
         Command::Delete(a) => cmd::deploy::delete(&ctx, a).await,
         Command::Describe(a) => cmd::describe::describe(&ctx, a).await,
         Command::Deployments(a) => cmd::describe::deployments(&ctx, a).await,

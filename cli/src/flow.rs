@@ -140,9 +140,20 @@ impl DeploymentArgs {
     }
 }
 
-/// What `--help` says of a `FLOW.py|DEPLOYMENT` argument (`main.rs` puts it, and that value
-/// name, on the flow selector's positional of the commands that take one).
+/// What `--help` says of a `FLOW.py|DEPLOYMENT` argument.
 pub const TARGET_HELP: &str = "The flow file, or a deployment name as `ferry deployments` lists it. Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.";
+
+/// The flow selector's positional as the commands that also take a deployment name show it
+/// (`FLOW.py|DEPLOYMENT`, [`TARGET_HELP`]); other arguments unchanged. For
+/// `#[command(mut_args(flow::flow_or_deployment))]`, which keeps the arguments' order (so a
+/// trailing positional after it stays last).
+pub fn flow_or_deployment(a: clap::Arg) -> clap::Arg {
+    if a.get_id() == "flow" && a.is_positional() {
+        a.value_name("FLOW.py|DEPLOYMENT").help(TARGET_HELP)
+    } else {
+        a
+    }
+}
 
 /// A deployment named directly, as `ferry deployments` lists it (`fraud_model.prod.ScoreFlow`),
 /// where a command takes `FLOW.py|DEPLOYMENT`: `Ok(None)` when `arg` is an existing file (a flow

@@ -211,3 +211,51 @@ async fn an_execution_name_with_a_dot_is_refused_by_the_stack_with_the_one_rule(
         assert_eq!(req.send().await.unwrap().status(), 400, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_client_reads_definitions_and_starts_on_an_earlier_one_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, local) = serve(dir.path()).await;
+    let c = ControlClient::new(&url).unwrap();
+    let first = c.start(&dn("Pass"), None, "{}").await.unwrap();
+    c.wait(&dn("Pass"), &first.name, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.definition(&dn("Pass"), &first.name)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(PASS)
+    );
+    assert_eq!(c.definition(&dn("Wait"), &first.name).await.unwrap(), None);
+    assert_eq!(c.definition(&dn("Pass"), &en("nope")).await.unwrap(), None);
+
+    // Redeployed: the state machine has another definition; the earlier one still starts.
+    let v2 = PASS.replace(r#""ok":true"#, r#""ok":"v2""#);
+    local.put(&dn("Pass"), &v2, &BTreeMap::new()).await.unwrap();
+    assert_eq!(
+        c.state_machine(&dn("Pass"))
+            .await
+            .unwrap()
+            .unwrap()
+            .definition,
+        v2
+    );
+    assert!(c.state_machine(&dn("Gone")).await.unwrap().is_none());
+    let sha = ferry_deploy::keys::definition_sha256(PASS);
+    let again = c
+        .start_on_definition(&dn("Pass"), None, "{}", &sha)
+        .await
+        .unwrap();
+    let done = c
+        .wait(&dn("Pass"), &again.name, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.output_json().unwrap()["r"]["ok"], true);
+    assert!(matches!(
+        c.start_on_definition(&dn("Pass"), None, "{}", &"0".repeat(64))
+            .await,
+        Err(ControlError::NotFound(_))
+    ));
+}

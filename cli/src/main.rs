@@ -1,13 +1,14 @@
 //! `ferry`: take a Metaflow flow to production on the embedded stack (`ferry up`) or on AWS.
 
-#[cfg(feature = "aws")]
-mod aws_control;
 mod cmd;
 mod context;
+mod control;
 mod failure;
+mod flow;
 mod metadata;
 mod notify;
 mod package;
+mod run_input;
 mod submit;
 mod tokens;
 
@@ -84,11 +85,13 @@ enum Command {
     ///   ferry delete flow.py --branch feature_x
     ///   ferry delete fraud_model.test.feature_x.ScoreFlow
     #[command(verbatim_doc_comment)]
+    #[command(mut_args(flow::flow_or_deployment))]
     Delete(cmd::deploy::DeleteArgs),
 
     /// Show a deployment: owner, namespace, token hint, schedule, parameters, versions.
     ///
     /// Example: `ferry describe flow.py --production`
+    #[command(mut_args(flow::flow_or_deployment))]
     Describe(cmd::describe::DescribeArgs),
 
     /// List every deployment with its flow, project, branch, owner and schedule.
@@ -101,6 +104,7 @@ enum Command {
     Up(cmd::up::UpArgs),
 
     /// Start a run of a deployed flow, named by its flow file or its deployment name.
+    #[command(mut_args(flow::flow_or_deployment))]
     Trigger(cmd::trigger::TriggerArgs),
 
     /// Resume a failed run where it failed (or from --step): a new run that clones the tasks
@@ -115,6 +119,7 @@ enum Command {
     ///   ferry list-runs flow.py --failed
     ///   ferry list-runs fraud_model.prod.ScoreFlow --running
     #[command(verbatim_doc_comment)]
+    #[command(mut_args(flow::flow_or_deployment))]
     ListRuns(cmd::runs::ListRunsArgs),
 
     /// Show the status of one run.
@@ -208,5 +213,43 @@ fn restore_default_sigpipe() {
     // Rust code as a handler.
     unsafe {
         let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own consistency checks (positional order, trailing arguments, conflicts) over
+    /// every command, as `ferry` runs them on first use in debug builds.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// The commands that take a deployment name in place of the flow file say so, and
+    /// `trigger`'s flow parameters stay its last positional.
+    #[test]
+    fn flow_or_deployment_positionals() {
+        let cli = Cli::command();
+        for name in ["describe", "delete", "trigger", "list-runs"] {
+            let sub = cli.find_subcommand(name).unwrap();
+            let flow = sub.get_arguments().find(|a| a.get_id() == "flow").unwrap();
+            let value_names: Vec<&str> = flow
+                .get_value_names()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str())
+                .collect();
+            assert_eq!(value_names, ["FLOW.py|DEPLOYMENT"], "{name}");
+        }
+        let deploy = cli.find_subcommand("deploy").unwrap();
+        let flow = deploy
+            .get_arguments()
+            .find(|a| a.get_id() == "flow")
+            .unwrap();
+        assert_eq!(flow.get_value_names().unwrap()[0].as_str(), "FLOW.py");
     }
 }

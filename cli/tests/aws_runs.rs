@@ -141,7 +141,7 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
         DeployContext {
             table,
             blobs,
-            orchestrator: Arc::new(adapters.orchestrator),
+            state_machines: Arc::new(adapters.step_functions),
             schedules: Arc::new(adapters.schedules),
             job_definitions: Arc::new(adapters.job_definitions),
             secrets: Arc::new(adapters.secrets),

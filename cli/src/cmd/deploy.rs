@@ -1,41 +1,26 @@
 //! `ferry deploy FLOW.py` and `ferry delete FLOW.py`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use ferry_deploy::usecase::names_for;
+use ferry_control::DeploymentName;
 use ferry_deploy::{
     DeployOptions, DeployRequest, DeployResult, DeployStatus, RequestAction, RequestId,
 };
-use ferry_spec::FlowSpec;
 
 use crate::context::{Context, Target};
 use crate::failure::{ErrorKind, Failure};
+use crate::flow::{Check, DeploymentArgs, Resolved, deployment_named};
 use crate::{package, submit, tokens};
 
-/// Which deployment of a flow (`@project` branches make several).
+/// Which deployment of a flow (`@project` branches make several), and who may change it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Selector {
-    /// The flow file. Example: `examples/hello.py`.
-    #[arg(value_name = "FLOW.py")]
-    pub flow: PathBuf,
-
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
-
-    /// `@project` branch: deploys `<project>.test.<branch>.<Flow>` (with `--production`:
-    /// `<project>.prod.<branch>.<Flow>`). Lower-case letters, digits and `_`.
-    /// Example: `--branch feature_x`.
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: Option<String>,
-
-    /// `@project` production branch: deploys `<project>.prod.<Flow>`.
-    #[arg(long)]
-    pub production: bool,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
 
     /// The production token that authorises you to change a deployment made by someone else
     /// (with or without its `production:` prefix). Example: `--authorize helloflow-0-apnt`.
@@ -132,74 +117,10 @@ pub struct DeleteArgs {
     pub select: Selector,
 }
 
-/// The flow's spec, the deployment it goes to, and its token prefix.
-pub(crate) struct Resolved {
-    /// Who deploys.
-    pub user: String,
-    /// The flow file, canonical.
-    pub flow_file: PathBuf,
-    /// Its exported spec (validated when deploying).
-    pub spec: FlowSpec,
-    /// The deployment (= state machine) name.
-    pub deployment: String,
-    /// The production-token prefix.
-    pub token_prefix: String,
-}
-
-async fn resolve(ctx: &Context, select: &Selector, validate: bool) -> anyhow::Result<Resolved> {
-    resolve_flow(
-        ctx,
-        &select.flow,
-        select.flow_class.as_deref(),
-        select.branch.as_deref(),
-        select.production,
-        validate,
-    )
-    .await
-}
-
-/// Export the flow in `flow` (its FlowSpec class `class` when the file defines several) and
-/// name the deployment it goes to with `branch`/`production`; `validate`: check the flow is
-/// deployable (deploy), or only name it (delete, describe).
-pub(crate) async fn resolve_flow(
-    ctx: &Context,
-    flow: &Path,
-    class: Option<&str>,
-    branch: Option<&str>,
-    production: bool,
-    validate: bool,
-) -> anyhow::Result<Resolved> {
-    let flow_file = flow
-        .canonicalize()
-        .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
-    anyhow::ensure!(flow_file.is_file(), "{} is not a file", flow.display());
-    let spec = if validate {
-        crate::cmd::spec::export(&flow_file, class).await?
-    } else {
-        crate::cmd::spec::export_unvalidated(&flow_file, class).await?
-    };
-    let user = ctx.user()?.to_string();
-    let names = names_for(
-        &spec,
-        &user,
-        branch,
-        production,
-        ctx.state_machine_prefix().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    Ok(Resolved {
-        user,
-        flow_file,
-        spec,
-        deployment: names.state_machine,
-        token_prefix: names.token_prefix,
-    })
-}
-
 /// The deployment a request changes, and who asks.
 struct RequestTarget {
     user: String,
-    deployment: String,
+    deployment: DeploymentName,
     flow: String,
     token_prefix: String,
 }
@@ -220,7 +141,7 @@ fn new_request(t: &RequestTarget, action: RequestAction, options: DeployOptions)
         version: ferry_deploy::request::REQUEST_VERSION,
         request_id: RequestId::new(),
         action,
-        deployment: t.deployment.clone(),
+        deployment: t.deployment.to_string(),
         flow: t.flow.clone(),
         spec: None,
         package: None,
@@ -273,7 +194,7 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
                 ctx.home.display()
             )
         };
-        if ferry_local::stack::read_stack_file(&ctx.home).is_none() {
+        let Some(client) = crate::control::local_stack(ctx)? else {
             return Err(Failure::new(
                 ErrorKind::Unavailable,
                 format!(
@@ -282,9 +203,8 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
                     start()
                 ),
             ));
-        }
-        let client = crate::cmd::runs::StackClient::connect(ctx)?;
-        if client.get::<serde_json::Value>("stack").await.is_err() {
+        };
+        if client.stack().await.is_err() {
             return Err(Failure::new(
                 ErrorKind::Unavailable,
                 format!(
@@ -303,7 +223,11 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
     require_handler(ctx).await?;
     let suffixes = package::parse_suffixes(&args.package_suffixes)?;
     let notify = args.notify.plan()?;
-    let r = resolve(ctx, &args.select, true).await?;
+    let r = args
+        .select
+        .deployment
+        .resolve(ctx, Check::Deployable)
+        .await?;
     let platform = ctx.platform();
     eprintln!("Deploying {} to {platform}...", r.spec.flow);
     let folder = r.flow_file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -344,8 +268,8 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
         authorize: authorization(&args.select, &r.token_prefix),
         generate_new_token: args.generate_new_token,
         given_token: args.new_token.clone(),
-        branch: args.select.branch.clone(),
-        production: args.select.production,
+        branch: args.select.deployment.branch.clone(),
+        production: args.select.deployment.production,
         tags: args.tags.clone(),
         max_workers: Some(args.max_workers),
         workflow_timeout: args.workflow_timeout,
@@ -389,15 +313,12 @@ pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode>
 /// The deployment `ferry delete` names: by its flow file and selectors, or by name (its record
 /// says which flow it is and its token prefix).
 async fn delete_target(ctx: &Context, select: &Selector) -> anyhow::Result<RequestTarget> {
-    let Some(name) = crate::cmd::runs::deployment_named(&select.flow)? else {
-        return Ok(RequestTarget::from(&resolve(ctx, select, false).await?));
-    };
-    crate::cmd::runs::refuse_selectors_with_name(
-        &name,
-        select.flow_class.as_deref(),
-        select.branch.as_deref(),
-        select.production,
-    )?;
+    if deployment_named(&select.deployment.flow.flow)?.is_none() {
+        return Ok(RequestTarget::from(
+            &select.deployment.resolve(ctx, Check::NameOnly).await?,
+        ));
+    }
+    let name = select.deployment.deployment(ctx).await?;
     let store = ferry_deploy::DeploymentStore::new(ctx.table().await?);
     let Some(record) = store.get(&name).await? else {
         return Err(Failure::new(
@@ -420,8 +341,8 @@ pub async fn delete(ctx: &Context, args: DeleteArgs) -> anyhow::Result<ExitCode>
     let blobs = ctx.blobs().await?;
     let options = DeployOptions {
         authorize: authorization(&args.select, &target.token_prefix),
-        branch: args.select.branch.clone(),
-        production: args.select.production,
+        branch: args.select.deployment.branch.clone(),
+        production: args.select.deployment.production,
         ..DeployOptions::default()
     };
     let request = new_request(&target, RequestAction::Delete, options);

@@ -1,6 +1,5 @@
 //! `ferry describe FLOW.py` and `ferry deployments`: read the deployment records.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ferry_deploy::{DeploymentRecord, DeploymentStore};
@@ -8,59 +7,24 @@ use ferry_notify::{DeliveryLog, DeliveryReport};
 
 use crate::context::Context;
 use crate::failure::{ErrorKind, Failure};
+use crate::flow::DeploymentArgs;
 use crate::tokens;
 
 /// Arguments of `ferry describe`.
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
-    /// The flow file, or a deployment name as `ferry deployments` lists it.
-    /// Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.
-    #[arg(value_name = "FLOW.py|DEPLOYMENT")]
-    pub flow: PathBuf,
-
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
-
-    /// `@project` branch of the deployment. Example: `--branch feature_x`.
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: Option<String>,
-
-    /// `@project` production deployment.
-    #[arg(long)]
-    pub production: bool,
+    /// The flow file (or a deployment name), its `--flow` class and `@project` branch.
+    #[command(flatten)]
+    pub select: DeploymentArgs,
 }
 
 /// Arguments of `ferry deployments`.
 #[derive(Debug, clap::Args)]
 pub struct DeploymentsArgs {}
 
-/// The deployment a `describe` argument names.
-async fn deployment_name(ctx: &Context, args: &DescribeArgs) -> anyhow::Result<String> {
-    if let Some(name) = crate::cmd::runs::deployment_named(&args.flow)? {
-        crate::cmd::runs::refuse_selectors_with_name(
-            &name,
-            args.flow_class.as_deref(),
-            args.branch.as_deref(),
-            args.production,
-        )?;
-        return Ok(name);
-    }
-    let r = crate::cmd::deploy::resolve_flow(
-        ctx,
-        &args.flow,
-        args.flow_class.as_deref(),
-        args.branch.as_deref(),
-        args.production,
-        false,
-    )
-    .await?;
-    Ok(r.deployment)
-}
-
 /// Describe one deployment.
 pub async fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<ExitCode> {
-    let name = deployment_name(ctx, &args).await?;
+    let name = args.select.deployment(ctx).await?;
     let table = ctx.table().await?;
     let store = DeploymentStore::new(table.clone());
     let Some(record) = store.get(&name).await? else {

@@ -1,6 +1,9 @@
 //! One module per command (or family of commands). Each exposes a clap `Args` struct and
 //! `pub async fn run(ctx: &Context, args: …) -> anyhow::Result<ExitCode>`; `main.rs` holds the
-//! top-level command enum and dispatches.
+//! top-level command enum and dispatches. No command module imports another: what several
+//! share lives beside them, named for it (`crate::flow`: the flow selector and `resolve()`;
+//! `crate::control`: the control plane of the run commands; `crate::submit`, `crate::package`,
+//! `crate::tokens`).
 //!
 //! | module | commands | owner |
 //! |---|---|---|

@@ -6,27 +6,28 @@
 //! the origin's version), and what the metadata service recorded for the origin's tasks; the
 //! planner (`ferry_deploy::resume`) refuses or builds the clone plan and the input; the plan is
 //! stored (`resume/<sha256>.json`) and the execution started, on the origin's definition when the
-//! deployment was redeployed since. Built on the control routes of `crate::cmd::runs` (the
-//! embedded stack's control API, or the same routes answered on AWS).
+//! deployment was redeployed since. Built on the target's control plane (`crate::control`:
+//! `Executions::definition`, `state_machine` and `start_on_definition`, over the embedded
+//! stack's control API or on Step Functions).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use ferry_control::{ControlError, Execution, ExecutionStatus, Executions, RunId};
+use ferry_deploy::DeploymentRecord;
 use ferry_deploy::resume::{
     ResumeError, ResumePlan, ResumeRequest, StepGraph, origin_tasks, plan_resume,
     task_description_urls,
 };
 use ferry_deploy::tokens::Holder;
-use ferry_deploy::{DeploymentRecord, Execution, ExecutionStatus, StateMachine};
-use ferry_spec::resume::ResumeSection;
 use ferry_spec::task::TaskDescription;
 use ferry_store::Blobs;
 use serde_json::{Value, json};
 
-use crate::cmd::runs::{StackClient, execution_name, metaflow_time};
 use crate::context::Context;
+use crate::control::{ControlPlane, failure, metaflow_time};
 use crate::failure::{ErrorKind, Failure};
 use crate::metadata::MetadataClient;
 
@@ -93,9 +94,9 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
             "invalid tag {bad:?}: a tag is 1 to 500 bytes"
         )));
     }
-    let name = execution_name(&args.run_id)?;
-    let client = StackClient::connect(ctx)?;
-    let Some(origin) = client.execution(name).await? else {
+    let run = RunId::parse(&args.run_id)?;
+    let control = ControlPlane::connect(ctx).await?;
+    let Some(origin) = control.find_run(&run).await? else {
         return Err(Failure::new(
             ErrorKind::NotFound,
             format!(
@@ -106,7 +107,7 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
         ));
     };
     let deployment = origin.state_machine.clone();
-    let Some(record) = client.deployment(&deployment).await? else {
+    let Some(record) = control.deployment(&deployment).await? else {
         return Err(Failure::new(
             ErrorKind::NotFound,
             format!(
@@ -117,7 +118,7 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
         ));
     };
     let blobs = ctx.blobs().await?;
-    let version = origin_version(&client, &origin, &record).await?;
+    let version = origin_version(&control, &origin, &record).await?;
     let descriptions = version_descriptions(blobs.as_ref(), &version.definition).await?;
     let graph = StepGraph::from_descriptions(&descriptions).map_err(|e| {
         anyhow::anyhow!("reading the steps of the version {} ran: {e}", args.run_id)
@@ -164,20 +165,22 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("storing the clone plan {}", plan.plan_ref.key))?;
     }
-    let input = crate::cmd::trigger::offload_long_parameters(ctx, plan.input()).await?;
-    let mut body = json!({"input": input});
-    if let Some(sha) = &version.earlier {
-        body["definition_sha256"] = json!(sha);
-    }
-    let started: Execution = match client
-        .post(&format!("state-machines/{deployment}/executions"), &body)
-        .await?
-    {
-        Ok(e) => e,
-        Err(f) if f.status == 404 || f.status == 409 => {
-            return Err(Failure::new(ErrorKind::Refused, f.message));
+    let input = crate::run_input::offload_long_parameters(ctx, plan.input()).await?;
+    let executions = control.executions();
+    let started = match &version.earlier {
+        Some(sha) => {
+            executions
+                .start_on_definition(&deployment, None, &input, sha)
+                .await
         }
-        Err(f) => bail!("{}", f.message),
+        None => executions.start(&deployment, None, &input).await,
+    };
+    let started: Execution = match started {
+        Ok(e) => e,
+        Err(e @ (ControlError::NotFound(_) | ControlError::AlreadyExists(_))) => {
+            return Err(Failure::new(ErrorKind::Refused, e.to_string()));
+        }
+        Err(e) => return Err(failure(e)),
     };
     let new_run = ferry_spec::task::run_id_for_execution(&started.name);
     let notes = notes(&plan, &record, &origin, version.earlier.is_some());
@@ -209,7 +212,7 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
     });
     let mut code = ExitCode::SUCCESS;
     if args.wait {
-        let ended = wait_for_end(&client, &started.name).await?;
+        let ended = wait_for_end(executions, &started).await?;
         result["status"] = json!(ended.status);
         if !ctx.json {
             println!("Run {new_run} ended {}.", ended.status);
@@ -276,60 +279,39 @@ fn refusal(e: ResumeError) -> anyhow::Error {
 /// A run from before the embedded stack kept definitions ran the current one unless the
 /// deployment was redeployed after it started; then it cannot be resumed.
 async fn origin_version(
-    client: &StackClient,
+    control: &ControlPlane,
     origin: &Execution,
     record: &DeploymentRecord,
 ) -> anyhow::Result<Version> {
-    let current: StateMachine = match client
-        .get(&format!("state-machines/{}", origin.state_machine))
-        .await?
-    {
-        Ok(sm) => sm,
-        Err(f) if f.status == 404 => {
-            return Err(Failure::new(
-                ErrorKind::NotFound,
-                format!(
-                    "the state machine {} is gone: deploy the flow again, then resume",
-                    origin.state_machine
-                ),
-            ));
-        }
-        Err(f) => bail!("{}", f.message),
+    let executions = control.executions();
+    let Some(current) = executions
+        .state_machine(&origin.state_machine)
+        .await
+        .map_err(failure)?
+    else {
+        return Err(Failure::new(
+            ErrorKind::NotFound,
+            format!(
+                "the state machine {} is gone: deploy the flow again, then resume",
+                origin.state_machine
+            ),
+        ));
     };
-    let kept: Option<Value> = match client
-        .get::<Value>(&format!(
-            "executions/{}/definition?state_machine={}",
-            origin.name, origin.state_machine
-        ))
-        .await?
-    {
-        Ok(v) => Some(v),
-        Err(f) if f.status == 404 => None,
-        Err(f) => bail!("{}", f.message),
-    };
+    let kept = executions
+        .definition(&origin.state_machine, &origin.name)
+        .await
+        .map_err(failure)?;
     match kept {
-        Some(v) => {
-            let definition = v
-                .get("definition")
-                .and_then(Value::as_str)
-                .context("the origin's definition")?
-                .to_string();
-            if definition == current.definition {
-                Ok(Version {
-                    definition,
-                    earlier: None,
-                })
-            } else {
-                let sha = v
-                    .get("sha256")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| ferry_deploy::keys::sha256_hex(definition.as_bytes()));
-                Ok(Version {
-                    definition,
-                    earlier: Some(sha),
-                })
-            }
+        Some(definition) if definition == current.definition => Ok(Version {
+            definition,
+            earlier: None,
+        }),
+        Some(definition) => {
+            let sha = ferry_deploy::keys::definition_sha256(&definition);
+            Ok(Version {
+                definition,
+                earlier: Some(sha),
+            })
         }
         None if record.updated_at <= origin.start_date => Ok(Version {
             definition: current.definition,
@@ -338,8 +320,8 @@ async fn origin_version(
         None => Err(Failure::new(
             ErrorKind::Refused,
             format!(
-                "sfn-{} started before {} was redeployed ({}), and the version it ran is not known (it predates the stack keeping them): resuming it would run other code. Trigger a new run with `ferry trigger` instead.",
-                origin.name,
+                "{} started before {} was redeployed ({}), and the version it ran is not known (it predates the stack keeping them): resuming it would run other code. Trigger a new run with `ferry trigger` instead.",
+                origin.run_id(),
                 record.deployment,
                 metaflow_time(&record.updated_at)
             ),
@@ -413,25 +395,15 @@ async fn origin_parameters(
         .context("the origin's parameters blob is not UTF-8")
 }
 
-/// Poll the execution until it ends.
-async fn wait_for_end(client: &StackClient, name: &str) -> anyhow::Result<Execution> {
-    let mut pause = Duration::from_millis(250);
+/// Wait for the execution to end (a long wait, asked again until it has).
+async fn wait_for_end(executions: &dyn Executions, e: &Execution) -> anyhow::Result<Execution> {
     loop {
-        let Some(e) = client.execution(name).await? else {
-            bail!("the run sfn-{name} disappeared");
-        };
-        if e.status.is_terminal() {
-            return Ok(e);
+        let now = executions
+            .wait(&e.state_machine, &e.name, Duration::from_secs(3600))
+            .await
+            .map_err(failure)?;
+        if now.status.is_terminal() {
+            return Ok(now);
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(5));
     }
-}
-
-/// The resume section of a run's input, when it is a resumed run (its `Parameters` text holds
-/// `ferry.resume`; a run whose parameters went to a blob is not recognized here).
-pub fn resumed_from(e: &Execution) -> Option<ResumeSection> {
-    let input: Value = serde_json::from_str(e.input.as_deref()?).ok()?;
-    let params: Value = serde_json::from_str(input.get("Parameters")?.as_str()?).ok()?;
-    serde_json::from_value(params.get(ferry_spec::resume::PARAMETERS_RESUME)?.clone()).ok()
 }

@@ -1,325 +1,39 @@
 //! `ferry list-runs FLOW.py`, `ferry status RUN_ID`, `ferry terminate RUN_ID`: runs of deployed
-//! flows on the embedded stack, through its control API (`/ferry/v1/`, found in
-//! `<home>/stack.json`), or on AWS through the same routes answered by `crate::aws_control`
-//! (Step Functions and the deployments table). Output lines follow Metaflow's
-//! `step-functions list-runs`/`terminate`.
+//! flows, through the target's control plane (`crate::control`: the embedded stack's control
+//! API, or Step Functions on AWS). Output lines follow Metaflow's `step-functions
+//! list-runs`/`terminate`.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
-use chrono::{DateTime, Utc};
-use ferry_deploy::failure::TaskFailure;
-use ferry_deploy::usecase::names_for;
-use ferry_deploy::{DeploymentRecord, Execution, ExecutionStatus};
-use ferry_local::runner::LiveJob;
-use serde::de::DeserializeOwned;
+use ferry_control::cause::TaskFailure;
+use ferry_control::{ControlError, Execution, ExecutionStatus, RunId, RunningJob};
+use ferry_spec::resume::ResumeSection;
 use serde_json::{Value, json};
 
-use crate::context::{Context, Target};
+use crate::context::Context;
+use crate::control::{ControlPlane, failure, metaflow_time};
 use crate::failure::{ErrorKind, Failure};
-
-/// A client of the running embedded stack's control API (or, for an AWS target, of the same
-/// routes answered on AWS by `crate::aws_control`).
-pub struct StackClient {
-    base: String,
-    http: reqwest::Client,
-    #[cfg(feature = "aws")]
-    aws: Option<crate::aws_control::AwsControl>,
-}
-
-/// An answer of the control API that is not a success.
-#[derive(Debug)]
-pub struct ApiFailure {
-    pub status: u16,
-    pub message: String,
-}
-
-impl StackClient {
-    /// The stack running on the context's home (an error saying how to start one otherwise).
-    pub fn connect(ctx: &Context) -> anyhow::Result<Self> {
-        #[cfg(feature = "aws")]
-        if let Target::Aws(aws) = &ctx.target {
-            return Ok(StackClient {
-                base: format!("s3://{}/{}", aws.bucket, aws.prefix),
-                http: reqwest::Client::new(),
-                aws: Some(crate::aws_control::AwsControl::new(aws.clone())),
-            });
-        }
-        if let Target::Aws(_) = ctx.target {
-            bail!(
-                "this command works with the embedded stack; {} points at AWS",
-                ctx.home.display()
-            );
-        }
-        let Some(info) = ferry_local::stack::read_stack_file(&ctx.home) else {
-            return Err(Failure::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "no Ferry stack is running on {}: start one with `ferry up --home {}`",
-                    ctx.home.display(),
-                    ctx.home.display()
-                ),
-            ));
-        };
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .context("building the HTTP client")?;
-        Ok(StackClient {
-            base: info.url.trim_end_matches('/').to_string(),
-            http,
-            #[cfg(feature = "aws")]
-            aws: None,
-        })
-    }
-
-    async fn send<T: DeserializeOwned>(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> anyhow::Result<Result<T, ApiFailure>> {
-        let resp = req.send().await.map_err(|e| {
-            Failure::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "the Ferry stack at {} does not answer (is `ferry up` still running?): {e}",
-                    self.base
-                ),
-            )
-        })?;
-        let status = resp.status();
-        let body = resp.bytes().await.context("reading the stack's answer")?;
-        if status.is_success() {
-            return Ok(Ok(
-                serde_json::from_slice(&body).context("decoding the stack's answer")?
-            ));
-        }
-        let message = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).to_string());
-        Ok(Err(ApiFailure {
-            status: status.as_u16(),
-            message,
-        }))
-    }
-
-    /// `GET /ferry/v1/<path>`.
-    pub async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> anyhow::Result<Result<T, ApiFailure>> {
-        #[cfg(feature = "aws")]
-        if let Some(aws) = &self.aws {
-            return decode(aws.call("GET", path, None).await?);
-        }
-        self.send(self.http.get(format!("{}/ferry/v1/{path}", self.base)))
-            .await
-    }
-
-    /// `POST /ferry/v1/<path>` with a JSON body.
-    pub async fn post<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &Value,
-    ) -> anyhow::Result<Result<T, ApiFailure>> {
-        #[cfg(feature = "aws")]
-        if let Some(aws) = &self.aws {
-            return decode(aws.call("POST", path, Some(body)).await?);
-        }
-        self.send(
-            self.http
-                .post(format!("{}/ferry/v1/{path}", self.base))
-                .json(body),
-        )
-        .await
-    }
-
-    /// A deployment record, `None` if there is no such deployment.
-    pub async fn deployment(&self, name: &str) -> anyhow::Result<Option<DeploymentRecord>> {
-        match self
-            .get::<DeploymentRecord>(&format!("deployments/{name}"))
-            .await?
-        {
-            Ok(r) => Ok(Some(r)),
-            Err(f) if f.status == 404 => Ok(None),
-            Err(f) => bail!("{}", f.message),
-        }
-    }
-
-    /// An execution of state machine `state_machine` by name, `None` if unknown (on AWS one
-    /// `DescribeExecution`, where [`StackClient::execution`] looks through every deployment).
-    pub async fn execution_of(
-        &self,
-        state_machine: &str,
-        name: &str,
-    ) -> anyhow::Result<Option<Execution>> {
-        match self
-            .get::<Execution>(&format!("executions/{name}?state_machine={state_machine}"))
-            .await?
-        {
-            Ok(e) => Ok(Some(e)),
-            Err(f) if f.status == 404 => Ok(None),
-            Err(f) => bail!("{}", f.message),
-        }
-    }
-
-    /// An execution by name, `None` if unknown.
-    pub async fn execution(&self, name: &str) -> anyhow::Result<Option<Execution>> {
-        match self.get::<Execution>(&format!("executions/{name}")).await? {
-            Ok(e) => Ok(Some(e)),
-            Err(f) if f.status == 404 => Ok(None),
-            Err(f) => bail!("{}", f.message),
-        }
-    }
-}
-
-/// Decode a route's JSON answer.
-#[cfg(feature = "aws")]
-fn decode<T: DeserializeOwned>(
-    r: Result<Value, ApiFailure>,
-) -> anyhow::Result<Result<T, ApiFailure>> {
-    match r {
-        Ok(v) => Ok(Ok(
-            serde_json::from_value(v).context("decoding an AWS answer")?
-        )),
-        Err(f) => Ok(Err(f)),
-    }
-}
-
-/// Which deployment of a flow file (`@project` branches make several).
-#[derive(Debug, Clone, clap::Args)]
-pub struct FlowSelector {
-    /// The flow file, or a deployment name as `ferry deployments` lists it.
-    /// Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.
-    #[arg(value_name = "FLOW.py|DEPLOYMENT")]
-    pub flow: PathBuf,
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
-    /// `@project` branch of the deployment. Example: `--branch feature_x`.
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: Option<String>,
-    /// `@project` production deployment.
-    #[arg(long)]
-    pub production: bool,
-}
-
-/// A deployment named directly, as `ferry deployments` lists it (`fraud_model.prod.ScoreFlow`),
-/// where a command takes `FLOW.py|DEPLOYMENT`: `Ok(None)` when `arg` is an existing file (a flow
-/// file, handled by the caller); an error for a `.py` file that does not exist or a name that is
-/// no deployment name (1 to 80 letters, digits, `.`, `-`, `_`).
-pub fn deployment_named(arg: &Path) -> anyhow::Result<Option<String>> {
-    if arg.is_file() {
-        return Ok(None);
-    }
-    let name = arg.to_string_lossy().to_string();
-    if name.ends_with(".py") || name.contains('/') {
-        bail!("cannot read the flow file {name}: no such file");
-    }
-    if ferry_deploy::keys::validate_deployment(&name).is_err() {
-        bail!(
-            "{name:?} is neither a flow file nor a deployment name (1 to 80 letters, digits, '.', '-' or '_', as `ferry deployments` lists them)"
-        );
-    }
-    Ok(Some(name))
-}
-
-/// The flow selectors that make no sense with a deployment name (it names one deployment of
-/// one flow already): a usage error naming them.
-pub fn refuse_selectors_with_name(
-    name: &str,
-    class: Option<&str>,
-    branch: Option<&str>,
-    production: bool,
-) -> anyhow::Result<()> {
-    let given: Vec<&str> = [
-        class.map(|_| "--flow"),
-        branch.map(|_| "--branch"),
-        production.then_some("--production"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if given.is_empty() {
-        return Ok(());
-    }
-    Err(anyhow::Error::new(crate::UsageError(anyhow::anyhow!(
-        "{} select a deployment of a flow file; {name} names a deployment already: drop {}",
-        given.join(" and "),
-        if given.len() == 1 { "it" } else { "them" }
-    ))))
-}
-
-/// The deployment (state machine) name of a flow file (its FlowSpec class `class` when the file
-/// defines several), as `ferry deploy` computed it; or the deployment name given in its place
-/// (see [`deployment_named`]).
-pub async fn deployment_of(
-    ctx: &Context,
-    flow: &Path,
-    class: Option<&str>,
-    branch: Option<&str>,
-    production: bool,
-) -> anyhow::Result<String> {
-    if let Some(name) = deployment_named(flow)? {
-        refuse_selectors_with_name(&name, class, branch, production)?;
-        return Ok(name);
-    }
-    let file = flow
-        .canonicalize()
-        .with_context(|| format!("cannot read the flow file {}", flow.display()))?;
-    let spec = crate::cmd::spec::export_unvalidated(&file, class).await?;
-    let names = names_for(
-        &spec,
-        ctx.user()?,
-        branch,
-        production,
-        ctx.state_machine_prefix().as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
-    Ok(names.state_machine)
-}
+use crate::flow::DeploymentArgs;
 
 /// "no run sfn-… on <platform>", a [`ErrorKind::NotFound`] failure.
-fn no_run(ctx: &Context, run_id: &str) -> anyhow::Error {
+fn no_run(ctx: &Context, run_id: &RunId) -> anyhow::Error {
     Failure::new(
         ErrorKind::NotFound,
         format!("no run {run_id} on {}", ctx.platform()),
     )
 }
 
-/// The execution name of a run id (`sfn-<name>`), with Metaflow's message otherwise.
-pub fn execution_name(run_id: &str) -> anyhow::Result<&str> {
-    let Some(name) = run_id.strip_prefix("sfn-") else {
-        bail!(
-            "Run IDs for flows executed through Ferry (as through AWS Step Functions) begin with 'sfn-': {run_id:?}"
-        );
-    };
-    // Step Functions execution names: 1 to 80 characters; Ferry's are UUIDs.
-    let valid = !name.is_empty()
-        && name.len() <= 80
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid {
-        let shown: String = run_id.chars().take(90).collect();
-        bail!(
-            "{shown:?} is not a run id: expected sfn- followed by an execution name (1 to 80 letters, digits, - or _), as `ferry list-runs` prints"
-        );
-    }
-    Ok(name)
-}
-
-/// `2026-11-30 02:24:19+00:00`, as Metaflow prints boto's datetimes.
-pub fn metaflow_time(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S%:z").to_string()
+/// The run id argument parsed (`sfn-<execution name>`, the one execution-name rule), with
+/// Metaflow's message when the prefix is missing.
+fn run_id(arg: &str) -> anyhow::Result<RunId> {
+    Ok(RunId::parse(arg)?)
 }
 
 /// Arguments of `ferry list-runs`.
 #[derive(Debug, clap::Args)]
 pub struct ListRunsArgs {
     #[command(flatten)]
-    pub select: FlowSelector,
+    pub select: DeploymentArgs,
     /// Only running executions.
     #[arg(long)]
     pub running: bool,
@@ -341,25 +55,33 @@ pub struct ListRunsArgs {
 pub fn run_line(e: &Execution) -> String {
     match &e.stop_date {
         Some(stop) => format!(
-            "sfn-{} startedAt:'{}' stoppedAt:'{}' {}",
-            e.name,
+            "{} startedAt:'{}' stoppedAt:'{}' {}",
+            e.run_id(),
             metaflow_time(&e.start_date),
             metaflow_time(stop),
             e.status
         ),
         None => format!(
-            "sfn-{} startedAt:'{}' {}",
-            e.name,
+            "{} startedAt:'{}' {}",
+            e.run_id(),
             metaflow_time(&e.start_date),
             e.status
         ),
     }
 }
 
+/// The resume section of a resumed run (`None` for other runs, and for runs listed without
+/// their input).
+fn resumed_from(e: &Execution) -> Option<ResumeSection> {
+    e.input
+        .as_deref()
+        .and_then(ResumeSection::from_execution_input)
+}
+
 fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
-    let resumed = crate::cmd::resume::resumed_from(e);
+    let resumed = resumed_from(e);
     json!({
-        "run_id": format!("sfn-{}", e.name),
+        "run_id": e.run_id(),
         "flow": flow,
         "state_machine": e.state_machine,
         "execution": e.name,
@@ -376,16 +98,8 @@ fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
 
 /// List the runs of a deployed flow, newest first.
 pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<ExitCode> {
-    let s = &args.select;
-    let deployment = deployment_of(
-        ctx,
-        &s.flow,
-        s.flow_class.as_deref(),
-        s.branch.as_deref(),
-        s.production,
-    )
-    .await?;
-    let client = StackClient::connect(ctx)?;
+    let deployment = args.select.deployment(ctx).await?;
+    let control = ControlPlane::connect(ctx).await?;
     let mut filters = Vec::new();
     for (on, st) in [
         (args.running, ExecutionStatus::Running),
@@ -405,30 +119,21 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
     };
     let mut runs: Vec<Execution> = Vec::new();
     for q in queries {
-        let path = match q {
-            Some(st) => format!("state-machines/{deployment}/executions?status={st}"),
-            None => format!("state-machines/{deployment}/executions"),
-        };
-        match client.get::<Vec<Execution>>(&path).await? {
+        match control.executions().list(&deployment, q).await {
             Ok(mut list) => runs.append(&mut list),
-            Err(f) if f.status == 404 => {
+            Err(ControlError::NotFound(_)) => {
                 return Err(Failure::new(
                     ErrorKind::NotFound,
                     ferry_deploy::messages::missing(&deployment, ctx.platform()),
                 ));
             }
-            Err(f) => bail!("{}", f.message),
+            Err(e) => return Err(failure(e)),
         }
     }
     runs.sort_by_key(|e| std::cmp::Reverse(e.start_date));
     // Listings carry no input: describe each run to mark the resumed ones.
     for e in runs.iter_mut() {
-        if let Some(full) = client
-            .execution_of(&deployment, &e.name)
-            .await
-            .ok()
-            .flatten()
-        {
+        if let Ok(Some(full)) = control.executions().describe(&deployment, &e.name).await {
             e.input = full.input;
         }
     }
@@ -453,7 +158,7 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
         }
     }
     for e in &runs {
-        match crate::cmd::resume::resumed_from(e) {
+        match resumed_from(e) {
             Some(r) => println!("{} resumed from {}", run_line(e), r.origin_run_id),
             None => println!("{}", run_line(e)),
         }
@@ -471,15 +176,21 @@ pub struct StatusArgs {
 
 /// Show one run: status, start/stop, and for a failure the failing step and its cause.
 pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let name = execution_name(&args.run_id)?;
-    let client = StackClient::connect(ctx)?;
-    let Some(e) = client.execution(name).await? else {
-        return Err(no_run(ctx, &args.run_id));
+    let run = run_id(&args.run_id)?;
+    let control = ControlPlane::connect(ctx).await?;
+    let Some(e) = control.find_run(&run).await? else {
+        return Err(no_run(ctx, &run));
     };
-    let flow = client.deployment(&e.state_machine).await?.map(|r| r.flow);
-    let failure = e.cause.as_deref().and_then(TaskFailure::from_cause);
+    let flow = control.deployment(&e.state_machine).await?.map(|r| r.flow);
+    let failed_task = e.cause.as_deref().and_then(TaskFailure::from_cause);
+    // The tasks it runs now, where the control plane can tell cheaply (the embedded stack; on
+    // AWS, DescribeExecution does not say and walking the history is not worth a status call).
     let jobs = if e.status == ExecutionStatus::Running {
-        running_jobs(ctx, &client, name).await?
+        control
+            .executions()
+            .running_jobs(&e)
+            .await
+            .map_err(failure)?
     } else {
         None
     };
@@ -488,7 +199,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         if let Some(jobs) = &jobs {
             v["running"] = json!(jobs);
         }
-        if let Some(f) = &failure {
+        if let Some(f) = &failed_task {
             v["failing_task"] = json!(f.task_id);
             v["exit_code"] = json!(f.exit_code);
             v["reason"] = json!(f.reason);
@@ -496,12 +207,14 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let flow_name = flow.clone().unwrap_or_else(|| e.state_machine.clone());
+    let flow_name = flow.clone().unwrap_or_else(|| e.state_machine.to_string());
     println!(
-        "Run sfn-{} of {flow_name} (deployment {}): {}",
-        e.name, e.state_machine, e.status
+        "Run {} of {flow_name} (deployment {}): {}",
+        e.run_id(),
+        e.state_machine,
+        e.status
     );
-    if let Some(r) = crate::cmd::resume::resumed_from(&e) {
+    if let Some(r) = resumed_from(&e) {
         match &r.resume_step {
             Some(step) => println!("Resumed from: {} (at step {step})", r.origin_run_id),
             None => println!("Resumed from: {}", r.origin_run_id),
@@ -520,7 +233,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
         if let Some(step) = &e.failing_state {
             println!("Failed step: {step}");
         }
-        match &failure {
+        match &failed_task {
             Some(f) => {
                 let mut why = f.reason.clone().unwrap_or_else(|| "the task failed".into());
                 if let Some(code) = f.exit_code {
@@ -532,8 +245,8 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
                 );
                 if let (Some(step), Some(task)) = (&e.failing_state, &f.task_id) {
                     println!(
-                        "Logs: ferry logs {flow_name}/sfn-{}/{step}/{task} --stderr",
-                        e.name
+                        "Logs: ferry logs {flow_name}/{}/{step}/{task} --stderr",
+                        e.run_id()
                     );
                 }
             }
@@ -554,35 +267,13 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// The tasks a running execution runs now: on the embedded stack from its control API
-/// (`GET executions/{name}/jobs`); `None` where nobody can tell cheaply (AWS: DescribeExecution
-/// does not say, and walking the execution history is not worth a status call).
-async fn running_jobs(
-    ctx: &Context,
-    client: &StackClient,
-    name: &str,
-) -> anyhow::Result<Option<Vec<LiveJob>>> {
-    if !matches!(ctx.target, Target::Local) {
-        return Ok(None);
-    }
-    match client
-        .get::<Vec<LiveJob>>(&format!("executions/{name}/jobs"))
-        .await?
-    {
-        Ok(jobs) => Ok(Some(jobs)),
-        // A stack from before the route, or a run that just ended.
-        Err(f) if f.status == 404 => Ok(None),
-        Err(f) => bail!("{}", f.message),
-    }
-}
-
 /// `Running:` then `  start: task j-1 (attempt 1, since …)`, one line per step, at most three
 /// task ids each.
-fn running_lines(jobs: &[LiveJob]) -> Vec<String> {
+fn running_lines(jobs: &[RunningJob]) -> Vec<String> {
     if jobs.is_empty() {
         return vec!["Running: no task at this moment (between steps)".to_string()];
     }
-    let mut steps: Vec<(&str, Vec<&LiveJob>)> = Vec::new();
+    let mut steps: Vec<(&str, Vec<&RunningJob>)> = Vec::new();
     for j in jobs {
         match steps.iter_mut().find(|(s, _)| *s == j.step) {
             Some((_, v)) => v.push(j),
@@ -591,7 +282,7 @@ fn running_lines(jobs: &[LiveJob]) -> Vec<String> {
     }
     let mut out = vec!["Running:".to_string()];
     for (step, js) in &steps {
-        let running: Vec<&&LiveJob> = js.iter().filter(|j| j.started_at.is_some()).collect();
+        let running: Vec<&&RunningJob> = js.iter().filter(|j| j.started_at.is_some()).collect();
         let waiting = js.len() - running.len();
         let mut line = format!("  {step}:");
         if let [one] = running.as_slice() {
@@ -634,16 +325,16 @@ pub struct TerminateArgs {
 
 /// Stop a running run and every process of it.
 pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<ExitCode> {
-    let name = execution_name(&args.run_id)?;
-    let client = StackClient::connect(ctx)?;
-    let Some(e) = client.execution(name).await? else {
-        return Err(no_run(ctx, &args.run_id));
+    let run = run_id(&args.run_id)?;
+    let control = ControlPlane::connect(ctx).await?;
+    let Some(e) = control.find_run(&run).await? else {
+        return Err(no_run(ctx, &run));
     };
-    let flow = client
+    let flow = control
         .deployment(&e.state_machine)
         .await?
         .map(|r| r.flow)
-        .unwrap_or_else(|| e.state_machine.clone());
+        .unwrap_or_else(|| e.state_machine.to_string());
     if e.status != ExecutionStatus::Running {
         let message = format!(
             "Run {} for Flow {flow} is not running: it ended {}.",
@@ -662,14 +353,17 @@ pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<Exi
     if !ctx.json {
         println!("Terminating run {} for Flow {flow}", args.run_id);
     }
-    let body = json!({"error": "Ferry.Terminated", "cause": format!("Terminated by {}", ctx.user().unwrap_or("a user"))});
-    let stopped: Execution = match client
-        .post(&format!("executions/{name}/stop"), &body)
-        .await?
-    {
-        Ok(e) => e,
-        Err(f) => bail!("{}", f.message),
-    };
+    let cause = format!("Terminated by {}", ctx.user().unwrap_or("a user"));
+    let stopped = control
+        .executions()
+        .stop(
+            &e.state_machine,
+            &e.name,
+            Some("Ferry.Terminated"),
+            Some(&cause),
+        )
+        .await
+        .map_err(failure)?;
     if ctx.json {
         println!(
             "{}",
@@ -687,25 +381,34 @@ pub async fn terminate(ctx: &Context, args: TerminateArgs) -> anyhow::Result<Exi
 
 #[cfg(test)]
 mod tests {
-    use super::execution_name;
+    use super::run_id;
 
     #[test]
     fn run_ids_are_sfn_and_an_execution_name() {
         assert_eq!(
-            execution_name("sfn-0b1c2d3e-aaaa-bbbb-cccc-123456789012").unwrap(),
+            run_id("sfn-0b1c2d3e-aaaa-bbbb-cccc-123456789012")
+                .unwrap()
+                .execution_name(),
             "0b1c2d3e-aaaa-bbbb-cccc-123456789012"
         );
         for bad in [
             "sfn-",
             "sfn-a/b",
             "sfn-../../etc/passwd",
+            // The one execution-name rule: a name with a '.' is no run id here either.
+            "sfn-a.b",
             "run-1",
             "",
             &format!("sfn-{}", "a".repeat(81)),
         ] {
-            let e = execution_name(bad).unwrap_err().to_string();
+            let e = run_id(bad).unwrap_err().to_string();
             assert!(e.contains("sfn-"), "{bad}: {e}");
             assert!(e.len() < 300, "the message stays short: {e}");
         }
+        let dotted = run_id("sfn-a.b").unwrap_err().to_string();
+        assert!(
+            dotted.contains(ferry_spec::ids::EXECUTION_NAME_RULE),
+            "{dotted}"
+        );
     }
 }

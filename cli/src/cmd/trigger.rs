@@ -8,12 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use ferry_deploy::{DeploymentRecord, Execution};
+use ferry_control::ControlError;
+use ferry_deploy::DeploymentRecord;
 use serde_json::{Map, Value, json};
 
-use crate::cmd::runs::{StackClient, deployment_of};
 use crate::context::Context;
+use crate::control::{ControlPlane, failure};
 use crate::failure::{ErrorKind, Failure};
+use crate::flow::DeploymentArgs;
 
 /// Step Functions' input limit as Metaflow's `trigger` checks it.
 pub const MAX_INPUT_CHARS: usize = 20_480;
@@ -24,19 +26,8 @@ pub const MAX_INPUT_CHARS: usize = 20_480;
     after_help = "The flow's parameters are options after FLOW.py (or DEPLOYMENT). Examples:\n  ferry trigger flow.py --alpha 0.9 --name=bob --my-list '[3, 4]'\n  ferry trigger fraud_model.prod.ScoreFlow --alpha 0.9"
 )]
 pub struct TriggerArgs {
-    /// The flow file, or a deployment name as `ferry deployments` lists it.
-    /// Examples: `examples/hello.py`, `fraud_model.prod.ScoreFlow`.
-    #[arg(value_name = "FLOW.py|DEPLOYMENT")]
-    pub flow: PathBuf,
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
-    /// `@project` branch of the deployment. Example: `--branch feature_x`.
-    #[arg(long, value_name = "BRANCH")]
-    pub branch: Option<String>,
-    /// `@project` production deployment.
-    #[arg(long)]
-    pub production: bool,
+    #[command(flatten)]
+    pub select: DeploymentArgs,
     /// Write the run id (`sfn-…`) to this file. Example: `--run-id-file run.txt`.
     #[arg(long, value_name = "FILE")]
     pub run_id_file: Option<PathBuf>,
@@ -192,50 +183,21 @@ pub fn execution_input(params: &Map<String, Value>) -> anyhow::Result<String> {
     Ok(input)
 }
 
-/// The execution input, with parameters too long for the Batch container overrides
-/// (`ferry_compile::MAX_TRIGGER_PARAMETERS_CHARS`) moved to a content-addressed blob that the task
-/// wrapper fetches and verifies (`ferry_spec::task::PARAMETERS_BLOB`).
-pub(crate) async fn offload_long_parameters(
-    ctx: &Context,
-    input: String,
-) -> anyhow::Result<String> {
-    let parsed: Value = serde_json::from_str(&input)?;
-    let inner = parsed["Parameters"].as_str().unwrap_or_default();
-    // The length Batch counts: the string as it appears, JSON-escaped, in the overrides.
-    let escaped = serde_json::to_string(inner)?.len() - 2;
-    if escaped <= ferry_compile::limits::MAX_TRIGGER_PARAMETERS_CHARS {
-        return Ok(input);
-    }
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(inner.as_bytes()));
-    let key = format!("params/{sha}.json");
-    let blobs = ctx.blobs().await?;
-    blobs
-        .put(&key, inner.as_bytes().to_vec())
-        .await
-        .with_context(|| format!("storing the parameters at {key}"))?;
-    let pointer = json!({ ferry_spec::task::PARAMETERS_BLOB: {"key": key, "sha256": sha} });
-    Ok(json!({ "Parameters": pointer.to_string() }).to_string())
-}
-
 /// Start a run.
 pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     let usage = |e: anyhow::Error| anyhow::Error::new(crate::UsageError(e));
     let opts = parse_options(&args.params).map_err(usage)?;
-    let branch = args.branch.clone().or(opts.branch.clone());
-    let production = args.production || opts.production;
     let json_out = ctx.json || opts.json;
     let run_id_file = args.run_id_file.clone().or(opts.run_id_file.clone());
 
-    let flow_class = args.flow_class.clone().or(opts.flow_class.clone());
-    let deployment = deployment_of(
-        ctx,
-        &args.flow,
-        flow_class.as_deref(),
-        branch.as_deref(),
-        production,
-    )
-    .await?;
-    let client = StackClient::connect(ctx)?;
+    // `--flow`, `--branch` and `--production` may also come after FLOW.py, among the flow's
+    // parameters.
+    let mut select = args.select.clone();
+    select.branch = select.branch.or(opts.branch.clone());
+    select.production |= opts.production;
+    select.flow.flow_class = select.flow.flow_class.or(opts.flow_class.clone());
+    let deployment = select.deployment(ctx).await?;
+    let control = ControlPlane::connect(ctx).await?;
     let not_deployed = || {
         Failure::new(
             ErrorKind::NotFound,
@@ -245,7 +207,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
             ),
         )
     };
-    let Some(record) = client.deployment(&deployment).await? else {
+    let Some(record) = control.deployment(&deployment).await? else {
         return Err(not_deployed());
     };
     let mut params = parameters_json(&record, &opts.params).map_err(usage)?;
@@ -259,19 +221,13 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
         params.insert(ferry_spec::task::PARAMETERS_TAGS.into(), json!(tags));
     }
     let input = execution_input(&params)?;
-    let input = offload_long_parameters(ctx, input).await?;
-    let e: Execution = match client
-        .post(
-            &format!("state-machines/{deployment}/executions"),
-            &json!({"input": input}),
-        )
-        .await?
-    {
+    let input = crate::run_input::offload_long_parameters(ctx, input).await?;
+    let e = match control.executions().start(&deployment, None, &input).await {
         Ok(e) => e,
-        Err(f) if f.status == 404 => return Err(not_deployed()),
-        Err(f) => bail!("{}", f.message),
+        Err(ControlError::NotFound(_)) => return Err(not_deployed()),
+        Err(e) => return Err(failure(e)),
     };
-    let run_id = ferry_spec::task::run_id_for_execution(&e.name);
+    let run_id = e.run_id();
     if json_out {
         println!(
             "{}",
@@ -297,7 +253,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
     }
     // After the run id is printed: the run has started even if the file cannot be written.
     if let Some(f) = &run_id_file {
-        std::fs::write(f, &run_id).with_context(|| {
+        std::fs::write(f, run_id.as_str()).with_context(|| {
             format!(
                 "the run started, but writing its id {run_id} to {} failed",
                 f.display()

@@ -46,7 +46,6 @@ mod tests {
         BlobRef, DeployOptions, DeployRequest, DeployResult, DeploySettings, DeployStatus,
         DeploymentStore, NoJobDefinitions, RequestAction, RequestId,
     };
-    use ferry_local::engine::ExecutorEngine;
     use ferry_local::executor::{Executor, Resources};
     use ferry_local::orchestrator::LocalOrchestrator;
     use ferry_local::schedules::LocalSchedules;
@@ -60,12 +59,15 @@ mod tests {
             Arc::new(SqliteTable::open(home.join("ferry.db"), "default").unwrap());
         let bucket: Arc<dyn Blobs> = Arc::new(DirBlobs::open(home.join("bucket")).unwrap());
         let blobs: Arc<dyn Blobs> = Arc::new(DirBlobs::open(home.join("bucket/ferry")).unwrap());
-        let engine = ExecutorEngine::new(Executor::new(Arc::new(Resources::new())));
-        let orchestrator = LocalOrchestrator::new(table.clone(), Arc::new(engine), None);
+        let orchestrator = LocalOrchestrator::new(
+            table.clone(),
+            Executor::new(Arc::new(Resources::new())),
+            None,
+        );
         let ctx = DeployContext {
             table: table.clone(),
             blobs,
-            orchestrator: Arc::new(orchestrator),
+            state_machines: Arc::new(orchestrator),
             schedules: Arc::new(LocalSchedules::new(table)),
             job_definitions: Arc::new(NoJobDefinitions),
             secrets: Arc::new(ferry_local::secrets::DirSecrets::for_home(home)),

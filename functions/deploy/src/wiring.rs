@@ -168,7 +168,7 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
     Ok(DeployContext {
         table,
         blobs,
-        orchestrator: Arc::new(adapters.orchestrator),
+        state_machines: Arc::new(adapters.step_functions),
         schedules: Arc::new(adapters.schedules),
         job_definitions: Arc::new(adapters.job_definitions),
         secrets: Arc::new(adapters.secrets),

@@ -72,9 +72,9 @@ pub async fn ui_config_from(
             let region = get("AWS_REGION")
                 .or_else(|| sdk.region().map(|r| r.to_string()))
                 .unwrap_or_default();
-            let sfn = ferry_aws::SfnOrchestrator::new(ferry_aws::sfn_client(&sdk), &role, &region)
+            let sfn = ferry_aws::StepFunctions::from_sdk(&sdk, &role, &region)
                 .map_err(|e| anyhow::anyhow!("FERRY_SFN_ROLE_ARN: {e}"))?;
-            config.executions = Some(Arc::new(sfn) as Arc<dyn ferry_deploy::Orchestrator>);
+            config.executions = Some(Arc::new(sfn) as Arc<dyn ferry_control::Executions>);
         }
     }
     #[cfg(not(feature = "aws"))]

@@ -1,8 +1,10 @@
-//! AWS adapters for the deploy ports of `ferry-deploy`, and the deploy Lambda's configuration.
+//! AWS adapters for the control plane (`ferry-control`) and the deploy ports of `ferry-deploy`,
+//! and the deploy Lambda's configuration.
 //!
 //! | module | port | AWS service |
 //! |---|---|---|
-//! | [`sfn`] | [`ferry_deploy::Orchestrator`] | Step Functions |
+//! | [`sfn`] | [`ferry_control::StateMachines`], [`ferry_control::Executions`] | Step Functions |
+//! | [`events`] | [`ferry_control::ExecutionEvent`] (the lifecycle hook) | EventBridge "Step Functions Execution Status Change" |
 //! | [`scheduler`] | [`ferry_deploy::Schedules`] | EventBridge Scheduler |
 //! | [`batch`] | [`ferry_deploy::JobDefinitions`] | Batch `RegisterJobDefinition` |
 //! | [`secrets`] | [`ferry_deploy::Secrets`] | SSM Parameter Store `SecureString` |
@@ -15,6 +17,7 @@
 pub mod batch;
 pub mod config;
 mod errors;
+pub mod events;
 pub mod scheduler;
 pub mod secrets;
 pub mod sfn;
@@ -23,7 +26,7 @@ pub use batch::BatchJobDefinitions;
 pub use config::{AwsConfig, ConfigError};
 pub use scheduler::SchedulerSchedules;
 pub use secrets::SsmSecrets;
-pub use sfn::SfnOrchestrator;
+pub use sfn::StepFunctions;
 
 /// The SDK configuration from the environment (credentials, region, `AWS_ENDPOINT_URL`).
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -33,8 +36,8 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// The port adapters of one installation, built from one SDK configuration.
 #[derive(Debug, Clone)]
 pub struct Adapters {
-    /// Step Functions ([`ferry_deploy::Orchestrator`]).
-    pub orchestrator: SfnOrchestrator,
+    /// Step Functions ([`ferry_control::StateMachines`], [`ferry_control::Executions`]).
+    pub step_functions: StepFunctions,
     /// EventBridge Scheduler ([`ferry_deploy::Schedules`]).
     pub schedules: SchedulerSchedules,
     /// Batch job definitions ([`ferry_deploy::JobDefinitions`]).
@@ -46,23 +49,19 @@ pub struct Adapters {
 impl Adapters {
     /// Clients from `sdk` (endpoint, credentials), settings from `config`. The region is
     /// `config.region`, else the SDK's.
-    /// Errors: [`ferry_deploy::OrchestratorError::Invalid`] without a region or with a Step
+    /// Errors: [`ferry_control::ControlError::Invalid`] without a region or with a Step
     /// Functions role ARN that names no account.
     pub fn new(
         sdk: &aws_config::SdkConfig,
         config: &AwsConfig,
-    ) -> Result<Self, ferry_deploy::OrchestratorError> {
+    ) -> Result<Self, ferry_control::ControlError> {
         let region = config
             .region
             .clone()
             .or_else(|| sdk.region().map(|r| r.to_string()))
             .unwrap_or_default();
         Ok(Adapters {
-            orchestrator: SfnOrchestrator::new(
-                aws_sdk_sfn::Client::new(sdk),
-                &config.sfn_role_arn,
-                &region,
-            )?,
+            step_functions: StepFunctions::from_sdk(sdk, &config.sfn_role_arn, &region)?,
             schedules: SchedulerSchedules::new(
                 aws_sdk_scheduler::Client::new(sdk),
                 &config.schedule_group,
@@ -77,9 +76,4 @@ impl Adapters {
             secrets: SsmSecrets::from_config(sdk, &config.secrets_prefix),
         })
     }
-}
-
-/// A Step Functions client from `sdk` (for callers that do not depend on `aws-sdk-sfn`).
-pub fn sfn_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sfn::Client {
-    aws_sdk_sfn::Client::new(sdk)
 }

@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::types::{FlexibleTimeWindow, FlexibleTimeWindowMode, ScheduleState, Target};
-use ferry_deploy::{ScheduleError, ScheduleSpec, Schedules, StateMachineRef};
+use ferry_control::{DeploymentName, StateMachineRef};
+use ferry_deploy::{ScheduleError, ScheduleSpec, Schedules};
 
 use crate::errors::{Failure, classify};
 
@@ -177,7 +178,8 @@ impl Schedules for SchedulerSchedules {
             expression,
             timezone: out.schedule_expression_timezone().map(str::to_string),
             target: StateMachineRef {
-                name: arn.rsplit(':').next().unwrap_or_default().to_string(),
+                name: DeploymentName::parse(arn.rsplit(':').next().unwrap_or_default())
+                    .map_err(|e| ScheduleError::Other(format!("schedule {name}'s target: {e}")))?,
                 id: arn,
             },
             input: target

@@ -1,14 +1,17 @@
-//! The adapters against moto in server mode: Step Functions state machines and executions,
+//! The adapters against moto in server mode: Step Functions state machines and executions
+//! (start, list, describe, find, stop, wait),
 //! EventBridge Scheduler schedules, Batch job definitions.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ferry_aws::{Adapters, AwsConfig};
 use ferry_compile::Platform;
-use ferry_deploy::{
-    ExecutionStatus, JobDefinitionSpec, JobDefinitions, Orchestrator, OrchestratorError,
-    ScheduleSpec, Schedules,
+
+use ferry_control::{
+    ControlError, DeploymentName, ExecutionName, ExecutionStatus, Executions, StateMachines,
 };
+use ferry_deploy::{JobDefinitionSpec, JobDefinitions, ScheduleSpec, Schedules};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -51,48 +54,52 @@ async fn adapters() -> (Adapters, AwsConfig) {
 const PASS: &str = r#"{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}}"#;
 const WAIT: &str = r#"{"StartAt":"W","States":{"W":{"Type":"Wait","Seconds":300,"End":true}}}"#;
 
+fn dn(name: &str) -> DeploymentName {
+    DeploymentName::parse(name).unwrap()
+}
+
+fn en(name: &str) -> ExecutionName {
+    ExecutionName::parse(name).unwrap()
+}
+
 #[tokio::test]
 async fn state_machines_are_created_updated_described_and_deleted_by_name() {
     let (a, _) = adapters().await;
-    let o = &a.orchestrator;
-    let name = ferry_testkit::unique("Flow");
-    assert!(o.get_state_machine(&name).await.unwrap().is_none());
+    let o = &a.step_functions;
+    let name = dn(&ferry_testkit::unique("Flow"));
+    assert!(o.get(&name).await.unwrap().is_none());
     let tags = BTreeMap::from([("ferry:owner".to_string(), "alice".to_string())]);
-    let r = o.put_state_machine(&name, PASS, &tags).await.unwrap();
+    let r = o.put(&name, PASS, &tags).await.unwrap();
     assert_eq!(
         r.id,
         format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{name}")
     );
     // Again: an update, with a new definition and tag.
     let tags2 = BTreeMap::from([("ferry:owner".to_string(), "bob".to_string())]);
-    let r2 = o.put_state_machine(&name, WAIT, &tags2).await.unwrap();
+    let r2 = o.put(&name, WAIT, &tags2).await.unwrap();
     assert_eq!(r2, r);
-    let sm = o.get_state_machine(&name).await.unwrap().unwrap();
+    let sm = o.get(&name).await.unwrap().unwrap();
     assert_eq!(sm.definition, WAIT);
     assert_eq!(sm.tags["ferry:owner"], "bob");
     assert_eq!(sm.id, r.id);
+    assert_eq!(sm.reference(), r);
 
-    assert!(o.delete_state_machine(&name).await.unwrap());
-    assert!(!o.delete_state_machine(&name).await.unwrap());
-    assert!(o.get_state_machine(&name).await.unwrap().is_none());
+    assert!(o.delete(&name).await.unwrap());
+    assert!(!o.delete(&name).await.unwrap());
+    assert!(o.get(&name).await.unwrap().is_none());
     // Recreated right after the delete.
-    o.put_state_machine(&name, PASS, &tags).await.unwrap();
-    assert!(o.delete_state_machine(&name).await.unwrap());
+    o.put(&name, PASS, &tags).await.unwrap();
+    assert!(o.delete(&name).await.unwrap());
 }
 
 #[tokio::test]
 async fn executions_start_list_describe_and_stop() {
     let (a, _) = adapters().await;
-    let o = &a.orchestrator;
-    let name = ferry_testkit::unique("Flow");
-    o.put_state_machine(&name, WAIT, &BTreeMap::new())
-        .await
-        .unwrap();
+    let o = &a.step_functions;
+    let name = dn(&ferry_testkit::unique("Flow"));
+    o.put(&name, WAIT, &BTreeMap::new()).await.unwrap();
     let input = r#"{"Parameters": "{\"alpha\": 0.5}"}"#;
-    let e = o
-        .start_execution(&name, Some("run-1"), input)
-        .await
-        .unwrap();
+    let e = o.start(&name, Some(&en("run-1")), input).await.unwrap();
     assert_eq!(e.name, "run-1");
     assert_eq!(e.status, ExecutionStatus::Running);
     assert_eq!(
@@ -101,53 +108,90 @@ async fn executions_start_list_describe_and_stop() {
     );
     // Same name, other input (the same input is idempotent while running, as on AWS).
     assert!(matches!(
-        o.start_execution(&name, Some("run-1"), "{}").await,
-        Err(OrchestratorError::ExecutionAlreadyExists(_))
+        o.start(&name, Some(&en("run-1")), "{}").await,
+        Err(ControlError::AlreadyExists(_))
     ));
-    let generated = o.start_execution(&name, None, "{}").await.unwrap();
+    let generated = o.start(&name, None, "{}").await.unwrap();
     assert_eq!(generated.name.len(), 36, "a UUID: {}", generated.name);
 
-    let d = o.describe_execution(&name, "run-1").await.unwrap().unwrap();
+    let d = o.describe(&name, &en("run-1")).await.unwrap().unwrap();
     assert_eq!(d.input.as_deref(), Some(input));
     assert_eq!(d.state_machine, name);
-    let by_arn = o.describe_execution(&name, &e.id).await.unwrap().unwrap();
-    assert_eq!(by_arn.name, "run-1");
-    assert!(o.describe_execution(&name, "nope").await.unwrap().is_none());
+    assert_eq!(d.id, e.id, "the execution ARN");
+    assert!(o.describe(&name, &en("nope")).await.unwrap().is_none());
+    // Found by name among candidate state machines (a run id names no state machine).
+    let other = dn(&ferry_testkit::unique("Other"));
+    let found = o
+        .find(&en("run-1"), &[other.clone(), name.clone()])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, e.id);
+    assert!(o.find(&en("run-1"), &[other]).await.unwrap().is_none());
 
-    let all = o.list_executions(&name, None).await.unwrap();
-    let mut names: Vec<_> = all.iter().map(|x| x.name.clone()).collect();
+    let all = o.list(&name, None).await.unwrap();
+    let mut names: Vec<_> = all.iter().map(|x| x.name.to_string()).collect();
     names.sort();
-    let mut expected = vec!["run-1".to_string(), generated.name.clone()];
+    let mut expected = vec!["run-1".to_string(), generated.name.to_string()];
     expected.sort();
     assert_eq!(names, expected);
 
+    // Waiting on a running execution gives up at the timeout and returns it as it is.
+    let waited = o
+        .wait(&name, &en("run-1"), Duration::from_millis(600))
+        .await
+        .unwrap();
+    assert_eq!(waited.status, ExecutionStatus::Running);
+
     let stopped = o
-        .stop_execution(&name, "run-1", Some("Ferry.Terminated"), Some("by test"))
+        .stop(
+            &name,
+            &en("run-1"),
+            Some("Ferry.Terminated"),
+            Some("by test"),
+        )
         .await
         .unwrap();
     assert_eq!(stopped.status, ExecutionStatus::Aborted);
     assert!(stopped.stop_date.is_some());
     // Stopping a finished execution returns it unchanged.
-    let again = o.stop_execution(&name, "run-1", None, None).await.unwrap();
+    let again = o.stop(&name, &en("run-1"), None, None).await.unwrap();
     assert_eq!(again.status, ExecutionStatus::Aborted);
-    let aborted = o
-        .list_executions(&name, Some(ExecutionStatus::Aborted))
-        .await
-        .unwrap();
+    let aborted = o.list(&name, Some(ExecutionStatus::Aborted)).await.unwrap();
     assert_eq!(
         aborted.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(),
         ["run-1"]
     );
     assert!(matches!(
-        o.stop_execution(&name, "nope", None, None).await,
-        Err(OrchestratorError::NotFound(_))
+        o.stop(&name, &en("nope"), None, None).await,
+        Err(ControlError::NotFound(_))
     ));
-    let missing = ferry_testkit::unique("Missing");
+    let missing = dn(&ferry_testkit::unique("Missing"));
     assert!(matches!(
-        o.start_execution(&missing, None, "{}").await,
-        Err(OrchestratorError::NotFound(_))
+        o.start(&missing, None, "{}").await,
+        Err(ControlError::NotFound(_))
     ));
-    o.delete_state_machine(&name).await.unwrap();
+    o.delete(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn waiting_for_an_execution_polls_until_it_ends() {
+    let (a, _) = adapters().await;
+    let o = &a.step_functions;
+    let name = dn(&ferry_testkit::unique("Flow"));
+    o.put(&name, PASS, &BTreeMap::new()).await.unwrap();
+    let e = o.start(&name, None, r#"{"x": 1}"#).await.unwrap();
+    let done = o
+        .wait(&name, &e.name, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded, "{done:?}");
+    assert!(done.stop_date.is_some());
+    assert!(matches!(
+        o.wait(&name, &en("nope"), Duration::from_secs(1)).await,
+        Err(ControlError::NotFound(_))
+    ));
+    o.delete(&name).await.unwrap();
 }
 
 #[tokio::test]
@@ -155,8 +199,8 @@ async fn schedules_are_created_replaced_read_and_deleted() {
     let (a, _) = adapters().await;
     let name = ferry_testkit::unique("flow-schedule");
     let sm = a
-        .orchestrator
-        .put_state_machine(&ferry_testkit::unique("Flow"), PASS, &BTreeMap::new())
+        .step_functions
+        .put(&dn(&ferry_testkit::unique("Flow")), PASS, &BTreeMap::new())
         .await
         .unwrap();
     let s = &a.schedules;

@@ -84,21 +84,13 @@ pub enum KeyError {
     Sha256(String),
 }
 
-/// Check a deployment (= state machine) name: 1–80 characters of `[A-Za-z0-9_.-]`
-/// (Step Functions' limit and Metaflow's `--name` character set), not `.` or `..`.
+/// Check a deployment (= state machine) name: [`ferry_spec::DeploymentName`]'s rule, 1–80
+/// characters of `[A-Za-z0-9_.-]` (Step Functions' limit and Metaflow's `--name` character
+/// set), not `.` or `..`.
 pub fn validate_deployment(name: &str) -> Result<(), KeyError> {
-    let ok = !name.is_empty()
-        && name.len() <= 80
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyError::Deployment(name.to_string()))
-    }
+    ferry_spec::DeploymentName::parse(name)
+        .map(|_| ())
+        .map_err(|e| KeyError::Deployment(e.0))
 }
 
 /// Check a lower-case hex sha256 (64 characters).

@@ -1,20 +1,18 @@
 #![warn(missing_docs)]
 //! The deploy use case: request -> token check -> compile -> state machine -> schedule -> record -> result.
 //!
-//! - [`ports`]: what the use case drives ([`Orchestrator`], [`Schedules`], [`JobDefinitions`])
-//!   and the execution types mirroring Step Functions. `ferry-aws` implements them on AWS,
-//!   `ferry-local` on the embedded stack.
+//! - [`ports`]: what the use case drives besides the control plane's
+//!   [`ferry_control::StateMachines`]: [`Schedules`], [`JobDefinitions`]. `ferry-aws` implements
+//!   them on AWS, `ferry-local` on the embedded stack.
 //! - [`request`]: the `request.json` / `result.json` documents.
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
-//! - [`failure`]: the failed task a failed execution's cause names.
 //! - [`resume`]: the resume request (`ferry resume`): its refusals, the clone plan and the new
 //!   execution's input.
 //! - [`notifications`]: the `--notify-*` settings a deployment carries, and [`secrets`]: the
 //!   port of the store their secret values live in.
 
 pub mod compiler;
-pub mod failure;
 pub mod keys;
 pub mod messages;
 pub mod notifications;
@@ -32,9 +30,8 @@ pub const DEFAULT_MAX_WORKERS: u32 = 100;
 pub use keys::{RequestId, RequestKey, parse_request_key};
 pub use notifications::{NotificationSecrets, Notifications};
 pub use ports::{
-    Execution, ExecutionStatus, JobDefinitionError, JobDefinitionSpec, JobDefinitions,
-    NoJobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
-    StateMachine, StateMachineRef,
+    JobDefinitionError, JobDefinitionSpec, JobDefinitions, NoJobDefinitions, ScheduleError,
+    ScheduleSpec, Schedules,
 };
 pub use record::{DeploymentRecord, DeploymentStore};
 pub use request::{

@@ -21,8 +21,8 @@ use ferry_store::{Attr, Condition, Item, Table, TableError, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::RequestId;
-use crate::ports::StateMachineRef;
 use crate::request::{BlobRef, DeployResult, ScheduleInfo};
+use ferry_control::StateMachineRef;
 
 /// The record schema version this crate writes; readers accept older ones.
 pub const RECORD_SCHEMA_VERSION: u32 = 1;

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, RequestId, validate_deployment, validate_sha256};
-use crate::ports::{ScheduleSpec, StateMachineRef};
+use crate::ports::ScheduleSpec;
 use crate::record::DeploymentRecord;
+use ferry_control::StateMachineRef;
 
 /// The request/result format version this crate writes.
 pub const REQUEST_VERSION: u32 = 1;

@@ -24,8 +24,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::keys::sha256_hex;
-use crate::ports::ExecutionStatus;
 use crate::tokens::{Holder, authorized};
+use ferry_control::ExecutionStatus;
 
 /// How many resumes of resumes the planner follows to find a cloned task's foreach indexes.
 pub const MAX_ORIGIN_DEPTH: usize = 16;

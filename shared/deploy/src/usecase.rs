@@ -26,10 +26,7 @@ use crate::compiler::{CompiledDeployment, compile_deployment};
 use crate::keys::{RequestKey, parse_request_key, result_key, sha256_hex};
 use crate::messages;
 use crate::notifications;
-use crate::ports::{
-    JobDefinitions, Orchestrator, OrchestratorError, ScheduleError, ScheduleSpec, Schedules,
-    StateMachine,
-};
+use crate::ports::{JobDefinitions, ScheduleError, ScheduleSpec, Schedules};
 use crate::record::{
     Claim, DeploymentRecord, DeploymentStore, RECORD_SCHEMA_VERSION, RecordError, RecordWrite,
     RecordedParameter,
@@ -37,6 +34,8 @@ use crate::record::{
 use crate::request::{DeployRequest, DeployResult, DeployStatus, RequestAction, ScheduleInfo};
 use crate::secrets::Secrets;
 use crate::tokens::{Holder, TokenRequest, authorized, choose_token, holder_from_definition};
+use ferry_control::{ControlError, StateMachine, StateMachines};
+use ferry_spec::DeploymentName;
 
 /// Settings of one deploy handler (one installation: AWS stack or embedded stack).
 #[derive(Debug, Clone)]
@@ -60,8 +59,8 @@ pub struct DeployContext {
     pub table: Arc<dyn Table>,
     /// The blob store (requests, specs, packages, task descriptions, results).
     pub blobs: Arc<dyn Blobs>,
-    /// Step Functions, or the local orchestrator.
-    pub orchestrator: Arc<dyn Orchestrator>,
+    /// Step Functions, or the embedded stack's orchestrator.
+    pub state_machines: Arc<dyn StateMachines>,
     /// EventBridge Scheduler, or the local schedules.
     pub schedules: Arc<dyn Schedules>,
     /// Batch, or nothing.
@@ -448,6 +447,10 @@ async fn run_deploy(
     let platform = ctx.settings.platform.as_str();
     let mut result = DeployResult::new(req, DeployStatus::Ok);
     let opts = &req.options;
+    let name = match DeploymentName::parse(&req.deployment) {
+        Ok(n) => n,
+        Err(e) => return Ok(failed(result, [e.to_string()])),
+    };
 
     // 1. The spec, its graph, the package.
     let spec = match load_spec(ctx, req).await? {
@@ -511,7 +514,7 @@ async fn run_deploy(
 
     // 3. Who holds the deployment; may this user change it; which token.
     let record = store.get(&req.deployment).await?;
-    let machine = match ctx.orchestrator.get_state_machine(&req.deployment).await {
+    let machine = match ctx.state_machines.get(&name).await {
         Ok(m) => m,
         Err(e) => {
             return Ok(failed(
@@ -623,12 +626,12 @@ async fn run_deploy(
     let definition_text =
         serde_json::to_string(&compiled.definition).expect("a definition serialises");
     let sm = match ctx
-        .orchestrator
-        .put_state_machine(&req.deployment, &definition_text, &compiled.tags)
+        .state_machines
+        .put(&name, &definition_text, &compiled.tags)
         .await
     {
         Ok(sm) => sm,
-        Err(e @ OrchestratorError::Deleting(_)) => {
+        Err(e @ ControlError::Deleting(_)) => {
             return Ok(failed(
                 result,
                 [format!(
@@ -655,15 +658,11 @@ async fn run_deploy(
     if let Err(e) = sched_outcome {
         let rollback = match &machine {
             Some(prev) => ctx
-                .orchestrator
-                .put_state_machine(&prev.name, &prev.definition, &prev.tags)
+                .state_machines
+                .put(&prev.name, &prev.definition, &prev.tags)
                 .await
                 .map(|_| ()),
-            None => ctx
-                .orchestrator
-                .delete_state_machine(&req.deployment)
-                .await
-                .map(|_| ()),
+            None => ctx.state_machines.delete(&name).await.map(|_| ()),
         };
         let mut lines = vec![port_line("Setting the schedule", e)];
         match rollback {
@@ -761,8 +760,12 @@ async fn run_delete(
 ) -> Result<Outcome, DeployError> {
     let platform = ctx.settings.platform.as_str();
     let result = DeployResult::new(req, DeployStatus::Ok);
+    let name = match DeploymentName::parse(&req.deployment) {
+        Ok(n) => n,
+        Err(e) => return Ok(failed(result, [e.to_string()])),
+    };
     let record = store.get(&req.deployment).await?;
-    let machine = match ctx.orchestrator.get_state_machine(&req.deployment).await {
+    let machine = match ctx.state_machines.get(&name).await {
         Ok(m) => m,
         Err(e) => return Ok(failed(result, [port_line("Reading the state machine", e)])),
     };
@@ -795,7 +798,7 @@ async fn run_delete(
         Ok(b) => b,
         Err(e) => return Ok(failed(result, [port_line("Deleting the schedule", e)])),
     };
-    if let Err(e) = ctx.orchestrator.delete_state_machine(&req.deployment).await {
+    if let Err(e) = ctx.state_machines.delete(&name).await {
         return Ok(failed(result, [port_line("Deleting the state machine", e)]));
     }
     result.messages.extend(messages::deleting(
@@ -804,10 +807,7 @@ async fn run_delete(
         had_schedule.then_some(sched_name.as_str()),
     ));
     result.token = holder.map(|h| h.token);
-    result.state_machine = machine.map(|m| crate::ports::StateMachineRef {
-        name: m.name,
-        id: m.id,
-    });
+    result.state_machine = machine.map(|m| m.reference());
     let write = match record {
         Some(r) => RecordWrite::Delete {
             deployment: req.deployment.clone(),

@@ -1,21 +1,21 @@
 //! The deploy use case on the embedded stack's real adapters: an SQLite table, a blob
-//! directory, the local orchestrator (with the real executor engine; no execution is started
+//! directory, the local orchestrator (with the real executor; one execution is started
 //! here) and the local schedules. Requests are written to the blob store and handled through
 //! `handle_request_key`, as `ferry up` and the Lambda do.
 
 use std::sync::Arc;
 
 use chrono::Utc;
+use ferry_control::{DeploymentName, ExecutionName, Executions};
 use ferry_deploy::SecretName;
 use ferry_deploy::keys::{code_package_key, request_key, result_key, sha256_hex, spec_key};
 use ferry_deploy::notifications::{NotificationSecrets, Notifications, NotifyFlags};
 use ferry_deploy::record::{RECORDS_PK, request_pk};
 use ferry_deploy::{
     BlobRef, DeployContext, DeployOptions, DeployRequest, DeployResult, DeploySettings,
-    DeployStatus, DeploymentStore, NoJobDefinitions, Orchestrator, RequestAction, RequestId,
-    Schedules, handle_request_key,
+    DeployStatus, DeploymentStore, NoJobDefinitions, RequestAction, RequestId, Schedules,
+    handle_request_key,
 };
-use ferry_local::engine::ExecutorEngine;
 use ferry_local::executor::{Executor, Resources};
 use ferry_local::orchestrator::LocalOrchestrator;
 use ferry_local::schedules::LocalSchedules;
@@ -34,13 +34,16 @@ async fn stack() -> Stack {
     let table: Arc<dyn Table> =
         Arc::new(SqliteTable::open(home.path().join("ferry.db"), "default").unwrap());
     let blobs: Arc<dyn Blobs> = Arc::new(DirBlobs::open(home.path().join("blobs")).unwrap());
-    let engine = ExecutorEngine::new(Executor::new(Arc::new(Resources::new())));
-    let orchestrator = LocalOrchestrator::new(table.clone(), Arc::new(engine), None);
+    let orchestrator = LocalOrchestrator::new(
+        table.clone(),
+        Executor::new(Arc::new(Resources::new())),
+        None,
+    );
     let schedules = LocalSchedules::new(table.clone());
     let ctx = DeployContext {
         table: table.clone(),
         blobs,
-        orchestrator: Arc::new(orchestrator.clone()),
+        state_machines: Arc::new(orchestrator.clone()),
         schedules: Arc::new(schedules.clone()),
         job_definitions: Arc::new(NoJobDefinitions),
         secrets: Arc::new(ferry_local::secrets::DirSecrets::for_home(home.path())),
@@ -198,8 +201,8 @@ async fn run(s: &Stack, r: Req) -> DeployResult {
 
 async fn definition(s: &Stack, name: &str) -> Option<String> {
     s.ctx
-        .orchestrator
-        .get_state_machine(name)
+        .state_machines
+        .get(&DeploymentName::parse(name).unwrap())
         .await
         .unwrap()
         .map(|m| m.definition)
@@ -649,14 +652,16 @@ async fn a_deploy_that_fails_to_compile_leaves_the_previous_version() {
     assert_eq!(definition(&s, "HelloFlow").await.unwrap(), def);
 
     // The previous version still starts.
+    let hello = DeploymentName::parse("HelloFlow").unwrap();
+    let still_runs = ExecutionName::parse("still-runs").unwrap();
     let exec = s
         .orchestrator
-        .start_execution("HelloFlow", Some("still-runs"), r#"{"Parameters": "{}"}"#)
+        .start(&hello, Some(&still_runs), r#"{"Parameters": "{}"}"#)
         .await
         .unwrap();
     assert_eq!(exec.state_machine, "HelloFlow");
     s.orchestrator
-        .stop_execution("HelloFlow", "still-runs", Some("test"), Some("done"))
+        .stop(&hello, &still_runs, Some("test"), Some("done"))
         .await
         .unwrap();
 }

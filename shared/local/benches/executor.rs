@@ -5,17 +5,23 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ferry_local::executor::{Executor, Resources, StateMachine, Status};
+use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
+use ferry_local::executor::{Executor, Resources, StateMachine};
 use serde_json::{Value, json};
 
 fn run(rt: &tokio::runtime::Runtime, exec: &Executor, m: &Arc<StateMachine>, input: &Value) {
     let rec = rt.block_on(async {
-        exec.start(m.clone(), "Bench", "run", input.clone())
-            .unwrap()
-            .wait()
-            .await
+        let name = DeploymentName::parse("Bench").unwrap();
+        exec.start(
+            m.clone(),
+            &name,
+            &ExecutionName::parse("run").unwrap(),
+            input.clone(),
+        )
+        .wait()
+        .await
     });
-    assert_eq!(rec.status, Status::Succeeded);
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
 }
 
 fn benches(c: &mut Criterion) {

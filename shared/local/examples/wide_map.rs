@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_deploy::{ExecutionStatus, Orchestrator};
-use ferry_local::engine::ExecutorEngine;
+use ferry_control::{DeploymentName, ExecutionStatus, Executions, StateMachines};
 use ferry_local::executor::{Executor, Resources};
 use ferry_local::orchestrator::LocalOrchestrator;
 use ferry_local::runner::{ProcessRunner, RunnerConfig};
@@ -43,8 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.max_workers = workers;
     let runner = ProcessRunner::new(cfg);
     let resources = Resources::new().with_batch(Arc::new(runner.clone()));
-    let engine = ExecutorEngine::new(Executor::new(Arc::new(resources)));
-    let orch = LocalOrchestrator::new(table, Arc::new(engine), Some(runner));
+    let orch = LocalOrchestrator::new(table, Executor::new(Arc::new(resources)), Some(runner));
     let definition = json!({
         "StartAt": "Fan",
         "States": {"Fan": {
@@ -70,23 +68,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "End": true
         }}
     });
-    orch.put_state_machine("WideMap", &definition.to_string(), &BTreeMap::new())
+    let machine = DeploymentName::parse("WideMap")?;
+    orch.put(&machine, &definition.to_string(), &BTreeMap::new())
         .await?;
     let items: Vec<usize> = (0..width).collect();
     let start = Instant::now();
     let e = orch
-        .start_execution("WideMap", None, &json!({"items": items}).to_string())
+        .start(&machine, None, &json!({"items": items}).to_string())
         .await?;
-    let done = loop {
-        let d = orch
-            .describe_execution("WideMap", &e.name)
-            .await?
-            .ok_or("execution vanished")?;
-        if d.status.is_terminal() {
-            break d;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let done = orch
+        .wait(&machine, &e.name, Duration::from_secs(24 * 3600))
+        .await?;
     let wall = start.elapsed().as_secs_f64();
     println!(
         "{}",

@@ -1,5 +1,11 @@
-//! The embedded stack: a Step Functions state-machine executor, local process runner, schedules.
+//! The embedded stack: a Step Functions state-machine executor, local process runner, schedules,
+//! and the control plane's in-process and HTTP adapters.
 //!
+//! - [`orchestrator`]: [`ferry_control::StateMachines`] and [`ferry_control::Executions`]
+//!   in-process ([`orchestrator::LocalOrchestrator`]), which dispatches the lifecycle events.
+//! - [`control`]: the stack's control API (`/ferry/v1`): the server and its client
+//!   ([`control::ControlClient`], [`ferry_control::Executions`] over HTTP).
+//! - [`batch`]: the process runner as the executor's Batch resource.
 //! - [`executor`]: runs an Amazon States Language definition locally ([`executor::Executor`]),
 //!   with Task resources behind [`executor::TaskResources`] (Batch jobs through a
 //!   [`executor::BatchRunner`], DynamoDB on a [`ferry_store::Table`], S3 on a
@@ -8,9 +14,9 @@
 //! - [`schedules`]: `@schedule` on the embedded stack: stored schedules fired on EventBridge-cron
 //!   times (IANA time zones, DST as EventBridge Scheduler).
 
-// Embedded stack modules (runner, orchestrator, schedules, control, engine, stack): keep these lines.
+// Embedded stack modules (runner, orchestrator, schedules, control, batch, stack): keep these lines.
+pub mod batch;
 pub mod control;
-pub mod engine;
 pub mod executor;
 pub mod memory;
 pub mod orchestrator;

@@ -1,6 +1,7 @@
-//! The embedded stack's [`Orchestrator`]: state machines and executions stored durably on a
-//! [`Table`] (the SQLite file of the Ferry home), executions run in-process by an [`Engine`] (the
-//! state-machine executor).
+//! The embedded stack's in-process control plane: [`StateMachines`] and [`Executions`] stored
+//! durably on a [`Table`] (the SQLite file of the Ferry home), executions run in this process by
+//! the state-machine [`Executor`] (their Batch jobs by the [`ProcessRunner`]), and every start
+//! and end given to the stack's [`Listeners`] (the lifecycle hook, `ferry_control::lifecycle`).
 //!
 //! Table layout (all on the Ferry table, next to the deployment records):
 //!
@@ -14,23 +15,35 @@
 //! | `local#execution-definitions` | `<execution name>` | `sha256` (S): the definition it ran (Step Functions' `DescribeStateMachineForExecution`) |
 //!
 //! Execution names are unique over the whole stack (UUIDs unless the caller names them), so
-//! `ferry status sfn-<name>` needs no state machine. When the stack starts, executions still in
-//! `local#running` were interrupted by a stop of the stack: [`LocalOrchestrator::recover`] marks
-//! them `FAILED` with error `Ferry.StackStopped`.
+//! `ferry status sfn-<name>` needs no state machine ([`Executions::find`] looks the name up
+//! once).
+//!
+//! Lifecycle: [`Executions::start`] records the execution `RUNNING`, dispatches
+//! [`ExecutionEvent::started`], then runs it. Its end is recorded once (a conditional write on
+//! `RUNNING`) and [`ExecutionEvent::ended`] dispatched by whoever recorded it: the end of the
+//! run (succeeded, failed, timed out, failed before any task ran), [`Executions::stop`]
+//! (`ABORTED`), [`LocalOrchestrator::shutdown`] (a stop of the stack) or
+//! [`LocalOrchestrator::recover`] (executions a stack that died left `RUNNING`), the last two
+//! `FAILED` with error [`STACK_STOPPED_ERROR`]. Waiters ([`Executions::wait`]) are woken after
+//! the listeners have run.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use ferry_deploy::{
-    Execution, ExecutionStatus, Orchestrator, OrchestratorError, StateMachine, StateMachineRef,
+use chrono::Utc;
+use ferry_control::{
+    ControlError, DeploymentName, Execution, ExecutionEvent, ExecutionName, ExecutionStatus,
+    Executions, Listeners, RunningJob, StateMachine, StateMachineRef, StateMachines, cause,
 };
-use ferry_store::{Attr, Condition, Item, Table, TableError, WriteOp};
+use ferry_store::{Attr, Condition, Item, ItemError, Table, TableError, WriteOp};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use ferry_deploy::keys::definition_sha256;
+
+use crate::executor::{Executor, names};
 use crate::runner::ProcessRunner;
 
 /// Version of the items this module writes.
@@ -47,72 +60,95 @@ pub const STACK_STOPPED_ERROR: &str = "Ferry.StackStopped";
 pub const DEFINITIONS_PK: &str = "local#definitions";
 /// Partition naming the definition each execution ran.
 pub const EXECUTION_DEFINITIONS_PK: &str = "local#execution-definitions";
-pub use ferry_deploy::keys::definition_sha256;
 
 /// Partition listing the executions of one state machine by start time.
 pub fn sm_executions_pk(state_machine: &str) -> String {
     format!("local#sm-executions#{state_machine}")
 }
 
-/// What the orchestrator hands the executor for one execution.
-#[derive(Debug, Clone)]
-pub struct EngineRun {
-    /// The state machine name.
-    pub state_machine: String,
-    /// The state machine id (`local:stateMachine:<name>`), `$$.StateMachine.Id`.
-    pub state_machine_id: String,
-    /// The definition the execution runs (the one in force when it started).
-    pub definition: String,
-    /// `$$.Execution.Name`.
-    pub execution_name: String,
-    /// `$$.Execution.Id`.
-    pub execution_id: String,
-    /// The execution input.
-    pub input: Value,
-    /// `$$.Execution.StartTime`.
-    pub start_time: DateTime<Utc>,
-}
-
-/// How an execution ended, as the executor reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EngineOutcome {
-    /// `SUCCEEDED` with this output.
-    Succeeded(Value),
-    /// `FAILED` with an error name, a cause and the state that failed (when known).
-    Failed {
-        error: String,
-        cause: String,
-        failing_state: Option<String>,
-    },
-    /// `TIMED_OUT` (the machine's `TimeoutSeconds`).
-    TimedOut { cause: String },
-    /// Stopped through the stop signal (the record is already `ABORTED`).
-    Aborted,
-}
-
-/// The state-machine executor as the orchestrator drives it.
-#[async_trait]
-pub trait Engine: Send + Sync + 'static {
-    /// Reject a definition the executor cannot run (with a message naming the problem).
-    fn validate(&self, definition: &str) -> Result<(), String>;
-    /// Run one execution to its end. `stop` turns `true` when the execution is stopped: the
-    /// engine then cancels what runs and returns [`EngineOutcome::Aborted`].
-    async fn run(&self, run: EngineRun, stop: watch::Receiver<bool>) -> EngineOutcome;
-}
-
-/// The local orchestrator. Cheap to clone.
+/// The embedded stack's orchestrator. Cheap to clone.
 #[derive(Clone)]
 pub struct LocalOrchestrator {
     table: Arc<dyn Table>,
-    engine: Arc<dyn Engine>,
+    executor: Executor,
     runner: Option<ProcessRunner>,
-    live: Arc<Mutex<HashMap<String, LiveExecution>>>,
+    listeners: Listeners,
+    live: Arc<Mutex<HashMap<ExecutionName, LiveExecution>>>,
+    /// Bumped after every recorded end (and its listeners): what waiters wait on.
+    ended: Arc<watch::Sender<u64>>,
     stop_grace: Duration,
 }
 
+/// An execution running in this process.
 struct LiveExecution {
+    /// Turns `true` to stop it.
     stop: watch::Sender<bool>,
+    /// Turns `true` once its end is recorded and it no longer runs.
     done: watch::Receiver<bool>,
+}
+
+/// How an execution ends: what [`LocalOrchestrator::finish`] records.
+struct Ending {
+    status: ExecutionStatus,
+    output: Option<String>,
+    error: Option<String>,
+    cause: Option<String>,
+    failing_state: Option<String>,
+}
+
+impl Ending {
+    /// `FAILED` with `error` and `cause`.
+    fn failed(error: &str, cause: impl Into<String>) -> Self {
+        Ending {
+            status: ExecutionStatus::Failed,
+            output: None,
+            error: Some(error.to_string()),
+            cause: Some(cause.into()),
+            failing_state: None,
+        }
+    }
+
+    /// The end of a run as the executor reports it. A failed Batch job names its step (from the
+    /// job record in the cause) rather than the state that ran it.
+    fn of_run(run: &Execution) -> Self {
+        match run.status {
+            ExecutionStatus::Succeeded => Ending {
+                status: ExecutionStatus::Succeeded,
+                output: Some(run.output.clone().unwrap_or_else(|| "null".into())),
+                error: None,
+                cause: None,
+                failing_state: None,
+            },
+            ExecutionStatus::Aborted => Ending {
+                status: ExecutionStatus::Aborted,
+                output: None,
+                error: Some(names::ABORTED.into()),
+                cause: Some("Execution stopped".into()),
+                failing_state: None,
+            },
+            ExecutionStatus::TimedOut => Ending {
+                status: ExecutionStatus::TimedOut,
+                output: None,
+                error: Some(names::TIMEOUT.into()),
+                cause: Some(run.cause.clone().unwrap_or_default()),
+                failing_state: None,
+            },
+            ExecutionStatus::Failed | ExecutionStatus::Running => {
+                let cause = run.cause.clone().unwrap_or_default();
+                Ending {
+                    status: ExecutionStatus::Failed,
+                    output: None,
+                    error: Some(
+                        run.error
+                            .clone()
+                            .unwrap_or_else(|| names::TASK_FAILED.into()),
+                    ),
+                    failing_state: cause::failing_step(&cause).or(run.failing_state.clone()),
+                    cause: Some(cause),
+                }
+            }
+        }
+    }
 }
 
 fn sm_id(name: &str) -> String {
@@ -123,41 +159,15 @@ fn exec_id(sm: &str, name: &str) -> String {
     format!("local:execution:{sm}:{name}")
 }
 
-fn valid_name(kind: &str, name: &str) -> Result<(), OrchestratorError> {
-    let ok = !name.is_empty()
-        && name.len() <= 80
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(OrchestratorError::Invalid(format!(
-            "{kind} name {name:?} must be 1 to 80 characters of letters, digits, '-', '_' or '.'"
-        )))
-    }
-}
-
-fn table_err(e: TableError) -> OrchestratorError {
+fn table_err(e: TableError) -> ControlError {
     match e {
-        TableError::Transient(m) => OrchestratorError::Transient(m),
-        other => OrchestratorError::Other(other.to_string()),
+        TableError::Transient(m) => ControlError::Transient(m),
+        other => ControlError::Other(other.to_string()),
     }
 }
 
-fn attr_s(item: &Item, name: &str) -> Option<String> {
-    match item.attrs.get(name) {
-        Some(Attr::S(s)) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, OrchestratorError> {
-    let raw = attr_s(item, "record").ok_or_else(|| {
-        OrchestratorError::Other(format!("item {}/{} has no record", item.pk, item.sk))
-    })?;
-    serde_json::from_str(&raw)
-        .map_err(|e| OrchestratorError::Other(format!("corrupt item {}/{}: {e}", item.pk, item.sk)))
+fn item_err(e: ItemError) -> ControlError {
+    ControlError::Other(e.to_string())
 }
 
 fn index_sk(e: &Execution) -> String {
@@ -178,32 +188,40 @@ fn record_item(pk: String, sk: String, e: &Execution, full: bool) -> Item {
     attrs.insert("status".to_string(), Attr::S(e.status.as_str().to_string()));
     attrs.insert(
         "state_machine".to_string(),
-        Attr::S(e.state_machine.clone()),
+        Attr::S(e.state_machine.to_string()),
     );
     attrs.insert("schema_version".to_string(), Attr::N(SCHEMA_VERSION));
     Item { pk, sk, attrs }
 }
 
 impl LocalOrchestrator {
-    /// An orchestrator over `table` running executions with `engine`. `runner`, when given, has
-    /// the processes of a stopped execution terminated even if the engine is slow to cancel.
-    pub fn new(
-        table: Arc<dyn Table>,
-        engine: Arc<dyn Engine>,
-        runner: Option<ProcessRunner>,
-    ) -> Self {
+    /// An orchestrator over `table` running executions with `executor`. `runner`, when given,
+    /// is the executor's Batch runner: the processes of a stopped execution are terminated
+    /// through it even if the executor is slow to cancel, and [`Executions::running_jobs`]
+    /// reads it. No listeners until [`LocalOrchestrator::with_listeners`].
+    pub fn new(table: Arc<dyn Table>, executor: Executor, runner: Option<ProcessRunner>) -> Self {
         LocalOrchestrator {
             table,
-            engine,
+            executor,
             runner,
+            listeners: Listeners::new(),
             live: Arc::new(Mutex::new(HashMap::new())),
+            ended: Arc::new(watch::channel(0).0),
             stop_grace: Duration::from_secs(15),
         }
     }
 
+    /// Give every start and end to `listeners` (wire them before [`LocalOrchestrator::recover`],
+    /// whose ends they see too).
+    pub fn with_listeners(mut self, listeners: Listeners) -> Self {
+        self.listeners = listeners;
+        self
+    }
+
     /// Mark every execution left `RUNNING` by an earlier run of the stack as `FAILED`
-    /// (`Ferry.StackStopped`). Call once at start, before starting executions. Returns their names.
-    pub async fn recover(&self) -> Result<Vec<String>, OrchestratorError> {
+    /// (`Ferry.StackStopped`), each with its ended event. Call once at start, before starting
+    /// executions. Returns their names.
+    pub async fn recover(&self) -> Result<Vec<String>, ControlError> {
         let mut names = Vec::new();
         for item in self
             .table
@@ -214,25 +232,25 @@ impl LocalOrchestrator {
             names.push(item.sk);
         }
         for name in &names {
-            if self
-                .live
-                .lock()
-                .map(|l| l.contains_key(name))
-                .unwrap_or(false)
-            {
+            let Ok(parsed) = ExecutionName::parse(name) else {
+                // Not an execution this stack could have started: forget the marker.
+                self.table
+                    .delete(RUNNING_PK, name, Condition::None)
+                    .await
+                    .map_err(table_err)?;
+                continue;
+            };
+            if self.is_live(&parsed) {
                 continue;
             }
-            match self.load(name).await? {
+            match self.load(&parsed).await? {
                 Some(e) if e.status == ExecutionStatus::Running => {
                     self.finish(
                         e,
-                        ExecutionStatus::Failed,
-                        None,
-                        Some(STACK_STOPPED_ERROR.to_string()),
-                        Some(
-                            "The Ferry stack stopped while the execution was running.".to_string(),
+                        Ending::failed(
+                            STACK_STOPPED_ERROR,
+                            "The Ferry stack stopped while the execution was running.",
                         ),
-                        None,
                     )
                     .await?;
                 }
@@ -248,53 +266,150 @@ impl LocalOrchestrator {
     }
 
     /// One execution by name, over every state machine.
-    pub async fn load(&self, name: &str) -> Result<Option<Execution>, OrchestratorError> {
+    pub async fn load(&self, name: &ExecutionName) -> Result<Option<Execution>, ControlError> {
         match self
             .table
             .get(EXECUTIONS_PK, name)
             .await
             .map_err(table_err)?
         {
-            Some(item) => Ok(Some(decode(&item)?)),
+            Some(item) => Ok(Some(item.json("record").map_err(item_err)?)),
             None => Ok(None),
         }
     }
 
+    /// One execution by name, only if it belongs to `state_machine` when that is given.
+    pub async fn load_of(
+        &self,
+        name: &ExecutionName,
+        state_machine: Option<&DeploymentName>,
+    ) -> Result<Option<Execution>, ControlError> {
+        Ok(self
+            .load(name)
+            .await?
+            .filter(|e| state_machine.is_none_or(|sm| &e.state_machine == sm)))
+    }
+
+    /// [`LocalOrchestrator::load_of`], [`ControlError::NotFound`] when there is none.
+    async fn existing(
+        &self,
+        name: &ExecutionName,
+        state_machine: Option<&DeploymentName>,
+    ) -> Result<Execution, ControlError> {
+        self.load_of(name, state_machine)
+            .await?
+            .ok_or_else(|| ControlError::NotFound(format!("execution {name}")))
+    }
+
     /// Every state machine, by name.
-    pub async fn list_state_machines(&self) -> Result<Vec<StateMachine>, OrchestratorError> {
-        let mut out = Vec::new();
-        for item in self
-            .table
+    pub async fn list_state_machines(&self) -> Result<Vec<StateMachine>, ControlError> {
+        self.table
             .query_all(STATE_MACHINES_PK, "")
             .await
             .map_err(table_err)?
-        {
-            out.push(decode(&item)?);
-        }
-        Ok(out)
+            .iter()
+            .map(|item| item.json("record").map_err(item_err))
+            .collect()
     }
 
     /// Names of the executions running in this process.
     pub fn running(&self) -> Vec<String> {
         self.live
             .lock()
-            .map(|l| l.keys().cloned().collect())
+            .map(|l| l.keys().map(ToString::to_string).collect())
             .unwrap_or_default()
+    }
+
+    fn is_live(&self, name: &ExecutionName) -> bool {
+        self.live
+            .lock()
+            .map(|l| l.contains_key(name))
+            .unwrap_or(false)
     }
 
     /// The Batch jobs of the execution `name` running (or waiting for a worker) now: empty when
     /// it runs none, has ended, or this orchestrator has no process runner.
-    pub fn jobs_of(&self, name: &str) -> Vec<crate::runner::LiveJob> {
+    pub fn jobs_of(&self, name: &ExecutionName) -> Vec<RunningJob> {
         self.runner
             .as_ref()
             .map(|r| r.jobs_of(name))
             .unwrap_or_default()
+            .into_iter()
+            .map(|j| RunningJob {
+                job_id: j.job_id,
+                step: j.step,
+                attempt: j.attempt,
+                submitted_at: j.submitted_at,
+                started_at: j.started_at,
+            })
+            .collect()
+    }
+
+    /// Stop the execution `name` (of `state_machine`, when given): see [`Executions::stop`].
+    pub async fn stop_of(
+        &self,
+        name: &ExecutionName,
+        state_machine: Option<&DeploymentName>,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<Execution, ControlError> {
+        let e = self.existing(name, state_machine).await?;
+        if e.status.is_terminal() {
+            return Ok(e);
+        }
+        let stored = self
+            .finish(
+                e,
+                Ending {
+                    status: ExecutionStatus::Aborted,
+                    output: None,
+                    error: Some(error.unwrap_or(names::ABORTED).to_string()),
+                    cause: Some(cause.unwrap_or("Execution stopped").to_string()),
+                    failing_state: None,
+                },
+            )
+            .await?;
+        if let Some(done) = self.signal_stop(name, "Execution stopped") {
+            wait_done(done, self.stop_grace).await;
+        }
+        Ok(stored)
+    }
+
+    /// Wait for the end of `name` (of `state_machine`, when given): see [`Executions::wait`].
+    pub async fn wait_of(
+        &self,
+        name: &ExecutionName,
+        state_machine: Option<&DeploymentName>,
+        timeout: Duration,
+    ) -> Result<Execution, ControlError> {
+        // Subscribed before the first read: an end recorded in between still wakes us.
+        let mut ended = self.ended.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let e = self.existing(name, state_machine).await?;
+            if e.status.is_terminal() {
+                return Ok(e);
+            }
+            tokio::select! {
+                changed = ended.changed() => {
+                    if changed.is_err() {
+                        return Ok(e);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return Ok(e),
+            }
+        }
     }
 
     /// Stop every running execution (stack shutdown): each ends `FAILED` with
-    /// `Ferry.StackStopped`, and its processes are terminated. Waits for them to end.
+    /// `Ferry.StackStopped` (its ended event dispatched), and its processes are terminated.
+    /// Waits for them to end.
     pub async fn shutdown(&self) {
-        let names = self.running();
+        let names: Vec<ExecutionName> = self
+            .live
+            .lock()
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default();
         let mut waits = Vec::new();
         for name in names {
             let Ok(Some(e)) = self.load(&name).await else {
@@ -304,14 +419,10 @@ impl LocalOrchestrator {
                 let _ = self
                     .finish(
                         e,
-                        ExecutionStatus::Failed,
-                        None,
-                        Some(STACK_STOPPED_ERROR.to_string()),
-                        Some(
-                            "The Ferry stack was stopped while the execution was running."
-                                .to_string(),
+                        Ending::failed(
+                            STACK_STOPPED_ERROR,
+                            "The Ferry stack was stopped while the execution was running.",
                         ),
-                        None,
                     )
                     .await;
             }
@@ -322,25 +433,18 @@ impl LocalOrchestrator {
         }
     }
 
-    /// Write the terminal state of `e` (only if it is still `RUNNING`). Returns the stored record.
-    async fn finish(
-        &self,
-        mut e: Execution,
-        status: ExecutionStatus,
-        output: Option<String>,
-        error: Option<String>,
-        cause: Option<String>,
-        failing_state: Option<String>,
-    ) -> Result<Execution, OrchestratorError> {
-        e.status = status;
+    /// Record the end of `e` (only if it is still `RUNNING`), then dispatch its ended event and
+    /// wake the waiters. Returns the stored record (the earlier end when one was recorded first).
+    async fn finish(&self, mut e: Execution, end: Ending) -> Result<Execution, ControlError> {
+        e.status = end.status;
         e.stop_date = Some(Utc::now());
-        e.output = output;
-        e.error = error;
-        e.cause = cause;
-        e.failing_state = failing_state;
+        e.output = end.output;
+        e.error = end.error;
+        e.cause = end.cause;
+        e.failing_state = end.failing_state;
         let ops = vec![
             WriteOp::Put {
-                item: record_item(EXECUTIONS_PK.to_string(), e.name.clone(), &e, true),
+                item: record_item(EXECUTIONS_PK.to_string(), e.name.to_string(), &e, true),
                 condition: Condition::AttrEquals(
                     "status".into(),
                     Attr::S(ExecutionStatus::Running.as_str().into()),
@@ -352,27 +456,34 @@ impl LocalOrchestrator {
             },
             WriteOp::Delete {
                 pk: RUNNING_PK.to_string(),
-                sk: e.name.clone(),
+                sk: e.name.to_string(),
             },
         ];
         match self.table.transact(ops).await {
-            Ok(()) => Ok(e),
+            Ok(()) => {
+                self.listeners
+                    .dispatch(&ExecutionEvent::ended(e.clone()))
+                    .await;
+                self.ended.send_modify(|n| *n += 1);
+                Ok(e)
+            }
             Err(TableError::ConditionFailed { .. }) => {
-                // Already finished (stopped while the engine was ending): keep what is stored.
+                // Already ended (stopped while the run was ending): keep what is stored.
                 self.table
                     .delete(RUNNING_PK, &e.name, Condition::None)
                     .await
                     .map_err(table_err)?;
                 self.load(&e.name)
                     .await?
-                    .ok_or_else(|| OrchestratorError::NotFound(e.name.clone()))
+                    .ok_or_else(|| ControlError::NotFound(format!("execution {}", e.name)))
             }
             Err(other) => Err(table_err(other)),
         }
     }
 
-    /// Ask a live execution to stop and terminate its processes; returns its completion signal.
-    fn signal_stop(&self, name: &str, reason: &str) -> Option<watch::Receiver<bool>> {
+    /// Ask a live execution to stop and terminate its processes (the runner's process groups,
+    /// at once, whether or not the executor has reached them); returns its completion signal.
+    fn signal_stop(&self, name: &ExecutionName, reason: &str) -> Option<watch::Receiver<bool>> {
         let done = {
             let live = self.live.lock().ok()?;
             let l = live.get(name)?;
@@ -385,228 +496,63 @@ impl LocalOrchestrator {
         Some(done)
     }
 
-    async fn get_machine(&self, name: &str) -> Result<Option<StateMachine>, OrchestratorError> {
+    async fn get_machine(&self, name: &str) -> Result<Option<StateMachine>, ControlError> {
         match self
             .table
             .get(STATE_MACHINES_PK, name)
             .await
             .map_err(table_err)?
         {
-            Some(item) => Ok(Some(decode(&item)?)),
+            Some(item) => Ok(Some(item.json("record").map_err(item_err)?)),
             None => Ok(None),
         }
     }
-}
 
-async fn wait_done(mut done: watch::Receiver<bool>, limit: Duration) {
-    let _ = tokio::time::timeout(limit, done.wait_for(|d| *d)).await;
-}
-
-#[async_trait]
-impl Orchestrator for LocalOrchestrator {
-    async fn put_state_machine(
+    /// Start an execution of `state_machine` on the definition it has now (`definition`
+    /// `None`), or on the definition with sha256 `definition` (the current one, or an earlier
+    /// one an execution ran: what a Step Functions version is to `StartExecution`). Records the
+    /// definition the execution runs ([`Executions::definition`]). Errors: those of
+    /// [`Executions::start`], and [`ControlError::NotFound`] for a definition no execution ran.
+    pub async fn start_or_on_definition(
         &self,
-        name: &str,
-        definition: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> Result<StateMachineRef, OrchestratorError> {
-        valid_name("state machine", name)?;
-        self.engine
-            .validate(definition)
-            .map_err(OrchestratorError::Invalid)?;
-        let created_at = match self.get_machine(name).await? {
-            Some(old) => old.created_at,
-            None => Some(Utc::now()),
-        };
-        let sm = StateMachine {
-            name: name.to_string(),
-            id: sm_id(name),
-            definition: definition.to_string(),
-            tags: tags.clone(),
-            created_at,
-        };
-        let mut attrs = BTreeMap::new();
-        attrs.insert(
-            "record".to_string(),
-            Attr::S(
-                serde_json::to_string(&sm).map_err(|e| OrchestratorError::Other(e.to_string()))?,
-            ),
-        );
-        attrs.insert("schema_version".to_string(), Attr::N(SCHEMA_VERSION));
-        self.table
-            .put(
-                Item {
-                    pk: STATE_MACHINES_PK.to_string(),
-                    sk: name.to_string(),
-                    attrs,
-                },
-                Condition::None,
-            )
-            .await
-            .map_err(table_err)?;
-        Ok(StateMachineRef {
-            name: name.to_string(),
-            id: sm.id,
-        })
-    }
-
-    async fn get_state_machine(
-        &self,
-        name: &str,
-    ) -> Result<Option<StateMachine>, OrchestratorError> {
-        self.get_machine(name).await
-    }
-
-    async fn delete_state_machine(&self, name: &str) -> Result<bool, OrchestratorError> {
-        let existed = self.get_machine(name).await?.is_some();
-        self.table
-            .delete(STATE_MACHINES_PK, name, Condition::None)
-            .await
-            .map_err(table_err)?;
-        Ok(existed)
-    }
-
-    async fn start_execution(
-        &self,
-        state_machine: &str,
-        execution_name: Option<&str>,
-        input: &str,
-    ) -> Result<Execution, OrchestratorError> {
-        self.start_with_definition(state_machine, execution_name, input, None)
-            .await
-    }
-
-    async fn list_executions(
-        &self,
-        state_machine: &str,
-        status: Option<ExecutionStatus>,
-    ) -> Result<Vec<Execution>, OrchestratorError> {
-        if self.get_machine(state_machine).await?.is_none() {
-            return Err(OrchestratorError::NotFound(format!(
-                "state machine {state_machine}"
-            )));
-        }
-        let pk = sm_executions_pk(state_machine);
-        let mut out = Vec::new();
-        // Newest first.
-        for item in self
-            .table
-            .query_all(&pk, "")
-            .await
-            .map_err(table_err)?
-            .iter()
-            .rev()
-        {
-            let e: Execution = decode(item)?;
-            if status.is_none_or(|s| s == e.status) {
-                out.push(e);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn describe_execution(
-        &self,
-        state_machine: &str,
-        execution: &str,
-    ) -> Result<Option<Execution>, OrchestratorError> {
-        let name = execution.rsplit(':').next().unwrap_or(execution);
-        Ok(self
-            .load(name)
-            .await?
-            .filter(|e| state_machine.is_empty() || e.state_machine == state_machine))
-    }
-
-    async fn stop_execution(
-        &self,
-        state_machine: &str,
-        execution: &str,
-        error: Option<&str>,
-        cause: Option<&str>,
-    ) -> Result<Execution, OrchestratorError> {
-        let e = self
-            .describe_execution(state_machine, execution)
-            .await?
-            .ok_or_else(|| OrchestratorError::NotFound(format!("execution {execution}")))?;
-        if e.status.is_terminal() {
-            return Ok(e);
-        }
-        let name = e.name.clone();
-        let stored = self
-            .finish(
-                e,
-                ExecutionStatus::Aborted,
-                None,
-                Some(error.unwrap_or("States.Aborted").to_string()),
-                Some(cause.unwrap_or("Execution stopped").to_string()),
-                None,
-            )
-            .await?;
-        if let Some(done) = self.signal_stop(&name, "Execution stopped") {
-            wait_done(done, self.stop_grace).await;
-        }
-        Ok(stored)
-    }
-}
-
-/// Executions on an earlier definition (`ferry resume` runs the version its origin ran).
-impl LocalOrchestrator {
-    /// Start an execution of `state_machine` running the definition it has now (`None`), or the
-    /// earlier definition with sha256 `definition` that an execution ran (what a Step Functions
-    /// version is to `StartExecution`). Errors: those of [`Orchestrator::start_execution`], and
-    /// [`OrchestratorError::NotFound`] for a definition no execution ran.
-    pub async fn start_with_definition(
-        &self,
-        state_machine: &str,
-        execution_name: Option<&str>,
+        state_machine: &DeploymentName,
+        name: Option<&ExecutionName>,
         input: &str,
         definition: Option<&str>,
-    ) -> Result<Execution, OrchestratorError> {
-        let sm = self
+    ) -> Result<Execution, ControlError> {
+        let mut sm = self
             .get_machine(state_machine)
             .await?
-            .ok_or_else(|| OrchestratorError::NotFound(format!("state machine {state_machine}")))?;
-        let definition = match definition {
-            None => sm.definition.clone(),
-            Some(sha) if sha == definition_sha256(&sm.definition) => sm.definition.clone(),
-            Some(sha) => self.kept_definition(sha).await?.ok_or_else(|| {
-                OrchestratorError::NotFound(format!(
-                    "no execution of {state_machine} ran a definition with sha256 {sha}"
-                ))
-            })?,
-        };
-        let name = match execution_name {
-            Some(n) => {
-                valid_name("execution", n)?;
-                n.to_string()
+            .ok_or_else(|| ControlError::NotFound(format!("state machine {state_machine}")))?;
+        match definition {
+            Some(sha) if sha != definition_sha256(&sm.definition) => {
+                sm.definition = self.kept_definition(sha).await?.ok_or_else(|| {
+                    ControlError::NotFound(format!(
+                        "no execution of {state_machine} ran a definition with sha256 {sha}"
+                    ))
+                })?;
             }
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        let input_value: Value = serde_json::from_str(input).map_err(|e| {
-            OrchestratorError::Invalid(format!("the execution input is not JSON: {e}"))
-        })?;
-        let e = Execution {
-            name: name.clone(),
-            id: exec_id(state_machine, &name),
-            state_machine: state_machine.to_string(),
-            status: ExecutionStatus::Running,
-            start_date: Utc::now(),
-            stop_date: None,
-            input: Some(input.to_string()),
-            output: None,
-            error: None,
-            cause: None,
-            failing_state: None,
-        };
+            _ => {}
+        }
+        let name = name.cloned().unwrap_or_else(ExecutionName::random);
+        let input_value: Value = serde_json::from_str(input)
+            .map_err(|e| ControlError::Invalid(format!("the execution input is not JSON: {e}")))?;
+        let e = Execution::running(
+            name.clone(),
+            exec_id(state_machine, &name),
+            state_machine.clone(),
+            Utc::now(),
+            Some(input.to_string()),
+        );
         let mut running = BTreeMap::new();
         running.insert(
             "state_machine".to_string(),
             Attr::S(state_machine.to_string()),
         );
-        let sha = definition_sha256(&definition);
+        let sha = definition_sha256(&sm.definition);
         let ops = vec![
             WriteOp::Put {
-                item: record_item(EXECUTIONS_PK.to_string(), name.clone(), &e, true),
+                item: record_item(EXECUTIONS_PK.to_string(), name.to_string(), &e, true),
                 condition: Condition::NotExists,
             },
             WriteOp::Put {
@@ -615,7 +561,7 @@ impl LocalOrchestrator {
                     sk: sha.clone(),
                     attrs: BTreeMap::from([(
                         "definition".to_string(),
-                        Attr::S(definition.clone()),
+                        Attr::S(sm.definition.clone()),
                     )]),
                 },
                 condition: Condition::None,
@@ -623,7 +569,7 @@ impl LocalOrchestrator {
             WriteOp::Put {
                 item: Item {
                     pk: EXECUTION_DEFINITIONS_PK.to_string(),
-                    sk: name.clone(),
+                    sk: name.to_string(),
                     attrs: BTreeMap::from([("sha256".to_string(), Attr::S(sha))]),
                 },
                 condition: Condition::None,
@@ -635,7 +581,7 @@ impl LocalOrchestrator {
             WriteOp::Put {
                 item: Item {
                     pk: RUNNING_PK.to_string(),
-                    sk: name.clone(),
+                    sk: name.to_string(),
                     attrs: running,
                 },
                 condition: Condition::None,
@@ -644,7 +590,7 @@ impl LocalOrchestrator {
         match self.table.transact(ops).await {
             Ok(()) => {}
             Err(TableError::ConditionFailed { .. }) => {
-                return Err(OrchestratorError::ExecutionAlreadyExists(name));
+                return Err(ControlError::AlreadyExists(name.to_string()));
             }
             Err(other) => return Err(table_err(other)),
         }
@@ -660,72 +606,14 @@ impl LocalOrchestrator {
                 },
             );
         }
-        let run = EngineRun {
-            state_machine: state_machine.to_string(),
-            state_machine_id: sm.id.clone(),
-            definition,
-            execution_name: name.clone(),
-            execution_id: e.id.clone(),
-            input: input_value,
-            start_time: e.start_date,
-        };
+        // Started before the run begins, so no listener sees its end first.
+        self.listeners
+            .dispatch(&ExecutionEvent::started(e.clone()))
+            .await;
         let this = self.clone();
         let record = e.clone();
         tokio::spawn(async move {
-            let outcome = this.engine.run(run, stop_rx).await;
-            let result = match outcome {
-                EngineOutcome::Succeeded(out) => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::Succeeded,
-                        Some(out.to_string()),
-                        None,
-                        None,
-                        None,
-                    )
-                    .await
-                }
-                EngineOutcome::Failed {
-                    error,
-                    cause,
-                    failing_state,
-                } => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::Failed,
-                        None,
-                        Some(error),
-                        Some(cause),
-                        failing_state,
-                    )
-                    .await
-                }
-                EngineOutcome::TimedOut { cause } => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::TimedOut,
-                        None,
-                        Some("States.Timeout".into()),
-                        Some(cause),
-                        None,
-                    )
-                    .await
-                }
-                EngineOutcome::Aborted => {
-                    this.finish(
-                        record,
-                        ExecutionStatus::Aborted,
-                        None,
-                        Some("States.Aborted".into()),
-                        Some("Execution stopped".into()),
-                        None,
-                    )
-                    .await
-                }
-            };
-            if let Err(err) = result {
-                tracing::error!(execution = %name, "recording the end of the execution failed: {err}");
-            }
+            this.run(sm, record, input_value, stop_rx).await;
             if let Ok(mut live) = this.live.lock() {
                 live.remove(&name);
             }
@@ -734,12 +622,16 @@ impl LocalOrchestrator {
         Ok(e)
     }
 
-    /// The definition execution `name` ran, if known (executions started before the stack kept
-    /// definitions are not).
-    pub async fn execution_definition(
+    /// The definition execution `name` ran (of `state_machine` only, when given), if known:
+    /// executions started before the stack kept definitions are not.
+    pub async fn definition_of(
         &self,
-        name: &str,
-    ) -> Result<Option<String>, OrchestratorError> {
+        name: &ExecutionName,
+        state_machine: Option<&DeploymentName>,
+    ) -> Result<Option<String>, ControlError> {
+        if self.load_of(name, state_machine).await?.is_none() {
+            return Ok(None);
+        }
         let Some(item) = self
             .table
             .get(EXECUTION_DEFINITIONS_PK, name)
@@ -748,18 +640,230 @@ impl LocalOrchestrator {
         else {
             return Ok(None);
         };
-        match attr_s(&item, "sha256") {
-            Some(sha) => self.kept_definition(&sha).await,
-            None => Ok(None),
+        match item.str("sha256") {
+            Ok(sha) => self.kept_definition(sha).await,
+            Err(_) => Ok(None),
         }
     }
 
-    async fn kept_definition(&self, sha: &str) -> Result<Option<String>, OrchestratorError> {
-        Ok(self
+    /// The definition with sha256 `sha` an execution ran, if any.
+    async fn kept_definition(&self, sha: &str) -> Result<Option<String>, ControlError> {
+        match self
             .table
             .get(DEFINITIONS_PK, sha)
             .await
             .map_err(table_err)?
-            .and_then(|item| attr_s(&item, "definition")))
+        {
+            Some(item) => Ok(Some(item.str("definition").map_err(item_err)?.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Run the recorded execution `e` of `sm` to its end and record it; `stop` turns `true` when
+    /// the execution is stopped.
+    async fn run(&self, sm: StateMachine, e: Execution, input: Value, stop: watch::Receiver<bool>) {
+        let end = match self.executor.validate(&sm.definition) {
+            Err(err) => Ending::failed(names::RUNTIME, err.to_string()),
+            Ok(machine) => {
+                let handle = self.executor.start(machine, &sm.name, &e.name, input);
+                let waiter = handle.clone();
+                let mut stop = stop;
+                let record = tokio::select! {
+                    r = waiter.wait() => r,
+                    _ = stopped(&mut stop) => {
+                        handle.stop(Some(names::ABORTED), Some("Execution stopped"));
+                        handle.wait().await
+                    }
+                };
+                Ending::of_run(&record)
+            }
+        };
+        let name = e.name.clone();
+        if let Err(err) = self.finish(e, end).await {
+            tracing::error!(execution = %name, "recording the end of the execution failed: {err}");
+        }
+    }
+}
+
+/// Resolves once `stop` reads `true` (never if its sender is dropped first).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+async fn wait_done(mut done: watch::Receiver<bool>, limit: Duration) {
+    let _ = tokio::time::timeout(limit, done.wait_for(|d| *d)).await;
+}
+
+#[async_trait]
+impl StateMachines for LocalOrchestrator {
+    async fn put(
+        &self,
+        name: &DeploymentName,
+        definition: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<StateMachineRef, ControlError> {
+        self.executor
+            .validate(definition)
+            .map_err(|e| ControlError::Invalid(e.to_string()))?;
+        let created_at = match self.get_machine(name).await? {
+            Some(old) => old.created_at,
+            None => Some(Utc::now()),
+        };
+        let sm = StateMachine {
+            name: name.clone(),
+            id: sm_id(name),
+            definition: definition.to_string(),
+            tags: tags.clone(),
+            created_at,
+        };
+        let mut attrs = BTreeMap::new();
+        attrs.insert(
+            "record".to_string(),
+            Attr::S(serde_json::to_string(&sm).map_err(|e| ControlError::Other(e.to_string()))?),
+        );
+        attrs.insert("schema_version".to_string(), Attr::N(SCHEMA_VERSION));
+        self.table
+            .put(
+                Item {
+                    pk: STATE_MACHINES_PK.to_string(),
+                    sk: name.to_string(),
+                    attrs,
+                },
+                Condition::None,
+            )
+            .await
+            .map_err(table_err)?;
+        Ok(sm.reference())
+    }
+
+    async fn get(&self, name: &DeploymentName) -> Result<Option<StateMachine>, ControlError> {
+        self.get_machine(name).await
+    }
+
+    async fn delete(&self, name: &DeploymentName) -> Result<bool, ControlError> {
+        let existed = self.get_machine(name).await?.is_some();
+        self.table
+            .delete(STATE_MACHINES_PK, name, Condition::None)
+            .await
+            .map_err(table_err)?;
+        Ok(existed)
+    }
+}
+
+#[async_trait]
+impl Executions for LocalOrchestrator {
+    async fn start(
+        &self,
+        state_machine: &DeploymentName,
+        name: Option<&ExecutionName>,
+        input: &str,
+    ) -> Result<Execution, ControlError> {
+        self.start_or_on_definition(state_machine, name, input, None)
+            .await
+    }
+
+    async fn start_on_definition(
+        &self,
+        state_machine: &DeploymentName,
+        name: Option<&ExecutionName>,
+        input: &str,
+        definition_sha256: &str,
+    ) -> Result<Execution, ControlError> {
+        self.start_or_on_definition(state_machine, name, input, Some(definition_sha256))
+            .await
+    }
+
+    async fn state_machine(
+        &self,
+        name: &DeploymentName,
+    ) -> Result<Option<StateMachine>, ControlError> {
+        self.get_machine(name).await
+    }
+
+    async fn definition(
+        &self,
+        state_machine: &DeploymentName,
+        name: &ExecutionName,
+    ) -> Result<Option<String>, ControlError> {
+        self.definition_of(name, Some(state_machine)).await
+    }
+
+    async fn list(
+        &self,
+        state_machine: &DeploymentName,
+        status: Option<ExecutionStatus>,
+    ) -> Result<Vec<Execution>, ControlError> {
+        if self.get_machine(state_machine).await?.is_none() {
+            return Err(ControlError::NotFound(format!(
+                "state machine {state_machine}"
+            )));
+        }
+        let pk = sm_executions_pk(state_machine);
+        let mut out = Vec::new();
+        // Newest first.
+        for item in self
+            .table
+            .query_all(&pk, "")
+            .await
+            .map_err(table_err)?
+            .iter()
+            .rev()
+        {
+            let e: Execution = item.json("record").map_err(item_err)?;
+            if status.is_none_or(|s| s == e.status) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe(
+        &self,
+        state_machine: &DeploymentName,
+        name: &ExecutionName,
+    ) -> Result<Option<Execution>, ControlError> {
+        self.load_of(name, Some(state_machine)).await
+    }
+
+    /// One lookup by name: names are unique over the stack (`candidates` is not needed).
+    async fn find(
+        &self,
+        name: &ExecutionName,
+        _candidates: &[DeploymentName],
+    ) -> Result<Option<Execution>, ControlError> {
+        self.load(name).await
+    }
+
+    async fn stop(
+        &self,
+        state_machine: &DeploymentName,
+        name: &ExecutionName,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<Execution, ControlError> {
+        self.stop_of(name, Some(state_machine), error, cause).await
+    }
+
+    async fn wait(
+        &self,
+        state_machine: &DeploymentName,
+        name: &ExecutionName,
+        timeout: Duration,
+    ) -> Result<Execution, ControlError> {
+        self.wait_of(name, Some(state_machine), timeout).await
+    }
+
+    async fn running_jobs(
+        &self,
+        execution: &Execution,
+    ) -> Result<Option<Vec<RunningJob>>, ControlError> {
+        Ok(Some(self.jobs_of(&execution.name)))
     }
 }

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use ferry_deploy::{Orchestrator, ScheduleError, ScheduleSpec, Schedules};
-use ferry_store::{Attr, Condition, Item, Table, TableError};
+use ferry_control::Executions;
+use ferry_deploy::{ScheduleError, ScheduleSpec, Schedules};
+use ferry_store::{Attr, Condition, Item, Table};
 use futures::future::BoxFuture;
 use tokio::sync::{Notify, watch};
 
@@ -107,13 +108,6 @@ pub struct LocalSchedules {
     changed: Arc<Notify>,
 }
 
-fn table_err(e: TableError) -> ScheduleError {
-    match e {
-        TableError::Transient(m) => ScheduleError::Transient(m),
-        other => ScheduleError::Other(other.to_string()),
-    }
-}
-
 /// A firing of a schedule, as the loop reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Firing {
@@ -137,24 +131,20 @@ impl LocalSchedules {
     /// Every stored schedule.
     pub async fn list(&self) -> Result<Vec<ScheduleSpec>, ScheduleError> {
         let mut out = Vec::new();
-        for item in self
-            .table
-            .query_all(SCHEDULES_PK, "")
-            .await
-            .map_err(table_err)?
-        {
-            if let Some(spec) = decode(&item) {
-                out.push(spec);
+        for item in self.table.query_all(SCHEDULES_PK, "").await? {
+            match item.json::<ScheduleSpec>("record") {
+                Ok(spec) => out.push(spec),
+                Err(e) => tracing::warn!("skipping a stored schedule: {e}"),
             }
         }
         Ok(out)
     }
 
     /// Fire schedules until `shutdown` turns `true`: each due time starts an execution of the
-    /// target on `orchestrator`. `on_fire` sees every firing (logging, tests).
+    /// target through `executions`. `on_fire` sees every firing (logging, tests).
     pub async fn run(
         &self,
-        orchestrator: Arc<dyn Orchestrator>,
+        executions: Arc<dyn Executions>,
         clock: Arc<dyn Clock>,
         mut shutdown: watch::Receiver<bool>,
         on_fire: impl Fn(&Firing) + Send + Sync,
@@ -203,10 +193,10 @@ impl LocalSchedules {
                         break;
                     }
                     entry.2 = due;
-                    let execution = orchestrator
-                        .start_execution(&spec.target.name, None, &spec.input)
+                    let execution = executions
+                        .start(&spec.target.name, None, &spec.input)
                         .await
-                        .map(|e| e.name)
+                        .map(|e| e.name.to_string())
                         .map_err(|e| e.to_string());
                     match &execution {
                         Ok(name) => {
@@ -249,13 +239,6 @@ impl LocalSchedules {
     }
 }
 
-fn decode(item: &Item) -> Option<ScheduleSpec> {
-    match item.attrs.get("record") {
-        Some(Attr::S(s)) => serde_json::from_str(s).ok(),
-        _ => None,
-    }
-}
-
 #[async_trait]
 impl Schedules for LocalSchedules {
     async fn put(&self, spec: &ScheduleSpec) -> Result<(), ScheduleError> {
@@ -288,23 +271,16 @@ impl Schedules for LocalSchedules {
                 },
                 Condition::None,
             )
-            .await
-            .map_err(table_err)?;
+            .await?;
         self.changed.notify_waiters();
         Ok(())
     }
 
     async fn delete(&self, name: &str) -> Result<bool, ScheduleError> {
-        let existed = self
-            .table
-            .get(SCHEDULES_PK, name)
-            .await
-            .map_err(table_err)?
-            .is_some();
+        let existed = self.table.get(SCHEDULES_PK, name).await?.is_some();
         self.table
             .delete(SCHEDULES_PK, name, Condition::None)
-            .await
-            .map_err(table_err)?;
+            .await?;
         self.changed.notify_waiters();
         Ok(existed)
     }
@@ -313,9 +289,7 @@ impl Schedules for LocalSchedules {
         Ok(self
             .table
             .get(SCHEDULES_PK, name)
-            .await
-            .map_err(table_err)?
-            .as_ref()
-            .and_then(decode))
+            .await?
+            .and_then(|item| item.json("record").ok()))
     }
 }

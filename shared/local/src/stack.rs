@@ -6,6 +6,8 @@
 //! - deploy processing: `<home>/blobs/deploy/**/request.json` is polled (at least once per
 //!   request, like S3 events) and handed to [`ferry_deploy::handle_request_key`] with the local
 //!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
+//! - the control plane in-process ([`LocalOrchestrator`]), which gives every execution start
+//!   and end to the listeners of [`StackConfig::listeners`] (wired once, here);
 //! - the state-machine executor, whose Batch jobs run as task-wrapper processes
 //!   ([`ProcessRunner`]) given the stack's metadata URL (`FERRY_METADATA_URL`), its DynamoDB state table in `<home>/state.db` and its S3 bucket
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`, each attempt held to its
@@ -25,15 +27,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ferry_compile::CompileOptions;
-use ferry_deploy::{
-    DeployContext, DeploySettings, DeploymentStore, NoJobDefinitions, Orchestrator, Schedules,
-};
+use ferry_control::{Executions, Listeners, StateMachines};
+use ferry_deploy::{DeployContext, DeploySettings, DeploymentStore, NoJobDefinitions, Schedules};
 use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, TableRef};
 use ferry_store::{Blobs, Table};
 use tokio::sync::watch;
 
 use crate::control::{ControlState, StackInfo};
-use crate::engine::ExecutorEngine;
 use crate::executor::{Executor, Resources};
 use crate::memory::{MemoryLimitMode, MemoryLimits};
 use crate::orchestrator::LocalOrchestrator;
@@ -99,6 +99,8 @@ pub struct StackConfig {
     pub task_env: Vec<(String, String)>,
     /// How job memory is limited (`--memory-limits`).
     pub memory_limits: MemoryLimitMode,
+    /// Who is told when an execution starts and ends (the lifecycle hook); none by default.
+    pub listeners: Listeners,
 }
 
 impl StackConfig {
@@ -120,6 +122,7 @@ impl StackConfig {
             deploy_poll: Duration::from_millis(250),
             task_env: Vec::new(),
             memory_limits: MemoryLimitMode::Auto,
+            listeners: Listeners::new(),
         }
     }
 }
@@ -287,11 +290,8 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         .with_table(STATE_TABLE_NAME, state_table.clone())
         .with_bucket(ferry_compile::options::LOCAL_BUCKET, blobs.clone(), "");
     let executor = Executor::new(Arc::new(resources));
-    let orchestrator = LocalOrchestrator::new(
-        ferry_table.clone(),
-        Arc::new(ExecutorEngine::new(executor)),
-        Some(runner.clone()),
-    );
+    let orchestrator = LocalOrchestrator::new(ferry_table.clone(), executor, Some(runner.clone()))
+        .with_listeners(cfg.listeners.clone());
     let recovered = orchestrator
         .recover()
         .await
@@ -329,7 +329,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         metadata: ferry_table.clone(),
         deployments: Some(ferry_table.clone()),
         blobs: Some(blobs.clone()),
-        executions: Some(Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>),
+        executions: Some(Arc::new(orchestrator.clone()) as Arc<dyn Executions>),
         logs: ferry_store::task_logs::TaskLogs::new(Some(datastore), Some(home.join("logs"))),
         api_key: None,
     });
@@ -353,7 +353,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let deploy_ctx = DeployContext {
         table: ferry_table.clone(),
         blobs: blobs.clone(),
-        orchestrator: Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>,
+        state_machines: Arc::new(orchestrator.clone()) as Arc<dyn StateMachines>,
         schedules: Arc::new(schedules.clone()) as Arc<dyn Schedules>,
         job_definitions: Arc::new(NoJobDefinitions),
         secrets: Arc::new(crate::secrets::DirSecrets::for_home(&home)),
@@ -374,11 +374,11 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     )));
     // Schedules.
     let sched = schedules.clone();
-    let orch: Arc<dyn Orchestrator> = Arc::new(orchestrator.clone());
+    let executions: Arc<dyn Executions> = Arc::new(orchestrator.clone());
     let clock = cfg.clock.clone();
     let sched_stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
-        sched.run(orch, clock, sched_stop, |_| {}).await
+        sched.run(executions, clock, sched_stop, |_| {}).await
     }));
 
     let port_file = home.join(LAST_PORT_FILE);

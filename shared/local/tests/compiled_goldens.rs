@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
 use ferry_local::executor::{
-    BatchJob, BatchRunner, Executor, Resources, StatesError, Status, TaskContext, describe_job,
+    BatchJob, BatchRunner, Executor, Resources, StatesError, TaskContext, describe_job,
 };
 use ferry_store::{Attr, Blobs, Condition, DirBlobs, SqliteTable, Table};
 use serde_json::{Value, json};
@@ -87,14 +88,18 @@ async fn compiled_machines_run_locally() {
         let rec = exec
             .start(
                 machine,
-                "GoldenFlow",
-                "run-golden",
+                &DeploymentName::parse("GoldenFlow").unwrap(),
+                &ExecutionName::parse("run-golden").unwrap(),
                 json!({"Parameters": "{}"}),
             )
-            .unwrap()
             .wait()
             .await;
-        assert_eq!(rec.status, Status::Succeeded, "{}: {rec:?}", f.display());
+        assert_eq!(
+            rec.status,
+            ExecutionStatus::Succeeded,
+            "{}: {rec:?}",
+            f.display()
+        );
         let jobs = runner.jobs.lock().unwrap();
         assert!(jobs.len() >= 2, "{}: only {} jobs", f.display(), jobs.len());
         for job in jobs.iter() {

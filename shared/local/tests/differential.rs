@@ -28,7 +28,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use ferry_local::executor::{Executor, Resources, Status};
+use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
+use ferry_local::executor::{Executor, Resources};
 use ferry_store::{Blobs, DirBlobs, SqliteTable, Table};
 use serde_json::{Value, json};
 
@@ -142,13 +143,17 @@ async fn run_locally(case: &Case, tmp: &std::path::Path) -> Value {
                 "Parameters": {"TableName": "seed", "Item": item}, "End": true}}});
             let m = exec.validate(&def.to_string()).unwrap();
             let rec = exec
-                .start(m, "seed", "seed", json!({}))
-                .unwrap()
+                .start(
+                    m,
+                    &DeploymentName::parse("seed").unwrap(),
+                    &ExecutionName::parse("seed").unwrap(),
+                    json!({}),
+                )
                 .wait()
                 .await;
             assert_eq!(
                 rec.status,
-                Status::Succeeded,
+                ExecutionStatus::Succeeded,
                 "seeding {}: {rec:?}",
                 case.name
             );
@@ -179,14 +184,13 @@ async fn run_locally(case: &Case, tmp: &std::path::Path) -> Value {
     let rec = exec
         .start(
             machine,
-            &case.machine_name,
-            EXECUTION_NAME,
+            &DeploymentName::parse(&case.machine_name).unwrap(),
+            &ExecutionName::parse(EXECUTION_NAME).unwrap(),
             case.file["input"].clone(),
         )
-        .unwrap()
         .wait()
         .await;
-    json!({"status": rec.status.as_str(), "output": rec.output, "error": rec.error, "cause": rec.cause})
+    json!({"status": rec.status.as_str(), "output": rec.output_json(), "error": rec.error, "cause": rec.cause})
 }
 
 fn normalise_moto_output(v: &Value) -> Value {

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
+use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
 use ferry_local::executor::{
-    BatchJob, BatchRunner, DefinitionError, Executor, Resources, StatesError, Status, TaskContext,
+    BatchJob, BatchRunner, DefinitionError, Executor, Resources, StatesError, TaskContext,
     describe_job,
 };
 use ferry_local::time::ManualTime;
@@ -139,7 +140,15 @@ async fn run(exec: &Executor, def: Value, input: Value) -> ferry_local::executor
     let m = exec
         .validate(&def.to_string())
         .unwrap_or_else(|e| panic!("{e}"));
-    exec.start(m, "Flow", "run-1", input).unwrap().wait().await
+    exec.start(m, &dn("Flow"), &en("run-1"), input).wait().await
+}
+
+fn dn(name: &str) -> DeploymentName {
+    DeploymentName::parse(name).unwrap()
+}
+
+fn en(name: &str) -> ExecutionName {
+    ExecutionName::parse(name).unwrap()
 }
 
 #[tokio::test]
@@ -167,10 +176,10 @@ async fn batch_tasks_get_resolved_parameters_and_carry_state() {
         json!({"Parameters": "{\"alpha\": 0.5}"}),
     )
     .await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
     // The union OutputPath keeps exactly JobId and Parameters.
     assert_eq!(
-        rec.output.unwrap(),
+        rec.output_json().unwrap(),
         json!({"JobId": "job-SFN-Flow--end--", "Parameters": {"metaflow.run_id": "run-1", "step_name": "end"}})
     );
     let calls = runner.calls.lock().unwrap();
@@ -210,7 +219,7 @@ async fn retry_backoff_follows_the_injected_clock_and_jitter() {
         "Retry": [{"ErrorEquals": ["Batch.AWSBatchException"], "BackoffRate": 2, "IntervalSeconds": 2,
                    "MaxDelaySeconds": 6, "MaxAttempts": 10, "JitterStrategy": "FULL"}]}))}});
     let rec = run(&exec, def, json!({})).await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
     // 2·2^n capped at 6, halved by the jitter: 1, 2, 3, 3.
     assert_eq!(
         time.sleeps(),
@@ -218,7 +227,10 @@ async fn retry_backoff_follows_the_injected_clock_and_jitter() {
     );
     let retry_counts: Vec<u32> = runner.calls.lock().unwrap().iter().map(|c| c.1).collect();
     assert_eq!(retry_counts, vec![0, 1, 2, 3, 4]);
-    assert_eq!(rec.stop_date - rec.start_date, chrono::Duration::seconds(9));
+    assert_eq!(
+        rec.stop_date.unwrap() - rec.start_date,
+        chrono::Duration::seconds(9)
+    );
 }
 
 #[tokio::test]
@@ -234,8 +246,8 @@ async fn exhausted_retries_fall_through_to_catch_with_error_output() {
         "never": {"Type": "Fail", "Error": "Wrong"},
         "handler": {"Type": "Pass", "Parameters": {"error.$": "$.error.Error", "job.$": "States.StringToJson($.error.Cause)", "keep.$": "$.keep"}, "End": true}}});
     let rec = run(&exec, def, json!({"keep": 1})).await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
-    let out = rec.output.unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    let out = rec.output_json().unwrap();
     assert_eq!(out["error"], "States.TaskFailed");
     assert_eq!(out["job"]["Status"], "FAILED");
     assert_eq!(out["keep"], 1);
@@ -252,10 +264,15 @@ async fn uncaught_task_failure_fails_the_execution_with_the_state_name() {
     let def =
         json!({"StartAt": "start", "States": {"start": batch_task("start", None, json!({}))}});
     let rec = run(&executor(runner), def, json!({})).await;
-    assert_eq!(rec.status, Status::Failed);
+    assert_eq!(rec.status, ExecutionStatus::Failed);
     assert_eq!(rec.error.as_deref(), Some("States.TaskFailed"));
-    assert_eq!(rec.failed_state.as_deref(), Some("start"));
-    assert!(rec.cause.unwrap().contains("\"Status\":\"FAILED\""));
+    assert_eq!(rec.failing_state.as_deref(), Some("start"));
+    assert!(
+        rec.cause
+            .as_deref()
+            .unwrap()
+            .contains("\"Status\":\"FAILED\"")
+    );
 }
 
 #[tokio::test]
@@ -267,8 +284,8 @@ async fn task_timeout_raises_states_timeout_and_drops_the_task() {
             "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "timedout"}]})),
         "timedout": {"Type": "Pass", "End": true}}});
     let rec = run(&executor(runner.clone()), def, json!({})).await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
-    assert_eq!(rec.output.unwrap()["Error"], "States.Timeout");
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    assert_eq!(rec.output_json().unwrap()["Error"], "States.Timeout");
     // States.TaskFailed does not match a timeout: exactly one attempt.
     assert_eq!(runner.calls.lock().unwrap().len(), 1);
     assert!(runner.dropped.load(Ordering::SeqCst));
@@ -282,14 +299,14 @@ async fn stop_aborts_and_cancels_running_tasks() {
         {"StartAt": "a", "States": {"a": batch_task("a", None, json!({}))}},
         {"StartAt": "b", "States": {"b": batch_task("b", None, json!({}))}}]}}});
     let m = exec.validate(&def.to_string()).unwrap();
-    let h = exec.start(m, "Flow", "run-stop", json!({})).unwrap();
+    let h = exec.start(m, &dn("Flow"), &en("run-stop"), json!({}));
     while runner.calls.lock().unwrap().len() < 2 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(h.status(), Status::Running);
+    assert_eq!(h.status(), ExecutionStatus::Running);
     h.stop(Some("User.Stopped"), Some("ferry stop"));
     let rec = h.wait().await;
-    assert_eq!(rec.status, Status::Aborted);
+    assert_eq!(rec.status, ExecutionStatus::Aborted);
     assert_eq!(rec.error.as_deref(), Some("User.Stopped"));
     assert_eq!(rec.cause.as_deref(), Some("ferry stop"));
     assert!(
@@ -316,7 +333,7 @@ async fn a_failing_branch_fails_the_parallel_while_a_sibling_hangs() {
         {"StartAt": "a", "States": {"a": batch_task("a", None, json!({}))}},
         {"StartAt": "b", "States": {"b": {"Type": "Fail", "Error": "B.Failed", "Cause": "b"}}}]}}});
     let rec = run(&executor(runner.clone()), def, json!({})).await;
-    assert_eq!(rec.status, Status::Failed);
+    assert_eq!(rec.status, ExecutionStatus::Failed);
     assert_eq!(rec.error.as_deref(), Some("B.Failed"));
     assert!(runner.dropped.load(Ordering::SeqCst));
 }
@@ -325,7 +342,7 @@ async fn a_failing_branch_fails_the_parallel_while_a_sibling_hangs() {
 async fn execution_timeout_is_timed_out() {
     let def = json!({"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": true}}});
     let rec = run(&executor(ScriptedBatch::new(Mode::Ok)), def, json!({})).await;
-    assert_eq!(rec.status, Status::TimedOut);
+    assert_eq!(rec.status, ExecutionStatus::TimedOut);
     assert_eq!(rec.error.as_deref(), Some("States.Timeout"));
 }
 
@@ -339,7 +356,7 @@ async fn waits_follow_the_injected_clock() {
         "W2": {"Type": "Wait", "TimestampPath": "$.at", "Next": "W3"},
         "W3": {"Type": "Wait", "Timestamp": "2026-01-01T00:00:00Z", "End": true}}});
     let rec = run(&exec, def, json!({"at": "2026-03-02T00:00:00+00:00"})).await;
-    assert_eq!(rec.status, Status::Succeeded);
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
     assert_eq!(
         time.sleeps(),
         vec![
@@ -350,7 +367,7 @@ async fn waits_follow_the_injected_clock() {
     );
     assert_eq!(
         rec.stop_date,
-        Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+        Some(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap())
     );
 }
 
@@ -370,9 +387,9 @@ async fn aws_semantics_moto_gets_wrong() {
               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}], "End": true},
         "C": {"Type": "Pass", "End": true}}});
     let rec = run(&exec, def, json!([{"x": 5}])).await;
-    assert_eq!(rec.status, Status::Failed);
+    assert_eq!(rec.status, ExecutionStatus::Failed);
     assert_eq!(rec.error.as_deref(), Some("States.Runtime"));
-    assert_eq!(rec.failed_state.as_deref(), Some("B"));
+    assert_eq!(rec.failing_state.as_deref(), Some("B"));
 }
 
 fn blobs(dir: &std::path::Path) -> Arc<DirBlobs> {
@@ -409,8 +426,8 @@ async fn distributed_map_result_writer_and_metaflow_manifest_readback() {
                 "States": {"*body_*Pass": {"Type": "Pass", "Parameters": {"Output.$": "States.StringToJson($.Output)"}, "OutputPath": "$.Output", "End": true}}},
             "OutputPath": "$.[0]", "End": true}}});
     let rec = run(&exec, def, json!({"JobId": "split-1"})).await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
-    let out = rec.output.unwrap();
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    let out = rec.output_json().unwrap();
     assert!(
         out["JobId"].as_str().unwrap().starts_with("split-1-"),
         "{out}"
@@ -472,7 +489,7 @@ async fn distributed_map_tolerated_failures_and_batching() {
         input.clone(),
     )
     .await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
     assert_eq!(rec.map_runs[0].failed, 1);
     let rec = run(
         &exec,
@@ -496,7 +513,7 @@ async fn distributed_map_tolerated_failures_and_batching() {
             "P": {"Type": "Pass", "Parameters": {"n.$": "States.ArrayLength($.Items)", "tag.$": "$.BatchInput.tag"}, "End": true}}}}}});
     let rec = run(&exec, def, json!({"xs": [1, 2, 3, 4, 5], "tag": "t"})).await;
     assert_eq!(
-        rec.output.unwrap(),
+        rec.output_json().unwrap(),
         json!([{"n": 3, "tag": "t"}, {"n": 2, "tag": "t"}])
     );
 }
@@ -525,8 +542,8 @@ async fn map_respects_max_concurrency() {
     let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.xs", "MaxConcurrency": 3, "End": true,
         "ItemProcessor": {"StartAt": "t", "States": {"t": batch_task("t", None, json!({}))}}}}});
     let rec = run(&exec, def, json!({"xs": (0..20).collect::<Vec<_>>()})).await;
-    assert_eq!(rec.status, Status::Succeeded);
-    assert_eq!(rec.output.unwrap().as_array().unwrap().len(), 20);
+    assert_eq!(rec.status, ExecutionStatus::Succeeded);
+    assert_eq!(rec.output_json().unwrap().as_array().unwrap().len(), 20);
     assert_eq!(gauge.max.load(Ordering::SeqCst), 3);
 }
 
@@ -550,12 +567,25 @@ fn validation_rejects_unsupported_resources_and_bad_definitions() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
+    // Names reach the executor parsed: Ferry's one execution-name rule refuses these before an
+    // execution can start, the '.' included.
+    for bad in ["bad name", "a/b", "run.1", ""] {
+        let e = ExecutionName::parse(bad).unwrap_err().to_string();
         assert!(
-            exec.start(m.clone(), "Flow", "bad name", json!({}))
-                .is_err()
+            e.contains(ferry_spec::ids::EXECUTION_NAME_RULE),
+            "{bad}: {e}"
         );
-        assert!(exec.start(m, "Flow", "a/b", json!({})).is_err());
+    }
+    rt.block_on(async {
+        let rec = exec
+            .start(m, &dn("fraud.prod.ScoreFlow"), &en("run_1"), json!({}))
+            .wait()
+            .await;
+        assert_eq!(rec.status, ExecutionStatus::Succeeded);
+        assert_eq!(
+            rec.id,
+            "arn:aws:states:local:000000000000:execution:fraud.prod.ScoreFlow:run_1"
+        );
     });
 }
 
@@ -572,14 +602,14 @@ async fn virtual_tokio_time_orders_waits_and_timeouts() {
             "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Done"}]})),
         "Done": {"Type": "Pass", "End": true}}});
     let rec = run(&exec, def, json!({})).await;
-    assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
-    assert_eq!(rec.stop_date - t0, chrono::Duration::seconds(70));
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{rec:?}");
+    assert_eq!(rec.stop_date.unwrap() - t0, chrono::Duration::seconds(70));
     // A 2 h Wait hits the 1 h execution timeout.
     let def = json!({"TimeoutSeconds": 3600, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7200, "End": true}}});
     let rec = run(&exec, def, json!({})).await;
-    assert_eq!(rec.status, Status::TimedOut);
+    assert_eq!(rec.status, ExecutionStatus::TimedOut);
     assert_eq!(
-        rec.stop_date - rec.start_date,
+        rec.stop_date.unwrap() - rec.start_date,
         chrono::Duration::seconds(3600)
     );
 }
@@ -594,7 +624,7 @@ async fn a_failing_map_item_fails_the_map_while_an_earlier_item_hangs() {
                 "Hang": batch_task("hang", None, json!({})),
                 "F": {"Type": "Fail", "Error": "Item.Failed", "Cause": "second"}}}}}});
         let rec = run(&executor(runner.clone()), def, json!({"xs": [0, 1]})).await;
-        assert_eq!(rec.status, Status::Failed, "{mode}");
+        assert_eq!(rec.status, ExecutionStatus::Failed, "{mode}");
         let want = if mode == "INLINE" {
             "Item.Failed"
         } else {

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ferry_compile::{CompileOptions, compile};
+use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus as Status};
 use ferry_local::executor::{
-    BatchJob, BatchRunner, ExecutionRecord, Executor, Resources, StatesError, Status, TaskContext,
+    BatchJob, BatchRunner, ExecutionRecord, Executor, Resources, StatesError, TaskContext,
     describe_job,
 };
 use ferry_spec::model::{ExitHook, FlowDecorators, FlowSpec, Step, StepDecorators, StepType};
@@ -143,8 +144,12 @@ async fn run(hook: ExitHook, fail: &[&'static str]) -> (ExecutionRecord, Vec<Str
     let exec = Executor::new(Arc::new(resources));
     let machine = exec.validate(&compiled.definition_json()).unwrap();
     let record = exec
-        .start(machine, "HookedFlow", "run-1", json!({"Parameters": "{}"}))
-        .unwrap()
+        .start(
+            machine,
+            &DeploymentName::parse("HookedFlow").unwrap(),
+            &ExecutionName::parse("run-1").unwrap(),
+            json!({"Parameters": "{}"}),
+        )
         .wait()
         .await;
     let ran = jobs.ran.lock().unwrap().clone();
@@ -206,7 +211,7 @@ async fn a_failing_hook_leaves_the_runs_status_as_it_was() {
     let (rec, ran) = run(both(), &["_exit_hook"]).await;
     assert_eq!(rec.status, Status::Succeeded, "{rec:?}");
     assert_eq!(hooks(&ran), 1, "{ran:?}");
-    let out = rec.output.unwrap();
+    let out = rec.output_json().unwrap();
     assert_eq!(out["ExitHookError"]["Error"], "States.TaskFailed", "{out}");
 }
 

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use ferry_local::executor::{Executor, KEPT_EVENTS, Resources, Status};
+use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
+use ferry_local::executor::{Executor, KEPT_EVENTS, Resources};
 use serde_json::{Value, json};
 
 fn rss_kib(field: &str) -> u64 {
@@ -28,13 +29,18 @@ async fn ten_thousand_item_map_is_memory_light() {
     let machine = exec.validate(&def.to_string()).unwrap();
     let input = json!({"items": (0..N).map(|i| json!({"n": i})).collect::<Vec<_>>()});
     let before = rss_kib("VmHWM:");
-    let handle = exec.start(machine, "Scale", "map-10k", input).unwrap();
+    let handle = exec.start(
+        machine,
+        &DeploymentName::parse("Scale").unwrap(),
+        &ExecutionName::parse("map-10k").unwrap(),
+        input,
+    );
     let rec = handle.wait().await;
     let after = rss_kib("VmHWM:");
-    assert_eq!(rec.status, Status::Succeeded, "{:?}", rec.error);
+    assert_eq!(rec.status, ExecutionStatus::Succeeded, "{:?}", rec.error);
     assert_eq!(
-        rec.output.as_ref().unwrap(),
-        &json!({"count": N, "last": {"i": N - 1}})
+        rec.output_json().unwrap(),
+        json!({"count": N, "last": {"i": N - 1}})
     );
     // Every iteration is counted (entered + exited + iteration started/succeeded per item)...
     let counts = handle.event_counts();
@@ -51,5 +57,5 @@ async fn ten_thousand_item_map_is_memory_light() {
         after / 1024
     );
     assert!(growth_mib < 256, "peak RSS grew by {growth_mib} MiB");
-    let _: &Value = rec.output.as_ref().unwrap();
+    let _: Value = rec.output_json().unwrap();
 }

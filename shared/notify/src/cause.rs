@@ -5,18 +5,7 @@
 
 use serde_json::Value;
 
-/// The Batch job record inside `cause`, if there is one.
-pub fn batch_job_in_cause(cause: &str) -> Option<Value> {
-    for (i, _) in cause.match_indices('{') {
-        let mut values = serde_json::Deserializer::from_str(&cause[i..]).into_iter::<Value>();
-        if let Some(Ok(v)) = values.next()
-            && v.get("JobId").is_some()
-        {
-            return Some(v);
-        }
-    }
-    None
-}
+pub use ferry_control::cause::batch_job_in_cause;
 
 /// What a failed Batch job's record says.
 #[derive(Debug, Clone, PartialEq, Eq)]

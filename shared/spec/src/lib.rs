@@ -3,13 +3,15 @@
 //! EventBridge cron parsing and fire times ([`aws_cron`]), the standard cron of `@trigger`
 //! resets ([`standard_cron`]), parameter values as runs receive them ([`param_value`]), the
 //! Metaflow exporter that reads a flow file with the real `metaflow` package ([`export`]), the
-//! task description handed to every task ([`task`]), and the resume section and clone plan of a
-//! resumed run ([`resume`]).
+//! task description handed to every task ([`task`]), the resume section and clone plan of a
+//! resumed run ([`resume`]), and the identity newtypes of deployments, executions and runs
+//! ([`ids`]).
 
 pub mod array_job;
 pub mod aws_cron;
 pub mod export;
 pub mod graph;
+pub mod ids;
 pub mod model;
 pub mod param_value;
 pub mod resume;
@@ -20,5 +22,8 @@ pub mod validate;
 
 pub use export::{ExportError, export_spec};
 pub use graph::{FlowGraph, GraphError, Node};
+pub use ids::{
+    DeploymentName, DeploymentNameError, ExecutionName, ExecutionNameError, RunId, RunIdError,
+};
 pub use model::*;
 pub use validate::{ValidationError, ValidationErrors, validate};

@@ -46,6 +46,19 @@ pub struct ResumeSection {
     pub plan: PlanRef,
 }
 
+impl ResumeSection {
+    /// The resume section of an execution's input (JSON text `{"Parameters": "<JSON text>"}`)
+    /// when it is a resumed run's: its parameters hold [`PARAMETERS_RESUME`]. `None` for other
+    /// runs, and for a resumed run whose parameters went to a blob
+    /// (`crate::task::PARAMETERS_BLOB`).
+    pub fn from_execution_input(input: &str) -> Option<ResumeSection> {
+        let input: serde_json::Value = serde_json::from_str(input).ok()?;
+        let params: serde_json::Value =
+            serde_json::from_str(input.get("Parameters")?.as_str()?).ok()?;
+        serde_json::from_value(params.get(PARAMETERS_RESUME)?.clone()).ok()
+    }
+}
+
 /// Where a [`ClonePlan`] is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanRef {

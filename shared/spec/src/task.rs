@@ -106,9 +106,10 @@ pub fn env_parent_task_id(i: usize) -> String {
     format!("FERRY_PARENT_{i}_TASK_ID")
 }
 
-/// The run id Metaflow sees for an execution name: `sfn-<execution name>`.
+/// The run id Metaflow sees for an execution name: `sfn-<execution name>`
+/// ([`crate::ids::RUN_ID_PREFIX`]; [`crate::RunId`] for a parsed name).
 pub fn run_id_for_execution(execution_name: &str) -> String {
-    format!("sfn-{execution_name}")
+    format!("{}{execution_name}", crate::ids::RUN_ID_PREFIX)
 }
 
 /// Everything static about one step of one deployment.

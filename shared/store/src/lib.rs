@@ -37,7 +37,7 @@ pub use dir::DirBlobs;
 pub use open::{AwsClientSettings, open_blobs, open_blobs_with, open_table, open_table_with};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteTable;
-pub use table::{Attr, Condition, Item, Page, Query, Table, TableError, WriteOp};
+pub use table::{Attr, Condition, Item, ItemError, Page, Query, Table, TableError, WriteOp};
 
 #[cfg(feature = "aws")]
 pub use aws_env::sdk_config_with;

@@ -40,6 +40,69 @@ pub struct Item {
     pub attrs: BTreeMap<String, Attr>,
 }
 
+/// An attribute read through [`Item::str`], [`Item::num`] or [`Item::json`] that is missing, of
+/// another type, or (for [`Item::json`]) not the JSON document expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemError {
+    /// No attribute `attr` of type `expected` (`S`, `N`) on the item `pk`/`sk`.
+    #[error("item {pk}/{sk} has no {expected} attribute {attr:?}")]
+    Missing {
+        pk: String,
+        sk: String,
+        attr: String,
+        expected: &'static str,
+    },
+    /// The string attribute `attr` of `pk`/`sk` does not decode as the JSON expected.
+    #[error("corrupt item {pk}/{sk}: attribute {attr:?} does not decode: {error}")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        attr: String,
+        error: String,
+    },
+}
+
+impl Item {
+    fn missing(&self, attr: &str, expected: &'static str) -> ItemError {
+        ItemError::Missing {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            attr: attr.to_string(),
+            expected,
+        }
+    }
+
+    /// The string (`S`) attribute `attr`. Errors: [`ItemError::Missing`] when it is absent or
+    /// not a string.
+    pub fn str(&self, attr: &str) -> Result<&str, ItemError> {
+        match self.attrs.get(attr) {
+            Some(Attr::S(s)) => Ok(s),
+            _ => Err(self.missing(attr, "S")),
+        }
+    }
+
+    /// The number (`N`) attribute `attr`. Errors: [`ItemError::Missing`] when it is absent or
+    /// not a number.
+    pub fn num(&self, attr: &str) -> Result<i64, ItemError> {
+        match self.attrs.get(attr) {
+            Some(Attr::N(n)) => Ok(*n),
+            _ => Err(self.missing(attr, "N")),
+        }
+    }
+
+    /// The string attribute `attr` decoded as the JSON document `T` (how Ferry stores records:
+    /// `record` = the record's JSON text). Errors: [`ItemError::Missing`] as [`Item::str`],
+    /// [`ItemError::Corrupt`] when the text is not a `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self, attr: &str) -> Result<T, ItemError> {
+        serde_json::from_str(self.str(attr)?).map_err(|e| ItemError::Corrupt {
+            pk: self.pk.clone(),
+            sk: self.sk.clone(),
+            attr: attr.to_string(),
+            error: e.to_string(),
+        })
+    }
+}
+
 /// A condition on the current state of one item, checked atomically with a write.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Condition {
@@ -174,5 +237,51 @@ pub trait Table: Send + Sync + 'static {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item() -> Item {
+        Item {
+            pk: "p".into(),
+            sk: "s".into(),
+            attrs: BTreeMap::from([
+                ("record".to_string(), Attr::S(r#"{"a": 1}"#.into())),
+                ("bad".to_string(), Attr::S("not json".into())),
+                ("count".to_string(), Attr::N(7)),
+            ]),
+        }
+    }
+
+    #[test]
+    fn accessors_read_typed_attributes_or_say_what_is_wrong() {
+        let it = item();
+        assert_eq!(it.str("record").unwrap(), r#"{"a": 1}"#);
+        assert_eq!(it.num("count").unwrap(), 7);
+        let v: serde_json::Value = it.json("record").unwrap();
+        assert_eq!(v["a"], 1);
+        assert_eq!(
+            it.str("count").unwrap_err(),
+            ItemError::Missing {
+                pk: "p".into(),
+                sk: "s".into(),
+                attr: "count".into(),
+                expected: "S"
+            }
+        );
+        assert!(matches!(
+            it.num("record"),
+            Err(ItemError::Missing { expected: "N", .. })
+        ));
+        assert!(matches!(it.num("absent"), Err(ItemError::Missing { .. })));
+        let e = it.json::<serde_json::Value>("bad").unwrap_err();
+        assert!(matches!(e, ItemError::Corrupt { .. }));
+        assert!(
+            e.to_string().contains("p/s") && e.to_string().contains("bad"),
+            "{e}"
+        );
     }
 }

@@ -97,9 +97,10 @@ pub fn attempts_by_task(
 }
 
 /// The raw process output the embedded stack captured for a task, `(attempt, file)` ascending:
-/// `<logs_dir>/<execution>/<step>/<task>.<job attempt>.<stream>` (`run` is `sfn-<execution>`).
-/// The file names Batch's job attempt (1-based, `AWS_BATCH_JOB_ATTEMPT`); the attempt returned
-/// is Metaflow's (0-based, the retry count), as the datastore logs number them.
+/// `<logs_dir>/<execution>/<step>/<task>.<job attempt>.<stream>` (`run` is `sfn-<execution>`; the
+/// stack files them by execution name: the run id's, or the run segment as given when it is no
+/// `sfn-` run id). The file names Batch's job attempt (1-based, `AWS_BATCH_JOB_ATTEMPT`); the
+/// attempt returned is Metaflow's (0-based, the retry count), as the datastore logs number them.
 pub fn raw_logs(
     logs_dir: &Path,
     run: &str,
@@ -107,7 +108,9 @@ pub fn raw_logs(
     task: &str,
     stream: Stream,
 ) -> Vec<(u32, PathBuf)> {
-    let execution = run.strip_prefix("sfn-").unwrap_or(run);
+    let execution = ferry_spec::RunId::parse(run)
+        .map(|r| r.execution_name().to_string())
+        .unwrap_or_else(|_| run.to_string());
     let dir = logs_dir.join(execution).join(step);
     let (head, tail) = (format!("{task}."), format!(".{}", stream.name()));
     let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)

@@ -9,8 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_deploy::{ExecutionStatus, Orchestrator};
-use ferry_local::engine::ExecutorEngine;
+use ferry_control::{DeploymentName, ExecutionStatus, Executions, StateMachines};
 use ferry_local::executor::{Executor, Resources};
 use ferry_local::orchestrator::LocalOrchestrator;
 use ferry_spec::task::{BlobStoreRef, TableRef};
@@ -62,24 +61,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ferry_store::Condition::None,
         )
         .await?;
-    let engine = ExecutorEngine::new(Executor::new(Arc::new(Resources::new())));
-    let orchestrator = LocalOrchestrator::new(table.clone(), Arc::new(engine), None);
+    let orchestrator = LocalOrchestrator::new(
+        table.clone(),
+        Executor::new(Arc::new(Resources::new())),
+        None,
+    );
     let definition =
         json!({"StartAt": "start", "States": {"start": {"Type": "Succeed"}}}).to_string();
+    let sm = DeploymentName::parse(FLOW)?;
     orchestrator
-        .put_state_machine(FLOW, &definition, &Default::default())
+        .put(&sm, &definition, &Default::default())
         .await?;
     let mut names = Vec::with_capacity(n);
     for _ in 0..n {
         let e = orchestrator
-            .start_execution(FLOW, None, r#"{"Parameters": "{}"}"#)
+            .start(&sm, None, r#"{"Parameters": "{}"}"#)
             .await?;
         names.push(e.name);
     }
     // Wait until every execution has ended (they are one Succeed state each).
     for _ in 0..600 {
         let running = orchestrator
-            .list_executions(FLOW, Some(ExecutionStatus::Running))
+            .list(&sm, Some(ExecutionStatus::Running))
             .await?;
         if running.is_empty() {
             break;

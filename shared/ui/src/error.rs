@@ -88,12 +88,12 @@ impl From<ferry_store::BlobError> for UiError {
     }
 }
 
-impl From<ferry_deploy::OrchestratorError> for UiError {
-    fn from(e: ferry_deploy::OrchestratorError) -> Self {
-        use ferry_deploy::OrchestratorError as E;
+impl From<ferry_control::ControlError> for UiError {
+    fn from(e: ferry_control::ControlError) -> Self {
+        use ferry_control::ControlError as E;
         match e {
             E::NotFound(_) => UiError::NotFound(e.to_string()),
-            E::Transient(_) => UiError::Unavailable(e.to_string()),
+            E::Transient(_) | E::Unreachable(_) => UiError::Unavailable(e.to_string()),
             E::Invalid(_) => UiError::BadRequest(e.to_string()),
             other => UiError::Store(other.to_string()),
         }

@@ -1,22 +1,26 @@
-//! The one place the UI reads executions: today through the deploy crate's [`Orchestrator`] port
-//! (`list_executions`, `describe_execution`), so moving to another executions API changes this
-//! file only. Step Functions on AWS, the local orchestrator on the embedded stack.
+//! The one place the UI reads executions: through the control plane's
+//! [`ferry_control::Executions`] port (`list`, `find`), so moving to another executions API
+//! changes this file only. Step Functions on AWS, the local orchestrator on the embedded stack.
+//! Names that are no deployment or execution name (`ferry_spec::ids`) have no executions.
 
 use std::sync::Arc;
 
-use ferry_deploy::{Execution, ExecutionStatus, Orchestrator, OrchestratorError};
+use ferry_control::{
+    ControlError, DeploymentName, Execution, ExecutionName, ExecutionStatus,
+    Executions as ExecutionsPort,
+};
 
 use crate::error::UiResult;
 
 /// Read access to executions (none configured: every list is empty, every lookup misses).
 #[derive(Clone)]
 pub struct Executions {
-    port: Option<Arc<dyn Orchestrator>>,
+    port: Option<Arc<dyn ExecutionsPort>>,
 }
 
 impl Executions {
-    /// Over an orchestrator, if any.
-    pub fn new(port: Option<Arc<dyn Orchestrator>>) -> Self {
+    /// Over an executions port, if any.
+    pub fn new(port: Option<Arc<dyn ExecutionsPort>>) -> Self {
         Executions { port }
     }
 
@@ -32,36 +36,32 @@ impl Executions {
         state_machine: &str,
         status: Option<ExecutionStatus>,
     ) -> UiResult<Vec<Execution>> {
-        let Some(port) = &self.port else {
+        let (Some(port), Ok(sm)) = (&self.port, DeploymentName::parse(state_machine)) else {
             return Ok(Vec::new());
         };
-        match port.list_executions(state_machine, status).await {
+        match port.list(&sm, status).await {
             Ok(v) => Ok(v),
-            Err(OrchestratorError::NotFound(_)) => Ok(Vec::new()),
+            Err(ControlError::NotFound(_)) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The execution named `name` of `state_machine`, if any.
-    pub async fn describe(&self, state_machine: &str, name: &str) -> UiResult<Option<Execution>> {
-        let Some(port) = &self.port else {
+    /// The execution named `name` of the first of `state_machines` that has one
+    /// ([`ExecutionsPort::find`]: one lookup on the embedded stack, one describe per state
+    /// machine on Step Functions).
+    pub async fn find(&self, state_machines: &[&str], name: &str) -> UiResult<Option<Execution>> {
+        let (Some(port), Ok(name)) = (&self.port, ExecutionName::parse(name)) else {
             return Ok(None);
         };
-        match port.describe_execution(state_machine, name).await {
-            Ok(v) => Ok(v),
-            Err(OrchestratorError::NotFound(_)) => Ok(None),
+        let candidates: Vec<DeploymentName> = state_machines
+            .iter()
+            .filter_map(|sm| DeploymentName::parse(sm).ok())
+            .collect();
+        match port.find(&name, &candidates).await {
+            Ok(v) => Ok(v.filter(|e| state_machines.contains(&e.state_machine.as_str()))),
+            Err(ControlError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// The execution named `name` of the first of `state_machines` that has one.
-    pub async fn find(&self, state_machines: &[&str], name: &str) -> UiResult<Option<Execution>> {
-        for sm in state_machines {
-            if let Some(e) = self.describe(sm, name).await? {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
     }
 }
 

@@ -19,7 +19,6 @@
 use std::sync::Arc;
 
 use axum::Router;
-use ferry_deploy::Orchestrator;
 use ferry_metadata::repo::Repo;
 use ferry_store::task_logs::TaskLogs;
 use ferry_store::{Blobs, Table};
@@ -50,7 +49,7 @@ pub struct UiConfig {
     /// The blob store the deploy path writes to (the flow specs the records name).
     pub blobs: Option<Arc<dyn Blobs>>,
     /// The executions of the deployed state machines (the local orchestrator, or Step Functions).
-    pub executions: Option<Arc<dyn Orchestrator>>,
+    pub executions: Option<Arc<dyn ferry_control::Executions>>,
     /// The task-log reader over the Metaflow datastore (also where artifact infos are read).
     pub logs: TaskLogs,
     /// When set, `/ui/api/…` needs this value in `x-api-key` (401 without it, 403 when wrong);

@@ -10,8 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ferry_deploy::{ExecutionStatus, Orchestrator};
-use ferry_local::engine::ExecutorEngine;
+use ferry_control::{DeploymentName, ExecutionStatus, Executions, StateMachines};
 use ferry_local::executor::{Executor, Resources};
 use ferry_local::orchestrator::LocalOrchestrator;
 use ferry_store::task_logs::TaskLogs;
@@ -80,8 +79,11 @@ async fn env(api_key: Option<&str>) -> Env {
         Arc::new(SqliteTable::open(dir.path().join("ferry.db"), "default").unwrap());
     let blobs: Arc<dyn Blobs> = Arc::new(DirBlobs::open(dir.path().join("blobs")).unwrap());
     let datastore: Arc<dyn Blobs> = Arc::new(DirBlobs::open(dir.path().join("ds")).unwrap());
-    let engine = ExecutorEngine::new(Executor::new(Arc::new(Resources::new())));
-    let orchestrator = LocalOrchestrator::new(table.clone(), Arc::new(engine), None);
+    let orchestrator = LocalOrchestrator::new(
+        table.clone(),
+        Executor::new(Arc::new(Resources::new())),
+        None,
+    );
     let spec_key = "deploy/uitestflow/0b1c2d3e-0000-4000-8000-000000000001/spec.json";
     blobs
         .put(spec_key, serde_json::to_vec(&spec()).unwrap())
@@ -94,7 +96,7 @@ async fn env(api_key: Option<&str>) -> Env {
         metadata: table.clone(),
         deployments: Some(table.clone()),
         blobs: Some(blobs),
-        executions: Some(Arc::new(orchestrator.clone()) as Arc<dyn Orchestrator>),
+        executions: Some(Arc::new(orchestrator.clone()) as Arc<dyn Executions>),
         logs: TaskLogs::new(Some(datastore.clone()), None),
         api_key: api_key.map(str::to_string),
     });
@@ -164,20 +166,21 @@ fn md(field: &str, value: &str, attempt: u32) -> Value {
 }
 
 /// Start an execution of a state machine with `definition` and wait for its end.
-async fn execution(e: &Env, definition: &Value, input: Value) -> ferry_deploy::Execution {
+async fn execution(e: &Env, definition: &Value, input: Value) -> ferry_control::Execution {
+    let sm = DeploymentName::parse(DEPLOYMENT).unwrap();
     e.orchestrator
-        .put_state_machine(DEPLOYMENT, &definition.to_string(), &Default::default())
+        .put(&sm, &definition.to_string(), &Default::default())
         .await
         .unwrap();
     let started = e
         .orchestrator
-        .start_execution(DEPLOYMENT, None, &input.to_string())
+        .start(&sm, None, &input.to_string())
         .await
         .unwrap();
     for _ in 0..200 {
         let x = e
             .orchestrator
-            .describe_execution(DEPLOYMENT, &started.name)
+            .describe(&sm, &started.name)
             .await
             .unwrap()
             .unwrap();

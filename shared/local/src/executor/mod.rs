@@ -8,13 +8,15 @@
 //! ```no_run
 //! # async fn demo(table: std::sync::Arc<dyn ferry_store::Table>, runner: std::sync::Arc<dyn ferry_local::executor::BatchRunner>) {
 //! use std::sync::Arc;
-//! use ferry_local::executor::{Executor, Resources, Status};
+//! use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
+//! use ferry_local::executor::{Executor, Resources};
 //! let resources = Resources::new().with_batch(runner).with_table("ferry-state", table);
 //! let executor = Executor::new(Arc::new(resources));
 //! let machine = executor.validate(r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#).unwrap();
-//! let run = executor.start(machine, "HelloFlow", "run-1", serde_json::json!({})).unwrap();
+//! let flow = DeploymentName::parse("HelloFlow").unwrap();
+//! let run = executor.start(machine, &flow, &ExecutionName::parse("run-1").unwrap(), serde_json::json!({}));
 //! let record = run.wait().await;
-//! assert_eq!(record.status, Status::Succeeded);
+//! assert_eq!(record.status, ExecutionStatus::Succeeded);
 //! # }
 //! ```
 //!
@@ -31,8 +33,9 @@
 //!   supported); the `Arc<StateMachine>` can start any number of executions.
 //! - [`Executor::start`] spawns the execution on the current tokio runtime and returns an
 //!   [`ExecutionHandle`]: [`ExecutionHandle::status`], [`ExecutionHandle::wait`] (the
-//!   [`ExecutionRecord`]: status, start/stop dates, input, output, error, cause, failing state,
-//!   event count, distributed Map runs), [`ExecutionHandle::stop`] (fires the
+//!   [`ExecutionRecord`]: the control plane's one [`Execution`] — status, start/stop dates,
+//!   input, output, error, cause, failing state — with the event count and distributed Map
+//!   runs), [`ExecutionHandle::stop`] (fires the
 //!   [`Cancellation`] every task got and drops the running tasks: status `ABORTED`),
 //!   [`ExecutionHandle::events_count`] / [`ExecutionHandle::event_counts`] /
 //!   [`ExecutionHandle::history`] (the first [`KEPT_EVENTS`] events only).
@@ -66,7 +69,8 @@ mod template;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use ferry_control::{DeploymentName, Execution, ExecutionName, ExecutionStatus};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -88,72 +92,25 @@ use crate::time::{SystemTime, Time};
 use history::History;
 use run::{Failure, Runtime, run_machine, timestamp};
 
-/// Why an execution could not start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StartError {
-    /// The definition is invalid.
-    #[error(transparent)]
-    Definition(#[from] DefinitionError),
-    /// The execution or state machine name is not a valid Step Functions name.
-    #[error(
-        "invalid name {0:?}: 1 to 80 characters, no whitespace, brackets, wildcards or punctuation such as \" # % \\ ^ | ~ ` $ & , ; : /"
-    )]
-    InvalidName(String),
-}
-
-/// An execution's status (`DescribeExecution.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Aborted,
-}
-
-impl Status {
-    /// The AWS spelling: `RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Running => "RUNNING",
-            Status::Succeeded => "SUCCEEDED",
-            Status::Failed => "FAILED",
-            Status::TimedOut => "TIMED_OUT",
-            Status::Aborted => "ABORTED",
-        }
-    }
-}
-
-/// The outcome of a finished execution (`DescribeExecution` + counts).
+/// A finished execution as the executor reports it: the control plane's one [`Execution`]
+/// (status, start and stop dates, input and output as JSON text, error, cause, the state that
+/// failed; `id` is the execution ARN) and the executor's own counters. Derefs to the
+/// [`Execution`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExecutionRecord {
-    /// `arn:aws:states:local:000000000000:execution:<machine>:<name>`.
-    pub execution_arn: String,
-    /// The execution name.
-    pub name: String,
-    /// The state machine name.
-    pub state_machine_name: String,
-    /// Final status (never `Running` in a record).
-    pub status: Status,
-    /// Start instant.
-    pub start_date: DateTime<Utc>,
-    /// Stop instant.
-    pub stop_date: DateTime<Utc>,
-    /// The input.
-    pub input: Value,
-    /// The output (`SUCCEEDED` only).
-    pub output: Option<Value>,
-    /// Error name (`FAILED`, `TIMED_OUT`, `ABORTED`).
-    pub error: Option<String>,
-    /// Error cause.
-    pub cause: Option<String>,
-    /// The state that raised the error (`FAILED`).
-    pub failed_state: Option<String>,
+    /// The execution, ended (never `RUNNING` in a record).
+    pub execution: Execution,
     /// Number of history events.
     pub events: u64,
     /// Distributed Map runs.
     pub map_runs: Vec<MapRun>,
+}
+
+impl std::ops::Deref for ExecutionRecord {
+    type Target = Execution;
+    fn deref(&self) -> &Execution {
+        &self.execution
+    }
 }
 
 /// Runs state machines. Cheap to clone; every execution is a tokio task.
@@ -164,15 +121,6 @@ pub struct Executor {
     random: Arc<dyn Fn() -> f64 + Send + Sync>,
     region: String,
     account: String,
-}
-
-/// Step Functions' name rule for executions and state machines.
-pub fn valid_name(name: &str) -> bool {
-    let n = name.chars().count();
-    (1..=80).contains(&n)
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c))
 }
 
 impl Executor {
@@ -223,19 +171,15 @@ impl Executor {
     }
 
     /// Start an execution `name` of `machine` (named `machine_name`) on `input`. Must be called
-    /// inside a tokio runtime.
+    /// inside a tokio runtime. The names are parsed already ([`ExecutionName`] is Ferry's one
+    /// rule for execution names, `.` refused).
     pub fn start(
         &self,
         machine: Arc<StateMachine>,
-        machine_name: &str,
-        name: &str,
+        machine_name: &DeploymentName,
+        name: &ExecutionName,
         input: Value,
-    ) -> Result<ExecutionHandle, StartError> {
-        for n in [machine_name, name] {
-            if !valid_name(n) {
-                return Err(StartError::InvalidName(n.to_string()));
-            }
-        }
+    ) -> ExecutionHandle {
         let sm_arn = format!(
             "arn:aws:states:{}:{}:stateMachine:{machine_name}",
             self.region, self.account
@@ -265,6 +209,13 @@ impl Executor {
         let (done_tx, done_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             exec: exec.clone(),
+            started: Execution::running(
+                name.clone(),
+                exec.id.clone(),
+                machine_name.clone(),
+                start,
+                Some(input.to_string()),
+            ),
             cancel,
             history: history.clone(),
             done: done_rx,
@@ -293,32 +244,20 @@ impl Executor {
                 _ = token.cancelled() => End::Stopped,
                 _ = limit => End::TimedOut,
             };
-            let mut rec = ExecutionRecord {
-                execution_arn: exec.id.clone(),
-                name: exec.name.clone(),
-                state_machine_name: exec.state_machine_name.clone(),
-                status: Status::Succeeded,
-                start_date: start,
-                stop_date: time.now(),
-                input,
-                output: None,
-                error: None,
-                cause: None,
-                failed_state: None,
-                events: 0,
-                map_runs: vec![],
-            };
+            let mut rec = sh.started.clone();
+            rec.status = ExecutionStatus::Succeeded;
+            rec.stop_date = Some(time.now());
             match end {
                 End::Done(Ok(out)) => {
                     sh.history.event("ExecutionSucceeded", None);
-                    rec.output = Some(out);
+                    rec.output = Some(out.to_string());
                 }
                 End::Done(Err(f)) => {
                     sh.history.event("ExecutionFailed", None);
-                    rec.status = Status::Failed;
+                    rec.status = ExecutionStatus::Failed;
                     rec.error = Some(f.error.error);
                     rec.cause = Some(f.error.cause);
-                    rec.failed_state = Some(f.state);
+                    rec.failing_state = Some(f.state);
                 }
                 End::Stopped => {
                     sh.history.event("ExecutionAborted", None);
@@ -328,13 +267,13 @@ impl Executor {
                         .expect("stop lock")
                         .clone()
                         .unwrap_or_default();
-                    rec.status = Status::Aborted;
+                    rec.status = ExecutionStatus::Aborted;
                     rec.error = Some(e);
                     rec.cause = Some(c);
                 }
                 End::TimedOut => {
                     sh.history.event("ExecutionTimedOut", None);
-                    rec.status = Status::TimedOut;
+                    rec.status = ExecutionStatus::TimedOut;
                     rec.error = Some(names::TIMEOUT.to_string());
                     rec.cause = Some(format!(
                         "The execution exceeded its TimeoutSeconds ({} s)",
@@ -342,16 +281,20 @@ impl Executor {
                     ));
                 }
             }
-            rec.events = sh.history.count();
-            rec.map_runs = sh.history.map_runs();
-            let _ = done_tx.send(Some(rec));
+            let _ = done_tx.send(Some(ExecutionRecord {
+                execution: rec,
+                events: sh.history.count(),
+                map_runs: sh.history.map_runs(),
+            }));
         });
-        Ok(ExecutionHandle { shared })
+        ExecutionHandle { shared }
     }
 }
 
 struct Shared {
     exec: Arc<ExecInfo>,
+    /// The execution as it started (`RUNNING`), which the end completes.
+    started: Execution,
     cancel: CancelSource,
     history: Arc<History>,
     done: watch::Receiver<Option<ExecutionRecord>>,
@@ -374,13 +317,13 @@ impl ExecutionHandle {
         &self.shared.exec.name
     }
     /// `RUNNING` until the record exists.
-    pub fn status(&self) -> Status {
+    pub fn status(&self) -> ExecutionStatus {
         self.shared
             .done
             .borrow()
             .as_ref()
             .map(|r| r.status)
-            .unwrap_or(Status::Running)
+            .unwrap_or(ExecutionStatus::Running)
     }
     /// The final record, once finished.
     pub fn record(&self) -> Option<ExecutionRecord> {
@@ -396,22 +339,13 @@ impl ExecutionHandle {
         {
             return rec;
         }
-        let e = &self.shared.exec;
-        let start = chrono::DateTime::parse_from_rfc3339(&e.start_time)
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|_| Utc::now());
+        let mut e = self.shared.started.clone();
+        e.status = ExecutionStatus::Aborted;
+        e.stop_date = Some(Utc::now());
+        e.error = Some(names::ABORTED.to_string());
+        e.cause = Some("the runtime running the execution shut down".to_string());
         ExecutionRecord {
-            execution_arn: e.id.clone(),
-            name: e.name.clone(),
-            state_machine_name: e.state_machine_name.clone(),
-            status: Status::Aborted,
-            start_date: start,
-            stop_date: Utc::now(),
-            input: e.input.clone(),
-            output: None,
-            error: Some(names::ABORTED.to_string()),
-            cause: Some("the runtime running the execution shut down".to_string()),
-            failed_state: None,
+            execution: e,
             events: self.shared.history.count(),
             map_runs: self.shared.history.map_runs(),
         }
@@ -419,7 +353,7 @@ impl ExecutionHandle {
     /// Stop the execution (`StopExecution`): running tasks get the cancellation signal and are
     /// dropped; the status becomes `ABORTED` with this error and cause. No effect once finished.
     pub fn stop(&self, error: Option<&str>, cause: Option<&str>) {
-        if self.status() != Status::Running {
+        if self.status() != ExecutionStatus::Running {
             return;
         }
         *self.shared.stop_reason.lock().expect("stop lock") = Some((

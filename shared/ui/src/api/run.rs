@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
-use ferry_deploy::failure::TaskFailure;
-use ferry_deploy::{Execution, ExecutionStatus};
+use ferry_control::cause::TaskFailure;
+use ferry_control::{Execution, ExecutionStatus};
 use ferry_metadata::model::{Run, Task};
 use ferry_store::task_logs::{LogRead, StepPath, Stream};
 use futures::{StreamExt, stream};
@@ -70,7 +70,7 @@ pub(crate) async fn locate(st: &UiState, flow: &str, run: &str) -> UiResult<Loca
     };
     let deployment = execution.as_ref().and_then(|e| {
         mine.into_iter()
-            .find(|d| d.record.deployment == e.state_machine)
+            .find(|d| e.state_machine == d.record.deployment)
     });
     Ok(Located {
         deployment,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Query, State};
 use chrono::{DateTime, NaiveDate, Utc};
-use ferry_deploy::{Execution, ExecutionStatus};
+use ferry_control::{Execution, ExecutionStatus};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,16 +1,15 @@
-//! What a failed execution's cause says about the task that failed.
+//! Reading the failed Batch job out of an execution's failure cause.
 //!
-//! A `States.TaskFailed` from `batch:submitJob.sync` carries the Batch job record
-//! (DescribeJobs-like: `JobId`, `StatusReason`, `Container.ExitCode`, the submitted `Parameters`
-//! with `step_name`) as its cause, on Step Functions and on the embedded stack alike; a Map that
-//! exceeded its tolerated failures wraps that cause in its own text. `ferry status`, the
-//! embedded executor and the web UI read it here.
+//! A Batch task state that fails raises `States.TaskFailed` with the job's `DescribeJobs` record
+//! (JSON with `JobId`, `Parameters`, `Container.ExitCode`, `StatusReason`, …) as its cause, on
+//! Step Functions and on the embedded stack alike. Wrapping errors carry it inside their own
+//! cause, e.g. a Map's `States.ExceedToleratedFailureThreshold: … (last error
+//! States.TaskFailed: {…})`. `ferry status`, the embedded executor and the web UI read it here.
 
 use serde_json::Value;
 
-/// The Batch job record (with a `JobId`) carried in a cause: the whole cause, or embedded in a
-/// wrapping cause such as a Map's
-/// `States.ExceedToleratedFailureThreshold: ... (last error States.TaskFailed: {...})`.
+/// The Batch job record (an object with a `JobId`) in `cause`: the whole cause, or the first
+/// such object embedded in it. `None` when there is none.
 pub fn batch_job_in_cause(cause: &str) -> Option<Value> {
     for (i, _) in cause.match_indices('{') {
         let mut values = serde_json::Deserializer::from_str(&cause[i..]).into_iter::<Value>();
@@ -23,7 +22,12 @@ pub fn batch_job_in_cause(cause: &str) -> Option<Value> {
     None
 }
 
-/// The failed task a cause names.
+/// The step the failed Batch job in `cause` ran (its `step_name` job parameter).
+pub fn failing_step(cause: &str) -> Option<String> {
+    TaskFailure::from_cause(cause)?.step
+}
+
+/// The failed task a cause names ([`TaskFailure::from_cause`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TaskFailure {
     /// The Batch job id, which is the Metaflow task id of Ferry's tasks.
@@ -59,19 +63,29 @@ mod tests {
 
     #[test]
     fn the_job_record_is_found_inside_wrapping_causes() {
-        let job = r#"{"JobId":"j-1","StatusReason":"exited","Parameters":{"step_name":"body"},"Container":{"ExitCode":1}}"#;
+        let job = r#"{"JobId":"j-1","Parameters":{"step_name":"body"},"Container":{"ExitCode":1}}"#;
+        assert_eq!(failing_step(job).as_deref(), Some("body"));
+        let wrapped = format!(
+            "The specified tolerated failure threshold was exceeded (last error States.TaskFailed: {job})"
+        );
+        assert_eq!(failing_step(&wrapped).as_deref(), Some("body"));
+        assert_eq!(
+            batch_job_in_cause(&wrapped).unwrap()["Container"]["ExitCode"],
+            1
+        );
+        assert!(batch_job_in_cause("no {json here").is_none());
+        let failed = r#"{"JobId":"j-1","StatusReason":"exited","Parameters":{"step_name":"body"},"Container":{"ExitCode":1}}"#;
         let want = TaskFailure {
             task_id: Some("j-1".into()),
             step: Some("body".into()),
             reason: Some("exited".into()),
             exit_code: Some(1),
         };
-        assert_eq!(TaskFailure::from_cause(job), Some(want.clone()));
-        let wrapped = format!(
-            "The specified tolerated failure threshold was exceeded (last error States.TaskFailed: {job})"
+        assert_eq!(TaskFailure::from_cause(failed), Some(want.clone()));
+        assert_eq!(
+            TaskFailure::from_cause(&format!("(last error States.TaskFailed: {failed})")),
+            Some(want)
         );
-        assert_eq!(TaskFailure::from_cause(&wrapped), Some(want));
-        assert!(batch_job_in_cause("no {json here").is_none());
         assert!(batch_job_in_cause(r#"{"other": 1}"#).is_none());
     }
 }

@@ -3,7 +3,6 @@
 //! foreach task has started and until the run ends, request cost; for the Map and the Batch
 //! array form of its foreaches side by side unless `--foreach-mode` picks one.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -19,13 +18,8 @@ use crate::context::Context;
 /// Arguments of `ferry plan`.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// The flow file. Example: `examples/hello.py`.
-    #[arg(value_name = "FLOW.py")]
-    pub flow: PathBuf,
-
-    /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.
-    #[arg(long = "flow", value_name = "CLASS")]
-    pub flow_class: Option<String>,
+    #[command(flatten)]
+    pub flow: crate::flow::FlowArgs,
 
     /// Items of every foreach. Example: `--width 10000`.
     #[arg(long, default_value_t = 1_000, value_name = "N")]
@@ -88,9 +82,10 @@ pub async fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<ExitCode> {
     }
     let flow_file = args
         .flow
+        .flow
         .canonicalize()
-        .with_context(|| format!("cannot read the flow file {}", args.flow.display()))?;
-    let spec = crate::cmd::spec::export(&flow_file, args.flow_class.as_deref()).await?;
+        .with_context(|| format!("cannot read the flow file {}", args.flow.flow.display()))?;
+    let spec = crate::flow::export(&flow_file, args.flow.flow_class.as_deref()).await?;
     let graph = FlowGraph::new(&spec).map_err(|e| anyhow::anyhow!("{e}"))?;
     let modes = match args.foreach_mode {
         Some(m) => vec![m],

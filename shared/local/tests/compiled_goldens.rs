@@ -56,6 +56,7 @@ async fn compiled_machines_run_locally() {
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("compiler goldens")
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
     assert!(

@@ -246,7 +246,7 @@ fn environments_and_unsupported_decorators() {
         Some("1.26.4")
     );
     assert_eq!(base.python.as_deref(), Some("3.11.9"));
-    assert_eq!(spec.decorators.unsupported, ["exit_hook"]);
+    assert_eq!(spec.decorators.unsupported, ["airflow_s3_key_sensor"]);
     let start = &step(&spec, "start").decorators;
     let pypi = start.pypi.clone().unwrap();
     assert_eq!(
@@ -263,7 +263,10 @@ fn environments_and_unsupported_decorators() {
     let errors = validate(&spec).unwrap_err();
     let text = errors.to_string();
     assert_eq!(errors.errors().len(), 2, "{text}");
-    assert!(text.contains("The flow uses @exit_hook"), "{text}");
+    assert!(
+        text.contains("The flow uses @airflow_s3_key_sensor"),
+        "{text}"
+    );
     assert!(text.contains("Step *middle* uses @kubernetes"), "{text}");
     // And export_spec refuses it with the same errors.
     assert!(matches!(

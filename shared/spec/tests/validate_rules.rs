@@ -369,8 +369,8 @@ fn cases() -> Vec<Case> {
         ),
         (
             "unsupported flow decorator",
-            Box::new(|v| v["decorators"] = json!({"unsupported": ["exit_hook"]})),
-            "The flow uses @exit_hook: exit hooks are not supported by Ferry on Step Functions yet. Remove it, and handle the outcome in the end step.",
+            Box::new(|v| v["decorators"] = json!({"unsupported": ["airflow_s3_key_sensor"]})),
+            "The flow uses @airflow_s3_key_sensor: Ferry cannot deploy flows with @airflow_s3_key_sensor to Step Functions. Remove it.",
         ),
         (
             "project name",

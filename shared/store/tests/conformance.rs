@@ -48,8 +48,18 @@ fn is_condition_failed(r: &Result<(), TableError>) -> bool {
 
 // ---- the Table suite -------------------------------------------------------------------------
 
+/// Whether the backend applies concurrent updates of one item one at a time, as DynamoDB and
+/// SQLite do. Moto's server does not (it handles requests on threads without a lock per item:
+/// two racing `UpdateItem ADD`s can both read the old value), so under moto the racing-add case
+/// checks only what moto can keep.
+#[derive(Clone, Copy, PartialEq)]
+enum Updates {
+    Serialized,
+    MotoUnlocked,
+}
+
 /// Every table case, in order.
-async fn table_suite(t: &dyn Table) {
+async fn table_suite(t: &dyn Table, updates: Updates) {
     put_get_round_trip(t).await;
     put_not_exists_twice(t).await;
     optimistic_lock(t).await;
@@ -57,7 +67,7 @@ async fn table_suite(t: &dyn Table) {
     racing_optimistic_updates(t).await;
     delete_cases(t).await;
     add_from_zero(t).await;
-    add_concurrent(t).await;
+    add_concurrent(t, updates).await;
     add_to_set_cases(t).await;
     add_to_set_concurrent(t).await;
     set_keeps_other_attrs(t).await;
@@ -368,7 +378,7 @@ async fn add_from_zero(t: &dyn Table) {
     );
 }
 
-async fn add_concurrent(t: &dyn Table) {
+async fn add_concurrent(t: &dyn Table, updates: Updates) {
     let pk = unique("race");
     let n = 200;
     let results = join_all((0..n).map(|_| t.add(&pk, "counter", "n", 1))).await;
@@ -377,6 +387,11 @@ async fn add_concurrent(t: &dyn Table) {
         .map(|r| r.expect("concurrent add"))
         .collect();
     values.sort_unstable();
+    if updates == Updates::MotoUnlocked {
+        // Every add succeeded and saw a count in range; moto may lose an increment.
+        assert!(values.iter().all(|v| (1..=n).contains(v)), "{values:?}");
+        return;
+    }
     assert_eq!(
         values,
         (1..=n).collect::<Vec<i64>>(),
@@ -952,12 +967,12 @@ async fn blobs_suite(b: &dyn Blobs) {
 async fn sqlite_file_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let t = SqliteTable::open(dir.path().join("store.db"), "conformance").unwrap();
-    table_suite(&t).await;
+    table_suite(&t, Updates::Serialized).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_memory_conforms() {
-    table_suite(&SqliteTable::memory()).await;
+    table_suite(&SqliteTable::memory(), Updates::Serialized).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1252,7 +1267,7 @@ mod aws {
         DynamoTable::create_table_if_missing(&client, &name)
             .await
             .unwrap();
-        table_suite(&DynamoTable::new(client, name)).await;
+        table_suite(&DynamoTable::new(client, name), Updates::MotoUnlocked).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -26,7 +26,9 @@ use crate::command::Invocation;
 /// module (whose globals keep only the interpreter's own names), `__file__` set before Metaflow is imported
 /// (Metaflow registers pickled classes such as `ForeachFrame` on `__main__` at import). If the
 /// registry is not where this Metaflow keeps it, the step runs with Metaflow's own sidecar (and
-/// two heartbeats: harmless).
+/// two heartbeats: harmless). When [`ENV_EXECUTION_TRIGGERS`] is set (the start step of an
+/// event-triggered run), `current.trigger` is Metaflow's `Trigger` of those events, as Metaflow's
+/// Argo decorator sets it.
 pub const STEP_BOOTSTRAP_PY: &str = r#"def _ferry_step():
     import os, sys
     main = sys.modules["__main__"].__dict__
@@ -40,11 +42,21 @@ pub const STEP_BOOTSTRAP_PY: &str = r#"def _ferry_step():
         SIDECARS.pop("heartbeat", None)
     except Exception:
         pass
+    triggers = os.environ.get("FERRY_EXECUTION_TRIGGERS")
+    if triggers:
+        import json
+        from metaflow import current
+        from metaflow.events import Trigger
+        current._update_env({"trigger": Trigger(json.loads(triggers))})
     with open(path, "rb") as f:
         code = compile(f.read(), path, "exec")
     exec(code, main)
 _ferry_step()
 "#;
+
+/// The environment variable holding the events that started the run (JSON text in the shape of
+/// Metaflow's `execution-triggers` metadata) for [`STEP_BOOTSTRAP_PY`].
+pub const ENV_EXECUTION_TRIGGERS: &str = "FERRY_EXECUTION_TRIGGERS";
 
 /// The Metaflow step `inv` (`<python> <flow file> <args>`) run through [`STEP_BOOTSTRAP_PY`]:
 /// `<python> -c <bootstrap> <flow file> <args>`.
@@ -115,6 +127,47 @@ impl Heartbeat {
     /// The heartbeat URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Record one metadata field of the task (`POST <task>/metadata`, the body Metaflow's
+    /// service provider sends: a list of `{flow_id, run_number, step_name, task_id, field_name,
+    /// type, value, tags, user_name, ts_epoch}`), tagged with the attempt as Metaflow tags its
+    /// own (`attempt_id:N`). Errors: the request failed or the service refused it (e.g. 404
+    /// before the step registered its task), as text.
+    pub async fn register_metadata(
+        &self,
+        ids: [&str; 4],
+        field: &str,
+        value: &str,
+        attempt: u32,
+        user: &str,
+    ) -> Result<(), String> {
+        let [flow, run, step, task] = ids;
+        let url = self.url.trim_end_matches("/heartbeat").to_string() + "/metadata";
+        let body = serde_json::json!([{
+            "flow_id": flow,
+            "run_number": run,
+            "step_name": step,
+            "task_id": task,
+            "field_name": field,
+            "type": field,
+            "value": value,
+            "tags": [format!("attempt_id:{attempt}")],
+            "user_name": user,
+            "ts_epoch": std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }]);
+        let mut req = self.client.post(&url).json(&body);
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req.send().await.map_err(|e| e.to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("the metadata service answered {}", resp.status()))
+        }
     }
 
     /// Send one heartbeat; `Some(interval)` the service asks for until the next one, `None`

@@ -131,6 +131,7 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
         let trigger = params::trigger_text(env.parameters(), &desc.blobs).await?;
         let (trigger, run_tags) = params::split_trigger_tags(trigger)?;
         let (trigger, resume) = params::split_trigger_resume(trigger)?;
+        let (trigger, events) = params::split_trigger_events(trigger)?;
         // `init` and `start` create the run: tags given at trigger time go on it.
         desc.tags.extend(run_tags);
         start.init_env = Some(params::init_env(
@@ -138,6 +139,7 @@ async fn run_task(opts: &Options, shutdown: &mut Shutdown) -> Result<i32, TaskEr
             trigger.as_deref(),
         )?);
         start.resume = resume;
+        start.triggers = events;
     }
 
     let ds_blobs = stores::open_blobs(&stores::datastore_blobs_ref(&desc.datastore)?).await?;
@@ -187,6 +189,8 @@ struct StartInputs {
     init_env: Option<Vec<(String, String)>>,
     /// The resume section of a resumed run.
     resume: Option<ferry_spec::resume::ResumeSection>,
+    /// The events that started an event-triggered run (`execution-triggers` JSON text).
+    triggers: Option<String>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -200,7 +204,11 @@ async fn run_with_logs(
     work: &Path,
     start: StartInputs,
 ) -> Result<i32, TaskError> {
-    let StartInputs { init_env, resume } = start;
+    let StartInputs {
+        init_env,
+        resume,
+        triggers,
+    } = start;
     let interrupted = |s: &Shutdown| s.requested().map(|sig| 128 + sig);
     let package_dir = package::prepare(&desc.blobs, &desc.code_package, &opts.cache_dir).await?;
     if let Some(code) = interrupted(shutdown) {
@@ -309,6 +317,10 @@ async fn run_with_logs(
         }
         _ => None,
     };
+    if let Some(events) = &triggers {
+        step.env
+            .push((heartbeat::ENV_EXECUTION_TRIGGERS.into(), events.clone()));
+    }
     let mut beating = None;
     if let Some(hb) = &hb {
         step = heartbeat::without_heartbeat_sidecar(step);
@@ -324,6 +336,32 @@ async fn run_with_logs(
     if let Some(hb) = &hb {
         // Metaflow's sidecar also sends one last beat when the task ends.
         hb.beat().await;
+        // The start task of an event-triggered run records what started it, where the client's
+        // `Run.trigger` reads it (Metaflow's Argo decorator does the same in the task).
+        if let Some(events) = &triggers {
+            let user = step
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "METAFLOW_USER")
+                .map_or("ferry", |(_, v)| v.as_str());
+            let run_id = env.run_id();
+            let ids = [
+                desc.flow.as_str(),
+                run_id.as_str(),
+                desc.step.as_str(),
+                env.job_id.as_str(),
+            ];
+            if let Err(e) = hb
+                .register_metadata(ids, "execution-triggers", events, env.retry_count()?, user)
+                .await
+            {
+                sink.note(
+                    Stream::Stderr,
+                    &format!("ferry task-wrapper: could not record the run's triggers: {e}"),
+                );
+            }
+        }
     }
     let outcome = outcome?;
     if outcome.code != 0 || outcome.interrupted_by.is_some() {

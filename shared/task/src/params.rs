@@ -109,6 +109,32 @@ pub fn split_trigger_resume(
     Ok((text, Some(section)))
 }
 
+/// Take the events that started an event-triggered run ([`ferry_spec::task::PARAMETERS_TRIGGERS`])
+/// out of the trigger's parameters text: returns the remaining text and the events as compact
+/// JSON text, the value of Metaflow's `execution-triggers` task metadata (a list of objects with
+/// `timestamp`, `id`, `name` and `type`, as `argo_workflows_decorator.py` records it).
+pub fn split_trigger_events(
+    text: Option<String>,
+) -> Result<(Option<String>, Option<String>), TaskError> {
+    let key = ferry_spec::task::PARAMETERS_TRIGGERS;
+    let (text, events) = take_key(text, key);
+    let Some(events) = events else {
+        return Ok((text, None));
+    };
+    let well_formed = events.as_array().is_some_and(|items| {
+        items.iter().all(|e| {
+            e.get("name").is_some_and(Value::is_string)
+                && e.get("type").is_some_and(Value::is_string)
+        })
+    });
+    if !well_formed {
+        return Err(TaskError::Parameters(format!(
+            "{key} must be a list of events, each with a name and a type"
+        )));
+    }
+    Ok((text, Some(events.to_string())))
+}
+
 /// Remove `key` from the trigger's parameters text when that text is a JSON object holding it:
 /// the remaining text (compact JSON) and the key's value. Any other text is returned unchanged.
 fn take_key(text: Option<String>, key: &str) -> (Option<String>, Option<Value>) {
@@ -250,6 +276,30 @@ mod tests {
         ] {
             assert!(split_trigger_tags(Some(bad.into())).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn trigger_events_are_taken_out_of_the_parameters() {
+        let text = r#"{"day": "2026-12-01", "ferry.triggers": [{"timestamp": 1764547200, "id": "e1", "name": "data_ready", "type": "event"}]}"#;
+        let (rest, events) = split_trigger_events(Some(text.to_string())).unwrap();
+        assert_eq!(rest.as_deref(), Some(r#"{"day":"2026-12-01"}"#));
+        let events: Value = serde_json::from_str(&events.unwrap()).unwrap();
+        assert_eq!(events[0]["name"], "data_ready");
+        assert_eq!(events[0]["type"], "event");
+        // What is left is a valid `init` input: the key is not taken for a parameter.
+        assert!(init_env(&BTreeMap::new(), rest.as_deref()).is_ok());
+        assert!(init_env(&BTreeMap::new(), Some(text)).is_err());
+        for bad in [
+            r#"{"ferry.triggers": "data_ready"}"#,
+            r#"{"ferry.triggers": [{"id": "e1"}]}"#,
+        ] {
+            assert!(
+                split_trigger_events(Some(bad.to_string())).is_err(),
+                "{bad}"
+            );
+        }
+        let (rest, events) = split_trigger_events(Some(r#"{"a": 1}"#.into())).unwrap();
+        assert_eq!((rest.as_deref(), events), (Some(r#"{"a": 1}"#), None));
     }
 
     #[test]

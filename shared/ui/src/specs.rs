@@ -1,7 +1,7 @@
 //! The deployment records and the flow specs they name, as the UI reads them.
 //!
-//! Records come from the deployment table (`ferry_deploy::record`); a record's `triggers`, when
-//! the record has them, are kept as the stored JSON. Specs are read from the deploy blobs at the
+//! Records come from the deployment table (`ferry_deploy::record`); a record's compiled event
+//! triggers are listed one object per event. Specs are read from the deploy blobs at the
 //! record's `spec_key` and kept in memory by their sha256 (a deployed spec never changes).
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use ferry_deploy::DeploymentRecord;
 use ferry_deploy::record::{RECORDS_PK, decode_record};
 use ferry_spec::FlowSpec;
-use ferry_store::{Attr, Blobs, Table};
+use ferry_store::{Blobs, Table};
 use serde_json::Value;
 
 use crate::error::{UiError, UiResult};
@@ -20,7 +20,8 @@ use crate::error::{UiError, UiResult};
 pub struct Deployment {
     /// The record.
     pub record: DeploymentRecord,
-    /// `triggers` of the stored record JSON (event triggers), when it has them.
+    /// The events that start runs, one `{"type": "event" | "run", "name", "flow"}` each (`flow`:
+    /// the upstream flow of a `@trigger_on_finish`, else null); empty without triggers.
     pub triggers: Vec<Value>,
 }
 
@@ -37,13 +38,19 @@ pub async fn deployments(table: &Arc<dyn Table>) -> UiResult<Vec<Deployment>> {
                 continue;
             }
         };
-        let triggers = match item.attrs.get("record") {
-            Some(Attr::S(json)) => serde_json::from_str::<Value>(json)
-                .ok()
-                .and_then(|v| v.get("triggers").and_then(Value::as_array).cloned())
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let triggers = record
+            .triggers
+            .iter()
+            .flat_map(|t| {
+                t.events.iter().map(move |e| {
+                    serde_json::json!({
+                        "type": t.kind.as_str(),
+                        "name": e.name,
+                        "flow": e.upstream.as_ref().map(|u| &u.flow),
+                    })
+                })
+            })
+            .collect();
         out.push(Deployment { record, triggers });
     }
     Ok(out)

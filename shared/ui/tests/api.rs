@@ -59,7 +59,7 @@ fn record(spec_key: &str) -> Value {
             {"name": "greeting", "type": "str", "default": "hi"},
             {"name": "width", "type": "int", "default": 3}
         ],
-        "triggers": [{"type": "event", "name": "data_ready"}],
+        "triggers": {"kind": "event", "events": [{"name": "data_ready"}]},
         "tags": [], "max_workers": 100, "version": 1, "ferry_version": "0.1.0",
         "request_id": "0b1c2d3e-0000-4000-8000-000000000001",
         "created_at": "2026-11-30T00:00:00Z", "updated_at": "2026-11-30T00:00:00Z"
@@ -90,12 +90,7 @@ async fn env(api_key: Option<&str>) -> Env {
         .await
         .unwrap();
     let rec: ferry_deploy::DeploymentRecord = serde_json::from_value(record(spec_key)).unwrap();
-    let mut item = ferry_deploy::record::encode_record(&rec);
-    // The stored JSON as a later writer may have it: with event triggers.
-    item.attrs.insert(
-        "record".into(),
-        ferry_store::Attr::S(record(spec_key).to_string()),
-    );
+    let item = ferry_deploy::record::encode_record(&rec);
     table.put(item, ferry_store::Condition::None).await.unwrap();
     let ui = ferry_ui::router(ferry_ui::UiConfig {
         metadata: table.clone(),

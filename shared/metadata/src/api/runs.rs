@@ -121,11 +121,15 @@ pub async fn create(
         last_heartbeat_ts: capable.then(now_s),
         end: Default::default(),
     };
-    let run = st.repo.create_run(run).await?;
+    let mut run = st.repo.create_run(run).await?;
     // The run exists now: a failed first heartbeat is logged, not an error (a retried POST
-    // would create a second run); the copy on the run item already holds it.
-    if capable && let Err(e) = st.repo.beat_run(&run).await {
-        tracing::warn!(error = %e, "first heartbeat of a new run failed");
+    // would create a second run); the copy on the run item already holds it. The answer gives
+    // the time the heartbeat stored, which a later read returns (it may be a second later).
+    if capable {
+        match st.repo.beat_run(&run).await {
+            Ok(ts) => run.last_heartbeat_ts = Some(ts),
+            Err(e) => tracing::warn!(error = %e, "first heartbeat of a new run failed"),
+        }
     }
     let hb = run.last_heartbeat_ts;
     Ok(ok(run.to_json(hb)))

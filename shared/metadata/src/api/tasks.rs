@@ -93,11 +93,15 @@ pub async fn create(
             "step {flow}/{run}/{step} does not exist: create it first"
         )));
     }
-    let task = st.repo.create_task(&r, task).await?;
+    let mut task = st.repo.create_task(&r, task).await?;
     // The task exists now: a failed first heartbeat (which also keeps the run alive) is logged,
-    // not an error the client would retry, creating a second task.
-    if capable && let Err(e) = st.repo.beat_task(&r, &task).await {
-        tracing::warn!(error = %e, "first heartbeat of a new task failed");
+    // not an error the client would retry, creating a second task. The answer gives the time
+    // the heartbeat stored.
+    if capable {
+        match st.repo.beat_task(&r, &task).await {
+            Ok(ts) => task.last_heartbeat_ts = Some(ts),
+            Err(e) => tracing::warn!(error = %e, "first heartbeat of a new task failed"),
+        }
     }
     let hb = task.last_heartbeat_ts;
     Ok(ok(task.to_json(&r, hb)))

@@ -2,13 +2,13 @@ import sys
 
 from metaflow import (
     FlowSpec,
+    airflow_s3_key_sensor,
     card,
     conda,
     conda_base,
     kubernetes,
     pypi,
     step,
-    exit_hook,
     timeout,
 )
 
@@ -17,11 +17,7 @@ print("hello from the flow module")
 sys.stdout.flush()
 
 
-def notify(run):
-    print("finished", run)
-
-
-@exit_hook(on_success=[notify])
+@airflow_s3_key_sensor(bucket_key="s3://bucket/key")
 @conda_base(libraries={"numpy": "1.26.4"}, python="3.11.9")
 class EnvFlow(FlowSpec):
     @pypi(packages={"requests": "2.32.5"}, python="3.11")

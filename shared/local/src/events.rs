@@ -23,8 +23,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use ferry_control::{
-    ControlError, ExecutionEvent, ExecutionEventKind, ExecutionListener,
-    ExecutionName, ExecutionStatus, Executions, ListenerError,
+    ControlError, ExecutionEvent, ExecutionEventKind, ExecutionListener, ExecutionName,
+    ExecutionStatus, Executions, ListenerError,
 };
 use ferry_deploy::{DeploymentRecord, DeploymentStore};
 use ferry_events::{
@@ -153,7 +153,11 @@ impl StackEvents {
         event: &Event,
         now: DateTime<Utc>,
     ) -> Result<Delivery, DeliveryError> {
-        let executions = self.executions.get().ok_or(DeliveryError::NotReady)?.clone();
+        let executions = self
+            .executions
+            .get()
+            .ok_or(DeliveryError::NotReady)?
+            .clone();
         let records: Vec<DeploymentRecord> = self
             .deployments
             .list()
@@ -252,10 +256,7 @@ fn summary(event: &EventSummary, deployments: &[DeliveredOutcome]) -> String {
                 "started" | "duplicate" if !run.is_empty() => {
                     format!("{who}: already delivered, its run {who}/{run} exists")
                 }
-                "waiting" => format!(
-                    "{who} waits for {} too",
-                    d.logged.missing.join(", ")
-                ),
+                "waiting" => format!("{who} waits for {} too", d.logged.missing.join(", ")),
                 "duplicate" => format!(
                     "{who}: {}",
                     d.logged.reason.as_deref().unwrap_or("already delivered")
@@ -370,7 +371,11 @@ async fn publish(State(events): State<StackEvents>, body: Bytes) -> Response {
         }
         Err(e) => {
             tracing::warn!(event = %event.name, id = %event.id, "event not processed: {e}");
-            error_answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
+            error_answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
         }
     }
 }
@@ -379,6 +384,10 @@ async fn recent(State(events): State<StackEvents>, Query(q): Query<RecentQuery>)
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     match events.engine.recent(limit, Utc::now()).await {
         Ok(entries) => Json::<Vec<LogEntry>>(entries).into_response(),
-        Err(e) => error_answer(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+        Err(e) => error_answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
     }
 }

@@ -301,7 +301,8 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let executor = Executor::new(Arc::new(resources));
     // Events (`crate::events`): the publish route, and run successes for `@trigger_on_finish`.
     let events = StackEvents::new(ferry_table.clone());
-    let listeners = (cfg.listeners.clone()).with(Arc::new(RunSucceededListener::new(events.clone())));
+    let listeners =
+        (cfg.listeners.clone()).with(Arc::new(RunSucceededListener::new(events.clone())));
     let orchestrator = LocalOrchestrator::new(ferry_table.clone(), executor, Some(runner.clone()))
         .with_listeners(listeners);
     events.bind(Arc::new(orchestrator.clone()));

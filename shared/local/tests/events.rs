@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_control::{
-    DeploymentName, ExecutionStatus, Executions, Listeners, StateMachines,
-};
+use ferry_control::{DeploymentName, ExecutionStatus, Executions, Listeners, StateMachines};
 use ferry_local::control::ControlClient;
 use ferry_local::events::{RunSucceededListener, StackEvents, router};
 use ferry_local::executor::{Executor, Resources};
@@ -63,7 +61,12 @@ async fn serve(dir: &std::path::Path) -> Fixture {
     )
     .with_listeners(Listeners::new().with(Arc::new(RunSucceededListener::new(events.clone()))));
     events.bind(Arc::new(o.clone()));
-    for (name, def) in [("Report", PASS), ("After", PASS), ("Broken", FAIL), ("AfterBroken", PASS)] {
+    for (name, def) in [
+        ("Report", PASS),
+        ("After", PASS),
+        ("Broken", FAIL),
+        ("AfterBroken", PASS),
+    ] {
         o.put(&dn(name), def, &BTreeMap::new()).await.unwrap();
     }
     let on_finish = |up: &str| {
@@ -145,17 +148,36 @@ async fn an_argo_event_starts_its_deployment_once_and_the_success_starts_the_dow
     let (status, answer) = post(&f.url, body.to_string().as_bytes()).await;
     assert_eq!(status, 202, "{answer}");
     let d = &answer["deployments"][0];
-    assert_eq!(answer["deployments"].as_array().unwrap().len(), 1, "{answer}");
-    assert_eq!((d["deployment"].as_str(), d["flow"].as_str()), (Some("Report"), Some("Report")));
-    assert_eq!((d["outcome"].as_str(), d["started"].as_bool()), (Some("started"), Some(true)));
+    assert_eq!(
+        answer["deployments"].as_array().unwrap().len(),
+        1,
+        "{answer}"
+    );
+    assert_eq!(
+        (d["deployment"].as_str(), d["flow"].as_str()),
+        (Some("Report"), Some("Report"))
+    );
+    assert_eq!(
+        (d["outcome"].as_str(), d["started"].as_bool()),
+        (Some("started"), Some(true))
+    );
     let name = d["execution_name"].as_str().unwrap().to_string();
     assert_eq!(d["run_id"], format!("sfn-{name}"));
-    assert!(answer["message"].as_str().unwrap().starts_with("started Report/sfn-ev-"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("started Report/sfn-ev-"),
+        "{answer}"
+    );
 
     // The execution: under the decision's name, with the typed parameters and the trigger.
     let e = f
         .orchestrator
-        .describe(&dn("Report"), &ferry_control::ExecutionName::parse(&name).unwrap())
+        .describe(
+            &dn("Report"),
+            &ferry_control::ExecutionName::parse(&name).unwrap(),
+        )
         .await
         .unwrap()
         .expect("the decided execution exists");
@@ -172,7 +194,10 @@ async fn an_argo_event_starts_its_deployment_once_and_the_success_starts_the_dow
     assert_eq!(again.deployments.len(), 1);
     assert_eq!(again.deployments[0].logged.outcome, "duplicate");
     assert!(!again.deployments[0].started);
-    assert_eq!(again.deployments[0].execution_name.as_deref(), Some(name.as_str()));
+    assert_eq!(
+        again.deployments[0].execution_name.as_deref(),
+        Some(name.as_str())
+    );
     let report = wait_for(&f.orchestrator, "Report", 1).await;
     assert_eq!(report.len(), 1);
     assert_eq!(report[0].status, ExecutionStatus::Succeeded);
@@ -193,15 +218,28 @@ async fn an_argo_event_starts_its_deployment_once_and_the_success_starts_the_dow
     assert_eq!(t["name"], "metaflow.Report.end");
     assert_eq!(t["id"], format!("Report/sfn-{name}/end"));
 
-    // The log has both deliveries and the run success.
+    // The log has both deliveries and the two run successes (After's matched nothing).
     let log: Vec<Value> = reqwest::get(format!("{}/ferry/v1/events?limit=10", f.url))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(log.len(), 3, "{log:?}");
-    assert_eq!(log[0]["event"]["origin"], "run_succeeded");
+    assert_eq!(log.len(), 4, "{log:?}");
+    let outcomes = |name: &str| -> Vec<Value> {
+        log.iter()
+            .filter(|e| e["event"]["name"] == name)
+            .map(|e| e["deployments"].clone())
+            .collect()
+    };
+    assert_eq!(outcomes("data_ready").len(), 2);
+    assert_eq!(
+        outcomes("metaflow.Report.end"),
+        [
+            json!([{"deployment": "After", "outcome": "started", "run_id": format!("sfn-{}", after.name)}])
+        ]
+    );
+    assert_eq!(outcomes("metaflow.After.end"), [json!([])]);
 }
 
 #[tokio::test]
@@ -234,13 +272,28 @@ async fn refusals_and_bad_bodies_say_why() {
     let d = &answer["deployments"][0];
     assert_eq!(d["outcome"], "refused");
     assert_eq!(d["started"], false);
-    assert!(d["reason"].as_str().unwrap().contains("\"many\" is not an integer"), "{answer}");
-    assert!(answer["message"].as_str().unwrap().starts_with("Report refused it: "), "{answer}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"many\" is not an integer"),
+        "{answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Report refused it: "),
+        "{answer}"
+    );
     // An event no deployment waits for.
     let (status, answer) = post(&f.url, br#"{"name": "other"}"#).await;
     assert_eq!(status, 200);
     assert_eq!(answer["deployments"], json!([]));
-    assert_eq!(answer["message"], "no deployment waits for the event other; nothing started");
+    assert_eq!(
+        answer["message"],
+        "no deployment waits for the event other; nothing started"
+    );
     // Bodies that are no event: 400 with what is wrong.
     for (body, says) in [
         (&b"not json"[..], "the event is not a JSON object"),
@@ -253,7 +306,10 @@ async fn refusals_and_bad_bodies_say_why() {
         assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
     }
     let err = f.client.publish(&json!({"payload": {}})).await.unwrap_err();
-    assert!(matches!(err, ferry_control::ControlError::Invalid(ref m) if m.contains("no name")), "{err}");
+    assert!(
+        matches!(err, ferry_control::ControlError::Invalid(ref m) if m.contains("no name")),
+        "{err}"
+    );
     assert!(executions(&f.orchestrator, "Report").await.is_empty());
 }
 
@@ -269,10 +325,19 @@ async fn a_start_interrupted_after_the_decision_completes_on_redelivery() {
     assert_eq!(status, 200, "{answer}");
     let d = &answer["deployments"][0];
     assert_eq!(d["started"], false);
-    assert!(d["start_error"].as_str().unwrap().contains("not found"), "{answer}");
-    f.orchestrator.put(&dn("Report"), PASS, &BTreeMap::new()).await.unwrap();
+    assert!(
+        d["start_error"].as_str().unwrap().contains("not found"),
+        "{answer}"
+    );
+    f.orchestrator
+        .put(&dn("Report"), PASS, &BTreeMap::new())
+        .await
+        .unwrap();
     let (status, answer) = post(&f.url, body.to_string().as_bytes()).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["deployments"][0]["execution_name"], d["execution_name"]);
+    assert_eq!(
+        answer["deployments"][0]["execution_name"],
+        d["execution_name"]
+    );
     assert_eq!(wait_for(&f.orchestrator, "Report", 1).await.len(), 1);
 }

@@ -18,7 +18,7 @@ use crate::context::{Context, python};
 #[derive(Debug, Clone, clap::Args)]
 pub struct FlowArgs {
     /// The flow file. Example: `examples/hello.py`.
-    #[arg(value_name = "FLOW.py")]
+    #[arg(value_name = "FLOW.py", index = 1)]
     pub flow: PathBuf,
 
     /// The FlowSpec class, when the file defines several flows. Example: `--flow TrainFlow`.

@@ -134,6 +134,13 @@ enum Command {
     /// Stop a running run.
     Terminate(cmd::runs::TerminateArgs),
 
+    /// Publish an event, as Metaflow's `ArgoEvent(EVENT).publish(payload)` does: deployments
+    /// whose `@trigger` waits for it start runs, their parameters from the payload. Prints the
+    /// runs started (or why none).
+    ///
+    /// Example: `ferry publish data_ready --payload '{"date": "2026-12-01"}'`
+    Publish(cmd::publish::PublishArgs),
+
     /// Point ferry at a Ferry stack on AWS.
     Configure(cmd::configure::ConfigureArgs),
 
@@ -185,6 +192,7 @@ async fn main() -> ExitCode {
         Command::Status(a) => cmd::runs::status(&ctx, a).await,
         Command::Logs(a) => cmd::logs::run(&ctx, a).await,
         Command::Terminate(a) => cmd::runs::terminate(&ctx, a).await,
+        Command::Publish(a) => cmd::publish::run(&ctx, a).await,
         Command::Configure(a) => cmd::configure::run(&ctx, a).await,
         Command::Env(a) => cmd::env::run(&ctx, a).await,
         Command::Plan(a) => cmd::plan::run(&ctx, a).await,

@@ -17,7 +17,7 @@ fn text(out: &Output) -> String {
 /// `sh -c 'eval "$(ferry env)"; python -c …'` printing what metaflow's config resolved.
 fn metaflow_config_after_eval(home: &Path, mf_home: &Path, env: &[(&str, &str)]) -> Output {
     let script = r#"eval "$("$FERRY" env)" || exit 9
-"$PYTHON" -c 'import json; from metaflow import metaflow_config as c; print(json.dumps([c.DEFAULT_METADATA, c.SERVICE_URL, c.DEFAULT_DATASTORE, c.DATASTORE_SYSROOT_LOCAL]))'"#;
+"$PYTHON" -c 'import json; from metaflow import metaflow_config as c; print(json.dumps([c.DEFAULT_METADATA, c.SERVICE_URL, c.DEFAULT_DATASTORE, c.DATASTORE_SYSROOT_LOCAL, c.ARGO_EVENTS_WEBHOOK_URL]))'"#;
     Command::new("sh")
         .args(["-c", script])
         .env("FERRY", FERRY)
@@ -29,6 +29,7 @@ fn metaflow_config_after_eval(home: &Path, mf_home: &Path, env: &[(&str, &str)])
         .env_remove("METAFLOW_SERVICE_URL")
         .env_remove("METAFLOW_DEFAULT_DATASTORE")
         .env_remove("METAFLOW_DATASTORE_SYSROOT_LOCAL")
+        .env_remove("METAFLOW_ARGO_EVENTS_WEBHOOK_URL")
         .envs(env.iter().copied())
         .output()
         .unwrap()
@@ -59,7 +60,8 @@ fn a_homes_stack_values_reach_the_metaflow_client_through_eval() {
             "service",
             "http://127.0.0.1:9123",
             "local",
-            root.to_str().unwrap()
+            root.to_str().unwrap(),
+            "http://127.0.0.1:9123/ferry/v1/events"
         ])
     );
     // No stack runs there: said on stderr, not in what the shell evaluates.

@@ -1,15 +1,16 @@
 //! `ferry env`: the shell lines that point the `metaflow` client (a notebook, a script) at the
 //! stack `ferry` targets, for `eval "$(ferry env)"`.
 //!
-//! - Embedded stack: `export` lines of the four variables `ferry up` prints
+//! - Embedded stack: `export` lines of the five variables `ferry up` prints
 //!   (`METAFLOW_DEFAULT_METADATA`, `METAFLOW_SERVICE_URL`, `METAFLOW_DEFAULT_DATASTORE`,
-//!   `METAFLOW_DATASTORE_SYSROOT_LOCAL`), from `<home>/stack.json` while the stack runs, else
+//!   `METAFLOW_DATASTORE_SYSROOT_LOCAL`, and `METAFLOW_ARGO_EVENTS_WEBHOOK_URL` so Metaflow's
+//!   `ArgoEvent(...).publish()` reaches the stack's events route), from `<home>/stack.json` while the stack runs, else
 //!   what `ferry up` will use on that home (the port it used last, else 8765), with a note on
 //!   stderr. Environment variables win over every Metaflow config file
 //!   (`metaflow/metaflow_config_funcs.py`: environment, then `config_<profile>.json`), so the
-//!   user's own `~/.metaflowconfig` is neither read for these four nor changed.
+//!   user's own `~/.metaflowconfig` is neither read for these five nor changed.
 //! - AWS (`ferry configure`): `export METAFLOW_PROFILE=<profile>` (the named profile
-//!   `ferry configure` wrote, default `ferry`), after `unset` of the four variables above, which
+//!   `ferry configure` wrote, default `ferry`), after `unset` of the five variables above, which
 //!   would override the profile.
 //!
 //! Nothing is written anywhere. Values are quoted for POSIX shells (sh, bash, zsh).
@@ -34,11 +35,12 @@ pub struct EnvArgs {}
 pub const DEFAULT_PROFILE: &str = "ferry";
 
 /// The client environment variables of the embedded stack (what `ferry env` unsets for AWS).
-const LOCAL_VARIABLES: [&str; 4] = [
+const LOCAL_VARIABLES: [&str; 5] = [
     "METAFLOW_DEFAULT_METADATA",
     "METAFLOW_SERVICE_URL",
     "METAFLOW_DEFAULT_DATASTORE",
     "METAFLOW_DATASTORE_SYSROOT_LOCAL",
+    "METAFLOW_ARGO_EVENTS_WEBHOOK_URL",
 ];
 
 /// Run `ferry env`.

@@ -15,6 +15,7 @@
 //! | `resume` | `ferry resume` | embedded stack |
 //! | `runs` | `ferry list-runs`, `ferry status`, `ferry terminate` | embedded stack |
 //! | `logs` | `ferry logs` | embedded stack |
+//! | `publish` | `ferry publish` | embedded stack (events) |
 //! | `configure` | `ferry configure` | AWS |
 //! | `env` | `ferry env` | both targets |
 //! | `plan` | `ferry plan` | AWS model |
@@ -25,6 +26,7 @@ pub mod describe;
 pub mod env;
 pub mod logs;
 pub mod plan;
+pub mod publish;
 pub mod resume;
 pub mod runs;
 pub mod spec;

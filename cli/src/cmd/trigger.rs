@@ -35,7 +35,7 @@ pub struct TriggerArgs {
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
     /// The flow's parameters: `--<name> <value>` or `--<name>=<value>`.
-    #[arg(value_name = "--PARAM VALUE", trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    #[arg(value_name = "--PARAM VALUE", index = 2, trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     pub params: Vec<String>,
 }
 

@@ -16,6 +16,7 @@
 //! | `GET /ferry/v1/executions/{name}/jobs` | the Batch jobs the execution runs now (no Step Functions call has it; `GetExecutionHistory` comes closest) | `[RunningJob]`, by step |
 //! | `POST /ferry/v1/executions/{name}/stop` | `StopExecution`, body `{"error", "cause", "state_machine"}` optional | `Execution` (ended) |
 //! | `GET /ferry/v1/deployments` / `GET /ferry/v1/deployments/{name}` | deployment records | `[DeploymentRecord]` / `DeploymentRecord` |
+//! | `POST /ferry/v1/events`, `GET /ferry/v1/events` | publish an event, the recent-events log (served by [`crate::events`]) | `Delivery` / `[LogEntry]` |
 //!
 //! Names in paths are parsed ([`ExecutionName`], [`DeploymentName`]): a bad one answers 400.
 //! Errors answer `{"error": "<message>", "kind": "<kind>", "detail": "<message without the
@@ -440,6 +441,15 @@ impl ControlClient {
     /// Whether the stack answers (`GET /ferry/v1/stack`), with what it says about itself.
     pub async fn stack(&self) -> Result<Value, ControlError> {
         self.get("stack").await
+    }
+
+    /// Publish an event (`POST /ferry/v1/events`, [`crate::events`]): `body` is what
+    /// `ArgoEvent(...).publish()` sends (`ferry_events::Event::publish_body`). Returns what each
+    /// deployment did with it. Errors: [`ControlError::Invalid`] for a body that is no event
+    /// (the message says why), [`ControlError::Transient`] when the stack could not process it
+    /// (publish again), [`ControlError::Unreachable`].
+    pub async fn publish(&self, body: &Value) -> Result<crate::events::Delivery, ControlError> {
+        self.post("events", body).await
     }
 
     /// `POST state-machines/{state_machine}/executions`, on the definition with sha256

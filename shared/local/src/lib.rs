@@ -5,6 +5,8 @@
 //!   in-process ([`orchestrator::LocalOrchestrator`]), which dispatches the lifecycle events.
 //! - [`control`]: the stack's control API (`/ferry/v1`): the server and its client
 //!   ([`control::ControlClient`], [`ferry_control::Executions`] over HTTP).
+//! - [`events`]: event-started runs on the stack: the publish route (`POST /ferry/v1/events`)
+//!   and the `@trigger_on_finish` listener, over the one `ferry_events::Engine`.
 //! - [`batch`]: the process runner as the executor's Batch resource.
 //! - [`executor`]: runs an Amazon States Language definition locally ([`executor::Executor`]),
 //!   with Task resources behind [`executor::TaskResources`] (Batch jobs through a
@@ -17,6 +19,7 @@
 // Embedded stack modules (runner, orchestrator, schedules, control, batch, stack): keep these lines.
 pub mod batch;
 pub mod control;
+pub mod events;
 pub mod executor;
 pub mod memory;
 pub mod orchestrator;

@@ -13,7 +13,9 @@
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`, each attempt held to its
 //!   memory as [`StackConfig::memory_limits`] says ([`crate::memory`]); deploys warn about steps
 //!   asking for more memory or GPUs than the machine has ([`crate::memory::machine_capacity`]);
-//! - schedules fired by an in-process [`Clock`].
+//! - schedules fired by an in-process [`Clock`];
+//! - events ([`crate::events`]): `POST /ferry/v1/events` and run successes start the
+//!   deployments whose `@trigger`/`@trigger_on_finish` wait for them.
 //!
 //! Files under the home: `stack.lock` (held while running: a second stack on the same home is
 //! refused), `stack.json` ([`StackInfo`]: url, pid; removed at shutdown), `ferry.db`, `state.db`,
@@ -34,6 +36,7 @@ use ferry_store::{Blobs, Table};
 use tokio::sync::watch;
 
 use crate::control::{ControlState, StackInfo};
+use crate::events::{RunSucceededListener, StackEvents};
 use crate::executor::{Executor, Resources};
 use crate::memory::{MemoryLimitMode, MemoryLimits};
 use crate::orchestrator::LocalOrchestrator;
@@ -134,7 +137,9 @@ pub fn client_env(info: &StackInfo) -> Vec<(String, String)> {
 
 /// The environment a `metaflow` client needs to see the runs of a stack serving `url` with its
 /// datastore at `datastore_root`: `METAFLOW_DEFAULT_METADATA`, `METAFLOW_SERVICE_URL`,
-/// `METAFLOW_DEFAULT_DATASTORE`, `METAFLOW_DATASTORE_SYSROOT_LOCAL`, in that order.
+/// `METAFLOW_DEFAULT_DATASTORE`, `METAFLOW_DATASTORE_SYSROOT_LOCAL`, and
+/// `METAFLOW_ARGO_EVENTS_WEBHOOK_URL` (the stack's events route, [`crate::events::events_url`],
+/// where Metaflow's own `ArgoEvent(...).publish()` posts), in that order.
 pub fn client_env_at(url: &str, datastore_root: &Path) -> Vec<(String, String)> {
     vec![
         ("METAFLOW_DEFAULT_METADATA".into(), "service".into()),
@@ -143,6 +148,10 @@ pub fn client_env_at(url: &str, datastore_root: &Path) -> Vec<(String, String)> 
         (
             "METAFLOW_DATASTORE_SYSROOT_LOCAL".into(),
             datastore_root.display().to_string(),
+        ),
+        (
+            "METAFLOW_ARGO_EVENTS_WEBHOOK_URL".into(),
+            crate::events::events_url(url),
         ),
     ]
 }
@@ -290,8 +299,13 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         .with_table(STATE_TABLE_NAME, state_table.clone())
         .with_bucket(ferry_compile::options::LOCAL_BUCKET, blobs.clone(), "");
     let executor = Executor::new(Arc::new(resources));
+    // Events (`crate::events`): the publish route, and run successes for `@trigger_on_finish`.
+    let events = StackEvents::new(ferry_table.clone());
+    let listeners =
+        (cfg.listeners.clone()).with(Arc::new(RunSucceededListener::new(events.clone())));
     let orchestrator = LocalOrchestrator::new(ferry_table.clone(), executor, Some(runner.clone()))
-        .with_listeners(cfg.listeners.clone());
+        .with_listeners(listeners);
+    events.bind(Arc::new(orchestrator.clone()));
     let recovered = orchestrator
         .recover()
         .await
@@ -338,6 +352,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
             table: ferry_table.clone(),
             api_key: None,
         }))
+        .merge(crate::events::router(events))
         .merge(ui);
     let mut server_stop = shutdown_rx.clone();
     let server = tokio::spawn(async move {

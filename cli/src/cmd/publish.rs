@@ -1,0 +1,150 @@
+//! `ferry publish EVENT [--payload JSON] [--param k=v]… [--id ID]`: publish an event to the
+//! embedded stack, as Metaflow's `ArgoEvent(EVENT).publish(payload)` does: the same body
+//! (`ferry_events::Event::published`: `name`, a UUID `id`, `timestamp`, `utc_date`, then the
+//! payload's fields) posted to the stack's events route (`ferry_local::events`). Prints what
+//! each deployment waiting for the event did: the runs it started, or why not.
+//!
+//! On AWS, publishing is not wired yet: the command says so and exits 1.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use ferry_events::Event;
+use serde_json::{Map, Value, json};
+
+use crate::context::{Context, Target};
+use crate::control::{failure, local_stack};
+use crate::failure::{ErrorKind, Failure};
+
+/// Arguments of `ferry publish`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  ferry publish data_ready --payload '{\"date\": \"2026-12-01\"}'   # sets day in DailySalesReportFlow
+  ferry publish data_ready --param date=2026-12-01                  # the same, field by field
+  ferry publish data_ready --param date=2026-12-01 --id batch-42    # a retry with the same id starts nothing new
+  ferry --json publish data_ready                                   # {\"event\", \"deployments\": [{\"outcome\", \"run_id\", ...}], ...}
+
+From Python, with `eval \"$(ferry env)\"`: ArgoEvent(\"data_ready\").publish({\"date\": \"2026-12-01\"})")]
+pub struct PublishArgs {
+    /// The event name, as `@trigger(event=...)` names it: letters, digits, `_`, `-`, `.`
+    /// (at most 128). Example: `data_ready`.
+    #[arg(value_name = "EVENT")]
+    pub event: String,
+    /// The payload: a JSON object whose fields set the parameters the triggers map.
+    /// Example: `--payload '{"date": "2026-12-01"}'`.
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
+    /// One payload field, its value a string (repeatable; after --payload's fields).
+    /// Example: `--param date=2026-12-01`.
+    #[arg(long = "param", value_name = "FIELD=VALUE")]
+    pub params: Vec<String>,
+    /// The event id (default: a new UUID). Deliveries of one id start at most one run per
+    /// deployment, so a publisher's retry keeps its id. Example: `--id batch-42`.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+}
+
+/// The payload fields `args` give, in order: `--payload`'s, then `--param`s, then `--id`.
+fn payload_fields(args: &PublishArgs) -> anyhow::Result<Map<String, Value>> {
+    let usage = |m: String| Failure::new(ErrorKind::Usage, m);
+    let mut fields = match &args.payload {
+        None => Map::new(),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            Ok(other) => {
+                return Err(usage(format!(
+                    "--payload must be a JSON object of fields such as '{{\"date\": \"2026-12-01\"}}', not {other}"
+                )));
+            }
+            Err(e) => {
+                return Err(usage(format!(
+                    "--payload is not JSON ({e}): give an object such as '{{\"date\": \"2026-12-01\"}}'"
+                )));
+            }
+        },
+    };
+    for p in &args.params {
+        let Some((k, v)) = p.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(usage(format!(
+                "--param {p:?} is not FIELD=VALUE: write it as --param date=2026-12-01"
+            )));
+        };
+        fields.insert(k.to_string(), json!(v));
+    }
+    if let Some(id) = &args.id {
+        fields.insert("id".into(), json!(id));
+    }
+    Ok(fields)
+}
+
+/// Run `ferry publish`.
+pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let fields = payload_fields(&args)?;
+    let event = Event::published(&args.event, fields, Utc::now())
+        .map_err(|e| Failure::new(ErrorKind::Usage, e.to_string()))?;
+    if let Target::Aws(_) = ctx.target {
+        return Err(Failure::new(
+            ErrorKind::Failed,
+            format!(
+                "publishing events to a Ferry stack on AWS is not wired yet (issue 13: the event bus and trigger Lambda); {} points at AWS. Publish to the embedded stack with another --home",
+                ctx.home.display()
+            ),
+        ));
+    }
+    let Some(client) = local_stack(ctx)? else {
+        return Err(Failure::new(
+            ErrorKind::Unavailable,
+            format!(
+                "no Ferry stack is running on {}: start one with `ferry up --home {}`",
+                ctx.home.display(),
+                ctx.home.display()
+            ),
+        ));
+    };
+    let delivery = client
+        .publish(&event.publish_body())
+        .await
+        .map_err(failure)
+        .with_context(|| format!("publishing the event {}", event.name))?;
+    if ctx.json {
+        println!("{}", serde_json::to_string(&delivery)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Published the event {} (id {}).",
+        delivery.event.name, delivery.event.id
+    );
+    if delivery.deployments.is_empty() {
+        println!("No deployment waits for it; nothing started.");
+    }
+    for d in &delivery.deployments {
+        let who = d.flow.as_deref().unwrap_or(&d.logged.deployment);
+        let run = d.logged.run_id.as_deref().unwrap_or_default();
+        let line = if let Some(error) = &d.start_error {
+            format!("{who}: the run {run} could not start: {error}")
+        } else if d.started {
+            format!(
+                "{who}: started run {run} (deployment {}).",
+                d.logged.deployment
+            )
+        } else {
+            match d.logged.outcome.as_str() {
+                "started" | "duplicate" if !run.is_empty() => {
+                    format!("{who}: already delivered; its run {run} exists, nothing more started.")
+                }
+                "waiting" => format!(
+                    "{who}: kept; the run starts once {} are published too.",
+                    d.logged.missing.join(", ")
+                ),
+                _ => format!(
+                    "{who}: no run: {}",
+                    d.logged.reason.as_deref().unwrap_or("no reason given")
+                ),
+            }
+        };
+        println!("  {line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

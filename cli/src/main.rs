@@ -78,8 +78,10 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Deploy(Box<cmd::deploy::DeployArgs>),
 
-    /// Delete a deployment: its schedule, its state machine and its record. Running executions
-    /// are not stopped. FLOW.py may be a deployment name as `ferry deployments` lists it.
+    /// Delete a deployment: its schedule, its state machine and its record.
+    ///
+    /// Running executions are not stopped. FLOW.py may be a deployment name as `ferry
+    /// deployments` lists it.
     ///
     /// Examples:
     ///   ferry delete flow.py --branch feature_x
@@ -149,12 +151,13 @@ enum Command {
     /// METAFLOW_PROFILE `ferry configure` wrote. Writes nothing.
     Env(cmd::env::EnvArgs),
 
-    /// Predict what a run costs on AWS before deploying: compile the flow locally (no stack
-    /// needed) and simulate its state machine against AWS's published limits and latencies
-    /// (Batch SubmitJob 50/s per account, Step Functions transition and start buckets, Fargate
-    /// launch rate). Prints API calls, state transitions, time until every foreach task has
-    /// started and until the run ends (p50/p90 of seeded runs) and the request cost, for the
-    /// Map and the Batch array form side by side. See docs/aws-model.md.
+    /// Predict what a run costs on AWS before deploying (compiled locally, no stack needed).
+    ///
+    /// Simulates the flow's state machine against AWS's published limits and latencies (Batch
+    /// SubmitJob 50/s per account, Step Functions transition and start buckets, Fargate launch
+    /// rate). Prints API calls, state transitions, time until every foreach task has started
+    /// and until the run ends (p50/p90 of seeded runs) and the request cost, for the Map and
+    /// the Batch array form side by side. See docs/aws-model.md.
     ///
     /// Examples:
     ///   ferry plan examples/foreach.py --width 10000

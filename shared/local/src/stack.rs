@@ -301,8 +301,9 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let executor = Executor::new(Arc::new(resources));
     // Events (`crate::events`): the publish route, and run successes for `@trigger_on_finish`.
     let events = StackEvents::new(ferry_table.clone());
-    let listeners =
-        (cfg.listeners.clone()).with(Arc::new(RunSucceededListener::new(events.clone())));
+    let listeners = (cfg.listeners.clone())
+        .with(Arc::new(RunSucceededListener::new(events.clone())))
+        .with(Arc::new(notify_listener(&home, ferry_table.clone())?));
     let orchestrator = LocalOrchestrator::new(ferry_table.clone(), executor, Some(runner.clone()))
         .with_listeners(listeners);
     events.bind(Arc::new(orchestrator.clone()));
@@ -494,4 +495,21 @@ pub async fn open_ferry_table(home: &Path) -> Result<Arc<dyn Table>, StackError>
     })
     .await
     .map_err(|e| StackError::Store(format!("ferry.db: {e}")))
+}
+
+/// Notifications of run ends (`ferry deploy --notify-*`): records and the delivery log on the
+/// stack's table, secret values in `<home>/secrets` (`DirSecrets`).
+fn notify_listener(
+    home: &std::path::Path,
+    table: Arc<dyn ferry_store::Table>,
+) -> Result<ferry_notify::NotifyListener, StackError> {
+    let http = ferry_notify::HttpSender::new(ferry_notify::RetryPolicy::default())
+        .map_err(|e| StackError::Store(format!("notifications: {e}")))?;
+    let notifier = ferry_notify::Notifier::new(http, ferry_notify::Endpoints::from_env())
+        .with_log(ferry_notify::DeliveryLog::new(table.clone()));
+    Ok(ferry_notify::NotifyListener::new(
+        ferry_deploy::DeploymentStore::new(table),
+        Arc::new(crate::secrets::DirSecrets::for_home(home)),
+        notifier,
+    ))
 }

@@ -26,6 +26,7 @@
 pub mod cause;
 pub mod delivery;
 pub mod incident_io;
+pub mod listener;
 pub mod log;
 pub mod notifier;
 pub mod pager_duty;
@@ -36,6 +37,7 @@ pub mod targets;
 pub mod webhook;
 
 pub use delivery::{Attempted, HttpSender, RetryPolicy};
+pub use listener::NotifyListener;
 pub use log::DeliveryLog;
 pub use notifier::{DeliveryReport, Notifier, Sink, SinkOutcome};
 pub use summary::{RunStatus, RunSummary};

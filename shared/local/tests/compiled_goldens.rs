@@ -85,7 +85,9 @@ async fn compiled_machines_run_locally() {
         // The array form of a foreach (Batch array jobs, issue 16) is not run by the local
         // executor yet (the embedded stack refuses `ferry deploy --foreach-mode array`); those
         // goldens are checked by asl-validator, the limits checker and moto instead.
-        if f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("array_")) {
+        if f.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("array_"))
+        {
             continue;
         }
         let machine = exec

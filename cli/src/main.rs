@@ -160,7 +160,7 @@ enum Command {
     /// the Batch array form side by side. See docs/aws-model.md.
     ///
     /// Examples:
-    ///   ferry plan examples/foreach.py --width 10000
+    ///   ferry plan examples/foreach_flow.py --width 10000
     ///   ferry plan flow.py --width 100000 --foreach-mode array --compute ec2 --json
     ///   ferry plan flow.py --task-seconds 600 --trials 101 --seed 7
     #[command(verbatim_doc_comment)]

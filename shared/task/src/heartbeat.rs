@@ -79,6 +79,8 @@ const MAX_INTERVAL: Duration = Duration::from_secs(300);
 pub struct Heartbeat {
     client: reqwest::Client,
     url: String,
+    /// The task's metadata URL (`<task>/metadata`).
+    metadata_url: String,
     headers: Vec<(String, String)>,
 }
 
@@ -103,10 +105,11 @@ impl Heartbeat {
         if ![flow, run, step, task].iter().all(|s| safe(s)) {
             return None;
         }
-        let url = format!(
-            "{}/flows/{flow}/runs/{run}/steps/{step}/tasks/{task}/heartbeat",
+        let task_url = format!(
+            "{}/flows/{flow}/runs/{run}/steps/{step}/tasks/{task}",
             service_url.trim_end_matches('/')
         );
+        let url = format!("{task_url}/heartbeat");
         let mut builder = reqwest::Client::builder().timeout(REQUEST_TIMEOUT);
         if !url
             .get(..8)
@@ -120,6 +123,7 @@ impl Heartbeat {
         Some(Heartbeat {
             client,
             url,
+            metadata_url: format!("{task_url}/metadata"),
             headers: service_headers(env),
         })
     }
@@ -143,7 +147,6 @@ impl Heartbeat {
         user: &str,
     ) -> Result<(), String> {
         let [flow, run, step, task] = ids;
-        let url = self.url.trim_end_matches("/heartbeat").to_string() + "/metadata";
         let body = serde_json::json!([{
             "flow_id": flow,
             "run_number": run,
@@ -158,7 +161,7 @@ impl Heartbeat {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         }]);
-        let mut req = self.client.post(&url).json(&body);
+        let mut req = self.client.post(&self.metadata_url).json(&body);
         for (k, v) in &self.headers {
             req = req.header(k.as_str(), v.as_str());
         }

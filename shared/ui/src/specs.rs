@@ -15,14 +15,31 @@ use serde_json::Value;
 
 use crate::error::{UiError, UiResult};
 
-/// A deployment record, with what the typed record does not carry.
+/// A deployment record, as the UI shows it.
 #[derive(Debug, Clone)]
 pub struct Deployment {
     /// The record.
     pub record: DeploymentRecord,
+}
+
+impl Deployment {
     /// The events that start runs, one `{"type": "event" | "run", "name", "flow"}` each (`flow`:
     /// the upstream flow of a `@trigger_on_finish`, else null); empty without triggers.
-    pub triggers: Vec<Value>,
+    pub fn triggers(&self) -> Vec<Value> {
+        self.record
+            .triggers
+            .iter()
+            .flat_map(|t| {
+                t.events.iter().map(move |e| {
+                    serde_json::json!({
+                        "type": t.kind.as_str(),
+                        "name": e.name,
+                        "flow": e.upstream.as_ref().map(|u| &u.flow),
+                    })
+                })
+            })
+            .collect()
+    }
 }
 
 /// Every deployment record of `table`, by deployment name. Unreadable items are skipped (and
@@ -38,20 +55,7 @@ pub async fn deployments(table: &Arc<dyn Table>) -> UiResult<Vec<Deployment>> {
                 continue;
             }
         };
-        let triggers = record
-            .triggers
-            .iter()
-            .flat_map(|t| {
-                t.events.iter().map(move |e| {
-                    serde_json::json!({
-                        "type": t.kind.as_str(),
-                        "name": e.name,
-                        "flow": e.upstream.as_ref().map(|u| &u.flow),
-                    })
-                })
-            })
-            .collect();
-        out.push(Deployment { record, triggers });
+        out.push(Deployment { record });
     }
     Ok(out)
 }

@@ -91,7 +91,7 @@ async fn row(st: &UiState, d: Deployment, now: chrono::DateTime<Utc>) -> UiResul
         "parameters": r.parameters,
         "tags": r.tags,
         "schedule": schedule,
-        "triggers": d.triggers,
+        "triggers": d.triggers(),
         "runs": executions.len(),
         "recent": recent,
     }))

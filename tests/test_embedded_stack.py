@@ -40,14 +40,14 @@ def base_env(home: Path) -> dict:
 class Stack:
     """A `ferry up` process and a way to run `ferry` commands against it."""
 
-    def __init__(self, home: Path, extra_args=(), port=None):
+    def __init__(self, home: Path, extra_args=(), port=None, max_workers=4):
         self.home = home
         self.env = base_env(home)
         # Deployments record the stack's URL: a restart on the same home keeps the port.
         self.port = port or free_port()
         self.log = open(home.parent / f"{home.name}-up.log", "w")
         self.proc = subprocess.Popen(
-            [str(binary("ferry")), "up", "--port", str(self.port), "--max-workers", "4", *extra_args],
+            [str(binary("ferry")), "up", "--port", str(self.port), "--max-workers", str(max_workers), *extra_args],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -7,7 +7,9 @@
 //!   request, like S3 events) and handed to [`ferry_deploy::handle_request_key`] with the local
 //!   adapters ([`LocalOrchestrator`], [`LocalSchedules`], no job definitions);
 //! - the control plane in-process ([`LocalOrchestrator`]), which gives every execution start
-//!   and end to the listeners of [`StackConfig::listeners`] (wired once, here);
+//!   and end to the listeners of [`StackConfig::listeners`] and to the stack's own (wired once,
+//!   here): the metadata API's run status ([`ferry_metadata::RunStatusListener`]),
+//!   `@trigger_on_finish` ([`RunSucceededListener`]) and notifications;
 //! - the state-machine executor, whose Batch jobs run as task-wrapper processes
 //!   ([`ProcessRunner`]) given the stack's metadata URL (`FERRY_METADATA_URL`), its DynamoDB state table in `<home>/state.db` and its S3 bucket
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`, each attempt held to its
@@ -301,7 +303,12 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let executor = Executor::new(Arc::new(resources));
     // Events (`crate::events`): the publish route, and run successes for `@trigger_on_finish`.
     let events = StackEvents::new(ferry_table.clone());
+    // The metadata API's run status is the execution's (`ferry_metadata::run_status`).
     let listeners = (cfg.listeners.clone())
+        .with(Arc::new(ferry_metadata::RunStatusListener::new(
+            ferry_table.clone(),
+            DeploymentStore::new(ferry_table.clone()),
+        )))
         .with(Arc::new(RunSucceededListener::new(events.clone())))
         .with(Arc::new(notify_listener(&home, ferry_table.clone())?));
     let orchestrator = LocalOrchestrator::new(ferry_table.clone(), executor, Some(runner.clone()))

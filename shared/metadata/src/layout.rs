@@ -11,6 +11,8 @@
 //! | run | `F#<flow>` | `R#<run_number:019>` | `version` for optimistic tag mutation; `end_attempt_ok(_ts)`, `end_attempt_ts` for the status |
 //! | run alias | `F#<flow>` | `RA#<run_id>` | `run_number`; written in the same transaction as the run, `NotExists` |
 //! | run heartbeat | `HB#<flow>#<run_number>` | `R` | `ts` (seconds); its own partition, off the run's |
+//! | run execution status | `F#<flow>` | `RX#<run_id>` | `status` (Step Functions' spelling), `state_machine`, `execution`: the status of the execution that is the run, for runs of Ferry deployments ([`crate::run_status`]); may exist before the run item |
+//! | execution's flow | `XF#<state_machine>` | `<execution name>` | `flow`: which flow an execution's run belongs to, kept from its start event so its end finds the status item even when the deployment is gone |
 //! | step | `R#<flow>#<run_number>` | `S#<step>` | `NotExists`: a duplicate is a 409 |
 //! | task | `S#<flow>#<run_number>#<step>` | `T#<task_id:019>` | task ids come from [`crate::ids`] block allocation; `attempt(_ts)`, `attempt_ok(_ts)`: the latest attempt metadata, so listing a step's tasks tells their states |
 //! | task alias | `S#<flow>#<run_number>#<step>` | `TA#<task_name>` | `task_id`; same transaction as the task |
@@ -65,6 +67,23 @@ pub fn run_alias(flow: &str, run_id: &str) -> (String, String) {
 /// Run heartbeat item keys.
 pub fn run_heartbeat(flow: &str, run_number: i64) -> (String, String) {
     (format!("HB#{}#{run_number}", esc(flow)), "R".to_string())
+}
+
+/// Sort-key prefix of run execution status items.
+pub const RUN_EXECUTION_PREFIX: &str = "RX#";
+
+/// Run execution status item keys: by flow and run id (`sfn-<execution name>`), so the item
+/// can be written before the run exists and read with the run.
+pub fn run_execution(flow: &str, run_id: &str) -> (String, String) {
+    (
+        flow_pk(flow),
+        format!("{RUN_EXECUTION_PREFIX}{}", esc(run_id)),
+    )
+}
+
+/// Keys of the item naming the flow of `execution` of `state_machine`.
+pub fn execution_flow(state_machine: &str, execution: &str) -> (String, String) {
+    (format!("XF#{}", esc(state_machine)), esc(execution))
 }
 
 /// The partition holding a run's steps.

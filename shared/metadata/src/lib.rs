@@ -7,7 +7,8 @@
 //! Modules: [`api`] (one handler module per resource), [`validate`] (input checks),
 //! [`layout`] (the single-table keys), [`model`] (stored objects and their wire form),
 //! [`repo`] (data access), [`ids`] (run-number and task-id allocation), [`error`] (errors →
-//! responses).
+//! responses), [`run_status`] (a run's status: its execution's for runs of Ferry deployments,
+//! recorded by [`RunStatusListener`]; else derived from heartbeats).
 
 #![warn(missing_docs)]
 
@@ -24,9 +25,11 @@ pub mod ids;
 pub mod layout;
 pub mod model;
 pub mod repo;
+pub mod run_status;
 pub mod validate;
 
 pub use error::{ApiError, ApiResult};
+pub use run_status::RunStatusListener;
 
 /// The service version announced on `GET /ping` in the `METADATA_SERVICE_VERSION` header
 /// (a PEP 440 version: the client parses it to enable heartbeats, tag mutation, attempts,

@@ -51,8 +51,9 @@ fn status_filter(params: &[(String, String)]) -> ApiResult<Option<(bool, Vec<Str
     Ok(None)
 }
 
-/// `GET /flows/{flow_id}/runs`: every run (`[]` for an unknown flow), each with its derived
-/// `status`; optional filter `status[:eq|:ne]=running,completed,failed`.
+/// `GET /flows/{flow_id}/runs`: every run (`[]` for an unknown flow), each with its `status`
+/// ([`crate::run_status`]: its execution's for runs of Ferry deployments, else derived);
+/// optional filter `status[:eq|:ne]=running,completed,failed`, on the same status.
 pub async fn list(
     State(st): State<AppState>,
     Path(flow): Path<String>,
@@ -61,12 +62,14 @@ pub async fn list(
     validate::name("flow_id", &flow)?;
     let filter = status_filter(&params)?;
     let runs = st.repo.list_runs(&flow).await?;
+    let executions = st.repo.run_execution_statuses(&flow).await?;
     let now = now_s();
     let out: Vec<Value> = runs
         .iter()
         .map(|r| (r, r.last_heartbeat_ts))
         .filter_map(|(r, hb)| {
-            let status = run_status(r, hb, now);
+            let execution = r.run_id.as_ref().and_then(|id| executions.get(id)).copied();
+            let status = run_status(r, execution, hb, now);
             match &filter {
                 Some((keep, values)) if values.iter().any(|v| v == status) != *keep => None,
                 _ => Some(r.to_read_json(hb, status)),
@@ -76,7 +79,8 @@ pub async fn list(
     Ok(ok(Value::Array(out)))
 }
 
-/// `GET /flows/{flow_id}/runs/{run_number}`: the run (by number or alias), or `404 {}`.
+/// `GET /flows/{flow_id}/runs/{run_number}`: the run (by number or alias) with its `status`
+/// ([`crate::run_status`]), or `404 {}`.
 pub async fn get_one(
     State(st): State<AppState>,
     Path((flow, run)): Path<(String, String)>,
@@ -84,8 +88,8 @@ pub async fn get_one(
     let Some(r) = find_run(&st, &flow, &run).await? else {
         return Err(ApiError::NotFound);
     };
-    let hb = st.repo.run_heartbeat(&r).await?;
-    Ok(ok(r.to_read_json(hb, run_status(&r, hb, now_s()))))
+    let (hb, status) = st.repo.run_status_of(&r).await?;
+    Ok(ok(r.to_read_json(hb, status)))
 }
 
 /// `POST /flows/{flow_id}/run`: create a run with a server-allocated number; `run_number` in the

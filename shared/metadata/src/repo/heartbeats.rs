@@ -1,4 +1,5 @@
-//! Heartbeats, each on its own partition (`HB#…`), and the derived run status.
+//! Heartbeats, each on its own partition (`HB#…`); the run status they give is
+//! [`crate::run_status`]'s.
 //!
 //! A task heartbeat refreshes its run's heartbeat only when that one is older than
 //! [`REFRESH_S`] seconds (a read, then maybe a write), so a wide foreach does not turn the run's
@@ -17,10 +18,6 @@ use crate::error::ApiResult;
 use crate::layout;
 use crate::model::{Run, Task};
 
-/// A run with no heartbeat for this long (seconds) and no successful end step is `failed`
-/// (svc `RUN_INACTIVE_CUTOFF_TIME`).
-pub const RUN_INACTIVE_CUTOFF_S: i64 = 360;
-
 /// Minimum age (seconds) of a run heartbeat before a task heartbeat refreshes it (svc `WAIT_TIME`).
 pub const REFRESH_S: i64 = 10;
 
@@ -29,29 +26,6 @@ pub const COPY_EVERY_S: i64 = 60;
 
 fn stale_copy(copy: Option<i64>, now: i64) -> bool {
     copy.is_none_or(|t| now - t >= COPY_EVERY_S)
-}
-
-/// The derived status of a run (svc's `run_status_case`):
-/// 1. the end step reported `attempt_ok` False and then started another attempt: `running`;
-/// 2. the end step's latest `attempt_ok` is True: `completed`; False: `failed`;
-/// 3. otherwise `running` while the newest heartbeat (the run's own, which every task
-///    heartbeat refreshes) is at most [`RUN_INACTIVE_CUTOFF_S`] old, else `failed`. A run
-///    that never had a heartbeat counts from its creation, so it is `failed` after 6 minutes
-///    without any; tasks without heartbeats (created, never started) change nothing.
-pub fn run_status(run: &Run, last_heartbeat_ts: Option<i64>, now_s: i64) -> &'static str {
-    let end = run.end;
-    match end.attempt_ok {
-        Some(false) if end.attempt_ts > end.attempt_ok_ts => return "running",
-        Some(true) => return "completed",
-        Some(false) => return "failed",
-        None => {}
-    }
-    let last = last_heartbeat_ts.unwrap_or(run.ts_epoch / 1000);
-    if now_s - last <= RUN_INACTIVE_CUTOFF_S {
-        "running"
-    } else {
-        "failed"
-    }
 }
 
 impl Repo {
@@ -144,71 +118,5 @@ impl Repo {
         }
         self.refresh_run(run).await?;
         Ok(now)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::AttemptStatus;
-
-    fn run(ts_epoch_s: i64, end: AttemptStatus) -> Run {
-        Run {
-            flow_id: "F".into(),
-            run_number: 1,
-            run_id: None,
-            user_name: None,
-            ts_epoch: ts_epoch_s * 1000,
-            tags: None,
-            system_tags: None,
-            version: 1,
-            last_heartbeat_ts: None,
-            end,
-        }
-    }
-
-    #[test]
-    fn derived_status() {
-        let now = 1_000_000;
-        let fresh = run(now - 10, AttemptStatus::default());
-        assert_eq!(
-            run_status(&fresh, None, now),
-            "running",
-            "new run, no heartbeat yet"
-        );
-        assert_eq!(run_status(&fresh, Some(now - 5), now), "running");
-        let old = run(now - 3600, AttemptStatus::default());
-        assert_eq!(
-            run_status(&old, None, now),
-            "failed",
-            "6 minutes without any heartbeat"
-        );
-        assert_eq!(run_status(&old, Some(now - 361), now), "failed");
-        assert_eq!(
-            run_status(&old, Some(now - 300), now),
-            "running",
-            "a task beat kept it alive"
-        );
-        let ok = AttemptStatus {
-            attempt_ok: Some(true),
-            attempt_ok_ts: 5,
-            attempt_ts: 1,
-            ..AttemptStatus::default()
-        };
-        assert_eq!(run_status(&run(now - 3600, ok), None, now), "completed");
-        let bad = AttemptStatus {
-            attempt_ok: Some(false),
-            attempt_ok_ts: 5,
-            attempt_ts: 1,
-            ..AttemptStatus::default()
-        };
-        assert_eq!(run_status(&run(now, bad), Some(now), now), "failed");
-        let retrying = AttemptStatus {
-            attempt_ok: Some(false),
-            attempt_ok_ts: 5,
-            attempt_ts: 9,
-            ..AttemptStatus::default()
-        };
-        assert_eq!(run_status(&run(now - 3600, retrying), None, now), "running");
     }
 }

@@ -13,11 +13,13 @@ mod artifacts;
 mod flows;
 mod heartbeats;
 mod metadata;
+mod run_executions;
 pub mod runs;
 mod steps;
 mod tasks;
 
-pub use heartbeats::{COPY_EVERY_S, RUN_INACTIVE_CUTOFF_S, run_status};
+pub use crate::run_status::{RUN_INACTIVE_CUTOFF_S, run_status};
+pub use heartbeats::COPY_EVERY_S;
 
 /// The metadata store: the table plus this process's id blocks and small caches of facts that
 /// never change once true (a step exists) or only need to be approximately fresh (when this

@@ -4,5 +4,6 @@
 mod bad_requests;
 mod concurrency;
 mod conformance;
+mod run_execution_status;
 mod support;
 mod task_states;

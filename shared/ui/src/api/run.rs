@@ -95,9 +95,8 @@ pub(crate) async fn phase(
     let Some(r) = run else {
         return Ok((RunPhase::Running, "running".into()));
     };
-    let beat = st.repo.run_heartbeat(r).await?;
-    let now = Utc::now().timestamp();
-    Ok(match ferry_metadata::repo::run_status(r, beat, now) {
+    let (_, status) = st.repo.run_status_of(r).await?;
+    Ok(match status {
         "completed" => (RunPhase::Succeeded, "succeeded".into()),
         "failed" => (RunPhase::Stopped, "failed".into()),
         _ => (RunPhase::Running, "running".into()),

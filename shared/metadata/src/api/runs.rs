@@ -11,7 +11,8 @@ use super::{find_run, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::model::Run;
 use crate::repo::runs::TagOutcome;
-use crate::repo::{now_ms, now_s, run_status};
+use crate::repo::{now_ms, now_s};
+use crate::run_status::run_status;
 use crate::{AppState, validate};
 
 /// The heartbeat answer, double-encoded as svc sends it: a JSON string holding JSON

@@ -18,7 +18,6 @@ pub mod runs;
 mod steps;
 mod tasks;
 
-pub use crate::run_status::{RUN_INACTIVE_CUTOFF_S, run_status};
 pub use heartbeats::COPY_EVERY_S;
 
 /// The metadata store: the table plus this process's id blocks and small caches of facts that

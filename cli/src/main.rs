@@ -2,14 +2,19 @@
 
 mod cmd;
 mod context;
+mod explain;
 mod control;
 mod failure;
 mod flow;
 mod metadata;
 mod notify;
 mod package;
+mod progress;
 mod run_input;
+mod run_status;
+mod run_wait;
 mod submit;
+mod task_logs;
 mod tokens;
 
 use std::path::PathBuf;

@@ -425,7 +425,8 @@ if __name__ == "__main__":
     assert_eq!(jobs[0]["step"], "left", "{jobs:?}");
     assert_eq!(jobs[1]["step"], "right", "{jobs:?}");
     for j in &jobs {
-        assert_eq!(j["attempt"], 1, "{j}");
+        // Metaflow's numbering: the first attempt is 0.
+        assert_eq!(j["attempt"], 0, "{j}");
         assert!(!j["job_id"].as_str().unwrap().is_empty(), "{j}");
     }
     let out = h.ferry("alice", &["status", &run]);
@@ -433,7 +434,7 @@ if __name__ == "__main__":
     assert!(t.contains(": RUNNING"), "{t}");
     let line = |j: &Value| {
         format!(
-            "  {}: task {} (attempt 1, since ",
+            "  {}: task {} (attempt 0, since ",
             j["step"].as_str().unwrap(),
             j["job_id"].as_str().unwrap()
         )

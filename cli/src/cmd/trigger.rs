@@ -34,6 +34,12 @@ pub struct TriggerArgs {
     /// Tag the run (repeatable), like `run --tag`. Example: `--tag nightly --tag backfill`.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Wait for the run to end, showing its progress on stderr (a bar on a terminal, a line
+    /// per change otherwise), then print its status as `ferry status` does and exit with its
+    /// outcome: 0 succeeded, 1 failed, timed out or aborted. With `--json`, the final status
+    /// object. Example: `ferry trigger flow.py --wait || echo "the run failed"`.
+    #[arg(long)]
+    pub wait: bool,
     /// The flow's parameters: `--<name> <value>` or `--<name>=<value>`.
     #[arg(value_name = "--PARAM VALUE", index = 2, trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     pub params: Vec<String>,
@@ -48,6 +54,8 @@ pub struct ParsedOptions {
     pub production: bool,
     pub run_id_file: Option<PathBuf>,
     pub json: bool,
+    /// `--wait` given after FLOW.py.
+    pub wait: bool,
     /// `--tag` values given after FLOW.py.
     pub tags: Vec<String>,
     /// (name as given, value) in order.
@@ -55,7 +63,7 @@ pub struct ParsedOptions {
 }
 
 /// Split `--name value` / `--name=value` pairs; `--branch`, `--flow`, `--production`,
-/// `--run-id-file`, `--tag` and `--json` may appear among them.
+/// `--run-id-file`, `--tag`, `--wait` and `--json` may appear among them.
 pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
     let mut out = ParsedOptions::default();
     let mut i = 0;
@@ -71,6 +79,11 @@ pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
         }
         if opt == "json" {
             out.json = true;
+            i += 1;
+            continue;
+        }
+        if opt == "wait" {
+            out.wait = true;
             i += 1;
             continue;
         }
@@ -228,7 +241,9 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(failure(e)),
     };
     let run_id = e.run_id();
-    if json_out {
+    let wait = args.wait || opts.wait;
+    // Under `--wait --json`, stdout holds one JSON document: the final status object.
+    if json_out && !wait {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
@@ -236,7 +251,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
                 "namespace": record.namespace, "input": input, "started_at": e.start_date,
             }))?
         );
-    } else {
+    } else if !json_out {
         println!(
             "Workflow {deployment} triggered on {} (run-id {run_id}).",
             ctx.platform()
@@ -259,6 +274,10 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
                 f.display()
             )
         })?;
+    }
+    if wait {
+        let report = crate::run_wait::wait_with_progress(ctx, &control, e).await?;
+        return crate::run_wait::outcome(&report, json_out);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -102,6 +102,13 @@ fn a_failed_run_shows_the_steps_exception_and_wait_exits_1() {
         "{stderr_log}"
     );
 
+    // Every key of the run and deployment JSON has one meaning and is always there.
+    let runs = stdout_json(&h.ferry("alice", &["--json", "list-runs", f.path()]));
+    assert_eq!(runs[0]["flow"], "FailFlow", "{runs}");
+    assert_eq!(runs[0]["error_name"], "States.TaskFailed", "{runs}");
+    let d = stdout_json(&h.ferry("alice", &["--json", "describe", f.path()]));
+    assert!(d["schedule"].is_null() && d.get("schedule").is_some(), "{d}");
+
     // --wait --json: the final status object beside the command's error object, exit 1.
     let out = h.ferry("alice", &["--json", "trigger", f.path(), "--wait"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -23,9 +23,9 @@ fn no_run(ctx: &Context, run_id: &RunId) -> anyhow::Error {
 }
 
 /// The run id argument parsed (`sfn-<execution name>`, the one execution-name rule), with
-/// Metaflow's message when the prefix is missing.
+/// Metaflow's message when the prefix is missing; a malformed one is a usage error (exit 2).
 fn run_id(arg: &str) -> anyhow::Result<RunId> {
-    Ok(RunId::parse(arg)?)
+    RunId::parse(arg).map_err(|e| anyhow::Error::new(crate::UsageError(e.into())))
 }
 
 /// Arguments of `ferry list-runs`.

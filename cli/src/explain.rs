@@ -97,7 +97,9 @@ fn split_frames<'a>(lines: &'a [&'a str]) -> Vec<&'a [&'a str]> {
 fn is_type_name(s: &str) -> bool {
     !s.is_empty()
         && s.split('.').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
                 && part.chars().all(|c| c.is_alphanumeric() || c == '_')
         })
 }
@@ -123,7 +125,9 @@ fn from_metaflow_failure(lines: &[&str]) -> Option<StepException> {
 /// `None` for a plain non-zero exit (the exception says more).
 pub fn exit_meaning(code: i64, reason: Option<&str>, memory_mib: Option<u64>) -> Option<String> {
     let asked = match memory_mib {
-        Some(m) => format!("the step asked for {m} MiB; raise @resources(memory=…) if it needs more"),
+        Some(m) => {
+            format!("the step asked for {m} MiB; raise @resources(memory=…) if it needs more")
+        }
         None => "raise @resources(memory=…) if the step needs more".to_string(),
     };
     if reason.is_some_and(|r| r.starts_with("OutOfMemoryError")) {
@@ -178,9 +182,13 @@ Task failed.
         // A chained exception: the last one is the one that ended the task.
         let chained = "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\n    g()\nKeyError: 'x'\n\nDuring handling of the above exception, another exception occurred:\n\nTraceback (most recent call last):\n  File \"a.py\", line 3, in f\n    raise RuntimeError('no x')\nRuntimeError: no x\n";
         let e = step_exception(chained).unwrap();
-        assert_eq!((e.type_name.as_str(), e.message.as_str()), ("RuntimeError", "no x"));
+        assert_eq!(
+            (e.type_name.as_str(), e.message.as_str()),
+            ("RuntimeError", "no x")
+        );
         // A bare exception type, and a message over several lines.
-        let bare = "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nMemoryError\n";
+        let bare =
+            "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nMemoryError\n";
         assert_eq!(step_exception(bare).unwrap().type_name, "MemoryError");
         let multi = "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nmetaflow.exception.MetaflowException: line one\nline two\n\nafter\n";
         let e = step_exception(multi).unwrap();
@@ -190,7 +198,8 @@ Task failed.
 
     #[test]
     fn a_metaflow_failure_without_traceback_gives_its_headline_and_message() {
-        let text = "<flow F step start> failed:\n    Step failure:\n    The artifact x is missing.\n\n";
+        let text =
+            "<flow F step start> failed:\n    Step failure:\n    The artifact x is missing.\n\n";
         let e = step_exception(text).unwrap();
         assert_eq!(e.type_name, "Step failure:");
         assert_eq!(e.message, "The artifact x is missing.");
@@ -204,10 +213,16 @@ Task failed.
             exit_meaning(137, None, Some(512)).unwrap(),
             "killed by SIGKILL: out of memory? the step asked for 512 MiB; raise @resources(memory=…) if it needs more"
         );
-        assert_eq!(exit_meaning(143, None, Some(512)).unwrap(), "killed by SIGTERM");
+        assert_eq!(
+            exit_meaning(143, None, Some(512)).unwrap(),
+            "killed by SIGTERM"
+        );
         assert_eq!(exit_meaning(1, None, Some(512)), None);
         assert_eq!(exit_meaning(255, None, None), None);
         let oom = exit_meaning(1, Some("OutOfMemoryError: Container killed"), Some(256)).unwrap();
-        assert!(oom.starts_with("out of memory: the step asked for 256 MiB"), "{oom}");
+        assert!(
+            oom.starts_with("out of memory: the step asked for 256 MiB"),
+            "{oom}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 mod cmd;
 mod context;
-mod explain;
 mod control;
+mod explain;
 mod failure;
 mod flow;
 mod metadata;

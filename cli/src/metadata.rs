@@ -83,7 +83,10 @@ impl MetadataClient {
             .await
             .with_context(|| format!("reading {url}"))?;
         if !status.is_success() {
-            bail!("{url} answered {status}: {}", String::from_utf8_lossy(&body));
+            bail!(
+                "{url} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
         serde_json::from_slice(&body).with_context(|| format!("decoding {url}"))
     }

@@ -123,7 +123,10 @@ pub async fn of_run(
     let detail = metadata
         .get_json(&format!("/ui/api/runs/{flow}/{run}"))
         .await?;
-    let nodes = detail["dag"]["nodes"].as_array().cloned().unwrap_or_default();
+    let nodes = detail["dag"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let edges: Vec<(String, String)> = detail["dag"]["edges"]
         .as_array()
         .map(|a| {
@@ -212,10 +215,13 @@ async fn foreach_width(
         .await
         .ok()?;
     let task = &tasks["tasks"][0];
-    let task_id = task["task_id"].as_str().map(str::to_string).or_else(|| {
-        task["task_id"].as_u64().map(|n| n.to_string())
-    })?;
-    let attempt = task["attempt"].as_u64().and_then(|a| u32::try_from(a).ok())?;
+    let task_id = task["task_id"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| task["task_id"].as_u64().map(|n| n.to_string()))?;
+    let attempt = task["attempt"]
+        .as_u64()
+        .and_then(|a| u32::try_from(a).ok())?;
     let path = ferry_task::splits::TaskPath {
         flow,
         run_id: run,
@@ -230,7 +236,14 @@ async fn foreach_width(
 mod tests {
     use super::*;
 
-    fn step(name: &str, status: &str, done: u64, running: u64, waiting: u64, total: Option<u64>) -> StepProgress {
+    fn step(
+        name: &str,
+        status: &str,
+        done: u64,
+        running: u64,
+        waiting: u64,
+        total: Option<u64>,
+    ) -> StepProgress {
         StepProgress {
             step: name.into(),
             status: status.into(),
@@ -245,7 +258,10 @@ mod tests {
     #[test]
     fn lines_say_done_of_total_and_what_runs_or_waits() {
         let body = step("body", "running", 37, 4, 96, Some(1000));
-        assert_eq!(body.line(), "body: 37/1000 done, 4 running, 96 waiting for a worker");
+        assert_eq!(
+            body.line(),
+            "body: 37/1000 done, 4 running, 96 waiting for a worker"
+        );
         let steps = vec![
             step("start", "succeeded", 1, 0, 0, Some(1)),
             body,
@@ -275,8 +291,14 @@ mod tests {
             .iter()
             .map(|(f, t)| (f.to_string(), t.to_string()))
             .collect();
-        assert_eq!(enclosing_foreach("a", &edges, &node).as_deref(), Some("start"));
-        assert_eq!(enclosing_foreach("b", &edges, &node).as_deref(), Some("start"));
+        assert_eq!(
+            enclosing_foreach("a", &edges, &node).as_deref(),
+            Some("start")
+        );
+        assert_eq!(
+            enclosing_foreach("b", &edges, &node).as_deref(),
+            Some("start")
+        );
         assert_eq!(enclosing_foreach("c", &edges, &node), None);
         assert_eq!(enclosing_foreach("start", &edges, &node), None);
     }

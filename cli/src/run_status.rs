@@ -89,7 +89,11 @@ impl RunReport {
     /// Gather the report of `e`: its jobs and step progress while it runs, its failure once
     /// it has failed. What cannot be read (the metadata service, the logs) is left out and
     /// said in [`RunReport::warnings`]; only the control plane's errors fail.
-    pub async fn gather(ctx: &Context, control: &ControlPlane, e: Execution) -> anyhow::Result<Self> {
+    pub async fn gather(
+        ctx: &Context,
+        control: &ControlPlane,
+        e: Execution,
+    ) -> anyhow::Result<Self> {
         let flow = control.deployment(&e.state_machine).await?.map(|r| r.flow);
         let flow_name = flow.clone().unwrap_or_else(|| e.state_machine.to_string());
         let run = e.run_id().to_string();
@@ -127,9 +131,9 @@ impl RunReport {
         let failure = match e.status {
             ExecutionStatus::Running | ExecutionStatus::Succeeded => None,
             _ => match e.cause.as_deref().and_then(TaskFailure::from_cause) {
-                Some(task) => Some(
-                    explain(&e, &flow_name, &run, task, logs.as_ref(), &mut warnings).await,
-                ),
+                Some(task) => {
+                    Some(explain(&e, &flow_name, &run, task, logs.as_ref(), &mut warnings).await)
+                }
                 None => None,
             },
         };

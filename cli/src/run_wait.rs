@@ -33,9 +33,9 @@ impl Display {
     fn new() -> Self {
         if std::io::stderr().is_terminal() {
             let bar = indicatif::ProgressBar::new_spinner();
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{spinner} {elapsed} [{bar:30}] {pos}/{len} tasks  {msg}")
-            {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed} [{bar:30}] {pos}/{len} tasks  {msg}",
+            ) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.enable_steady_tick(Duration::from_millis(120));

@@ -107,7 +107,6 @@ impl LogStore {
     }
 }
 
-
 impl LogStore {
     /// The latest attempt's `stream` log of `task` in `step` (the datastore's, else the raw
     /// process output the embedded stack kept); `None` when the task has none.

@@ -69,12 +69,18 @@ fn a_failed_run_shows_the_steps_exception_and_wait_exits_1() {
     assert_eq!(st["status"], "FAILED", "{st}");
     assert_eq!(st["flow"], "FailFlow", "{st}");
     assert_eq!(st["error_name"], "States.TaskFailed", "{st}");
-    assert!(st.get("error").is_none(), "a run's error is error_name: {st}");
+    assert!(
+        st.get("error").is_none(),
+        "a run's error is error_name: {st}"
+    );
     assert_eq!(st["failing_step"], "boom", "{st}");
     assert_eq!(st["exit_code"], 1, "{st}");
     assert_eq!(st["memory_mib"], 512, "{st}");
     assert_eq!(st["exception"]["type"], "ValueError", "{st}");
-    assert_eq!(st["exception"]["message"], "the input table is empty", "{st}");
+    assert_eq!(
+        st["exception"]["message"], "the input table is empty",
+        "{st}"
+    );
     let frames = st["exception"]["traceback"].as_array().unwrap();
     assert!(
         frames
@@ -87,8 +93,14 @@ fn a_failed_run_shows_the_steps_exception_and_wait_exits_1() {
     let t = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(t.contains("Failed step: boom\n"), "{t}");
     assert!(t.contains("(exit code 1)"), "{t}");
-    assert!(t.contains("Exception: ValueError: the input table is empty\n"), "{t}");
-    assert!(t.contains("raise ValueError(\"the input table is empty\")"), "{t}");
+    assert!(
+        t.contains("Exception: ValueError: the input table is empty\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("raise ValueError(\"the input table is empty\")"),
+        "{t}"
+    );
     let logs = st["logs"].as_str().unwrap();
     assert!(t.contains(&format!("Logs: {logs}")), "{t}");
 
@@ -107,7 +119,10 @@ fn a_failed_run_shows_the_steps_exception_and_wait_exits_1() {
     assert_eq!(runs[0]["flow"], "FailFlow", "{runs}");
     assert_eq!(runs[0]["error_name"], "States.TaskFailed", "{runs}");
     let d = stdout_json(&h.ferry("alice", &["--json", "describe", f.path()]));
-    assert!(d["schedule"].is_null() && d.get("schedule").is_some(), "{d}");
+    assert!(
+        d["schedule"].is_null() && d.get("schedule").is_some(),
+        "{d}"
+    );
 
     // --wait --json: the final status object beside the command's error object, exit 1.
     let out = h.ferry("alice", &["--json", "trigger", f.path(), "--wait"]);
@@ -213,7 +228,10 @@ if __name__ == "__main__":
     assert_eq!(body_step["failed"], 0);
     let out = h.ferry("alice", &["status", &run]);
     let t = String::from_utf8_lossy(&out.stdout);
-    assert!(t.contains("Steps:\n  start: 1/1 done\n  body: 2/6 done, 2 running"), "{t}");
+    assert!(
+        t.contains("Steps:\n  start: 1/1 done\n  body: 2/6 done, 2 running"),
+        "{t}"
+    );
 
     // --wait on a pipe: plain progress lines on stderr, then the outcome, exit 0.
     let waiter = h
@@ -229,5 +247,9 @@ if __name__ == "__main__":
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("RUNNING: start 1/1"), "{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(": SUCCEEDED"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": SUCCEEDED"),
+        "{}",
+        text(&out)
+    );
 }

@@ -99,14 +99,20 @@ if __name__ == "__main__":
         )),
         "{t}"
     );
-    assert!(t.contains(&format!("run {run} of GateFlow ended FAILED")), "{t}");
+    assert!(
+        t.contains(&format!("run {run} of GateFlow ended FAILED")),
+        "{t}"
+    );
 
     // A run that succeeds says so when it ends.
     std::fs::write(&gate, "").unwrap();
     let out = h.ferry("alice", &["--json", "trigger", f.path(), "--wait"]);
     assert!(out.status.success(), "{}", text(&out));
     let ok = stdout_json(&out)["run_id"].as_str().unwrap().to_string();
-    wait_for_line(&second, &format!("run {ok} of GateFlow ended SUCCEEDED after "));
+    wait_for_line(
+        &second,
+        &format!("run {ok} of GateFlow ended SUCCEEDED after "),
+    );
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &stack.id().to_string()])
         .status();

@@ -105,8 +105,8 @@ fn not_found(message: String) -> anyhow::Error {
 
 /// Print the logs.
 pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let spec = Pathspec::parse(&args.pathspec)
-        .map_err(|e| anyhow::Error::new(crate::UsageError(e)))?;
+    let spec =
+        Pathspec::parse(&args.pathspec).map_err(|e| anyhow::Error::new(crate::UsageError(e)))?;
     let (flow, run, step) = (spec.flow, spec.run, spec.step);
     let kind = if args.stderr {
         Stream::Stderr

@@ -465,7 +465,9 @@ mod tests {
             parameters_section("TrainFlow", "from train.py", &params),
             "\nParameters of TrainFlow (from train.py), as options after FLOW.py:\n  --alpha (float, default 0.5)  Learning rate.\n  --day (str, required)\n"
         );
-        let argv = s(&["ferry", "--home", "/h", "trigger", "--tag", "x", "f.py", "--flow", "A", "--help"]);
+        let argv = s(&[
+            "ferry", "--home", "/h", "trigger", "--tag", "x", "f.py", "--flow", "A", "--help",
+        ]);
         assert_eq!(
             help_target(&argv),
             Some(("f.py".into(), Some("A".into()), Some("/h".into())))

@@ -53,17 +53,28 @@ pub struct UpArgs {
 /// (`warn` with `--quiet`), every other crate's at `warn`.
 pub fn default_log_filter(quiet: bool) -> String {
     let level = if quiet { "warn" } else { "info" };
-    ["ferry", "ferry_local", "ferry_deploy", "ferry_events", "ferry_notify"]
-        .iter()
-        .fold("warn".to_string(), |acc, t| format!("{acc},{t}={level}"))
+    [
+        "ferry",
+        "ferry_local",
+        "ferry_deploy",
+        "ferry_events",
+        "ferry_notify",
+    ]
+    .iter()
+    .fold("warn".to_string(), |acc, t| format!("{acc},{t}={level}"))
 }
 
 /// Print the stack's log lines on stderr (`tracing`), filtered by `FERRY_LOG`, else by
 /// [`default_log_filter`].
 fn init_logging(quiet: bool) -> anyhow::Result<()> {
     let filter = match std::env::var("FERRY_LOG") {
-        Ok(f) if !f.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&f)
-            .with_context(|| format!("FERRY_LOG={f:?} is no tracing filter (e.g. `info`, `warn,ferry_local=debug`)"))?,
+        Ok(f) if !f.trim().is_empty() => {
+            tracing_subscriber::EnvFilter::try_new(&f).with_context(|| {
+                format!(
+                    "FERRY_LOG={f:?} is no tracing filter (e.g. `info`, `warn,ferry_local=debug`)"
+                )
+            })?
+        }
         _ => tracing_subscriber::EnvFilter::new(default_log_filter(quiet)),
     };
     // A second initialisation (tests calling `run` twice) keeps the first subscriber.

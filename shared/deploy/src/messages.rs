@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn a_delete_says_nothing_untrue_of_a_redeploy() {
         let local = deleting("F", crate::PLATFORM_LOCAL, None).join("\n");
-        assert!(!local.contains("will fail") && !local.contains("may take"), "{local}");
+        assert!(
+            !local.contains("will fail") && !local.contains("may take"),
+            "{local}"
+        );
         let aws = deleting("F", crate::PLATFORM_AWS, Some("F-schedule")).join("\n");
         assert!(!aws.contains("will fail"), "{aws}");
         assert!(aws.contains("refused and says to try again"), "{aws}");

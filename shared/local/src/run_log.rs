@@ -20,7 +20,12 @@ impl RunLogListener {
                 format!("run {} of {} started", e.run_id(), e.state_machine)
             }
             ExecutionEventKind::Ended => {
-                let mut s = format!("run {} of {} ended {}", e.run_id(), e.state_machine, e.status);
+                let mut s = format!(
+                    "run {} of {} ended {}",
+                    e.run_id(),
+                    e.state_machine,
+                    e.status
+                );
                 if let Some(stop) = e.stop_date {
                     let secs = (stop - e.start_date).num_milliseconds().max(0) as f64 / 1000.0;
                     s.push_str(&format!(" after {secs:.1} s"));

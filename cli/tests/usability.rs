@@ -174,9 +174,9 @@ fn json_errors_are_one_object_on_stdout() {
     let (kind, message, _) = json_error(&h.ferry("alice", &["--json", "spec", bad.path()]), 1);
     assert_eq!(kind, "invalid_flow");
     assert!(message.contains("no_such_module_here"), "{message}");
-    // Not a run id.
-    let (kind, _, _) = json_error(&h.ferry("alice", &["--json", "status", "run-1"]), 1);
-    assert_eq!(kind, "failed");
+    // Not a run id: a usage mistake (exit 2, as the README says).
+    let (kind, _, _) = json_error(&h.ferry("alice", &["--json", "status", "run-1"]), 2);
+    assert_eq!(kind, "usage");
     // No stack.
     for args in [
         vec!["--json", "deploy", f.path()],

@@ -249,7 +249,7 @@ def test_a_run_stopped_by_a_stack_restart_resumes_after_the_restart(tmp_path):
     b = Stack(home, port=a.port)
     try:
         st = b.status(run)
-        assert st["status"] == "FAILED" and st["error"] == "Ferry.StackStopped", st
+        assert st["status"] == "FAILED" and st["error_name"] == "Ferry.StackStopped", st
         take_ran(b)
         p, again = resume(b, run, "--wait")
         assert f"Run {again} ended SUCCEEDED." in p.stdout, p.stdout

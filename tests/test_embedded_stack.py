@@ -338,7 +338,7 @@ def test_runs_interrupted_by_a_stop_or_a_crash_end_failed(tmp_path):
     b = Stack(home, port=a.port)
     try:
         st = b.status(crashed)
-        assert st["status"] == "FAILED" and st["error"] == "Ferry.StackStopped", st
+        assert st["status"] == "FAILED" and st["error_name"] == "Ferry.StackStopped", st
         assert "stopped while the execution was running" in st["cause"], st
         # A graceful stop (SIGTERM) terminates the running tasks and marks their run FAILED.
         stopped = b.trigger("embedded_sleep_flow.py", "--pid-file", tmp_path / "pids-b")
@@ -349,7 +349,7 @@ def test_runs_interrupted_by_a_stop_or_a_crash_end_failed(tmp_path):
     c = Stack(home, port=a.port)
     try:
         st = c.status(stopped)
-        assert st["status"] == "FAILED" and st["error"] == "Ferry.StackStopped", st
+        assert st["status"] == "FAILED" and st["error_name"] == "Ferry.StackStopped", st
         assert "was stopped while the execution was running" in st["cause"], st
     finally:
         c.stop()

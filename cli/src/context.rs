@@ -165,12 +165,24 @@ impl Context {
         }
     }
 
-    /// Open the table of [`Self::table_ref`].
+    /// Open the table of [`Self::table_ref`]. The embedded stack's table is only opened in a
+    /// home that `ferry up` has made (it holds `ferry.db`): a mistyped `--home` is an
+    /// [`crate::failure::ErrorKind::Unavailable`] error, and nothing is created there.
     pub async fn table(&self) -> anyhow::Result<Arc<dyn ferry_store::Table>> {
         let r = self.table_ref()?;
-        if matches!(r, TableRef::Sqlite { .. }) {
-            std::fs::create_dir_all(&self.home)
-                .with_context(|| format!("creating {}", self.home.display()))?;
+        if matches!(r, TableRef::Sqlite { .. }) && !self.local_table_path().is_file() {
+            return Err(crate::failure::Failure::new(
+                crate::failure::ErrorKind::Unavailable,
+                format!(
+                    "{} is no Ferry home (it has no {}): check --home or FERRY_HOME, or start the embedded stack there with `ferry up --home {}`",
+                    self.home.display(),
+                    self.local_table_path()
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    self.home.display()
+                ),
+            ));
         }
         ferry_store::open_table_with(&r, &self.aws_settings())
             .await

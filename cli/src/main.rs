@@ -3,13 +3,18 @@
 mod cmd;
 mod context;
 mod control;
+mod explain;
 mod failure;
 mod flow;
 mod metadata;
 mod notify;
 mod package;
+mod progress;
 mod run_input;
+mod run_status;
+mod run_wait;
 mod submit;
+mod task_logs;
 mod tokens;
 
 use std::path::PathBuf;
@@ -172,6 +177,15 @@ async fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            // `ferry trigger FLOW.py --help`: the flow's own parameters below the help.
+            let argv: Vec<String> = std::env::args().collect();
+            let _ = e.print();
+            if let Some(section) = cmd::trigger::parameters_help(&argv).await {
+                print!("{section}");
+            }
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             let json = std::env::args_os().skip(1).any(|a| a == "--json");
             return failure::report_clap(e, json);

@@ -1,7 +1,9 @@
 //! Reading the Metaflow metadata service from the CLI: the embedded stack's (its URL in
 //! `<home>/stack.json`) or the AWS stack's (`service_url` and `api_key` of `ferry configure`, else
-//! `METAFLOW_SERVICE_URL` and `METAFLOW_SERVICE_AUTH_KEY`). Only what `ferry resume` needs: a
-//! run's task metadata (`GET /flows/{flow}/runs/{run}/metadata`).
+//! `METAFLOW_SERVICE_URL` and `METAFLOW_SERVICE_AUTH_KEY`). What `ferry resume` needs, a run's
+//! task metadata (`GET /flows/{flow}/runs/{run}/metadata`), and what `ferry status` needs, the
+//! web UI's read API on the same service (`GET /ui/api/runs/{flow}/{run}` and a step's tasks:
+//! per-step task counts computed from the task items, `docs/ui.md`).
 
 use anyhow::{Context as _, bail};
 use async_trait::async_trait;
@@ -59,6 +61,34 @@ impl MetadataClient {
             api_key,
             http,
         })
+    }
+}
+
+impl MetadataClient {
+    /// `GET <service><path>` (e.g. `/ui/api/runs/F/sfn-1`) as JSON. Errors: no answer, a
+    /// non-2xx status (with the body), a body that is not JSON.
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.get(&url);
+        if let Some(k) = &self.api_key {
+            req = req.header("x-api-key", k);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("the metadata service at {} does not answer", self.base))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .with_context(|| format!("reading {url}"))?;
+        if !status.is_success() {
+            bail!(
+                "{url} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        serde_json::from_slice(&body).with_context(|| format!("decoding {url}"))
     }
 }
 

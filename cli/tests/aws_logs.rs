@@ -238,7 +238,8 @@ fn logs_come_from_the_s3_datastore() {
         ),
     ] {
         let out = ferry(&["logs", &bad]);
-        assert_eq!(out.status.code(), Some(1), "{bad}");
+        // A malformed pathspec is a usage mistake: exit 2.
+        assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(stderr(&out).contains(why), "{bad}: {}", stderr(&out));
     }
 }

@@ -174,9 +174,9 @@ fn json_errors_are_one_object_on_stdout() {
     let (kind, message, _) = json_error(&h.ferry("alice", &["--json", "spec", bad.path()]), 1);
     assert_eq!(kind, "invalid_flow");
     assert!(message.contains("no_such_module_here"), "{message}");
-    // Not a run id.
-    let (kind, _, _) = json_error(&h.ferry("alice", &["--json", "status", "run-1"]), 1);
-    assert_eq!(kind, "failed");
+    // Not a run id: a usage mistake (exit 2, as the README says).
+    let (kind, _, _) = json_error(&h.ferry("alice", &["--json", "status", "run-1"]), 2);
+    assert_eq!(kind, "usage");
     // No stack.
     for args in [
         vec!["--json", "deploy", f.path()],
@@ -425,7 +425,8 @@ if __name__ == "__main__":
     assert_eq!(jobs[0]["step"], "left", "{jobs:?}");
     assert_eq!(jobs[1]["step"], "right", "{jobs:?}");
     for j in &jobs {
-        assert_eq!(j["attempt"], 1, "{j}");
+        // Metaflow's numbering: the first attempt is 0.
+        assert_eq!(j["attempt"], 0, "{j}");
         assert!(!j["job_id"].as_str().unwrap().is_empty(), "{j}");
     }
     let out = h.ferry("alice", &["status", &run]);
@@ -433,7 +434,7 @@ if __name__ == "__main__":
     assert!(t.contains(": RUNNING"), "{t}");
     let line = |j: &Value| {
         format!(
-            "  {}: task {} (attempt 1, since ",
+            "  {}: task {} (attempt 0, since ",
             j["step"].as_str().unwrap(),
             j["job_id"].as_str().unwrap()
         )

@@ -108,6 +108,20 @@ pub struct DeployArgs {
 
     #[command(flatten)]
     pub notify: crate::notify::NotifyArgs,
+
+    /// Metaflow's `--with DECORATOR` (a decorator on every step of one run) is not supported:
+    /// a deployment runs the decorators written in the flow file. Accepted only to say so.
+    #[arg(long = "with", value_name = "DECORATOR", hide = true)]
+    pub with: Vec<String>,
+}
+
+/// The usage error for `ferry deploy --with …`: what to do instead.
+fn with_not_supported(decorators: &[String]) -> anyhow::Error {
+    let first = decorators[0].split(':').next().unwrap_or_default();
+    anyhow::Error::new(crate::UsageError(anyhow::anyhow!(
+        "ferry deploy does not support --with {}: a deployment runs the decorators written in the flow file, so every run of it behaves the same. Add them to the steps instead (e.g. `@{first}` above `@step`, imported from metaflow), then deploy again.",
+        decorators.join(" --with ")
+    )))
 }
 
 /// Arguments of `ferry delete`.
@@ -220,6 +234,9 @@ async fn require_handler(ctx: &Context) -> anyhow::Result<()> {
 
 /// Deploy.
 pub async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<ExitCode> {
+    if !args.with.is_empty() {
+        return Err(with_not_supported(&args.with));
+    }
     require_handler(ctx).await?;
     let suffixes = package::parse_suffixes(&args.package_suffixes)?;
     let notify = args.notify.plan()?;

@@ -42,7 +42,7 @@ pub async fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<ExitC
         }
     };
     if ctx.json {
-        let mut v = serde_json::to_value(&record)?;
+        let mut v = record_json(&record)?;
         if let Some(l) = &last {
             v["last_delivery"] = serde_json::to_value(l)?;
         }
@@ -51,6 +51,18 @@ pub async fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<ExitC
         print!("{}", render(ctx, &record, last.as_ref()));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A deployment record under `--json`, with every key present: `schedule`, `triggers` and
+/// `notifications` are `null` when the deployment has none (the stored record leaves them out).
+fn record_json(record: &DeploymentRecord) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(record)?;
+    if let Some(m) = v.as_object_mut() {
+        for key in ["schedule", "triggers", "notifications"] {
+            m.entry(key).or_insert(serde_json::Value::Null);
+        }
+    }
+    Ok(v)
 }
 
 fn render(ctx: &Context, r: &DeploymentRecord, last: Option<&DeliveryReport>) -> String {
@@ -192,7 +204,11 @@ pub async fn deployments(ctx: &Context, _args: DeploymentsArgs) -> anyhow::Resul
     let store = DeploymentStore::new(ctx.table().await?);
     let records = store.list().await?;
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&records)?);
+        let v = records
+            .iter()
+            .map(record_json)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     if records.is_empty() {

@@ -22,16 +22,15 @@
 //! No log at all is a `not_found` failure (exit code 1; under `--json` stdout holds only the
 //! error object, see `crate::failure`).
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use ferry_spec::task::{BlobStoreRef, DatastoreSettings};
-use ferry_store::task_logs::{LogRead, StepPath, Stream, TaskLogs};
+use ferry_store::task_logs::{LogRead, StepPath, Stream};
 use serde_json::json;
 
-use crate::context::{Context, Target};
+use crate::context::Context;
 use crate::failure::{ErrorKind, Failure};
+use crate::task_logs::{LogStore, StoreKind};
 
 /// Arguments of `ferry logs`.
 #[derive(Debug, clap::Args)]
@@ -98,102 +97,6 @@ impl<'a> Pathspec<'a> {
     }
 }
 
-/// Where the target keeps the task logs.
-struct LogStore {
-    /// The reader over the datastore (and, on the embedded stack, the raw process logs).
-    logs: TaskLogs,
-    /// The datastore, for messages: a folder or `s3://bucket/prefix`.
-    location: String,
-    /// The target's own fallbacks and hints.
-    kind: StoreKind,
-}
-
-enum StoreKind {
-    /// The embedded stack of this home (raw process logs under `<home>/logs`).
-    Local,
-    /// A stack on AWS, named `stack_name` when `ferry configure` recorded it.
-    Aws { stack_name: Option<String> },
-}
-
-impl LogStore {
-    /// The datastore of the context's target.
-    async fn open(ctx: &Context) -> anyhow::Result<Self> {
-        match &ctx.target {
-            Target::Local => {
-                let datastore = ferry_local::stack::read_stack_file(&ctx.home)
-                    .map(|i| i.datastore_root)
-                    .unwrap_or_else(|| ctx.home.join("datastore"));
-                let datastore = std::path::absolute(&datastore)
-                    .with_context(|| format!("resolving {}", datastore.display()))?;
-                let settings = DatastoreSettings {
-                    kind: "local".into(),
-                    root: datastore.to_string_lossy().into_owned(),
-                };
-                let r = ferry_store::datastore_blobs_ref(&settings)?;
-                let blobs = match &r {
-                    BlobStoreRef::Dir { path } if !Path::new(path).is_dir() => None,
-                    _ => Some(
-                        ferry_store::open_blobs(&r)
-                            .await
-                            .with_context(|| format!("opening the datastore {r:?}"))?,
-                    ),
-                };
-                Ok(LogStore {
-                    logs: TaskLogs::new(blobs, Some(ctx.home.join("logs"))),
-                    location: datastore.display().to_string(),
-                    kind: StoreKind::Local,
-                })
-            }
-            Target::Aws(aws) => {
-                let extra = |k: &str| {
-                    aws.extra
-                        .get(k)
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_string)
-                };
-                let root = extra("datastore_root")
-                    .unwrap_or_else(|| format!("s3://{}/metaflow", aws.bucket));
-                let settings = DatastoreSettings {
-                    kind: "s3".into(),
-                    root: root.clone(),
-                };
-                let r = ferry_store::datastore_blobs_ref(&settings).with_context(|| {
-                    format!(
-                        "the AWS configuration in {}: fix it with `ferry configure --datastore-root`",
-                        ctx.home.join(crate::context::CONFIG_FILE).display()
-                    )
-                })?;
-                let blobs = ferry_store::open_blobs_with(&r, &aws.client_settings())
-                    .await
-                    .with_context(|| format!("opening the datastore {root}"))?;
-                Ok(LogStore {
-                    logs: TaskLogs::new(Some(blobs), None),
-                    location: root.trim_end_matches('/').to_string(),
-                    kind: StoreKind::Aws {
-                        stack_name: extra("stack_name"),
-                    },
-                })
-            }
-        }
-    }
-
-    /// Where to look when the datastore has no log (AWS), as a sentence.
-    fn cloudwatch_hint(stack_name: Option<&str>) -> String {
-        let find = match stack_name {
-            Some(s) => format!(
-                " (`aws cloudformation describe-stack-resource --stack-name {s} --logical-resource-id BatchLogGroup`)"
-            ),
-            None => String::new(),
-        };
-        format!(
-            "A task that failed before its step ran (image pull, code package download, wrapper \
-             error) wrote its output only to its Batch job's CloudWatch log group: the stack's \
-             BatchLogGroup{find}, in a log stream named `ferry/…` (`aws batch describe-jobs --jobs \
-             JOB_ID` names it: container.logStreamName)."
-        )
-    }
-}
-
 /// No log to print: a [`ErrorKind::NotFound`] failure (exit code 1; under `--json` the error
 /// object is all stdout holds).
 fn not_found(message: String) -> anyhow::Error {
@@ -202,7 +105,8 @@ fn not_found(message: String) -> anyhow::Error {
 
 /// Print the logs.
 pub async fn run(ctx: &Context, args: LogsArgs) -> anyhow::Result<ExitCode> {
-    let spec = Pathspec::parse(&args.pathspec)?;
+    let spec =
+        Pathspec::parse(&args.pathspec).map_err(|e| anyhow::Error::new(crate::UsageError(e)))?;
     let (flow, run, step) = (spec.flow, spec.run, spec.step);
     let kind = if args.stderr {
         Stream::Stderr

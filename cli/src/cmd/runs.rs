@@ -5,15 +5,14 @@
 
 use std::process::ExitCode;
 
-use ferry_control::cause::TaskFailure;
-use ferry_control::{ControlError, Execution, ExecutionStatus, RunId, RunningJob};
-use ferry_spec::resume::ResumeSection;
-use serde_json::{Value, json};
+use ferry_control::{ControlError, Execution, ExecutionStatus, RunId};
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::control::{ControlPlane, failure, metaflow_time};
 use crate::failure::{ErrorKind, Failure};
 use crate::flow::DeploymentArgs;
+use crate::run_status::{RunReport, execution_json, resumed_from};
 
 /// "no run sfn-… on <platform>", a [`ErrorKind::NotFound`] failure.
 fn no_run(ctx: &Context, run_id: &RunId) -> anyhow::Error {
@@ -24,9 +23,9 @@ fn no_run(ctx: &Context, run_id: &RunId) -> anyhow::Error {
 }
 
 /// The run id argument parsed (`sfn-<execution name>`, the one execution-name rule), with
-/// Metaflow's message when the prefix is missing.
+/// Metaflow's message when the prefix is missing; a malformed one is a usage error (exit 2).
 fn run_id(arg: &str) -> anyhow::Result<RunId> {
-    Ok(RunId::parse(arg)?)
+    RunId::parse(arg).map_err(|e| anyhow::Error::new(crate::UsageError(e.into())))
 }
 
 /// Arguments of `ferry list-runs`.
@@ -68,32 +67,6 @@ pub fn run_line(e: &Execution) -> String {
             e.status
         ),
     }
-}
-
-/// The resume section of a resumed run (`None` for other runs, and for runs listed without
-/// their input).
-fn resumed_from(e: &Execution) -> Option<ResumeSection> {
-    e.input
-        .as_deref()
-        .and_then(ResumeSection::from_execution_input)
-}
-
-fn execution_json(e: &Execution, flow: Option<&str>) -> Value {
-    let resumed = resumed_from(e);
-    json!({
-        "run_id": e.run_id(),
-        "flow": flow,
-        "state_machine": e.state_machine,
-        "execution": e.name,
-        "status": e.status,
-        "started_at": e.start_date,
-        "stopped_at": e.stop_date,
-        "error": e.error,
-        "cause": e.cause,
-        "failing_step": e.failing_state,
-        "origin_run_id": resumed.as_ref().map(|r| &r.origin_run_id),
-        "resume_step": resumed.as_ref().and_then(|r| r.resume_step.as_ref()),
-    })
 }
 
 /// List the runs of a deployed flow, newest first.
@@ -138,7 +111,11 @@ pub async fn list_runs(ctx: &Context, args: ListRunsArgs) -> anyhow::Result<Exit
         }
     }
     if ctx.json {
-        let v: Vec<Value> = runs.iter().map(|e| execution_json(e, None)).collect();
+        let flow = control.deployment(&deployment).await?.map(|r| r.flow);
+        let v: Vec<Value> = runs
+            .iter()
+            .map(|e| execution_json(e, flow.as_deref()))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -174,145 +151,25 @@ pub struct StatusArgs {
     pub run_id: String,
 }
 
-/// Show one run: status, start/stop, and for a failure the failing step and its cause.
+/// Show one run: status, start/stop, its progress step by step while it runs, and for a
+/// failure the failing step, the exit code in words and the task's exception
+/// ([`crate::run_status`]).
 pub async fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let run = run_id(&args.run_id)?;
     let control = ControlPlane::connect(ctx).await?;
     let Some(e) = control.find_run(&run).await? else {
         return Err(no_run(ctx, &run));
     };
-    let flow = control.deployment(&e.state_machine).await?.map(|r| r.flow);
-    let failed_task = e.cause.as_deref().and_then(TaskFailure::from_cause);
-    // The tasks it runs now, where the control plane can tell cheaply (the embedded stack; on
-    // AWS, DescribeExecution does not say and walking the history is not worth a status call).
-    let jobs = if e.status == ExecutionStatus::Running {
-        control
-            .executions()
-            .running_jobs(&e)
-            .await
-            .map_err(failure)?
-    } else {
-        None
-    };
+    let report = RunReport::gather(ctx, &control, e).await?;
+    report.print_warnings();
     if ctx.json {
-        let mut v = execution_json(&e, flow.as_deref());
-        if let Some(jobs) = &jobs {
-            v["running"] = json!(jobs);
-        }
-        if let Some(f) = &failed_task {
-            v["failing_task"] = json!(f.task_id);
-            v["exit_code"] = json!(f.exit_code);
-            v["reason"] = json!(f.reason);
-        }
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let flow_name = flow.clone().unwrap_or_else(|| e.state_machine.to_string());
-    println!(
-        "Run {} of {flow_name} (deployment {}): {}",
-        e.run_id(),
-        e.state_machine,
-        e.status
-    );
-    if let Some(r) = resumed_from(&e) {
-        match &r.resume_step {
-            Some(step) => println!("Resumed from: {} (at step {step})", r.origin_run_id),
-            None => println!("Resumed from: {}", r.origin_run_id),
-        }
-    }
-    println!("Started: {}", metaflow_time(&e.start_date));
-    if let Some(stop) = &e.stop_date {
-        println!("Stopped: {}", metaflow_time(stop));
-    }
-    if let Some(jobs) = &jobs {
-        for line in running_lines(jobs) {
+        println!("{}", serde_json::to_string_pretty(&report.json())?);
+    } else {
+        for line in report.text() {
             println!("{line}");
         }
     }
-    if e.status != ExecutionStatus::Succeeded && e.status != ExecutionStatus::Running {
-        if let Some(step) = &e.failing_state {
-            println!("Failed step: {step}");
-        }
-        match &failed_task {
-            Some(f) => {
-                let mut why = f.reason.clone().unwrap_or_else(|| "the task failed".into());
-                if let Some(code) = f.exit_code {
-                    why.push_str(&format!(" (exit code {code})"));
-                }
-                println!(
-                    "Cause: {}: {why}",
-                    e.error.as_deref().unwrap_or("States.TaskFailed")
-                );
-                if let (Some(step), Some(task)) = (&e.failing_state, &f.task_id) {
-                    println!(
-                        "Logs: ferry logs {flow_name}/{}/{step}/{task} --stderr",
-                        e.run_id()
-                    );
-                }
-            }
-            None => {
-                let error = e.error.as_deref().unwrap_or("");
-                let cause = e.cause.as_deref().unwrap_or("");
-                println!(
-                    "Cause: {error}{}{cause}",
-                    if error.is_empty() || cause.is_empty() {
-                        ""
-                    } else {
-                        ": "
-                    }
-                );
-            }
-        }
-    }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `Running:` then `  start: task j-1 (attempt 1, since …)`, one line per step, at most three
-/// task ids each.
-fn running_lines(jobs: &[RunningJob]) -> Vec<String> {
-    if jobs.is_empty() {
-        return vec!["Running: no task at this moment (between steps)".to_string()];
-    }
-    let mut steps: Vec<(&str, Vec<&RunningJob>)> = Vec::new();
-    for j in jobs {
-        match steps.iter_mut().find(|(s, _)| *s == j.step) {
-            Some((_, v)) => v.push(j),
-            None => steps.push((&j.step, vec![j])),
-        }
-    }
-    let mut out = vec!["Running:".to_string()];
-    for (step, js) in &steps {
-        let running: Vec<&&RunningJob> = js.iter().filter(|j| j.started_at.is_some()).collect();
-        let waiting = js.len() - running.len();
-        let mut line = format!("  {step}:");
-        if let [one] = running.as_slice() {
-            line.push_str(&format!(
-                " task {} (attempt {}, since {})",
-                one.job_id,
-                one.attempt,
-                one.started_at
-                    .as_ref()
-                    .map(metaflow_time)
-                    .unwrap_or_default()
-            ));
-        } else if !running.is_empty() {
-            let ids: Vec<&str> = running.iter().take(3).map(|j| j.job_id.as_str()).collect();
-            line.push_str(&format!(
-                " {} tasks ({}{})",
-                running.len(),
-                ids.join(", "),
-                if running.len() > 3 { ", …" } else { "" }
-            ));
-        }
-        if waiting > 0 {
-            line.push_str(&format!(
-                "{}{waiting} waiting for a worker",
-                if running.is_empty() { " " } else { "; " }
-            ));
-        }
-        out.push(line);
-    }
-    out
 }
 
 /// Arguments of `ferry terminate`.

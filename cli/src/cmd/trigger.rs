@@ -34,6 +34,12 @@ pub struct TriggerArgs {
     /// Tag the run (repeatable), like `run --tag`. Example: `--tag nightly --tag backfill`.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Wait for the run to end, showing its progress on stderr (a bar on a terminal, a line
+    /// per change otherwise), then print its status as `ferry status` does and exit with its
+    /// outcome: 0 succeeded, 1 failed, timed out or aborted. With `--json`, the final status
+    /// object. Example: `ferry trigger flow.py --wait || echo "the run failed"`.
+    #[arg(long)]
+    pub wait: bool,
     /// The flow's parameters: `--<name> <value>` or `--<name>=<value>`.
     #[arg(value_name = "--PARAM VALUE", index = 2, trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     pub params: Vec<String>,
@@ -48,6 +54,8 @@ pub struct ParsedOptions {
     pub production: bool,
     pub run_id_file: Option<PathBuf>,
     pub json: bool,
+    /// `--wait` given after FLOW.py.
+    pub wait: bool,
     /// `--tag` values given after FLOW.py.
     pub tags: Vec<String>,
     /// (name as given, value) in order.
@@ -55,7 +63,7 @@ pub struct ParsedOptions {
 }
 
 /// Split `--name value` / `--name=value` pairs; `--branch`, `--flow`, `--production`,
-/// `--run-id-file`, `--tag` and `--json` may appear among them.
+/// `--run-id-file`, `--tag`, `--wait` and `--json` may appear among them.
 pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
     let mut out = ParsedOptions::default();
     let mut i = 0;
@@ -71,6 +79,11 @@ pub fn parse_options(raw: &[String]) -> anyhow::Result<ParsedOptions> {
         }
         if opt == "json" {
             out.json = true;
+            i += 1;
+            continue;
+        }
+        if opt == "wait" {
+            out.wait = true;
             i += 1;
             continue;
         }
@@ -228,7 +241,9 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(failure(e)),
     };
     let run_id = e.run_id();
-    if json_out {
+    let wait = args.wait || opts.wait;
+    // Under `--wait --json`, stdout holds one JSON document: the final status object.
+    if json_out && !wait {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
@@ -236,7 +251,7 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
                 "namespace": record.namespace, "input": input, "started_at": e.start_date,
             }))?
         );
-    } else {
+    } else if !json_out {
         println!(
             "Workflow {deployment} triggered on {} (run-id {run_id}).",
             ctx.platform()
@@ -260,7 +275,138 @@ pub async fn run(ctx: &Context, args: TriggerArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     }
+    if wait {
+        let report = crate::run_wait::wait_with_progress(ctx, &control, e).await?;
+        return crate::run_wait::outcome(&report, json_out);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One flow parameter as `ferry trigger FLOW.py --help` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParameterHelp {
+    /// The parameter's name (`--name`).
+    pub name: String,
+    /// `str`, `int`, `float`, `bool` or `json`.
+    pub ty: String,
+    /// The default, as JSON text.
+    pub default: Option<String>,
+    /// `required=True`.
+    pub required: bool,
+    /// Its `help=` text.
+    pub help: Option<String>,
+}
+
+/// The section `ferry trigger FLOW.py --help` adds below clap's help: the flow's parameters
+/// with their types, defaults and help texts.
+pub fn parameters_section(flow: &str, source: &str, params: &[ParameterHelp]) -> String {
+    if params.is_empty() {
+        return format!("\n{flow} ({source}) has no parameters.\n");
+    }
+    let mut out = format!("\nParameters of {flow} ({source}), as options after FLOW.py:\n");
+    for p in params {
+        let mut what = p.ty.clone();
+        match (&p.default, p.required) {
+            (Some(d), _) => what.push_str(&format!(", default {d}")),
+            (None, true) => what.push_str(", required"),
+            (None, false) => what.push_str(", no default"),
+        }
+        out.push_str(&format!("  --{} ({what})", p.name));
+        if let Some(h) = p.help.as_deref().filter(|h| !h.trim().is_empty()) {
+            out.push_str(&format!("  {}", h.trim()));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The flow or deployment `ferry trigger … --help` names in `argv` (the process arguments),
+/// with its `--flow CLASS` and `--home DIR` when given: `None` when it names none.
+fn help_target(argv: &[String]) -> Option<(String, Option<String>, Option<String>)> {
+    let at = argv.iter().position(|a| a == "trigger")?;
+    let takes_value = ["--home", "--flow", "--branch", "--run-id-file", "--tag"];
+    let (mut target, mut class, mut home) = (None, None, None);
+    // The global `--home` may come before the command.
+    if let Some(h) = argv[..at].iter().position(|a| a == "--home") {
+        home = argv.get(h + 1).cloned();
+    }
+    let mut i = at + 1;
+    while i < argv.len() {
+        let a = &argv[i];
+        if takes_value.contains(&a.as_str()) {
+            match a.as_str() {
+                "--flow" => class = argv.get(i + 1).cloned(),
+                "--home" => home = argv.get(i + 1).cloned(),
+                _ => {}
+            }
+            i += 2;
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("--flow=") {
+            class = Some(v.to_string());
+        } else if let Some(v) = a.strip_prefix("--home=") {
+            home = Some(v.to_string());
+        } else if !a.starts_with('-') && target.is_none() {
+            target = Some(a.clone());
+        }
+        i += 1;
+    }
+    Some((target?, class, home))
+}
+
+/// The parameters section for `ferry trigger FLOW.py --help` (`argv`: the process arguments):
+/// from the flow file (exported with the real `metaflow`: types, defaults, help texts), or
+/// from a deployment's record when a deployment name is given. `None` when the arguments name
+/// no flow; a line saying why when the flow cannot be read.
+pub async fn parameters_help(argv: &[String]) -> Option<String> {
+    let (target, class, home) = help_target(argv)?;
+    let path = std::path::Path::new(&target);
+    let found: anyhow::Result<(String, String, Vec<ParameterHelp>)> = async {
+        match crate::flow::deployment_named(path)? {
+            None => {
+                let spec = crate::flow::export_unvalidated(path, class.as_deref()).await?;
+                let params = spec
+                    .parameters
+                    .iter()
+                    .map(|p| ParameterHelp {
+                        name: p.name.clone(),
+                        ty: serde_json::to_value(p.ty)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        default: p.default.as_ref().map(|d| d.to_string()),
+                        required: p.required,
+                        help: p.help.clone(),
+                    })
+                    .collect();
+                Ok((spec.flow.clone(), format!("from {target}"), params))
+            }
+            Some(name) => {
+                let ctx = Context::load(home.map(PathBuf::from), false)?;
+                let store = ferry_deploy::DeploymentStore::new(ctx.table().await?);
+                let Some(r) = store.get(&name).await? else {
+                    bail!("no deployment {name}");
+                };
+                let params = r
+                    .parameters
+                    .iter()
+                    .map(|p| ParameterHelp {
+                        name: p.name.clone(),
+                        ty: p.ty.clone(),
+                        default: p.default.as_ref().map(|d| d.to_string()),
+                        required: p.required,
+                        help: None,
+                    })
+                    .collect();
+                Ok((r.flow.clone(), format!("deployment {name}"), params))
+            }
+        }
+    }
+    .await;
+    Some(match found {
+        Ok((flow, source, params)) => parameters_section(&flow, &source, &params),
+        Err(e) => format!("\nThe parameters of {target} cannot be listed: {e:#}\n"),
+    })
 }
 
 #[cfg(test)]
@@ -295,6 +441,39 @@ mod tests {
         assert_eq!(p.branch.as_deref(), Some("b"));
         assert!(parse_options(&s(&["alpha"])).is_err());
         assert!(parse_options(&s(&["--alpha"])).is_err());
+    }
+
+    #[test]
+    fn help_lists_the_flows_parameters_and_finds_the_flow_among_options() {
+        let params = vec![
+            ParameterHelp {
+                name: "alpha".into(),
+                ty: "float".into(),
+                default: Some("0.5".into()),
+                required: false,
+                help: Some("Learning rate.".into()),
+            },
+            ParameterHelp {
+                name: "day".into(),
+                ty: "str".into(),
+                default: None,
+                required: true,
+                help: None,
+            },
+        ];
+        assert_eq!(
+            parameters_section("TrainFlow", "from train.py", &params),
+            "\nParameters of TrainFlow (from train.py), as options after FLOW.py:\n  --alpha (float, default 0.5)  Learning rate.\n  --day (str, required)\n"
+        );
+        let argv = s(&[
+            "ferry", "--home", "/h", "trigger", "--tag", "x", "f.py", "--flow", "A", "--help",
+        ]);
+        assert_eq!(
+            help_target(&argv),
+            Some(("f.py".into(), Some("A".into()), Some("/h".into())))
+        );
+        assert_eq!(help_target(&s(&["ferry", "trigger", "--help"])), None);
+        assert_eq!(help_target(&s(&["ferry", "status", "x"])), None);
     }
 
     #[test]

@@ -41,6 +41,49 @@ pub struct UpArgs {
     /// `FERRY_CLOCK_SPEEDUP`.
     #[arg(long, value_name = "FACTOR", hide = true)]
     pub test_clock_speedup: Option<f64>,
+    /// Log only warnings and errors on stderr, not a line per deploy, run start and end,
+    /// schedule fire and restart recovery. `FERRY_LOG` (a tracing filter, e.g.
+    /// `FERRY_LOG=debug` or `FERRY_LOG=warn,ferry_local=info`) overrides both.
+    /// Example: `ferry up --quiet`.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The log filter of `ferry up` when `FERRY_LOG` is not set: Ferry's own lines at `info`
+/// (`warn` with `--quiet`), every other crate's at `warn`.
+pub fn default_log_filter(quiet: bool) -> String {
+    let level = if quiet { "warn" } else { "info" };
+    [
+        "ferry",
+        "ferry_local",
+        "ferry_deploy",
+        "ferry_events",
+        "ferry_notify",
+    ]
+    .iter()
+    .fold("warn".to_string(), |acc, t| format!("{acc},{t}={level}"))
+}
+
+/// Print the stack's log lines on stderr (`tracing`), filtered by `FERRY_LOG`, else by
+/// [`default_log_filter`].
+fn init_logging(quiet: bool) -> anyhow::Result<()> {
+    let filter = match std::env::var("FERRY_LOG") {
+        Ok(f) if !f.trim().is_empty() => {
+            tracing_subscriber::EnvFilter::try_new(&f).with_context(|| {
+                format!(
+                    "FERRY_LOG={f:?} is no tracing filter (e.g. `info`, `warn,ferry_local=debug`)"
+                )
+            })?
+        }
+        _ => tracing_subscriber::EnvFilter::new(default_log_filter(quiet)),
+    };
+    // A second initialisation (tests calling `run` twice) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -73,7 +116,11 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
             ctx.home.display()
         );
     }
+    init_logging(args.quiet)?;
     let mut cfg = StackConfig::new(ctx.home.clone());
+    cfg.listeners = cfg
+        .listeners
+        .with(std::sync::Arc::new(ferry_local::run_log::RunLogListener));
     cfg.port = match args.port {
         Some(p) => p,
         None => stack::last_port(&ctx.home).unwrap_or(stack::DEFAULT_PORT),
@@ -99,6 +146,18 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the Ferry stack")?;
     let info = running.info().clone();
+    if !running.recovered.is_empty() {
+        let runs: Vec<String> = running
+            .recovered
+            .iter()
+            .map(|name| format!("sfn-{name}"))
+            .collect();
+        tracing::warn!(
+            "restart recovery: {} run(s) interrupted by the last stop were marked FAILED: {}",
+            runs.len(),
+            runs.join(", ")
+        );
+    }
     let env = stack::client_env(&info);
     if ctx.json {
         let env_obj: serde_json::Map<String, serde_json::Value> =
@@ -124,8 +183,14 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
         println!("Web UI: {}", stack::ui_url(&info.url));
         if !running.recovered.is_empty() {
             println!(
-                "{} run(s) interrupted by the last stop were marked FAILED.",
-                running.recovered.len()
+                "{} run(s) interrupted by the last stop were marked FAILED: {}.",
+                running.recovered.len(),
+                running
+                    .recovered
+                    .iter()
+                    .map(|name| format!("sfn-{name}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         println!("Task memory: {}.", running.memory_limits().describe());

@@ -36,8 +36,12 @@ pub struct TaskFailure {
     pub step: Option<String>,
     /// Batch's `StatusReason` (e.g. `Essential container in task exited`).
     pub reason: Option<String>,
-    /// The container's exit code.
+    /// The container's exit code (128 + N for a process ended by signal N, e.g. 137 for
+    /// SIGKILL, as Batch reports it).
     pub exit_code: Option<i64>,
+    /// The memory the job asked for, in MiB (`Container.ResourceRequirements` `MEMORY`, as
+    /// `DescribeJobs` reports it), when the record says.
+    pub memory_mib: Option<u64>,
 }
 
 impl TaskFailure {
@@ -53,6 +57,20 @@ impl TaskFailure {
                 .get("Container")
                 .and_then(|c| c.get("ExitCode"))
                 .and_then(Value::as_i64),
+            memory_mib: v
+                .get("Container")
+                .and_then(|c| c.get("ResourceRequirements"))
+                .and_then(Value::as_array)
+                .and_then(|reqs| {
+                    reqs.iter()
+                        .rev()
+                        .find(|r| r.get("Type").and_then(Value::as_str) == Some("MEMORY"))
+                })
+                .and_then(|r| match r.get("Value") {
+                    Some(Value::String(s)) => s.trim().parse().ok(),
+                    Some(v) => v.as_u64(),
+                    None => None,
+                }),
         })
     }
 }
@@ -80,6 +98,7 @@ mod tests {
             step: Some("body".into()),
             reason: Some("exited".into()),
             exit_code: Some(1),
+            memory_mib: None,
         };
         assert_eq!(TaskFailure::from_cause(failed), Some(want.clone()));
         assert_eq!(
@@ -87,5 +106,14 @@ mod tests {
             Some(want)
         );
         assert!(batch_job_in_cause(r#"{"other": 1}"#).is_none());
+    }
+
+    #[test]
+    fn the_memory_the_job_asked_for_is_read_from_its_resource_requirements() {
+        let killed = r#"{"JobId":"j-2","Container":{"ExitCode":137,"ResourceRequirements":[{"Type":"VCPU","Value":"1"},{"Type":"MEMORY","Value":"512"}]}}"#;
+        let f = TaskFailure::from_cause(killed).unwrap();
+        assert_eq!((f.exit_code, f.memory_mib), (Some(137), Some(512)));
+        let none = r#"{"JobId":"j-2","Container":{"ExitCode":1}}"#;
+        assert_eq!(TaskFailure::from_cause(none).unwrap().memory_mib, None);
     }
 }

@@ -192,7 +192,9 @@ pub fn truncated() -> String {
     "Note that the flow was deployed with a truncated name due to a length limit on AWS Step Functions. The original long name is stored in task metadata.".to_string()
 }
 
-/// The lines of a delete.
+/// The lines of a delete. On Step Functions a deletion completes in the background, and a
+/// deploy of the same name before it has is refused with a message saying to try again (the
+/// embedded stack deletes at once, so nothing is said of it there).
 pub fn deleting(state_machine: &str, platform: &str, schedule: Option<&str>) -> Vec<String> {
     let mut out = vec![format!(
         "Deleting {platform} state machine {state_machine}..."
@@ -200,9 +202,11 @@ pub fn deleting(state_machine: &str, platform: &str, schedule: Option<&str>) -> 
     if let Some(s) = schedule {
         out.push(format!("Deleting schedule {s} as well..."));
     }
-    out.push(format!(
-        "Deleting a state machine on {platform} may take a while. Deploying the flow again to {platform} while the delete is in-flight will fail."
-    ));
+    if platform != crate::PLATFORM_LOCAL {
+        out.push(format!(
+            "Deleting a state machine on {platform} may take a minute; a deploy of the flow before it completes is refused and says to try again."
+        ));
+    }
     out.push(
         "In-flight executions will not be affected. If necessary, terminate them manually."
             .to_string(),
@@ -222,6 +226,19 @@ pub fn notifications(n: &crate::notifications::Notifications) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_delete_says_nothing_untrue_of_a_redeploy() {
+        let local = deleting("F", crate::PLATFORM_LOCAL, None).join("\n");
+        assert!(
+            !local.contains("will fail") && !local.contains("may take"),
+            "{local}"
+        );
+        let aws = deleting("F", crate::PLATFORM_AWS, Some("F-schedule")).join("\n");
+        assert!(!aws.contains("will fail"), "{aws}");
+        assert!(aws.contains("refused and says to try again"), "{aws}");
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -12,6 +12,7 @@
 //!   with Task resources behind [`executor::TaskResources`] (Batch jobs through a
 //!   [`executor::BatchRunner`], DynamoDB on a [`ferry_store::Table`], S3 on a
 //!   [`ferry_store::Blobs`]).
+//! - [`run_log`]: the stack's log line per run start and end (a lifecycle listener).
 //! - [`time`]: the time port the executor waits on ([`time::SystemTime`], [`time::ManualTime`]).
 //! - [`schedules`]: `@schedule` on the embedded stack: stored schedules fired on EventBridge-cron
 //!   times (IANA time zones, DST as EventBridge Scheduler).
@@ -23,6 +24,7 @@ pub mod events;
 pub mod executor;
 pub mod memory;
 pub mod orchestrator;
+pub mod run_log;
 pub mod runner;
 pub mod schedules;
 pub mod secrets;

@@ -165,7 +165,7 @@ def run_json(args, env=None, cwd=None, on_stderr=None):
             for line in held:
                 on_stderr(line)
         return doc
-    # A run's JSON has an `error` of its own (a string): the failure object is a mapping.
+    # The failure object is a mapping (a run's own error is `error_name`, a string).
     error = doc.get("error") if isinstance(doc, dict) else None
     if isinstance(error, dict):
         result = {k: v for k, v in doc.items() if k != "error"} or None

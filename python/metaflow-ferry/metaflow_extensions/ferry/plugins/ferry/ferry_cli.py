@@ -338,8 +338,17 @@ def status(obj, run_id):
         obj.echo("Stopped: %s" % _metaflow_time(st["stopped_at"]))
     if st.get("failing_step"):
         obj.echo("Failed step: *%s*" % st["failing_step"])
-    if st["status"] not in ("RUNNING", "SUCCEEDED") and st.get("cause"):
-        obj.echo("Cause: %s" % st["cause"], no_bold=True)
+    if st["status"] not in ("RUNNING", "SUCCEEDED"):
+        exc = st.get("exception")
+        if exc:
+            text = exc["type"] + (": " + exc["message"] if exc.get("message") else "")
+            obj.echo("Exception: %s" % text, no_bold=True)
+        if st.get("exit_meaning"):
+            obj.echo("Exit code %s: %s" % (st.get("exit_code"), st["exit_meaning"]), no_bold=True)
+        if st.get("logs"):
+            obj.echo("Logs: %s" % st["logs"], no_bold=True)
+        elif st.get("cause"):
+            obj.echo("Cause: %s" % st["cause"], no_bold=True)
 
 
 @ferry.command(help="Terminate flow execution on Ferry.")

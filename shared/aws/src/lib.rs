@@ -36,6 +36,17 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// An SNS client on `sdk` (what `ferry_notify::Notifier::with_sns` publishes with), so callers
+/// need not name the SDK.
+pub fn sns_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(sdk)
+}
+
+/// An EventBridge bus of `name` on `sdk` (`ferry publish` on AWS).
+pub fn event_bus(sdk: &aws_config::SdkConfig, name: &str) -> EventBus {
+    EventBus::new(aws_sdk_eventbridge::Client::new(sdk), name)
+}
+
 /// The port adapters of one installation, built from one SDK configuration.
 #[derive(Debug, Clone)]
 pub struct Adapters {

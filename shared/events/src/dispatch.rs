@@ -259,7 +259,12 @@ impl Dispatcher {
             if let (Some(start), Some(record)) = (start, record) {
                 out.execution_name = Some(start.execution_name.clone());
                 match self.start_run(executions, record, start).await {
-                    Ok(started) => out.started = started,
+                    // A duplicate's start only completes a start a crash interrupted: Step
+                    // Functions answers a repeated name with the running execution itself, so
+                    // "started" is reported for new decisions only.
+                    Ok(started) => {
+                        out.started = started && matches!(d.outcome, Outcome::Start { .. })
+                    }
                     Err(e) if e.is_transient() => return Err(e.into_delivery_error(start)),
                     Err(e) => out.start_error = Some(e.to_string()),
                 }

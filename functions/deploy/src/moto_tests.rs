@@ -634,7 +634,9 @@ async fn event_rules_follow_the_deployment_and_a_bad_mapping_is_refused() {
         "boto3.client('events', endpoint_url=url).create_event_bus(Name=args[0])",
         &[&bus],
     );
-    stack.env.insert("FERRY_EVENTS_FUNCTION_ARN", function.clone());
+    stack
+        .env
+        .insert("FERRY_EVENTS_FUNCTION_ARN", function.clone());
     stack.env.insert("FERRY_EVENT_BUS", bus.clone());
     stack.env.insert("FERRY_RULE_PREFIX", prefix.clone());
     // Every rule of the prefix on both buses, with its pattern and targets.
@@ -687,10 +689,15 @@ async fn event_rules_follow_the_deployment_and_a_bad_mapping_is_refused() {
                "detail": {"stateMachineArn": [format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{flow}")]}})
     );
     assert_eq!(r[&status_rule]["targets"][0]["Arn"], json!(function));
-    assert!(r[&status_rule]["targets"][0].get("InputTransformer").is_none());
+    assert!(
+        r[&status_rule]["targets"][0]
+            .get("InputTransformer")
+            .is_none()
+    );
 
     // A mapping naming a parameter the flow lacks: refused, the rules stay as they were.
-    let bad = json!({"trigger": {"events": [{"name": "data_ready", "parameters": {"dya": "date"}}]}});
+    let bad =
+        json!({"trigger": {"events": [{"name": "data_ready", "parameters": {"dya": "date"}}]}});
     let refused = stack
         .deploy(
             "alice",

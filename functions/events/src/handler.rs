@@ -51,7 +51,10 @@ pub async fn handle(ctx: &EventsContext, payload: &Value) -> Result<Value, Deliv
             Ok(e) => e,
             Err(reason) => return Ok(ignored(format!("for {}: {reason}", a.deployment))),
         };
-        let delivery = ctx.dispatcher.deliver_to(&event, &a.deployment, now).await?;
+        let delivery = ctx
+            .dispatcher
+            .deliver_to(&event, &a.deployment, now)
+            .await?;
         tracing::info!(
             deployment = %a.deployment, event = %event.name, id = %event.id,
             "{}", delivery.message
@@ -93,10 +96,11 @@ async fn addressed_event(
             "payload": envelope.detail.get("payload").cloned().unwrap_or(Value::Null),
         });
         let received = envelope.time.unwrap_or(now);
-        return Ok(
-            Event::from_publish_body(&serde_json::to_vec(&body).unwrap_or_default(), received)
-                .map_err(|e| e.to_string()),
-        );
+        return Ok(Event::from_publish_body(
+            &serde_json::to_vec(&body).unwrap_or_default(),
+            received,
+        )
+        .map_err(|e| e.to_string()));
     }
     let bytes = serde_json::to_vec(event).unwrap_or_default();
     let change = match ferry_aws::events::parse_status_change(&bytes) {

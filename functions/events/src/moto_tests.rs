@@ -24,11 +24,7 @@ fn boto(url: &str, script: &str, args: &[&str]) -> String {
 }
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/data/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read_to_string(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 /// The `@trigger` rule's delivery of a `data_ready` event with id `id` and field `n`.
@@ -294,8 +290,7 @@ async fn deliveries_start_the_right_runs_once_and_notify_without_leaking_the_sec
     .await
     .unwrap();
     assert_eq!(
-        a["delivery"]["deployments"][0]["outcome"],
-        "no_deployment",
+        a["delivery"]["deployments"][0]["outcome"], "no_deployment",
         "{a}"
     );
     assert_eq!(a["delivery"]["deployments"][0]["started"], false);
@@ -357,5 +352,8 @@ async fn deliveries_start_the_right_runs_once_and_notify_without_leaking_the_sec
     assert!(!stored.contains(&token), "the records hold the secret");
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logged.contains("notifications"), "{logged}");
-    assert!(!logged.contains(&token), "the logs hold the secret: {logged}");
+    assert!(
+        !logged.contains(&token),
+        "the logs hold the secret: {logged}"
+    );
 }

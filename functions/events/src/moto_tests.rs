@@ -223,7 +223,7 @@ async fn deliveries_start_the_right_runs_once_and_notify_without_leaking_the_sec
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
+        .with_max_level(tracing::Level::INFO) // RUST_LOG=info, as in template.yaml
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -271,6 +271,7 @@ async fn deliveries_start_the_right_runs_once_and_notify_without_leaking_the_sec
     // (a retry cannot fix them), no run.
     let mut bad_name = ferry_event(&s.report, &ferry_testkit::unique("evt"), json!(1));
     bad_name["event"]["detail"]["name"] = json!("data ready!");
+    bad_name["event"]["detail"]["payload"]["name"] = json!("data ready!");
     let a = handle(&s.ctx, &bad_name).await.unwrap();
     assert_eq!(a["kind"], "ignored", "{a}");
     assert!(a["reason"].as_str().unwrap().contains("data ready!"), "{a}");

@@ -77,11 +77,23 @@ fn publish_puts_the_event_on_the_stack_bus_and_refuses_what_aws_cannot_carry() {
     assert!(!answer["entry_id"].as_str().unwrap().is_empty());
 
     // Too large for an EventBridge entry, and a name no trigger can wait for: refused.
-    let big = json!({"blob": "x".repeat(270_000)}).to_string();
+    // Three fields of 95,000 characters (one argument may hold at most 128 KiB).
+    let part = |k: &str| format!("{k}={}", "x".repeat(95_000));
+    let (a, b, c) = (part("a"), part("b"), part("c"));
     let out = ferry(
         home.path(),
         &url,
-        &["--json", "publish", "data_ready", "--payload", &big],
+        &[
+            "--json",
+            "publish",
+            "data_ready",
+            "--param",
+            &a,
+            "--param",
+            &b,
+            "--param",
+            &c,
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -122,7 +122,7 @@ def test_lambdas_are_rust_on_al2023_with_the_architecture_parameter():
     assert tpl["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
     assert set(tpl["Parameters"]["Architecture"]["AllowedValues"]) == {"x86_64", "arm64"}
     fns = {n: r for n, r in tpl["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
-    assert {r["Metadata"]["BuildProperties"]["Binary"] for r in fns.values()} == {"metadata-api", "deploy"}
+    assert {r["Metadata"]["BuildProperties"]["Binary"] for r in fns.values()} == {"metadata-api", "deploy", "events"}
     assert all(r["Metadata"]["BuildMethod"] == "rust-cargolambda" for r in fns.values())
 
 
@@ -219,3 +219,30 @@ def test_the_ui_page_is_public_and_its_data_needs_the_api_key(translated):
     for var in ["FERRY_DEPLOYMENTS_TABLE", "FERRY_BUCKET", "FERRY_DATASTORE_ROOT", "FERRY_SFN_ROLE_ARN"]:
         assert var in env, var
     assert "FerryUiUrl" in load_template(TEMPLATE)["Outputs"]
+
+
+def test_events_function_is_invoked_by_the_stack_rules_only(translated):
+    """Both buses, the stack's rule prefix; the deploy function may touch those rules only."""
+    res = translated["Resources"]
+    assert res["EventBus"]["Type"] == "AWS::Events::EventBus"
+    perms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::Permission"
+             and r["Properties"]["FunctionName"] == {"Ref": "EventsFunction"}]
+    assert len(perms) == 2
+    assert {p["Principal"] for p in perms} == {"events.amazonaws.com"}
+    arns = json.dumps([p["SourceArn"] for p in perms])
+    assert arns.count("ferry-${Short}-*") == 2 and "rule/${Bus}/" in arns, arns
+    tpl = load_template(TEMPLATE)["Resources"]  # before SAM moves policies into roles
+    deploy = tpl["DeployFunction"]["Properties"]
+    env = deploy["Environment"]["Variables"]
+    assert env["FERRY_EVENTS_FUNCTION_ARN"] == {"Fn::GetAtt": ["EventsFunction", "Arn"]}
+    statements = [s for p in deploy["Policies"] for s in p.get("Statement", [])]
+    rules = [s for s in statements if s.get("Sid") == "DeploymentRules"]
+    assert rules and all("ferry-${Short}-*" in json.dumps(r["Resource"]) for r in rules)
+    events = tpl["EventsFunction"]["Properties"]
+    assert events["LoggingConfig"] == {"LogGroup": {"Ref": "EventsLogGroup"}}
+    assert "RetentionInDays" in res["EventsLogGroup"]["Properties"]
+    actions = {a for s in events["Policies"][0]["Statement"] for a in
+               (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert "states:StartExecution" in actions and "ssm:GetParameter" in actions
+    assert not any(a.endswith(":*") for a in actions), actions
+    assert "FerryEventBus" in load_template(TEMPLATE)["Outputs"]

@@ -145,7 +145,9 @@ fn deploy_trigger_list_status_terminate_delete_on_aws() {
             schedules: Arc::new(adapters.schedules),
             job_definitions: Arc::new(adapters.job_definitions),
             secrets: Arc::new(adapters.secrets),
+            event_rules: Arc::new(ferry_deploy::NoEventRules),
             settings: DeploySettings {
+                event_rules: None,
                 platform: ferry_deploy::PLATFORM_AWS.to_string(),
                 state_machine_prefix: None,
                 claim_stale_after_secs: 150,

@@ -89,6 +89,10 @@ pub struct ConfigureValues {
     /// METAFLOW_SFN_DYNAMO_DB_TABLE, the state table.
     #[arg(long, value_name = "TABLE")]
     pub state_table: Option<String>,
+    /// The stack's EventBridge bus, where `ferry publish` puts events (stack output `FerryEventBus`).
+    /// Example: `--event-bus ferry-prod`.
+    #[arg(long, value_name = "NAME")]
+    pub event_bus: Option<String>,
     /// AWS endpoint override for ferry (e.g. a local emulator); not written to the Metaflow profile.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -98,7 +102,7 @@ pub struct ConfigureValues {
 }
 
 /// Keys of the Ferry config (`<home>/config.json`) besides `target`.
-const FERRY_KEYS: [&str; 17] = [
+const FERRY_KEYS: [&str; 18] = [
     "metaflow_profile",
     "bucket",
     "prefix",
@@ -116,6 +120,7 @@ const FERRY_KEYS: [&str; 17] = [
     "sfn_role",
     "events_role",
     "secrets_prefix",
+    "event_bus",
 ];
 
 /// (Metaflow config key, Ferry config key) written to the profile.
@@ -141,7 +146,7 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
     if let Some(file) = &args.from_stack {
         values.extend(from_stack(file, args.stack_name.as_deref())?);
     }
-    let flags: [(&'static str, &Option<String>); 15] = [
+    let flags: [(&'static str, &Option<String>); 16] = [
         ("service_url", &args.service_url),
         ("api_key", &args.api_key),
         ("bucket", &args.bucket),
@@ -155,6 +160,7 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
         ("sfn_role", &args.sfn_role),
         ("events_role", &args.events_role),
         ("state_table", &args.state_table),
+        ("event_bus", &args.event_bus),
         ("endpoint_url", &args.endpoint_url),
         ("stack_name", &args.stack_name),
     ];
@@ -300,6 +306,7 @@ fn from_stack(file: &Path, name: Option<&str>) -> anyhow::Result<BTreeMap<&'stat
         ("events_role", "METAFLOWEVENTSSFNACCESSIAMROLE"),
         ("state_table", "METAFLOWSFNDYNAMODBTABLE"),
         ("secrets_prefix", "FerrySecretsPrefix"),
+        ("event_bus", "FerryEventBus"),
     ] {
         if let Some(x) = outputs.get(output) {
             v.insert(key, x.clone());

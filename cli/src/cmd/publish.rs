@@ -4,7 +4,10 @@
 //! payload's fields) posted to the stack's events route (`ferry_local::events`). Prints what
 //! each deployment waiting for the event did: the runs it started, or why not.
 //!
-//! On AWS, publishing is not wired yet: the command says so and exits 1.
+//! On AWS the event goes on the stack's event bus (`PutEvents`, the bus `ferry configure`
+//! recorded from the stack output `FerryEventBus`); EventBridge routes it to the rules of the
+//! deployments waiting for it, and the events Lambda starts their runs (`docs/events.md`).
+//! The command prints the event and the bus; `ferry list-runs` shows the runs.
 
 use std::process::ExitCode;
 
@@ -84,14 +87,8 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
     let fields = payload_fields(&args)?;
     let event = Event::published(&args.event, fields, Utc::now())
         .map_err(|e| Failure::new(ErrorKind::Usage, e.to_string()))?;
-    if let Target::Aws(_) = ctx.target {
-        return Err(Failure::new(
-            ErrorKind::Failed,
-            format!(
-                "publishing events to a Ferry stack on AWS is not wired yet (issue 13: the event bus and trigger Lambda); {} points at AWS. Publish to the embedded stack with another --home",
-                ctx.home.display()
-            ),
-        ));
+    if let Target::Aws(aws) = &ctx.target {
+        return publish_to_bus(ctx, aws, &event).await;
     }
     let Some(client) = local_stack(ctx)? else {
         return Err(Failure::new(
@@ -147,4 +144,63 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
         println!("  {line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ferry publish` on AWS: `PutEvents` on the stack's bus.
+#[cfg(feature = "aws")]
+async fn publish_to_bus(
+    ctx: &Context,
+    aws: &crate::context::AwsTarget,
+    event: &Event,
+) -> anyhow::Result<ExitCode> {
+    let Some(bus) = aws.extra.get("event_bus").and_then(Value::as_str) else {
+        return Err(Failure::new(
+            ErrorKind::Usage,
+            format!(
+                "the AWS configuration in {} names no event bus: run `ferry configure --from-stack FILE` again with the stack's describe-stacks output (its FerryEventBus output), or `ferry configure --event-bus NAME`",
+                ctx.home.join(crate::context::CONFIG_FILE).display()
+            ),
+        ));
+    };
+    let sdk = ferry_store::sdk_config_with(&aws.client_settings()).await;
+    let entry_id = ferry_aws::event_bus(&sdk, bus)
+        .publish(event)
+        .await
+        .map_err(|e| {
+            let kind = match &e {
+                ferry_aws::PublishError::Call {
+                    transient: true, ..
+                } => ErrorKind::Unavailable,
+                _ => ErrorKind::Failed,
+            };
+            Failure::new(kind, e.to_string())
+        })?;
+    if ctx.json {
+        println!(
+            "{}",
+            json!({"event": event.summary(), "event_bus": bus, "entry_id": entry_id})
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Published the event {} (id {}) on the event bus {bus}.",
+        event.name, event.id
+    );
+    println!(
+        "The deployments waiting for it start their runs in a few seconds: `ferry list-runs FLOW` shows them."
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Without the `aws` feature, an AWS target cannot be published to.
+#[cfg(not(feature = "aws"))]
+async fn publish_to_bus(
+    _ctx: &Context,
+    _aws: &crate::context::AwsTarget,
+    _event: &Event,
+) -> anyhow::Result<ExitCode> {
+    Err(Failure::new(
+        ErrorKind::Failed,
+        "this ferry was built without the `aws` feature: it cannot publish to AWS".to_string(),
+    ))
 }

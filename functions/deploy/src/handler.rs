@@ -71,7 +71,9 @@ mod tests {
             schedules: Arc::new(LocalSchedules::new(table)),
             job_definitions: Arc::new(NoJobDefinitions),
             secrets: Arc::new(ferry_local::secrets::DirSecrets::for_home(home)),
+            event_rules: Arc::new(ferry_deploy::NoEventRules),
             settings: DeploySettings {
+                event_rules: None,
                 platform: ferry_deploy::PLATFORM_AWS.to_string(),
                 state_machine_prefix: None,
                 claim_stale_after_secs: 150,

@@ -609,3 +609,124 @@ async fn notification_secrets_live_in_ssm_and_leave_with_the_deployment() {
     assert_eq!(gone.status, DeployStatus::Ok, "{:?}", gone.messages);
     assert!(!ctx.secrets.exists(&name).await.unwrap());
 }
+
+/// A spec of `flow` with a `str` parameter `day` and the flow decorators `decorators`.
+fn triggered_spec(flow: &str, decorators: Value) -> Value {
+    json!({
+        "spec_version": 2, "flow": flow, "file": "score.py",
+        "parameters": [{"name": "day", "type": "str", "default": "today"}],
+        "decorators": decorators,
+        "steps": [
+            {"name": "start", "type": "start", "next": ["end"]},
+            {"name": "end", "type": "end", "next": []}
+        ]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_rules_follow_the_deployment_and_a_bad_mapping_is_refused() {
+    let mut stack = stack().await;
+    let bus = ferry_testkit::unique("ferry-bus");
+    let prefix = format!("{}-", ferry_testkit::unique("fr"));
+    let function = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:ferry-events");
+    boto(
+        &stack.url,
+        "boto3.client('events', endpoint_url=url).create_event_bus(Name=args[0])",
+        &[&bus],
+    );
+    stack
+        .env
+        .insert("FERRY_EVENTS_FUNCTION_ARN", function.clone());
+    stack.env.insert("FERRY_EVENT_BUS", bus.clone());
+    stack.env.insert("FERRY_RULE_PREFIX", prefix.clone());
+    // Every rule of the prefix on both buses, with its pattern and targets.
+    let rules = || -> Value {
+        let out = boto(
+            &stack.url,
+            "ev = boto3.client('events', endpoint_url=url)\n\
+             out = {}\n\
+             for bus in [args[0], 'default']:\n\
+             \x20   for r in ev.list_rules(NamePrefix=args[1], EventBusName=bus)['Rules']:\n\
+             \x20       t = ev.list_targets_by_rule(Rule=r['Name'], EventBusName=bus)['Targets']\n\
+             \x20       out[bus + '/' + r['Name']] = {'pattern': json.loads(r['EventPattern']), 'targets': t}\n\
+             print(json.dumps(out))",
+            &[&bus, &prefix],
+        );
+        serde_json::from_str(&out).unwrap()
+    };
+    let flow = stack.flow.clone();
+    let trigger_rule = format!("{bus}/{prefix}trigger-{flow}");
+    let status_rule = format!("default/{prefix}status-{flow}");
+
+    // @trigger: its rule on the Ferry bus, addressed to the deployment; the status rule.
+    let decorators =
+        json!({"trigger": {"events": [{"name": "data_ready", "parameters": {"day": "date"}}]}});
+    let first = stack
+        .deploy(
+            "alice",
+            Some(&triggered_spec(&flow, decorators)),
+            RequestAction::Deploy,
+        )
+        .await;
+    assert_eq!(first.status, DeployStatus::Ok, "{:?}", first.messages);
+    let r = rules();
+    assert_eq!(r.as_object().unwrap().len(), 2, "{r}");
+    assert_eq!(
+        r[&trigger_rule]["pattern"],
+        json!({"source": ["ferry.events"], "detail-type": ["data_ready"]})
+    );
+    let target = &r[&trigger_rule]["targets"][0];
+    assert_eq!(target["Arn"], json!(function));
+    assert_eq!(
+        target["InputTransformer"]["InputTemplate"],
+        json!(format!(
+            "{{\"deployment\": \"{flow}\", \"event\": <aws.events.event.json>}}"
+        ))
+    );
+    assert_eq!(
+        r[&status_rule]["pattern"],
+        json!({"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+               "detail": {"stateMachineArn": [format!("arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:{flow}")]}})
+    );
+    assert_eq!(r[&status_rule]["targets"][0]["Arn"], json!(function));
+    assert!(
+        r[&status_rule]["targets"][0]
+            .get("InputTransformer")
+            .is_none()
+    );
+
+    // A mapping naming a parameter the flow lacks: refused, the rules stay as they were.
+    let bad =
+        json!({"trigger": {"events": [{"name": "data_ready", "parameters": {"dya": "date"}}]}});
+    let refused = stack
+        .deploy(
+            "alice",
+            Some(&triggered_spec(&flow, bad)),
+            RequestAction::Deploy,
+        )
+        .await;
+    assert_eq!(refused.status, DeployStatus::Failed);
+    let text = refused.messages.join("\n");
+    assert!(text.contains("dya"), "{text}");
+    assert_eq!(rules().as_object().unwrap().len(), 2);
+
+    // Redeployed without the trigger: its rule goes, the status rule stays.
+    let plain = stack
+        .deploy(
+            "alice",
+            Some(&triggered_spec(&flow, json!({}))),
+            RequestAction::Deploy,
+        )
+        .await;
+    assert_eq!(plain.status, DeployStatus::Ok, "{:?}", plain.messages);
+    let r = rules();
+    assert_eq!(
+        r.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec![&status_rule]
+    );
+
+    // Deleted: no rule is left.
+    let deleted = stack.deploy("alice", None, RequestAction::Delete).await;
+    assert_eq!(deleted.status, DeployStatus::Ok, "{:?}", deleted.messages);
+    assert_eq!(rules(), json!({}));
+}

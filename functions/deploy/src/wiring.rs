@@ -25,6 +25,7 @@
 //! | `FERRY_WRAPPER_HASHES` (optional) | `x86_64=<sha256>,arm64=<sha256>`: tasks bootstrap the wrapper from `s3://<bucket>/<FERRY_WRAPPER_PREFIX><arch>` (default prefix `<blob prefix>bin/task-wrapper-`) |
 //! | `FERRY_WRAPPER_COMMAND` (optional) | JSON array: the wrapper argv when the image has it (default `["task-wrapper"]`) |
 //! | `FERRY_STATE_MACHINE_PREFIX` (optional) | Metaflow's `SFN_STATE_MACHINE_PREFIX` |
+//! | `FERRY_EVENTS_FUNCTION_ARN`, `FERRY_EVENT_BUS`, `FERRY_RULE_PREFIX` (optional) | the deployments' EventBridge rules and their target, the events Lambda (`ferry_aws::config`); unset: no rules |
 //! | `FERRY_SECRETS_PREFIX` (optional) | SSM parameter prefix of notification secrets (default `/ferry/`) |
 //! | `AWS_PARTITION` (optional) | ARN partition (default `aws`) |
 
@@ -106,6 +107,8 @@ pub fn settings_from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result
         state_machine_prefix: get("FERRY_STATE_MACHINE_PREFIX").filter(|p| !p.is_empty()),
         claim_stale_after_secs: CLAIM_STALE_AFTER_SECS,
         compile,
+        // Set by `context_from` with the EventBridge adapter (`FERRY_EVENTS_FUNCTION_ARN`).
+        event_rules: None,
     })
 }
 
@@ -165,6 +168,13 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
     }
     let sdk = ferry_aws::sdk_config().await;
     let adapters = ferry_aws::Adapters::new(&sdk, &aws)?;
+    let event_rules: Arc<dyn ferry_deploy::EventRules> = match adapters.event_rules {
+        Some((rules, rule_settings)) => {
+            settings.event_rules = Some(rule_settings);
+            Arc::new(rules)
+        }
+        None => Arc::new(ferry_deploy::NoEventRules),
+    };
     Ok(DeployContext {
         table,
         blobs,
@@ -172,6 +182,7 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
         schedules: Arc::new(adapters.schedules),
         job_definitions: Arc::new(adapters.job_definitions),
         secrets: Arc::new(adapters.secrets),
+        event_rules,
         settings,
     })
 }

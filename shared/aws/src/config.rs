@@ -12,6 +12,9 @@
 //! | `FERRY_API_KEY_SECRET_ARN` | [`AwsConfig::api_key_secret_arn`] | no |
 //! | `FERRY_BATCH_LOG_GROUP` | [`AwsConfig::batch_log_group`] | no |
 //! | `FERRY_SECRETS_PREFIX` | [`AwsConfig::secrets_prefix`] (default `/ferry/`) | no |
+//! | `FERRY_EVENTS_FUNCTION_ARN` | [`AwsConfig::events`]: the events Lambda the rules target; unset: no rules | no |
+//! | `FERRY_EVENT_BUS` | [`EventsConfig::event_bus`] (default `ferry-events`) | with the above |
+//! | `FERRY_RULE_PREFIX` | [`EventsConfig::rule_prefix`] (default `ferry-`) | with the above |
 //! | `AWS_REGION`, else `AWS_DEFAULT_REGION` | [`AwsConfig::region`] (Lambda sets `AWS_REGION`) | no |
 
 /// A configuration that cannot be used.
@@ -49,6 +52,19 @@ pub struct AwsConfig {
     pub region: Option<String>,
     /// The SSM parameter prefix of the stack's secrets (`/ferry/<stack name>/`).
     pub secrets_prefix: String,
+    /// The EventBridge rules' settings; `None`: the installation keeps no rules.
+    pub events: Option<EventsConfig>,
+}
+
+/// Where a stack's EventBridge rules go and what they target (`template.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// The events Lambda's ARN (every rule's target).
+    pub function_arn: String,
+    /// The Ferry event bus (published events).
+    pub event_bus: String,
+    /// The prefix of every rule name of the stack (the deploy Lambda may touch only these).
+    pub rule_prefix: String,
 }
 
 impl AwsConfig {
@@ -93,6 +109,14 @@ impl AwsConfig {
             region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             secrets_prefix: get("FERRY_SECRETS_PREFIX")
                 .unwrap_or_else(|| crate::secrets::DEFAULT_PREFIX.to_string()),
+            events: match get("FERRY_EVENTS_FUNCTION_ARN") {
+                None => None,
+                Some(_) => Some(EventsConfig {
+                    function_arn: arn("FERRY_EVENTS_FUNCTION_ARN")?,
+                    event_bus: get("FERRY_EVENT_BUS").unwrap_or_else(|| "ferry-events".into()),
+                    rule_prefix: get("FERRY_RULE_PREFIX").unwrap_or_else(|| "ferry-".into()),
+                }),
+            },
         })
     }
 
@@ -132,6 +156,17 @@ mod tests {
         assert_eq!(c.api_key_secret_arn, None);
         assert_eq!(c.wrapper_key_prefix(), "ferry/bin/task-wrapper-");
         assert_eq!(c.secrets_prefix, "/ferry/");
+        assert_eq!(c.events, None);
+        let mut e = env();
+        e.insert(
+            "FERRY_EVENTS_FUNCTION_ARN",
+            "arn:aws:lambda:eu-west-1:123456789012:function:events",
+        );
+        e.insert("FERRY_RULE_PREFIX", "ferry-ab12cd34-");
+        let c = AwsConfig::from_lookup(|n| e.get(n).map(|v| v.to_string())).unwrap();
+        let events = c.events.unwrap();
+        assert_eq!(events.event_bus, "ferry-events");
+        assert_eq!(events.rule_prefix, "ferry-ab12cd34-");
     }
 
     #[test]

@@ -1,5 +1,13 @@
-//! A deployment's [`TriggerSpec`] → the Amazon EventBridge rule that routes its events to the
-//! trigger Lambda (one rule per deployment with a trigger).
+//! A deployment's EventBridge rules, both targeting the stack's events Lambda:
+//!
+//! - its trigger rule ([`event_rule`], a deployment with `@trigger` or `@trigger_on_finish`),
+//!   named [`event_rule_name`] (`<prefix>trigger-<deployment>`);
+//! - its status-change rule ([`status_change_rule`], every deployment), named
+//!   [`status_rule_name`] (`<prefix>status-<deployment>`): Step Functions' "Execution Status
+//!   Change" events of the deployment's own state machine, on the `default` bus, for what
+//!   reacts to its runs starting and ending (notifications, the metadata run status).
+//!
+//! Trigger rules:
 //!
 //! - `@trigger`: a rule on the Ferry event bus matching the events Ferry puts there for each
 //!   publish: source [`RuleSettings::event_source`], detail-type the event name.
@@ -58,13 +66,25 @@ pub struct EventRuleSpec {
     pub description: String,
 }
 
-/// The name of `deployment`'s rule: `<prefix><deployment>` with characters EventBridge refuses
-/// replaced by `-`, cut to 64 characters with a hash of the whole when longer (or when a
-/// character was replaced, so two deployments never share a rule). A deploy that drops its
-/// trigger, or moves between `@trigger` and `@trigger_on_finish`, removes this name from both
-/// buses.
+/// The name of `deployment`'s trigger rule: `<prefix>trigger-<deployment>` (see [`rule_name`]).
+/// A deploy that drops its trigger, or moves between `@trigger` and `@trigger_on_finish`,
+/// removes this name from both buses.
 pub fn event_rule_name(deployment: &str, rule_prefix: &str) -> String {
-    let full = format!("{rule_prefix}{deployment}");
+    rule_name(&format!("{rule_prefix}trigger-"), deployment)
+}
+
+/// The name of `deployment`'s status-change rule: `<prefix>status-<deployment>` (see
+/// [`rule_name`]).
+pub fn status_rule_name(deployment: &str, rule_prefix: &str) -> String {
+    rule_name(&format!("{rule_prefix}status-"), deployment)
+}
+
+/// `<prefix><deployment>` with characters EventBridge refuses replaced by `-`, cut to 64
+/// characters with a hash of the whole when longer (or when a character was replaced, so two
+/// deployments never share a rule). The two kinds differ right after the installation's prefix
+/// (`trigger-`, `status-`), so no trigger rule can take a status rule's name.
+fn rule_name(prefix: &str, deployment: &str) -> String {
+    let full = format!("{prefix}{deployment}");
     let clean: String = full
         .chars()
         .map(|c| {
@@ -144,13 +164,39 @@ pub fn event_rule(
     })
 }
 
+/// The status-change rule of `deployment` (every status, `RUNNING` included, of its state
+/// machine `<state_machine_arn_prefix><deployment>`), on the [`DEFAULT_BUS`].
+pub fn status_change_rule(deployment: &str, settings: &RuleSettings) -> EventRuleSpec {
+    let arn = format!("{}{deployment}", settings.state_machine_arn_prefix);
+    EventRuleSpec {
+        name: status_rule_name(deployment, &settings.rule_prefix),
+        event_bus: DEFAULT_BUS.to_string(),
+        pattern: json!({
+            "source": [STEP_FUNCTIONS_SOURCE],
+            "detail-type": [STATUS_CHANGE_DETAIL_TYPE],
+            "detail": {"stateMachineArn": [arn]}
+        }),
+        description: format!("Ferry: runs of {deployment} starting and ending")
+            .chars()
+            .take(512)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn rule_names_fit_and_stay_distinct() {
-        assert_eq!(event_rule_name("HelloFlow", "ferry-"), "ferry-HelloFlow");
+        assert_eq!(
+            event_rule_name("HelloFlow", "ferry-"),
+            "ferry-trigger-HelloFlow"
+        );
+        assert_eq!(
+            status_rule_name("HelloFlow", "ferry-"),
+            "ferry-status-HelloFlow"
+        );
         let long = format!("lake.test.{}.ReportFlow", "b".repeat(60));
         let name = event_rule_name(&long, "ferry-");
         assert_eq!(name.chars().count(), MAX_RULE_NAME);
@@ -163,7 +209,25 @@ mod tests {
         );
         // A character EventBridge refuses is replaced, with a hash so that names stay distinct.
         let odd = event_rule_name("team:HelloFlow", "ferry-");
-        assert!(odd.starts_with("ferry-team-HelloFlow-"), "{odd}");
+        assert!(odd.starts_with("ferry-trigger-team-HelloFlow-"), "{odd}");
         assert_ne!(odd, event_rule_name("team-HelloFlow", "ferry-"));
+    }
+
+    #[test]
+    fn the_status_rule_matches_every_status_of_its_own_state_machine() {
+        let settings = RuleSettings {
+            rule_prefix: "ferry-ab12cd34-".into(),
+            event_bus: "ferry-bus".into(),
+            event_source: "ferry.events".into(),
+            state_machine_arn_prefix: "arn:aws:states:eu-west-1:123456789012:stateMachine:".into(),
+        };
+        let rule = status_change_rule("lake.prod.IngestFlow", &settings);
+        assert_eq!(rule.name, "ferry-ab12cd34-status-lake.prod.IngestFlow");
+        assert_eq!(rule.event_bus, "default");
+        assert_eq!(
+            rule.pattern,
+            json!({"source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+                   "detail": {"stateMachineArn": ["arn:aws:states:eu-west-1:123456789012:stateMachine:lake.prod.IngestFlow"]}})
+        );
     }
 }

@@ -2,11 +2,12 @@
 //! The deploy use case: request -> token check -> compile -> state machine -> schedule -> record -> result.
 //!
 //! - [`ports`]: what the use case drives besides the control plane's
-//!   [`ferry_control::StateMachines`]: [`Schedules`], [`JobDefinitions`]. `ferry-aws` implements
+//!   [`ferry_control::StateMachines`]: [`Schedules`], [`JobDefinitions`], [`EventRules`]. `ferry-aws` implements
 //!   them on AWS, `ferry-local` on the embedded stack.
 //! - [`request`]: the `request.json` / `result.json` documents.
 //! - [`keys`]: the blob keys of the deploy path and their validation.
 //! - [`record`]: deployment records and request claims on a `ferry_store::Table`.
+//! - [`run_input`]: a run's execution input as it is started (long parameters moved to a blob).
 //! - [`resume`]: the resume request (`ferry resume`): its refusals, the clone plan and the new
 //!   execution's input.
 //! - [`notifications`]: the `--notify-*` settings a deployment carries, and [`secrets`]: the
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod record;
 pub mod request;
 pub mod resume;
+pub mod run_input;
 pub mod secrets;
 pub mod tokens;
 pub mod usecase;
@@ -30,8 +32,8 @@ pub const DEFAULT_MAX_WORKERS: u32 = 100;
 pub use keys::{RequestId, RequestKey, parse_request_key};
 pub use notifications::{NotificationSecrets, Notifications};
 pub use ports::{
-    JobDefinitionError, JobDefinitionSpec, JobDefinitions, NoJobDefinitions, ScheduleError,
-    ScheduleSpec, Schedules,
+    EventRuleError, EventRules, JobDefinitionError, JobDefinitionSpec, JobDefinitions,
+    NoEventRules, NoJobDefinitions, ScheduleError, ScheduleSpec, Schedules,
 };
 pub use record::{DeploymentRecord, DeploymentStore};
 pub use request::{

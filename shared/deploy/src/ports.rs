@@ -6,6 +6,7 @@
 //! | [`ferry_control::StateMachines`] | Step Functions (`CreateStateMachine`/`UpdateStateMachine`, …) | the in-process orchestrator |
 //! | [`Schedules`] | EventBridge Scheduler (`CreateSchedule`/`UpdateSchedule`, time zones) | the in-process clock |
 //! | [`JobDefinitions`] | Batch `RegisterJobDefinition` (reused by content hash) | a no-op ([`NoJobDefinitions`]) |
+//! | [`EventRules`] | EventBridge `PutRule`/`PutTargets`/`RemoveTargets`/`DeleteRule` | none ([`NoEventRules`]: the stack reads the records at each event) |
 //!
 //! State machines and schedules are addressed by **name** (the deployment name is the state
 //! machine name). Adapters map names to ARNs themselves. Every port error says whether a retry
@@ -50,6 +51,61 @@ impl From<ferry_store::TableError> for ScheduleError {
             ferry_store::TableError::Transient(m) => ScheduleError::Transient(m),
             other => ScheduleError::Other(other.to_string()),
         }
+    }
+}
+
+/// What went wrong in an [`EventRules`] call.
+#[derive(Debug, thiserror::Error)]
+pub enum EventRuleError {
+    /// The rule or its pattern was rejected (EventBridge `InvalidEventPatternException`,
+    /// `ValidationException`), or the bus does not exist.
+    #[error("invalid event rule: {0}")]
+    Invalid(String),
+    /// Throttling, a timeout or a connection error: the caller may retry.
+    #[error("transient EventBridge error: {0}")]
+    Transient(String),
+    /// Anything else.
+    #[error("EventBridge error: {0}")]
+    Other(String),
+}
+
+/// The deployment an EventBridge rule's deliveries are for, when the events function must be
+/// told (a trigger rule); `None` for a status-change rule, whose events name their state machine.
+pub type AddressedTo<'a> = Option<&'a str>;
+
+/// The event rules port: EventBridge rules targeting the installation's events function (AWS).
+/// The embedded stack needs none ([`NoEventRules`]): it hands events to the engine itself.
+#[async_trait]
+pub trait EventRules: Send + Sync + 'static {
+    /// Create or replace `rule` (enabled) with the events function as its one target. With
+    /// `addressed_to`, the function receives `{"deployment": <it>, "event": <the event>}`
+    /// instead of the bare event, so a trigger rule's delivery names its deployment.
+    async fn put(
+        &self,
+        rule: &ferry_compile::event_rules::EventRuleSpec,
+        addressed_to: AddressedTo<'_>,
+    ) -> Result<(), EventRuleError>;
+    /// Remove the rule `name` from the bus `event_bus` (its targets first); returns whether it
+    /// existed (absent is `Ok(false)`).
+    async fn delete(&self, name: &str, event_bus: &str) -> Result<bool, EventRuleError>;
+}
+
+/// The embedded stack's [`EventRules`]: there are no rules to keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEventRules;
+
+#[async_trait]
+impl EventRules for NoEventRules {
+    async fn put(
+        &self,
+        _rule: &ferry_compile::event_rules::EventRuleSpec,
+        _addressed_to: AddressedTo<'_>,
+    ) -> Result<(), EventRuleError> {
+        Ok(())
+    }
+
+    async fn delete(&self, _name: &str, _event_bus: &str) -> Result<bool, EventRuleError> {
+        Ok(false)
     }
 }
 

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use ferry_compile::event_rules::{self, EventRuleSpec, RuleSettings};
 use ferry_compile::naming::{DeploymentNames, NameRequest, deployment_names, schedule_name};
 use ferry_spec::FlowSpec;
 use ferry_store::{BlobError, Blobs, Table};
@@ -26,7 +27,7 @@ use crate::compiler::{CompiledDeployment, compile_deployment};
 use crate::keys::{RequestKey, parse_request_key, result_key, sha256_hex};
 use crate::messages;
 use crate::notifications;
-use crate::ports::{JobDefinitions, ScheduleError, ScheduleSpec, Schedules};
+use crate::ports::{EventRules, JobDefinitions, ScheduleError, ScheduleSpec, Schedules};
 use crate::record::{
     Claim, DeploymentRecord, DeploymentStore, RECORD_SCHEMA_VERSION, RecordError, RecordWrite,
     RecordedParameter,
@@ -50,6 +51,9 @@ pub struct DeploySettings {
     pub claim_stale_after_secs: i64,
     /// What the compiler needs to know about the installation.
     pub compile: crate::compiler::CompileEnvironment,
+    /// The installation's EventBridge rule settings (prefix, bus, state machine ARNs); `None`:
+    /// the installation keeps no rules (the embedded stack).
+    pub event_rules: Option<ferry_compile::event_rules::RuleSettings>,
 }
 
 /// Everything the use case drives.
@@ -67,6 +71,8 @@ pub struct DeployContext {
     pub job_definitions: Arc<dyn JobDefinitions>,
     /// Where notification secrets are kept: SSM Parameter Store, or a directory of 0600 files.
     pub secrets: Arc<dyn Secrets>,
+    /// EventBridge rules, or none ([`crate::NoEventRules`]).
+    pub event_rules: Arc<dyn EventRules>,
     /// The installation's settings.
     pub settings: DeploySettings,
 }
@@ -590,6 +596,13 @@ async fn run_deploy(
         Ok(t) => t,
         Err(lines) => return Ok(failed(result, lines)),
     };
+    let rules = match &ctx.settings.event_rules {
+        Some(settings) => match DeploymentRules::of(&req.deployment, triggers.as_ref(), settings) {
+            Ok(r) => Some(r),
+            Err(e) => return Ok(failed(result, [e.to_string()])),
+        },
+        None => None,
+    };
     result
         .messages
         .extend(messages::token_block(&choice.token, platform));
@@ -656,21 +669,21 @@ async fn run_deploy(
         None => ctx.schedules.delete(&sched_name).await.map(|_| ()),
     };
     if let Err(e) = sched_outcome {
-        let rollback = match &machine {
-            Some(prev) => ctx
-                .state_machines
-                .put(&prev.name, &prev.definition, &prev.tags)
-                .await
-                .map(|_| ()),
-            None => ctx.state_machines.delete(&name).await.map(|_| ()),
-        };
-        let mut lines = vec![port_line("Setting the schedule", e)];
-        match rollback {
-            Ok(()) => {
-                lines.push("The previous version of the deployment was restored.".to_string())
-            }
-            Err(r) => lines.push(port_line("Restoring the previous version", r)),
-        }
+        let lines = vec![
+            port_line("Setting the schedule", e),
+            restore(ctx, machine.as_ref(), &name).await,
+        ];
+        return Ok(failed(result, lines));
+    }
+
+    // 7b. The EventBridge rules (AWS): the trigger's, and the status changes'.
+    if let Some(rules) = &rules
+        && let Err(e) = rules.put(ctx.event_rules.as_ref()).await
+    {
+        let lines = vec![
+            port_line("Setting the EventBridge rules", e),
+            restore(ctx, machine.as_ref(), &name).await,
+        ];
         return Ok(failed(result, lines));
     }
 
@@ -753,6 +766,92 @@ async fn run_deploy(
     Ok((result, write))
 }
 
+/// Put the previous version of the state machine back after a later step failed (or delete a
+/// state machine this deploy created); the result line says which happened.
+async fn restore(
+    ctx: &DeployContext,
+    machine: Option<&StateMachine>,
+    name: &DeploymentName,
+) -> String {
+    let rollback = match machine {
+        Some(prev) => ctx
+            .state_machines
+            .put(&prev.name, &prev.definition, &prev.tags)
+            .await
+            .map(|_| ()),
+        None => ctx.state_machines.delete(name).await.map(|_| ()),
+    };
+    match rollback {
+        Ok(()) => "The previous version of the deployment was restored.".to_string(),
+        Err(r) => port_line("Restoring the previous version", r),
+    }
+}
+
+/// A deployment's EventBridge rules (`ferry_compile::event_rules`): its trigger's, addressed to
+/// it, when it has a trigger; its status changes', always.
+struct DeploymentRules {
+    deployment: String,
+    trigger: Option<EventRuleSpec>,
+    status: EventRuleSpec,
+    /// The trigger rule's name and the buses it may be on (a deploy without the trigger, or
+    /// one that moved between `@trigger` and `@trigger_on_finish`, removes it from the others).
+    trigger_name: String,
+    buses: [String; 2],
+}
+
+impl DeploymentRules {
+    /// The rules of `deployment` with `triggers`. Errors: a trigger whose event pattern is too
+    /// long for EventBridge.
+    fn of(
+        deployment: &str,
+        triggers: Option<&ferry_compile::triggers::TriggerSpec>,
+        settings: &RuleSettings,
+    ) -> Result<Self, ferry_compile::CompileError> {
+        Ok(DeploymentRules {
+            deployment: deployment.to_string(),
+            trigger: triggers
+                .map(|t| event_rules::event_rule(deployment, t, settings))
+                .transpose()?,
+            status: event_rules::status_change_rule(deployment, settings),
+            trigger_name: event_rules::event_rule_name(deployment, &settings.rule_prefix),
+            buses: [
+                settings.event_bus.clone(),
+                event_rules::DEFAULT_BUS.to_string(),
+            ],
+        })
+    }
+
+    /// Put the rules; remove the trigger rule's name from the buses it is not on now.
+    async fn put(&self, port: &dyn EventRules) -> Result<(), crate::EventRuleError> {
+        for bus in &self.buses {
+            if self.trigger.as_ref().is_none_or(|t| &t.event_bus != bus) {
+                port.delete(&self.trigger_name, bus).await?;
+            }
+        }
+        if let Some(t) = &self.trigger {
+            port.put(t, Some(&self.deployment)).await?;
+        }
+        port.put(&self.status, None).await
+    }
+
+    /// Remove every rule `deployment` may have.
+    async fn delete(
+        deployment: &str,
+        settings: &RuleSettings,
+        port: &dyn EventRules,
+    ) -> Result<(), crate::EventRuleError> {
+        let trigger = event_rules::event_rule_name(deployment, &settings.rule_prefix);
+        port.delete(&trigger, &settings.event_bus).await?;
+        port.delete(&trigger, event_rules::DEFAULT_BUS).await?;
+        port.delete(
+            &event_rules::status_rule_name(deployment, &settings.rule_prefix),
+            event_rules::DEFAULT_BUS,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 async fn run_delete(
     ctx: &DeployContext,
     store: &DeploymentStore,
@@ -798,6 +897,15 @@ async fn run_delete(
         Ok(b) => b,
         Err(e) => return Ok(failed(result, [port_line("Deleting the schedule", e)])),
     };
+    if let Some(settings) = &ctx.settings.event_rules
+        && let Err(e) =
+            DeploymentRules::delete(&req.deployment, settings, ctx.event_rules.as_ref()).await
+    {
+        return Ok(failed(
+            result,
+            [port_line("Deleting the EventBridge rules", e)],
+        ));
+    }
     if let Err(e) = ctx.state_machines.delete(&name).await {
         return Ok(failed(result, [port_line("Deleting the state machine", e)]));
     }

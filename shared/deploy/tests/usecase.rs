@@ -47,7 +47,9 @@ async fn stack() -> Stack {
         schedules: Arc::new(schedules.clone()),
         job_definitions: Arc::new(NoJobDefinitions),
         secrets: Arc::new(ferry_local::secrets::DirSecrets::for_home(home.path())),
+        event_rules: Arc::new(ferry_deploy::NoEventRules),
         settings: DeploySettings {
+            event_rules: None,
             platform: ferry_deploy::PLATFORM_LOCAL.to_string(),
             state_machine_prefix: None,
             claim_stale_after_secs: 120,

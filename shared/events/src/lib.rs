@@ -10,12 +10,16 @@
 //!   (`{"Parameters": ...}` with Metaflow's `execution-triggers` records).
 //! - [`engine`]: [`Engine::receive`]: dedupe by event id, several-event state with consumption
 //!   and `reset_at`, the outcome per deployment; it decides, the caller starts.
+//! - [`dispatch`]: [`Dispatcher`]: subscriptions from the deployment records, the engine, and
+//!   the starts it decides through `Executions::start` (long parameters offloaded); the
+//!   `@trigger_on_finish` lifecycle listener. Used by the embedded stack and the events Lambda.
 //! - [`state`], [`log`]: the items on the [`ferry_store::Table`] and the recent-events log.
 //!
 //! The caller is trusted with one thing: only Ferry builds [`EventOrigin::RunSucceeded`]
 //! events (from its executor or from Step Functions' own status changes), never from a
 //! publisher's body.
 
+pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod event;
@@ -24,6 +28,7 @@ pub mod mapping;
 pub mod start;
 pub mod state;
 
+pub use dispatch::{DeliveredOutcome, Delivery, DeliveryError, Dispatcher, RunSucceededListener};
 pub use engine::{DeploymentOutcome, Engine, EngineSettings, Outcome, Receipt, Subscription};
 pub use error::EventsError;
 pub use event::{Event, EventError, EventOrigin, EventSummary, RunSucceeded};

@@ -302,7 +302,8 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         .with_bucket(ferry_compile::options::LOCAL_BUCKET, blobs.clone(), "");
     let executor = Executor::new(Arc::new(resources));
     // Events (`crate::events`): the publish route, and run successes for `@trigger_on_finish`.
-    let events = StackEvents::new(ferry_table.clone());
+    let events =
+        StackEvents::new(ferry_table.clone(), ferry_table.clone()).with_blobs(blobs.clone());
     // The metadata API's run status is the execution's (`ferry_metadata::run_status`).
     let listeners = (cfg.listeners.clone())
         .with(Arc::new(ferry_metadata::RunStatusListener::new(
@@ -380,7 +381,9 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         schedules: Arc::new(schedules.clone()) as Arc<dyn Schedules>,
         job_definitions: Arc::new(NoJobDefinitions),
         secrets: Arc::new(crate::secrets::DirSecrets::for_home(&home)),
+        event_rules: Arc::new(ferry_deploy::NoEventRules),
         settings: DeploySettings {
+            event_rules: None,
             platform: PLATFORM.into(),
             state_machine_prefix: None,
             claim_stale_after_secs: 120,

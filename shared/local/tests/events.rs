@@ -53,7 +53,7 @@ struct Fixture {
 async fn serve(dir: &std::path::Path) -> Fixture {
     let table: Arc<dyn Table> =
         Arc::new(SqliteTable::open(dir.join("ferry.db"), "default").unwrap());
-    let events = StackEvents::new(table.clone());
+    let events = StackEvents::new(table.clone(), table.clone());
     let o = LocalOrchestrator::new(
         table.clone(),
         Executor::new(Arc::new(Resources::new())),

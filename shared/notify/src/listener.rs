@@ -23,6 +23,7 @@ pub struct NotifyListener {
     records: DeploymentStore,
     secrets: Arc<dyn Secrets>,
     notifier: Notifier,
+    wait: bool,
 }
 
 impl NotifyListener {
@@ -34,7 +35,17 @@ impl NotifyListener {
             records,
             secrets,
             notifier,
+            wait: false,
         }
+    }
+
+    /// Deliver within [`ExecutionListener::on_event`] instead of on a task of its own: for a
+    /// caller whose process may stop once it returns (a Lambda is frozen after its handler
+    /// answers, and a spawned delivery would never finish). Give the caller's `Listeners` a
+    /// timeout above the notifier's longest delivery (47 s with the default retry policy).
+    pub fn waiting(mut self) -> Self {
+        self.wait = true;
+        self
     }
 
     /// The summary of the ended execution `e` of `record`; `None` while it runs.
@@ -77,7 +88,7 @@ impl ExecutionListener for NotifyListener {
 
     /// On an end: nothing when the deployment is gone or has no notifications; else the
     /// targets are resolved now (a missing secret is this listener's error, logged by the
-    /// hook) and delivered on a task of their own.
+    /// hook) and delivered on a task of their own (or before returning: [`Self::waiting`]).
     async fn on_event(&self, event: &ExecutionEvent) -> Result<(), ListenerError> {
         if event.kind != ExecutionEventKind::Ended {
             return Ok(());
@@ -94,11 +105,16 @@ impl ExecutionListener for NotifyListener {
         };
         let targets = Targets::resolve(settings, self.secrets.as_ref()).await?;
         let notifier = self.notifier.clone();
-        tokio::spawn(async move {
+        let deliver = async move {
             if let Some(report) = notifier.notify(&run, &targets).await {
                 tracing::info!(run = %run.pathspec(), "notifications: {}", report.summary());
             }
-        });
+        };
+        if self.wait {
+            deliver.await;
+        } else {
+            tokio::spawn(deliver);
+        }
         Ok(())
     }
 }

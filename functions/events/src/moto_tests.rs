@@ -78,6 +78,8 @@ struct Stack {
     secret_url: String,
     received: Arc<Mutex<Vec<Value>>>,
     records: Arc<dyn Table>,
+    /// The metadata service's table (each run's execution status).
+    metadata: Arc<dyn Table>,
 }
 
 impl Stack {
@@ -108,6 +110,7 @@ async fn stack() -> Stack {
     let bucket = format!("ferry-events{u}");
     let deployments = format!("ferry-deployments{u}");
     let state = format!("ferry-state{u}");
+    let metadata = format!("ferry-metadata{u}");
     let report = format!("Report{u}Flow");
     let after = format!("After{u}Flow");
     let prefix = format!("/ferry/stack{u}/");
@@ -115,14 +118,14 @@ async fn stack() -> Stack {
     boto(
         &url,
         "s3.create_bucket(Bucket=args[0])\n\
-         for t in args[1:3]:\n\
+         for t in args[1:4]:\n\
          \x20   ddb.create_table(TableName=t, BillingMode='PAY_PER_REQUEST',\n\
          \x20     KeySchema=[{'AttributeName':'pk','KeyType':'HASH'},{'AttributeName':'sk','KeyType':'RANGE'}],\n\
          \x20     AttributeDefinitions=[{'AttributeName':'pk','AttributeType':'S'},{'AttributeName':'sk','AttributeType':'S'}])\n\
          sf = boto3.client('stepfunctions', endpoint_url=url)\n\
-         for name in args[3:5]:\n\
-         \x20   sf.create_state_machine(name=name, definition=args[5], roleArn='arn:aws:iam::123456789012:role/ferry-sfn')",
-        &[&bucket, &deployments, &state, &report, &after, pass],
+         for name in args[4:6]:\n\
+         \x20   sf.create_state_machine(name=name, definition=args[6], roleArn='arn:aws:iam::123456789012:role/ferry-sfn')",
+        &[&bucket, &deployments, &state, &metadata, &report, &after, pass],
     );
 
     // The webhook receiver.
@@ -147,6 +150,7 @@ async fn stack() -> Stack {
         ("FERRY_BUCKET", bucket),
         ("FERRY_DEPLOYMENTS_TABLE", deployments.clone()),
         ("FERRY_STATE_TABLE", state),
+        ("FERRY_METADATA_TABLE", metadata.clone()),
         (
             "FERRY_SFN_ROLE_ARN",
             format!("arn:aws:iam::{ACCOUNT}:role/ferry-sfn"),
@@ -172,6 +176,9 @@ async fn stack() -> Stack {
 
     let records =
         ferry_store::open_dynamodb_table(&deployments, &ferry_store::AwsClientSettings::default())
+            .await;
+    let metadata_table =
+        ferry_store::open_dynamodb_table(&metadata, &ferry_store::AwsClientSettings::default())
             .await;
     let report_record = record(
         &report,
@@ -201,6 +208,7 @@ async fn stack() -> Stack {
         secret_url,
         received,
         records,
+        metadata: metadata_table,
     }
 }
 
@@ -340,6 +348,13 @@ async fn deliveries_start_the_right_runs_once_and_notify_without_leaking_the_sec
     assert_eq!(b["failing_step"], "start");
     assert_eq!(b["exit_code"], 1);
     assert_eq!(b["namespace"], "production:t");
+
+    // The same status change set the run's status in the metadata service: failed at once.
+    let recorded = ferry_metadata::repo::Repo::new(s.metadata.clone())
+        .run_execution_status(&s.report, "sfn-9b2e4d6f-8a1c-4e3b-b5d7-0f2a4c6e8b1d")
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(ferry_control::ExecutionStatus::Failed));
 
     // The secret is nowhere but in SSM: not in the records, not in the logs.
     let token = s.secret_url.rsplit('/').next().unwrap().to_string();

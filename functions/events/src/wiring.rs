@@ -3,6 +3,7 @@
 //! | variable | use |
 //! |---|---|
 //! | `FERRY_DEPLOYMENTS_TABLE` | deployment records (subscriptions, notification settings) and the notifications' delivery log |
+//! | `FERRY_METADATA_TABLE` | the metadata service's table: each run's execution status (`ferry_metadata::RunStatusListener`) |
 //! | `FERRY_STATE_TABLE` | the engine's state: deliveries, several-event state, the recent-events log (DynamoDB TTL on `ttl`) |
 //! | `FERRY_BUCKET`, `FERRY_BLOB_PREFIX` | where long parameters go (`params/`), as `ferry trigger` puts them |
 //! | `FERRY_SFN_ROLE_ARN`, `FERRY_SCHEDULER_ROLE_ARN` | the account and partition of state machine ARNs (`ferry_aws::AwsConfig`) |
@@ -42,8 +43,12 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
     let state_table_name = get("FERRY_STATE_TABLE")
         .filter(|t| !t.trim().is_empty())
         .context("the events function needs the environment variable FERRY_STATE_TABLE")?;
+    let metadata_table_name = get("FERRY_METADATA_TABLE")
+        .filter(|t| !t.trim().is_empty())
+        .context("the events function needs the environment variable FERRY_METADATA_TABLE")?;
     let settings = ferry_store::AwsClientSettings::default();
     let records = ferry_store::open_dynamodb_table(&aws.deployments_table, &settings).await;
+    let metadata = ferry_store::open_dynamodb_table(&metadata_table_name, &settings).await;
     let state = ferry_store::open_dynamodb_table(&state_table_name, &settings).await;
     let blobs = ferry_store::open_blobs(&BlobStoreRef::S3 {
         bucket: aws.bucket.clone(),
@@ -61,26 +66,32 @@ pub async fn context_from(get: impl Fn(&str) -> Option<String>) -> anyhow::Resul
     )
     .with_sns(ferry_aws::sns_client(&sdk))
     .with_log(ferry_notify::DeliveryLog::new(records.clone()));
-    let listeners = listeners(records, Arc::new(adapters.secrets), notifier);
+    let listeners = listeners(records, metadata, Arc::new(adapters.secrets), notifier);
     Ok(EventsContext {
         dispatcher,
         listeners,
     })
 }
 
-/// The listeners a deployment's status changes go to, built in this one place: the
-/// notifications of `ferry deploy --notify-*` (records and the delivery log on `records`,
-/// secret values from `secrets`), delivered before the invocation answers.
+/// The listeners a deployment's status changes go to, built in this one place: the run's
+/// status in the metadata service (`metadata`, so the client and `ferry status` agree at once),
+/// then the notifications of `ferry deploy --notify-*` (records and the delivery log on
+/// `records`, secret values from `secrets`), delivered before the invocation answers.
 ///
 /// `@trigger_on_finish` downstreams are not among them: each downstream's own trigger rule
 /// delivers the upstream's success to it, addressed ([`crate::handler`]), so a listener here
 /// would only deliver every success a second time.
 pub fn listeners(
     records: Arc<dyn Table>,
+    metadata: Arc<dyn Table>,
     secrets: Arc<dyn Secrets>,
     notifier: ferry_notify::Notifier,
 ) -> Listeners {
     Listeners::new()
+        .with(Arc::new(ferry_metadata::RunStatusListener::new(
+            metadata,
+            DeploymentStore::new(records.clone()),
+        )))
         .with(Arc::new(
             ferry_notify::NotifyListener::new(DeploymentStore::new(records), secrets, notifier)
                 .waiting(),

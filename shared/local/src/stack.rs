@@ -13,7 +13,7 @@
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`, each attempt held to its
 //!   memory as [`StackConfig::memory_limits`] says ([`crate::memory`]); deploys warn about steps
 //!   asking for more memory or GPUs than the machine has ([`crate::memory::machine_capacity`]);
-//! - schedules fired by an in-process [`Clock`];
+//! - schedules fired by an in-process clock ([`Time`]);
 //! - events ([`crate::events`]): `POST /ferry/v1/events` and run successes start the
 //!   deployments whose `@trigger`/`@trigger_on_finish` wait for them.
 //!
@@ -41,7 +41,8 @@ use crate::executor::{Executor, Resources};
 use crate::memory::{MemoryLimitMode, MemoryLimits};
 use crate::orchestrator::LocalOrchestrator;
 use crate::runner::{ProcessRunner, RunnerConfig};
-use crate::schedules::{Clock, LocalSchedules};
+use crate::schedules::LocalSchedules;
+use crate::time::Time;
 
 /// Default port of the stack.
 pub const DEFAULT_PORT: u16 = 8765;
@@ -95,7 +96,7 @@ pub struct StackConfig {
     /// The Python interpreter tasks run Metaflow with (`python3`, `FERRY_PYTHON`).
     pub python: String,
     /// The schedules' clock.
-    pub clock: Arc<dyn Clock>,
+    pub clock: Arc<dyn Time>,
     /// How often the deploy folder is polled.
     pub deploy_poll: Duration,
     /// Environment for every task process (before the task's own).
@@ -121,7 +122,7 @@ impl StackConfig {
                 .ok()
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "python3".into()),
-            clock: crate::schedules::clock_from_env(),
+            clock: crate::time::from_env(),
             deploy_poll: Duration::from_millis(250),
             task_env: Vec::new(),
             memory_limits: MemoryLimitMode::Auto,

@@ -62,6 +62,7 @@ mod error;
 mod history;
 mod intrinsics;
 pub mod jsonpath;
+mod map;
 mod model;
 mod resources;
 mod run;

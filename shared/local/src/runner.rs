@@ -34,6 +34,8 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
+use ferry_store::task_logs::{Stream, raw_log_path};
+
 use crate::executor::{BatchJob, InvalidJob};
 use crate::memory::MemoryLimits;
 
@@ -89,9 +91,10 @@ impl RunnerConfig {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let home = crate::home::Home::new(home);
         RunnerConfig {
-            log_dir: home.join("logs"),
-            work_dir: home.join("work"),
+            log_dir: home.logs(),
+            work_dir: home.work(),
             max_workers: (cores * 2).max(2),
             kill_grace: Duration::from_secs(5),
             base_env: Vec::new(),
@@ -134,25 +137,6 @@ pub struct ProcessRunner {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn safe_segment(s: &str) -> String {
-    let cleaned: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect();
-    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
-        "_".to_string()
-    } else {
-        cleaned
-    }
 }
 
 /// Where `task-wrapper` is: `$FERRY_TASK_WRAPPER`, else next to the current executable, else `PATH`.
@@ -456,7 +440,8 @@ impl ProcessRunner {
         spec.memory_mib().unwrap_or(self.cfg.default_memory_mib)
     }
 
-    /// Log file paths of one attempt: `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
+    /// Log file paths of one attempt: `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`
+    /// ([`ferry_store::task_logs::raw_log_path`], where `ferry logs` reads them).
     pub fn log_paths(
         &self,
         execution: Option<&str>,
@@ -464,15 +449,9 @@ impl ProcessRunner {
         job_id: &str,
         attempt: u32,
     ) -> (PathBuf, PathBuf) {
-        let dir = self
-            .cfg
-            .log_dir
-            .join(safe_segment(execution.unwrap_or("no-execution")))
-            .join(safe_segment(step));
-        (
-            dir.join(format!("{job_id}.{attempt}.stdout")),
-            dir.join(format!("{job_id}.{attempt}.stderr")),
-        )
+        let path =
+            |stream| raw_log_path(&self.cfg.log_dir, execution, step, job_id, attempt, stream);
+        (path(Stream::Stdout), path(Stream::Stderr))
     }
 
     async fn run_attempt(

@@ -1,7 +1,7 @@
 //! The Batch job of a `batch:submitJob.sync` Task state, from the state's resolved `Parameters`
 //! (AWS Batch `SubmitJob` in PascalCase, as Step Functions takes it) to the `DescribeJobs`
 //! record Step Functions hands back: [`BatchJob`] is parsed once here and is what every
-//! [`BatchRunner`] (the embedded stack's process runner, test stand-ins) receives.
+//! [`super::BatchRunner`] (the embedded stack's process runner, test stand-ins) receives.
 //!
 //! Accepted `Parameters` (the subset of `SubmitJob` Ferry's compiler emits; see
 //! `docs/runtime-contract.md`):
@@ -18,11 +18,9 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::error::StatesError;
-use super::resources::TaskContext;
 
 /// Largest `RetryStrategy.Attempts` AWS Batch accepts.
 pub const MAX_ATTEMPTS: u32 = 10;
@@ -270,20 +268,6 @@ fn resource_requirements(entries: Option<&Value>) -> Result<Vec<(String, String)
             Ok((ty.to_string(), value))
         })
         .collect()
-}
-
-/// Runs Batch jobs locally (implemented with task-wrapper processes by the embedded stack).
-///
-/// Contract: run the job with Batch semantics (up to [`BatchJob::attempts`] attempts, each
-/// limited to [`BatchJob::attempt_timeout`]; `AWS_BATCH_JOB_ID` stable across attempts,
-/// `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the `DescribeJobs` record of the finished job
-/// ([`BatchJob::describe`], status `SUCCEEDED`). When the last attempt fails, answer
-/// `Err(StatesError::task_failed(<that record as JSON text>))` (what Step Functions reports for
-/// `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
-#[async_trait]
-pub trait BatchRunner: Send + Sync + 'static {
-    /// Run `job` to completion.
-    async fn run(&self, job: BatchJob, ctx: &TaskContext) -> Result<Value, StatesError>;
 }
 
 #[cfg(test)]

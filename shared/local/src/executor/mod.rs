@@ -77,7 +77,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use batch::{BatchJob, BatchRunner, InvalidJob, MAX_ATTEMPTS};
+pub use batch::{BatchJob, InvalidJob, MAX_ATTEMPTS};
 pub use cancel::{CancelSource, Cancellation};
 pub use choice::string_matches;
 pub use context::ExecInfo;
@@ -85,7 +85,7 @@ pub use error::{DefinitionError, StatesError, names};
 pub use history::{HistoryEvent, KEPT_EVENTS, MapRun};
 pub use intrinsics::Call as IntrinsicCall;
 pub use model::{Retrier, StateMachine};
-pub use resources::{BucketMount, Resources, TaskContext, TaskResources, integration};
+pub use resources::{BatchRunner, BucketMount, Resources, TaskContext, TaskResources, integration};
 pub use run::{error_matches, retry_delay};
 
 use crate::time::{SystemTime, Time};

@@ -21,7 +21,7 @@ use ferry_store::{Attr, Blobs, Table, TableError};
 use serde_json::{Value, json};
 use sha2::Digest;
 
-use super::batch::{BatchJob, BatchRunner};
+use super::batch::BatchJob;
 use super::cancel::Cancellation;
 use super::ddb;
 use super::error::StatesError;
@@ -67,6 +67,20 @@ pub fn integration(resource: &str) -> Option<&str> {
         return None;
     }
     rest.strip_prefix("states:::")
+}
+
+/// Runs Batch jobs locally (implemented with task-wrapper processes by the embedded stack).
+///
+/// Contract: run the job with Batch semantics (up to [`BatchJob::attempts`] attempts, each
+/// limited to [`BatchJob::attempt_timeout`]; `AWS_BATCH_JOB_ID` stable across attempts,
+/// `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the `DescribeJobs` record of the finished job
+/// ([`BatchJob::describe`], status `SUCCEEDED`). When the last attempt fails, answer
+/// `Err(StatesError::task_failed(<that record as JSON text>))` (what Step Functions reports for
+/// `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
+#[async_trait]
+pub trait BatchRunner: Send + Sync + 'static {
+    /// Run `job` to completion.
+    async fn run(&self, job: BatchJob, ctx: &TaskContext) -> Result<Value, StatesError>;
 }
 
 /// Where an S3 bucket name points locally: a [`Blobs`] and the key prefix it stands for

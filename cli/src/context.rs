@@ -97,12 +97,17 @@ impl Context {
 
     /// The embedded stack's blob root, `<home>/blobs`.
     pub fn local_blobs_dir(&self) -> PathBuf {
-        self.home.join("blobs")
+        self.local_home().blobs()
     }
 
     /// The embedded stack's table file, `<home>/ferry.db`.
     pub fn local_table_path(&self) -> PathBuf {
-        self.home.join("ferry.db")
+        self.local_home().ferry_db()
+    }
+
+    /// The home as the embedded stack lays it out (`ferry.db`, `blobs`, `datastore`, `logs`…).
+    pub fn local_home(&self) -> ferry_local::home::Home {
+        ferry_local::home::Home::new(&self.home)
     }
 
     /// Where deployed flows run, as the deploy handler's messages name it.

@@ -35,7 +35,7 @@ impl LogStore {
             Target::Local => {
                 let datastore = ferry_local::stack::read_stack_file(&ctx.home)
                     .map(|i| i.datastore_root)
-                    .unwrap_or_else(|| ctx.home.join("datastore"));
+                    .unwrap_or_else(|| ctx.local_home().datastore());
                 let datastore = std::path::absolute(&datastore)
                     .with_context(|| format!("resolving {}", datastore.display()))?;
                 let settings = DatastoreSettings {
@@ -52,7 +52,7 @@ impl LogStore {
                     ),
                 };
                 Ok(LogStore {
-                    logs: TaskLogs::new(blobs, Some(ctx.home.join("logs"))),
+                    logs: TaskLogs::new(blobs, Some(ctx.local_home().logs())),
                     location: datastore.display().to_string(),
                     kind: StoreKind::Local,
                 })

@@ -121,7 +121,7 @@ fn local_env(home: &Path) -> anyhow::Result<(Vec<(String, String)>, bool)> {
     let port = ferry_local::stack::last_port(&home).unwrap_or(ferry_local::stack::DEFAULT_PORT);
     let env = ferry_local::stack::client_env_at(
         &format!("http://127.0.0.1:{port}"),
-        &home.join("datastore"),
+        &ferry_local::home::Home::new(&home).datastore(),
     );
     Ok((env, false))
 }

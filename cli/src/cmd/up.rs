@@ -135,7 +135,7 @@ pub async fn run(ctx: &Context, args: UpArgs) -> anyhow::Result<ExitCode> {
             f.is_finite() && f >= 1.0,
             "--test-clock-speedup must be a number >= 1"
         );
-        cfg.clock = std::sync::Arc::new(ferry_local::schedules::ScaledClock::new(f));
+        cfg.clock = std::sync::Arc::new(ferry_local::time::ScaledTime::new(f));
         // Tasks wait out `@retry(minutes_between_retries)` on the same clock.
         cfg.task_env.push((
             ferry_local::schedules::ENV_CLOCK_SPEEDUP.to_string(),

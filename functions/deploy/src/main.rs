@@ -2,13 +2,8 @@
 //! run the deploy use case (`ferry_deploy::handle_request_key`), which writes `result.json` next
 //! to the request. Idempotent per request id: S3 may deliver an event twice.
 
-mod event;
-mod handler;
-#[cfg(test)]
-mod moto_tests;
-mod wiring;
-
 use aws_lambda_events::event::s3::S3Event;
+use deploy::{event, handler, wiring};
 use ferry_deploy::DeployContext;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::sync::OnceCell;

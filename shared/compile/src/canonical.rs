@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// `value` as compact JSON bytes: struct fields in declaration order, `BTreeMap`s sorted, so the
 /// same description always gives the same bytes (and the same content address). Fast path for
@@ -29,7 +28,4 @@ fn sorted(v: Value) -> Value {
     }
 }
 
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use ferry_spec::digest::sha256_hex;

@@ -105,11 +105,7 @@ pub fn validate_sha256(s: &str) -> Result<(), KeyError> {
     }
 }
 
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+pub use ferry_spec::digest::sha256_hex;
 
 /// The sha256 that identifies a state machine definition (of its JSON text, as put): how an
 /// execution names the version it ran (`ferry resume` starts a new one on it).

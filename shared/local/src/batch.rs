@@ -5,17 +5,15 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::executor::{BatchJob, BatchRunner, StatesError, TaskContext};
-use crate::runner::{JobSpec, ProcessRunner};
+use crate::runner::ProcessRunner;
 
 #[async_trait]
 impl BatchRunner for ProcessRunner {
     /// Runs the job as a process group; a stop of the execution (or dropping this future)
     /// terminates it. A failed job is `States.TaskFailed` with the DescribeJobs record as cause.
     async fn run(&self, job: BatchJob, ctx: &TaskContext) -> Result<Value, StatesError> {
-        let spec = JobSpec::from_submit_job(&job.raw)
-            .map_err(|e| StatesError::new("Batch.ClientException", e.to_string()))?;
         tokio::select! {
-            r = self.run_spec(spec) => r.map_err(|f| StatesError::task_failed(f.description.to_string())),
+            r = self.run_job(&job) => r.map_err(|f| StatesError::task_failed(f.description.to_string())),
             // Dropping the job future SIGTERMs (then SIGKILLs) its process group.
             _ = ctx.cancel.cancelled() => Err(StatesError::new(crate::executor::names::ABORTED, "Execution stopped")),
         }

@@ -22,6 +22,7 @@ pub mod batch;
 pub mod control;
 pub mod events;
 pub mod executor;
+pub mod home;
 pub mod memory;
 pub mod orchestrator;
 pub mod run_log;

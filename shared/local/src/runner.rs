@@ -23,7 +23,7 @@
 //! StatusReason, Parameters, Attempts, Container, CreatedAt, StartedAt, StoppedAt}`, times in
 //! epoch milliseconds), which is what Step Functions hands to the state's output processing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -34,21 +34,21 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
+use ferry_store::task_logs::{Stream, raw_log_path};
+
+use crate::executor::{BatchJob, InvalidJob};
 use crate::memory::MemoryLimits;
 
 /// Name of the environment variable overriding where `task-wrapper` is found.
 pub const ENV_TASK_WRAPPER: &str = "FERRY_TASK_WRAPPER";
-
-/// Largest `RetryStrategy.Attempts` AWS Batch accepts.
-pub const MAX_ATTEMPTS: u32 = 10;
 
 /// Errors of the runner itself (bad job parameters). A job that runs and fails is not an error
 /// of this kind: it is a [`JobFailed`].
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
     /// The Task state's `Parameters` are not a valid SubmitJob request.
-    #[error("invalid SubmitJob parameters: {0}")]
-    InvalidJob(String),
+    #[error(transparent)]
+    InvalidJob(#[from] InvalidJob),
 }
 
 /// A job that ended in `FAILED`: every attempt failed, timed out, or the job was terminated.
@@ -63,169 +63,6 @@ pub struct JobFailed {
     pub reason: String,
     /// The DescribeJobs-like record.
     pub description: Value,
-}
-
-/// The parts of a SubmitJob request the runner uses (Step Functions field names).
-#[derive(Debug, Clone)]
-pub struct JobSpec {
-    /// `JobName`.
-    pub job_name: String,
-    /// `JobQueue` (echoed only).
-    pub job_queue: String,
-    /// `JobDefinition` (echoed only).
-    pub job_definition: String,
-    /// `Parameters`: string map echoed back in the result (carries state between states).
-    pub parameters: serde_json::Map<String, Value>,
-    /// `ContainerOverrides.Command`.
-    pub command: Vec<String>,
-    /// `ContainerOverrides.Environment` as name → value, in order (later names win).
-    pub environment: Vec<(String, String)>,
-    /// `RetryStrategy.Attempts` (1..=10).
-    pub attempts: u32,
-    /// `Timeout.AttemptDurationSeconds`.
-    pub attempt_timeout: Option<Duration>,
-    /// `ContainerOverrides.ResourceRequirements` as (`Type`, `Value`): `VCPU`, `MEMORY` (MiB),
-    /// `GPU`.
-    pub resource_requirements: Vec<(String, String)>,
-}
-
-impl JobSpec {
-    /// Parse the (already JSONPath-resolved) `Parameters` of a `batch:submitJob.sync` Task.
-    pub fn from_submit_job(p: &Value) -> Result<Self, RunnerError> {
-        let bad = |m: &str| RunnerError::InvalidJob(m.to_string());
-        let obj = p.as_object().ok_or_else(|| bad("not a JSON object"))?;
-        let s = |k: &str| {
-            obj.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let overrides = obj
-            .get("ContainerOverrides")
-            .and_then(Value::as_object)
-            .ok_or_else(|| bad("ContainerOverrides is missing"))?;
-        let command: Vec<String> = overrides
-            .get("Command")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("ContainerOverrides.Command is missing"))?
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad("ContainerOverrides.Command must be an array of strings"))?;
-        if command.is_empty() {
-            return Err(bad("ContainerOverrides.Command is empty"));
-        }
-        let mut environment = Vec::new();
-        if let Some(env) = overrides.get("Environment") {
-            let env = env
-                .as_array()
-                .ok_or_else(|| bad("ContainerOverrides.Environment must be an array"))?;
-            for e in env {
-                let name = e
-                    .get("Name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad("Environment entry without Name"))?;
-                if name.is_empty() || name.contains('=') || name.contains('\0') {
-                    return Err(bad("Environment entry with an invalid Name"));
-                }
-                let value = match e.get("Value") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                };
-                if value.contains('\0') {
-                    return Err(bad("Environment value contains NUL"));
-                }
-                environment.push((name.to_string(), value));
-            }
-        }
-        let mut resource_requirements = Vec::new();
-        if let Some(reqs) = overrides.get("ResourceRequirements") {
-            let reqs = reqs
-                .as_array()
-                .ok_or_else(|| bad("ContainerOverrides.ResourceRequirements must be an array"))?;
-            for r in reqs {
-                let ty = r
-                    .get("Type")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| bad("ResourceRequirements entry without Type"))?;
-                let value = match r.get("Value") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Number(n)) => n.to_string(),
-                    _ => return Err(bad("ResourceRequirements entry without a Value")),
-                };
-                if ty == "MEMORY" && !value.parse::<u64>().is_ok_and(|m| m > 0) {
-                    return Err(bad(
-                        "the MEMORY resource requirement must be a positive number of MiB",
-                    ));
-                }
-                resource_requirements.push((ty.to_string(), value));
-            }
-        }
-        let parameters = match obj.get("Parameters") {
-            None | Some(Value::Null) => serde_json::Map::new(),
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => return Err(bad("Parameters must be an object")),
-        };
-        let attempts = obj
-            .get("RetryStrategy")
-            .and_then(|r| r.get("Attempts"))
-            .and_then(Value::as_u64)
-            .unwrap_or(1)
-            .clamp(1, MAX_ATTEMPTS as u64) as u32;
-        let attempt_timeout = obj
-            .get("Timeout")
-            .and_then(|t| t.get("AttemptDurationSeconds"))
-            .and_then(Value::as_u64)
-            .filter(|s| *s > 0)
-            .map(Duration::from_secs);
-        Ok(JobSpec {
-            job_name: s("JobName"),
-            job_queue: s("JobQueue"),
-            job_definition: s("JobDefinition"),
-            parameters,
-            command,
-            environment,
-            attempts,
-            attempt_timeout,
-            resource_requirements,
-        })
-    }
-
-    /// The memory the job asks for in MiB (`ResourceRequirements` `MEMORY`; the last one wins,
-    /// as later overrides do), if it names one.
-    pub fn memory_mib(&self) -> Option<u64> {
-        self.resource_requirements
-            .iter()
-            .rev()
-            .find(|(t, _)| t == "MEMORY")
-            .and_then(|(_, v)| v.parse().ok())
-    }
-
-    /// The execution this job belongs to: `FERRY_RUN_ID`, else the `metaflow.run_id` parameter.
-    pub fn execution(&self) -> Option<String> {
-        self.environment
-            .iter()
-            .rev()
-            .find(|(k, _)| k == ferry_spec::task::ENV_RUN_ID)
-            .map(|(_, v)| v.clone())
-            .or_else(|| {
-                self.parameters
-                    .get("metaflow.run_id")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .filter(|s| !s.is_empty())
-    }
-
-    /// The step this job runs: the `step_name` parameter, else the job name.
-    pub fn step(&self) -> String {
-        self.parameters
-            .get("step_name")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| self.job_name.clone())
-    }
 }
 
 /// Settings of a [`ProcessRunner`].
@@ -254,9 +91,10 @@ impl RunnerConfig {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let home = crate::home::Home::new(home);
         RunnerConfig {
-            log_dir: home.join("logs"),
-            work_dir: home.join("work"),
+            log_dir: home.logs(),
+            work_dir: home.work(),
             max_workers: (cores * 2).max(2),
             kill_grace: Duration::from_secs(5),
             base_env: Vec::new(),
@@ -299,25 +137,6 @@ pub struct ProcessRunner {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-fn safe_segment(s: &str) -> String {
-    let cleaned: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect();
-    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
-        "_".to_string()
-    } else {
-        cleaned
-    }
 }
 
 /// Where `task-wrapper` is: `$FERRY_TASK_WRAPPER`, else next to the current executable, else `PATH`.
@@ -460,12 +279,12 @@ impl ProcessRunner {
     /// Run the job described by SubmitJob `parameters` to its end; `Ok` is the DescribeJobs-like
     /// record of a `SUCCEEDED` job. Dropping the future terminates the running process group.
     pub async fn run(&self, parameters: &Value) -> Result<Result<Value, JobFailed>, RunnerError> {
-        let spec = JobSpec::from_submit_job(parameters)?;
-        Ok(self.run_spec(spec).await)
+        let job = BatchJob::from_parameters(parameters)?;
+        Ok(self.run_job(&job).await)
     }
 
     /// [`ProcessRunner::run`] for an already parsed job.
-    pub async fn run_spec(&self, spec: JobSpec) -> Result<Value, JobFailed> {
+    pub async fn run_job(&self, spec: &BatchJob) -> Result<Value, JobFailed> {
         let job_id = uuid::Uuid::new_v4().to_string();
         let (stop_tx, stop_rx) = watch::channel(None);
         if let Ok(mut live) = self.live.lock() {
@@ -519,7 +338,7 @@ impl ProcessRunner {
             started_first.get_or_insert(started);
             self.mark_started(&job_id, attempt);
             let (end, log_stream) = self
-                .run_attempt(&spec, &job_id, attempt, stop_rx.clone())
+                .run_attempt(spec, &job_id, attempt, stop_rx.clone())
                 .await;
             let stopped = now_ms();
             let (exit_code, reason) = match &end {
@@ -547,7 +366,7 @@ impl ProcessRunner {
             match end {
                 AttemptEnd::Exited(0) => {
                     return Ok(self.describe(
-                        &spec,
+                        spec,
                         &job_id,
                         "SUCCEEDED",
                         &last_reason,
@@ -563,7 +382,7 @@ impl ProcessRunner {
             }
         }
         let description = self.describe(
-            &spec,
+            spec,
             &job_id,
             "FAILED",
             &last_reason,
@@ -580,10 +399,13 @@ impl ProcessRunner {
         })
     }
 
+    /// The job's `DescribeJobs` record ([`BatchJob::describe`]) with what the runner knows
+    /// beyond the request: `StatusReason`, the last exit code, the memory it ran with, the
+    /// timeout, and the times (epoch milliseconds).
     #[allow(clippy::too_many_arguments)]
     fn describe(
         &self,
-        spec: &JobSpec,
+        spec: &BatchJob,
         job_id: &str,
         status: &str,
         reason: &str,
@@ -593,11 +415,6 @@ impl ProcessRunner {
         started: Option<i64>,
         stopped: i64,
     ) -> Value {
-        let env: Vec<Value> = spec
-            .environment
-            .iter()
-            .map(|(k, v)| json!({"Name": k, "Value": v}))
-            .collect();
         // As DescribeJobs reports them: the overrides over the job definition's memory.
         let mut requirements: Vec<Value> = spec
             .resource_requirements
@@ -606,35 +423,25 @@ impl ProcessRunner {
             .map(|(t, v)| json!({"Type": t, "Value": v}))
             .collect();
         requirements.push(json!({"Type": "MEMORY", "Value": self.memory_of(spec).to_string()}));
-        json!({
-            "JobId": job_id,
-            "JobName": spec.job_name,
-            "JobQueue": spec.job_queue,
-            "JobDefinition": spec.job_definition,
-            "Status": status,
-            "StatusReason": reason,
-            "Parameters": Value::Object(spec.parameters.clone()),
-            "Attempts": attempts,
-            "Container": {
-                "Command": spec.command,
-                "Environment": env,
-                "ExitCode": exit_code,
-                "ResourceRequirements": requirements,
-            },
-            "RetryStrategy": {"Attempts": spec.attempts},
-            "Timeout": {"AttemptDurationSeconds": spec.attempt_timeout.map(|d| d.as_secs())},
-            "CreatedAt": created,
-            "StartedAt": started,
-            "StoppedAt": stopped,
-        })
+        let mut record = spec.describe(job_id, status, &attempts);
+        record["StatusReason"] = json!(reason);
+        record["Container"]["ExitCode"] = json!(exit_code);
+        record["Container"]["ResourceRequirements"] = Value::Array(requirements);
+        record["Timeout"] =
+            json!({"AttemptDurationSeconds": spec.attempt_timeout().map(|d| d.as_secs())});
+        record["CreatedAt"] = json!(created);
+        record["StartedAt"] = json!(started);
+        record["StoppedAt"] = json!(stopped);
+        record
     }
 
     /// The memory (MiB) `spec` runs with: its `MEMORY` requirement, else the default.
-    fn memory_of(&self, spec: &JobSpec) -> u64 {
+    fn memory_of(&self, spec: &BatchJob) -> u64 {
         spec.memory_mib().unwrap_or(self.cfg.default_memory_mib)
     }
 
-    /// Log file paths of one attempt: `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
+    /// Log file paths of one attempt: `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`
+    /// ([`ferry_store::task_logs::raw_log_path`], where `ferry logs` reads them).
     pub fn log_paths(
         &self,
         execution: Option<&str>,
@@ -642,20 +449,14 @@ impl ProcessRunner {
         job_id: &str,
         attempt: u32,
     ) -> (PathBuf, PathBuf) {
-        let dir = self
-            .cfg
-            .log_dir
-            .join(safe_segment(execution.unwrap_or("no-execution")))
-            .join(safe_segment(step));
-        (
-            dir.join(format!("{job_id}.{attempt}.stdout")),
-            dir.join(format!("{job_id}.{attempt}.stderr")),
-        )
+        let path =
+            |stream| raw_log_path(&self.cfg.log_dir, execution, step, job_id, attempt, stream);
+        (path(Stream::Stdout), path(Stream::Stderr))
     }
 
     async fn run_attempt(
         &self,
-        spec: &JobSpec,
+        spec: &BatchJob,
         job_id: &str,
         attempt: u32,
         stop: watch::Receiver<Option<String>>,
@@ -753,7 +554,7 @@ impl ProcessRunner {
             grace: self.cfg.kill_grace,
         };
         let timeout = async {
-            match spec.attempt_timeout {
+            match spec.attempt_timeout() {
                 Some(d) => tokio::time::sleep(d).await,
                 None => futures::future::pending::<()>().await,
             }
@@ -814,9 +615,4 @@ async fn stop_requested(mut rx: watch::Receiver<Option<String>>) -> String {
             return futures::future::pending().await;
         }
     }
-}
-
-/// Environment entries as a map (later entries win), for callers that inspect a job.
-pub fn env_map(spec: &JobSpec) -> BTreeMap<String, String> {
-    spec.environment.iter().cloned().collect()
 }

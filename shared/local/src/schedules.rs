@@ -1,5 +1,5 @@
 //! The embedded stack's [`Schedules`]: `@schedule` rules stored on the Ferry table and fired by
-//! an in-process loop while the stack runs, on an injectable [`Clock`].
+//! an in-process loop while the stack runs, on an injectable clock ([`crate::time::Time`]).
 //!
 //! Table layout: pk `local#schedules`, sk `<schedule name>`, attribute `record` (S:
 //! [`ScheduleSpec`] JSON). Expressions are EventBridge 6-field crons evaluated by
@@ -13,15 +13,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_control::Executions;
 use ferry_deploy::{ScheduleError, ScheduleSpec, Schedules};
 use ferry_store::{Attr, Condition, Item, Table};
-use futures::future::BoxFuture;
 use tokio::sync::{Notify, watch};
+
+use crate::time::Time;
 
 /// Partition of the schedules.
 pub const SCHEDULES_PK: &str = "local#schedules";
@@ -35,71 +36,6 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 /// Most firings of one schedule caught up in one pass (a suspended laptop must not start a burst).
 const MAX_CATCH_UP: usize = 3;
-
-/// Where the scheduler reads the time.
-pub trait Clock: Send + Sync + 'static {
-    /// The current (possibly virtual) time.
-    fn now(&self) -> DateTime<Utc>;
-    /// Sleep until the clock reads at least `t` (or a little later).
-    fn sleep_until(&self, t: DateTime<Utc>) -> BoxFuture<'static, ()>;
-}
-
-/// The wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-    fn sleep_until(&self, t: DateTime<Utc>) -> BoxFuture<'static, ()> {
-        let d = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        Box::pin(tokio::time::sleep(d))
-    }
-}
-
-/// A clock that starts at the wall-clock time and runs `factor` times faster (for tests: a
-/// per-minute cron fires every `60 / factor` real seconds).
-#[derive(Debug, Clone)]
-pub struct ScaledClock {
-    real_start: Instant,
-    virtual_start: DateTime<Utc>,
-    factor: f64,
-}
-
-impl ScaledClock {
-    /// A clock running `factor` (≥ 1) times faster than real time from now.
-    pub fn new(factor: f64) -> Self {
-        ScaledClock {
-            real_start: Instant::now(),
-            virtual_start: Utc::now(),
-            factor: factor.max(1.0),
-        }
-    }
-}
-
-impl Clock for ScaledClock {
-    fn now(&self) -> DateTime<Utc> {
-        let real = self.real_start.elapsed().as_secs_f64() * self.factor;
-        self.virtual_start + chrono::Duration::microseconds((real * 1e6) as i64)
-    }
-    fn sleep_until(&self, t: DateTime<Utc>) -> BoxFuture<'static, ()> {
-        let virt = (t - self.now()).to_std().unwrap_or(Duration::ZERO);
-        Box::pin(tokio::time::sleep(virt.div_f64(self.factor)))
-    }
-}
-
-/// The clock the stack uses: [`ScaledClock`] when `FERRY_CLOCK_SPEEDUP` holds a number > 1,
-/// else the wall clock.
-pub fn clock_from_env() -> Arc<dyn Clock> {
-    match std::env::var(ENV_CLOCK_SPEEDUP)
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-    {
-        Some(f) if f.is_finite() && f > 1.0 => Arc::new(ScaledClock::new(f)),
-        _ => Arc::new(SystemClock),
-    }
-}
 
 /// The local schedules: storage plus the firing loop ([`LocalSchedules::run`]). Cheap to clone.
 #[derive(Clone)]
@@ -145,7 +81,7 @@ impl LocalSchedules {
     pub async fn run(
         &self,
         executions: Arc<dyn Executions>,
-        clock: Arc<dyn Clock>,
+        clock: Arc<dyn Time>,
         mut shutdown: watch::Receiver<bool>,
         on_fire: impl Fn(&Firing) + Send + Sync,
     ) {

@@ -20,7 +20,7 @@ pub struct DirSecrets {
 
 /// The secrets folder of a Ferry home.
 pub fn secrets_dir(home: &Path) -> PathBuf {
-    home.join("secrets")
+    crate::home::Home::new(home).secrets()
 }
 
 impl DirSecrets {

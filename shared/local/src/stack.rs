@@ -15,7 +15,7 @@
 //!   ([`ferry_compile::options::LOCAL_BUCKET`]) in `<home>/blobs`, each attempt held to its
 //!   memory as [`StackConfig::memory_limits`] says ([`crate::memory`]); deploys warn about steps
 //!   asking for more memory or GPUs than the machine has ([`crate::memory::machine_capacity`]);
-//! - schedules fired by an in-process [`Clock`];
+//! - schedules fired by an in-process clock ([`Time`]);
 //! - events ([`crate::events`]): `POST /ferry/v1/events` and run successes start the
 //!   deployments whose `@trigger`/`@trigger_on_finish` wait for them.
 //!
@@ -33,17 +33,19 @@ use chrono::Utc;
 use ferry_compile::CompileOptions;
 use ferry_control::{Executions, Listeners, StateMachines};
 use ferry_deploy::{DeployContext, DeploySettings, DeploymentStore, NoJobDefinitions, Schedules};
-use ferry_spec::task::{BlobStoreRef, DatastoreSettings, MetadataSettings, TableRef};
+use ferry_spec::task::MetadataSettings;
 use ferry_store::{Blobs, Table};
 use tokio::sync::watch;
 
 use crate::control::{ControlState, StackInfo};
 use crate::events::{RunSucceededListener, StackEvents};
 use crate::executor::{Executor, Resources};
+use crate::home::Home;
 use crate::memory::{MemoryLimitMode, MemoryLimits};
 use crate::orchestrator::LocalOrchestrator;
 use crate::runner::{ProcessRunner, RunnerConfig};
-use crate::schedules::{Clock, LocalSchedules};
+use crate::schedules::LocalSchedules;
+use crate::time::Time;
 
 /// Default port of the stack.
 pub const DEFAULT_PORT: u16 = 8765;
@@ -97,7 +99,7 @@ pub struct StackConfig {
     /// The Python interpreter tasks run Metaflow with (`python3`, `FERRY_PYTHON`).
     pub python: String,
     /// The schedules' clock.
-    pub clock: Arc<dyn Clock>,
+    pub clock: Arc<dyn Time>,
     /// How often the deploy folder is polled.
     pub deploy_poll: Duration,
     /// Environment for every task process (before the task's own).
@@ -123,7 +125,7 @@ impl StackConfig {
                 .ok()
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "python3".into()),
-            clock: crate::schedules::clock_from_env(),
+            clock: crate::time::from_env(),
             deploy_poll: Duration::from_millis(250),
             task_env: Vec::new(),
             memory_limits: MemoryLimitMode::Auto,
@@ -185,13 +187,9 @@ pub fn last_port(home: &Path) -> Option<u16> {
 /// The compile settings of deploys to this stack.
 pub fn compile_environment(home: &Path, url: &str, python: &str) -> CompileOptions {
     CompileOptions {
-        blobs: BlobStoreRef::Dir {
-            path: home.join("blobs").display().to_string(),
-        },
+        blobs: Home::new(home).blobs_ref(),
         state_table_name: STATE_TABLE_NAME.into(),
-        state_table: TableRef::Sqlite {
-            path: home.join("state.db").display().to_string(),
-        },
+        state_table: Home::new(home).state_table_ref(),
         job_queue: "ferry-local".into(),
         default_image: "local".into(),
         wrapper_command: vec!["task-wrapper".into()],
@@ -200,10 +198,7 @@ pub fn compile_environment(home: &Path, url: &str, python: &str) -> CompileOptio
             kind: "service".into(),
             url: Some(url.into()),
         },
-        datastore: DatastoreSettings {
-            kind: "local".into(),
-            root: home.join("datastore").display().to_string(),
-        },
+        datastore: Home::new(home).datastore_settings(),
         ..CompileOptions::default()
     }
 }
@@ -236,11 +231,12 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 /// executions, start the deploy watcher and the schedules, write `stack.json`.
 pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
     let home = cfg.home.clone();
-    for dir in ["blobs", "datastore", "logs", "work"] {
+    for dir in crate::home::DIRS {
         let p = home.join(dir);
         std::fs::create_dir_all(&p).map_err(io("creating", &p))?;
     }
     let home = home.canonicalize().map_err(io("resolving", &home))?;
+    let layout = Home::new(&home);
     let lock_path = home.join(LOCK_FILE);
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -270,21 +266,13 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         .port();
     let url = format!("http://127.0.0.1:{port}");
 
-    let ferry_table = ferry_store::open_table(&TableRef::Sqlite {
-        path: home.join("ferry.db").display().to_string(),
-    })
-    .await
-    .map_err(|e| StackError::Store(format!("ferry.db: {e}")))?;
-    let state_table = ferry_store::open_table(&TableRef::Sqlite {
-        path: home.join("state.db").display().to_string(),
-    })
-    .await
-    .map_err(|e| StackError::Store(format!("state.db: {e}")))?;
-    let blobs: Arc<dyn Blobs> = ferry_store::open_blobs(&BlobStoreRef::Dir {
-        path: home.join("blobs").display().to_string(),
-    })
-    .await
-    .map_err(|e| StackError::Store(format!("blobs: {e}")))?;
+    let ferry_table = open_ferry_table(&home).await?;
+    let state_table = ferry_store::open_table(&layout.state_table_ref())
+        .await
+        .map_err(|e| StackError::Store(format!("state.db: {e}")))?;
+    let blobs: Arc<dyn Blobs> = ferry_store::open_blobs(&layout.blobs_ref())
+        .await
+        .map_err(|e| StackError::Store(format!("blobs: {e}")))?;
 
     let memory_limits = MemoryLimits::detect(cfg.memory_limits)?;
     let mut rcfg = RunnerConfig::under(&home);
@@ -326,8 +314,8 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         pid: std::process::id(),
         url: url.clone(),
         started_at: Utc::now(),
-        datastore_root: home.join("datastore"),
-        logs_dir: home.join("logs"),
+        datastore_root: layout.datastore(),
+        logs_dir: layout.logs(),
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
@@ -338,13 +326,9 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         info: info.clone(),
     };
     // The web UI at /ui, over the same stores (its task logs through the `ferry logs` reader).
-    let datastore_root = home.join("datastore");
     let datastore: Arc<dyn Blobs> = ferry_store::open_blobs(
-        &ferry_store::datastore_blobs_ref(&DatastoreSettings {
-            kind: "local".into(),
-            root: datastore_root.display().to_string(),
-        })
-        .map_err(|e| StackError::Store(format!("datastore: {e}")))?,
+        &ferry_store::datastore_blobs_ref(&layout.datastore_settings())
+            .map_err(|e| StackError::Store(format!("datastore: {e}")))?,
     )
     .await
     .map_err(|e| StackError::Store(format!("datastore: {e}")))?;
@@ -353,7 +337,7 @@ pub async fn start(cfg: StackConfig) -> Result<RunningStack, StackError> {
         deployments: Some(ferry_table.clone()),
         blobs: Some(blobs.clone()),
         executions: Some(Arc::new(orchestrator.clone()) as Arc<dyn Executions>),
-        logs: ferry_store::task_logs::TaskLogs::new(Some(datastore), Some(home.join("logs"))),
+        logs: ferry_store::task_logs::TaskLogs::new(Some(datastore), Some(layout.logs())),
         api_key: None,
     });
     let app = crate::control::router(control)
@@ -500,11 +484,9 @@ async fn watch_deploys(ctx: DeployContext, every: Duration, mut stop: watch::Rec
 
 /// The tables the stack uses, for commands that read them without a running stack.
 pub async fn open_ferry_table(home: &Path) -> Result<Arc<dyn Table>, StackError> {
-    ferry_store::open_table(&TableRef::Sqlite {
-        path: home.join("ferry.db").display().to_string(),
-    })
-    .await
-    .map_err(|e| StackError::Store(format!("ferry.db: {e}")))
+    ferry_store::open_table(&Home::new(home).ferry_table_ref())
+        .await
+        .map_err(|e| StackError::Store(format!("ferry.db: {e}")))
 }
 
 /// Notifications of run ends (`ferry deploy --notify-*`): records and the delivery log on the

@@ -1,8 +1,16 @@
 //! Time as a port, so Wait states, retry back-off, timeouts and schedules can run on a manual
-//! clock in tests (no real waiting).
+//! clock in tests (no real waiting). The one clock of the embedded stack: the executor waits on
+//! it, the schedule loop reads and sleeps on it.
+//!
+//! | clock | reads | sleeps |
+//! |---|---|---|
+//! | [`SystemTime`] | the wall clock | tokio timers |
+//! | [`ScaledTime`] | the wall clock at start, running `factor` times faster | `d / factor` real time |
+//! | [`TokioTime`] | tokio's clock (virtual under `tokio::time::pause()`) | tokio timers |
+//! | [`ManualTime`] | a set instant | not at all: moves the instant forward |
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,8 +20,13 @@ use chrono::{DateTime, Utc};
 pub trait Time: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
-    /// Sleep for `d`.
+    /// Sleep for `d` (of this clock's time).
     async fn sleep(&self, d: Duration);
+    /// Sleep until the clock reads at least `t` (or a little later); at once when `t` is past.
+    async fn sleep_until(&self, t: DateTime<Utc>) {
+        let d = (t - self.now()).to_std().unwrap_or(Duration::ZERO);
+        self.sleep(d).await;
+    }
 }
 
 /// The system clock and tokio timers.
@@ -27,6 +40,51 @@ impl Time for SystemTime {
     }
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await;
+    }
+}
+
+/// A clock that starts at the wall-clock time and runs `factor` times faster (for tests: a
+/// per-minute cron fires every `60 / factor` real seconds; a one-minute retry wait lasts
+/// `60 / factor` seconds).
+#[derive(Debug, Clone)]
+pub struct ScaledTime {
+    real_start: Instant,
+    virtual_start: DateTime<Utc>,
+    factor: f64,
+}
+
+impl ScaledTime {
+    /// A clock running `factor` (≥ 1; smaller values count as 1) times faster than real time
+    /// from now.
+    pub fn new(factor: f64) -> Self {
+        ScaledTime {
+            real_start: Instant::now(),
+            virtual_start: Utc::now(),
+            factor: factor.max(1.0),
+        }
+    }
+}
+
+#[async_trait]
+impl Time for ScaledTime {
+    fn now(&self) -> DateTime<Utc> {
+        let real = self.real_start.elapsed().as_secs_f64() * self.factor;
+        self.virtual_start + chrono::Duration::microseconds((real * 1e6) as i64)
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d.div_f64(self.factor)).await;
+    }
+}
+
+/// The clock the stack uses: [`ScaledTime`] when `FERRY_CLOCK_SPEEDUP`
+/// ([`ferry_spec::task::ENV_CLOCK_SPEEDUP`]) holds a number > 1, else [`SystemTime`].
+pub fn from_env() -> Arc<dyn Time> {
+    match std::env::var(ferry_spec::task::ENV_CLOCK_SPEEDUP)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        Some(f) if f.is_finite() && f > 1.0 => Arc::new(ScaledTime::new(f)),
+        _ => Arc::new(SystemTime),
     }
 }
 
@@ -101,5 +159,33 @@ impl Time for ManualTime {
             s.1.push(d);
         }
         tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sleep_until_sleeps_the_difference_and_not_into_the_past() {
+        let t0 = DateTime::parse_from_rfc3339("2026-03-08T06:59:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = ManualTime::new(t0);
+        clock.sleep_until(t0 + chrono::Duration::minutes(2)).await;
+        assert_eq!(clock.now(), t0 + chrono::Duration::minutes(2));
+        clock.sleep_until(t0).await;
+        assert_eq!(
+            clock.sleeps(),
+            vec![Duration::from_secs(120), Duration::ZERO]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scaled_time_sleeps_its_factor_faster() {
+        let clock = ScaledTime::new(60.0);
+        let real = tokio::time::Instant::now();
+        clock.sleep(Duration::from_secs(60)).await;
+        assert_eq!(real.elapsed(), Duration::from_secs(1));
     }
 }

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
-use ferry_local::executor::{
-    BatchJob, BatchRunner, Executor, Resources, StatesError, TaskContext, describe_job,
-};
+use ferry_local::executor::{BatchJob, BatchRunner, Executor, Resources, StatesError, TaskContext};
 use ferry_store::{Attr, Blobs, Condition, DirBlobs, SqliteTable, Table};
 use serde_json::{Value, json};
 
@@ -46,7 +44,7 @@ impl BatchRunner for WrapperLike {
             .await
             .unwrap();
         self.jobs.lock().unwrap().push(job.clone());
-        Ok(describe_job(&job, &id, "SUCCEEDED", &[]))
+        Ok(job.describe(&id, "SUCCEEDED", &[]))
     }
 }
 
@@ -125,7 +123,7 @@ async fn compiled_machines_run_locally() {
                 job.environment
             );
             assert_eq!(
-                job.parameters.get("metaflow.run_id").map(String::as_str),
+                job.parameter("metaflow.run_id").as_deref(),
                 Some("run-golden"),
                 "{}",
                 f.display()

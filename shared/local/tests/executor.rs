@@ -16,7 +16,6 @@ use chrono::{TimeZone, Utc};
 use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus};
 use ferry_local::executor::{
     BatchJob, BatchRunner, DefinitionError, Executor, Resources, StatesError, TaskContext,
-    describe_job,
 };
 use ferry_local::time::ManualTime;
 use ferry_store::{Blobs, DirBlobs};
@@ -71,14 +70,14 @@ impl BatchRunner for ScriptedBatch {
             .push((job.clone(), ctx.retry_count));
         let id = format!("job-{}", job.job_name);
         match self.mode {
-            Mode::Ok => Ok(describe_job(&job, &id, "SUCCEEDED", &[])),
+            Mode::Ok => Ok(job.describe(&id, "SUCCEEDED", &[])),
             Mode::ThrottledTimes(k) if i < k => Err(StatesError::new(
                 "Batch.AWSBatchException",
                 "Too Many Requests",
             )),
-            Mode::ThrottledTimes(_) => Ok(describe_job(&job, &id, "SUCCEEDED", &[])),
+            Mode::ThrottledTimes(_) => Ok(job.describe(&id, "SUCCEEDED", &[])),
             Mode::JobFails => Err(StatesError::task_failed(
-                describe_job(&job, &id, "FAILED", &[]).to_string(),
+                job.describe(&id, "FAILED", &[]).to_string(),
             )),
             Mode::Hang => {
                 let _guard = SetOnDrop(self.dropped.clone());
@@ -531,7 +530,7 @@ async fn map_respects_max_concurrency() {
             self.max.fetch_max(n, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(5)).await;
             self.now.fetch_sub(1, Ordering::SeqCst);
-            Ok(describe_job(&job, "j", "SUCCEEDED", &[]))
+            Ok(job.describe("j", "SUCCEEDED", &[]))
         }
     }
     let gauge = Arc::new(Gauge {

@@ -11,7 +11,6 @@ use ferry_compile::{CompileOptions, compile};
 use ferry_control::{DeploymentName, ExecutionName, ExecutionStatus as Status};
 use ferry_local::executor::{
     BatchJob, BatchRunner, ExecutionRecord, Executor, Resources, StatesError, TaskContext,
-    describe_job,
 };
 use ferry_spec::model::{ExitHook, FlowDecorators, FlowSpec, Step, StepDecorators, StepType};
 use ferry_spec::task::{BlobStoreRef, PackageRef, TableRef};
@@ -30,14 +29,14 @@ struct Jobs {
 #[async_trait]
 impl BatchRunner for Jobs {
     async fn run(&self, job: BatchJob, _ctx: &TaskContext) -> Result<Value, StatesError> {
-        let step = job.parameters.get("step_name").cloned().unwrap_or_default();
+        let step = job.parameter("step_name").unwrap_or_default();
         let id = {
             let mut ran = self.ran.lock().unwrap();
             ran.push(step.clone());
             format!("job-{}", ran.len())
         };
         if self.fail.contains(step.as_str()) {
-            let record = describe_job(&job, &id, "FAILED", &[]);
+            let record = job.describe(&id, "FAILED", &[]);
             return Err(StatesError::task_failed(record.to_string()));
         }
         let attrs = [(
@@ -54,7 +53,7 @@ impl BatchRunner for Jobs {
             .put(&format!("foreach/{id}.json"), b"[0,1]".to_vec())
             .await
             .unwrap();
-        Ok(describe_job(&job, &id, "SUCCEEDED", &[]))
+        Ok(job.describe(&id, "SUCCEEDED", &[]))
     }
 }
 

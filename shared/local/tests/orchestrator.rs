@@ -16,7 +16,8 @@ use ferry_deploy::{ScheduleSpec, Schedules};
 use ferry_local::executor::{Executor, Resources};
 use ferry_local::orchestrator::{LocalOrchestrator, STACK_STOPPED_ERROR};
 use ferry_local::runner::{ProcessRunner, RunnerConfig};
-use ferry_local::schedules::{LocalSchedules, ScaledClock};
+use ferry_local::schedules::LocalSchedules;
+use ferry_local::time::ScaledTime;
 use ferry_store::Table;
 use ferry_store::sqlite::SqliteTable;
 use tokio::sync::watch;
@@ -243,7 +244,7 @@ async fn a_per_minute_schedule_fires_at_least_twice_on_a_fast_clock() {
 
     let fired = Arc::new(Mutex::new(Vec::new()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let clock = Arc::new(ScaledClock::new(120.0)); // a virtual minute every half second
+    let clock = Arc::new(ScaledTime::new(120.0)); // a virtual minute every half second
     let seen = fired.clone();
     let orch: Arc<dyn Executions> = Arc::new(o.clone());
     let s2 = schedules.clone();

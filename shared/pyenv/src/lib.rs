@@ -31,8 +31,4 @@ pub use publish::publish_flow_envs;
 pub use request::{EnvRequest, StepEnv, step_environments};
 pub use resolve::Resolver;
 
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+pub use ferry_spec::digest::sha256_hex;

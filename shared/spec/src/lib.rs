@@ -9,6 +9,7 @@
 
 pub mod array_job;
 pub mod aws_cron;
+pub mod digest;
 pub mod export;
 pub mod graph;
 pub mod ids;

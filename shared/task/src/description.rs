@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 
 use ferry_spec::task::{BlobStoreRef, TASK_DESCRIPTION_VERSION, TaskDescription};
-use sha2::{Digest, Sha256};
 
 use crate::error::TaskError;
-use crate::retry::with_retries;
 use crate::stores;
+use crate::transient::with_retries;
 
 /// Where a task description lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,17 +63,7 @@ impl TaskUrl {
     }
 }
 
-/// Whether `s` is 64 lower-case hex digits.
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use ferry_spec::digest::{is_sha256_hex, sha256_hex};
 
 /// Fetch, verify (sha256 against the key) and parse a task description.
 pub async fn fetch(url: &TaskUrl) -> Result<TaskDescription, TaskError> {

@@ -11,7 +11,7 @@ use ferry_store::{Attr, Blobs, Condition, Table};
 use crate::command::Invocation;
 use crate::error::TaskError;
 use crate::inputs::parse_parent_member;
-use crate::retry::with_retries;
+use crate::transient::with_retries;
 
 /// Sort key of the foreach item.
 pub const SK_FOREACH: &str = "foreach";

@@ -31,14 +31,13 @@ pub mod fanout;
 pub mod heartbeat;
 pub mod inputs;
 pub mod logs;
-pub mod mflog;
 pub mod package;
 pub mod params;
 pub mod resume;
-pub mod retry;
 pub mod retry_wait;
 pub mod splits;
 pub mod stores;
+pub mod transient;
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -281,7 +280,7 @@ async fn run_with_logs(
             env.run_id(),
             parameters_task_id(&env.job_id)
         );
-        let done = retry::with_retries("checking the _parameters task", || {
+        let done = transient::with_retries("checking the _parameters task", || {
             ds_blobs.exists(&done_key)
         })
         .await

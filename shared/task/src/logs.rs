@@ -12,8 +12,8 @@ use std::time::Duration;
 use ferry_store::Blobs;
 
 use crate::error::TaskError;
-use crate::mflog::LineDecorator;
-use crate::retry::with_retries;
+use crate::transient::with_retries;
+use ferry_store::task_logs::mflog::LineDecorator;
 
 /// The output streams and the datastore key of a task's log are owned by the reader's module
 /// ([`ferry_store::task_logs`]), so the writer here and `ferry logs` agree on them.

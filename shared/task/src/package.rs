@@ -13,8 +13,8 @@ use ferry_store::Blobs;
 use crate::description::{is_sha256_hex, sha256_hex};
 use crate::error::TaskError;
 use crate::extract::unpack_tgz;
-use crate::retry::with_retries;
 use crate::stores;
+use crate::transient::with_retries;
 
 pub use ferry_spec::task::default_cache_dir;
 

@@ -28,7 +28,7 @@ use crate::description::sha256_hex;
 use crate::env::{TaskEnv, validate_id};
 use crate::error::TaskError;
 use crate::fanout::ATTR_TTL;
-use crate::retry::with_retries;
+use crate::transient::with_retries;
 
 /// Sort key of the run's resume item and of a cloned task's lineage item.
 pub const SK_RESUME: &str = "resume";

@@ -53,6 +53,7 @@
 //! (every compiler golden runs in `tests/compiled_goldens.rs`). The [`BatchRunner`] contract is
 //! on the trait.
 
+mod batch;
 mod cancel;
 mod choice;
 mod context;
@@ -61,6 +62,7 @@ mod error;
 mod history;
 mod intrinsics;
 pub mod jsonpath;
+mod map;
 mod model;
 mod resources;
 mod run;
@@ -75,6 +77,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use batch::{BatchJob, InvalidJob, MAX_ATTEMPTS};
 pub use cancel::{CancelSource, Cancellation};
 pub use choice::string_matches;
 pub use context::ExecInfo;
@@ -82,10 +85,7 @@ pub use error::{DefinitionError, StatesError, names};
 pub use history::{HistoryEvent, KEPT_EVENTS, MapRun};
 pub use intrinsics::Call as IntrinsicCall;
 pub use model::{Retrier, StateMachine};
-pub use resources::{
-    BatchJob, BatchRunner, BucketMount, Resources, TaskContext, TaskResources, describe_job,
-    integration,
-};
+pub use resources::{BatchRunner, BucketMount, Resources, TaskContext, TaskResources, integration};
 pub use run::{error_matches, retry_delay};
 
 use crate::time::{SystemTime, Time};

@@ -4,7 +4,7 @@
 //!
 //! | resource (`arn:<partition>:states:::…`) | local meaning |
 //! |---|---|
-//! | `batch:submitJob.sync` | [`BatchRunner::run`] with the resolved parameters as a [`BatchJob`] |
+//! | `batch:submitJob.sync` | [`BatchRunner::run`] with the resolved parameters as a [`BatchJob`] (`super::batch`) |
 //! | `dynamodb:getItem` / `putItem` / `updateItem` / `deleteItem` | a [`Table`] by `TableName` |
 //! | `s3:getObject` / `s3:putObject` / `s3:listObjectsV2` (also `aws-sdk:s3:*`) | a [`Blobs`] by `Bucket` |
 //!
@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_store::{Attr, Blobs, Table, TableError};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::Digest;
 
+use super::batch::BatchJob;
 use super::cancel::Cancellation;
 use super::ddb;
 use super::error::StatesError;
@@ -68,118 +69,14 @@ pub fn integration(resource: &str) -> Option<&str> {
     rest.strip_prefix("states:::")
 }
 
-/// A `batch:submitJob.sync` request, resolved from the Task's `Parameters` (AWS Batch
-/// `SubmitJob` in PascalCase, as Step Functions takes it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchJob {
-    /// `JobName`.
-    pub job_name: String,
-    /// `JobQueue`.
-    pub job_queue: String,
-    /// `JobDefinition`.
-    pub job_definition: String,
-    /// `Parameters` (string map; non-string values are JSON-encoded).
-    pub parameters: BTreeMap<String, String>,
-    /// `ContainerOverrides.Command`.
-    pub command: Vec<String>,
-    /// `ContainerOverrides.Environment` as `(Name, Value)` in order (non-string values JSON-encoded).
-    pub environment: Vec<(String, String)>,
-    /// `ContainerOverrides.ResourceRequirements` as `(Type, Value)`, e.g. `("VCPU", "1")`.
-    pub resource_requirements: Vec<(String, String)>,
-    /// `RetryStrategy.Attempts` (default 1): Batch-level attempts, each with
-    /// `AWS_BATCH_JOB_ATTEMPT` = 1, 2, ...
-    pub attempts: u32,
-    /// `Timeout.AttemptDurationSeconds`: per-attempt limit.
-    pub attempt_duration_seconds: Option<u64>,
-    /// The resolved parameters as given.
-    pub raw: Value,
-}
-
-fn stringify(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-impl BatchJob {
-    /// Read the resolved `Parameters` of a `batch:submitJob.sync` state.
-    pub fn from_parameters(p: &Value) -> Result<BatchJob, StatesError> {
-        let bad = |why: String| StatesError::new("Batch.ClientException", why);
-        let s = |k: &str| -> Result<String, StatesError> {
-            p.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(|| bad(format!("{k} is required (a string)")))
-        };
-        let co = p.get("ContainerOverrides").cloned().unwrap_or(json!({}));
-        let command = match co.get("Command") {
-            None => vec![],
-            Some(Value::Array(a)) => a.iter().map(stringify).collect(),
-            Some(_) => return Err(bad("ContainerOverrides.Command must be an array".into())),
-        };
-        let pairs = |k: &str, kn: &str, kv: &str| -> Result<Vec<(String, String)>, StatesError> {
-            match co.get(k) {
-                None => Ok(vec![]),
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|e| match (e.get(kn).and_then(Value::as_str), e.get(kv)) {
-                        (Some(n), Some(v)) => Ok((n.to_string(), stringify(v))),
-                        _ => Err(bad(format!(
-                            "ContainerOverrides.{k} entries need {kn} and {kv}"
-                        ))),
-                    })
-                    .collect(),
-                Some(_) => Err(bad(format!("ContainerOverrides.{k} must be an array"))),
-            }
-        };
-        let parameters = match p.get("Parameters") {
-            None => BTreeMap::new(),
-            Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), stringify(v))).collect(),
-            Some(_) => return Err(bad("Parameters must be an object".into())),
-        };
-        let attempts = p
-            .get("RetryStrategy")
-            .and_then(|r| r.get("Attempts"))
-            .map(|a| {
-                a.as_u64()
-                    .filter(|n| (1..=10).contains(n))
-                    .ok_or_else(|| bad("RetryStrategy.Attempts must be 1..10".into()))
-            })
-            .transpose()?
-            .unwrap_or(1) as u32;
-        let attempt_duration_seconds = p
-            .get("Timeout")
-            .and_then(|t| t.get("AttemptDurationSeconds"))
-            .map(|a| {
-                a.as_u64()
-                    .ok_or_else(|| bad("Timeout.AttemptDurationSeconds must be an integer".into()))
-            })
-            .transpose()?;
-        Ok(BatchJob {
-            job_name: s("JobName")?,
-            job_queue: s("JobQueue")?,
-            job_definition: s("JobDefinition")?,
-            parameters,
-            command,
-            environment: pairs("Environment", "Name", "Value")?,
-            resource_requirements: pairs("ResourceRequirements", "Type", "Value")?,
-            attempts,
-            attempt_duration_seconds,
-            raw: p.clone(),
-        })
-    }
-}
-
 /// Runs Batch jobs locally (implemented with task-wrapper processes by the embedded stack).
 ///
 /// Contract: run the job with Batch semantics (up to [`BatchJob::attempts`] attempts, each
-/// limited to `attempt_duration_seconds`; `AWS_BATCH_JOB_ID` stable across attempts,
-/// `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the `DescribeJobs` record of the finished job,
-/// at least `{"JobId", "JobName", "JobQueue", "Status": "SUCCEEDED", "Parameters": {...},
-/// "Attempts": [...]}` (the Parameters echoed back, since later states read them). When the
-/// last attempt fails, answer `Err(StatesError::task_failed(<that record as JSON text>))`
-/// (what Step Functions reports for `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
+/// limited to [`BatchJob::attempt_timeout`]; `AWS_BATCH_JOB_ID` stable across attempts,
+/// `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the `DescribeJobs` record of the finished job
+/// ([`BatchJob::describe`], status `SUCCEEDED`). When the last attempt fails, answer
+/// `Err(StatesError::task_failed(<that record as JSON text>))` (what Step Functions reports for
+/// `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
 #[async_trait]
 pub trait BatchRunner: Send + Sync + 'static {
     /// Run `job` to completion.
@@ -530,28 +427,6 @@ impl TaskResources for Resources {
     }
 }
 
-/// Convenience for Batch runners: a `DescribeJobs`-like record.
-pub fn describe_job(job: &BatchJob, job_id: &str, status: &str, attempts: &[Value]) -> Value {
-    let mut params = Map::new();
-    for (k, v) in &job.parameters {
-        params.insert(k.clone(), Value::String(v.clone()));
-    }
-    json!({
-        "JobId": job_id,
-        "JobName": job.job_name,
-        "JobQueue": job.job_queue,
-        "JobDefinition": job.job_definition,
-        "Status": status,
-        "Parameters": params,
-        "Attempts": attempts,
-        "RetryStrategy": {"Attempts": job.attempts},
-        "Container": {
-            "Command": job.command,
-            "Environment": job.environment.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,28 +446,5 @@ mod tests {
         assert!(r.supports("arn:aws:states:::dynamodb:putItem"));
         assert!(!r.supports("arn:aws:states:::lambda:invoke"));
         assert!(!r.supports("arn:aws:states:::batch:submitJob"));
-    }
-
-    #[test]
-    fn batch_job_from_parameters() {
-        let p = json!({
-            "JobName": "SFN-F--start--", "JobQueue": "q", "JobDefinition": "d",
-            "Parameters": {"metaflow.run_id": "sfn-x", "n": 3},
-            "ContainerOverrides": {"Command": ["task-wrapper", "run"],
-                "Environment": [{"Name": "A", "Value": "1"}, {"Name": "B", "Value": 2}],
-                "ResourceRequirements": [{"Type": "VCPU", "Value": "1"}]},
-            "RetryStrategy": {"Attempts": 3}, "Timeout": {"AttemptDurationSeconds": 60}
-        });
-        let j = BatchJob::from_parameters(&p).unwrap();
-        assert_eq!(j.parameters["n"], "3");
-        assert_eq!(
-            j.environment,
-            vec![("A".into(), "1".into()), ("B".into(), "2".into())]
-        );
-        assert_eq!(j.attempts, 3);
-        assert_eq!(j.attempt_duration_seconds, Some(60));
-        let d = describe_job(&j, "id-1", "SUCCEEDED", &[]);
-        assert_eq!(d["Parameters"]["metaflow.run_id"], "sfn-x");
-        assert!(BatchJob::from_parameters(&json!({"JobName": "x"})).is_err());
     }
 }

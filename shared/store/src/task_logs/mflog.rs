@@ -1,6 +1,7 @@
 //! Metaflow's structured log line format (`metaflow/mflog/mflog.py`):
 //! `[MFLOG|0|<UTC %Y-%m-%dT%H:%M:%S.%6f>Z|<source>|<line id>]<line>`. The client parses these
-//! lines to merge and print `Task.stdout`/`Task.stderr`.
+//! lines to merge and print `Task.stdout`/`Task.stderr`. The task wrapper decorates its step's
+//! output with [`LineDecorator`]; readers strip the prefixes with [`strip_mflog`].
 
 use chrono::{DateTime, Utc};
 
@@ -78,9 +79,36 @@ impl LineDecorator {
     }
 }
 
+/// Strip the `[MFLOG|0|<time>|<source>|<id>]` prefix of each line (lines without it are kept).
+pub fn strip_mflog(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line
+            .strip_prefix("[MFLOG|")
+            .and_then(|rest| {
+                // Four `|`-separated fields, then `]`.
+                let mut idx = 0;
+                for _ in 0..3 {
+                    idx += rest[idx..].find('|')? + 1;
+                }
+                let close = rest[idx..].find(']')?;
+                Some(&rest[idx + close + 1..])
+            })
+            .unwrap_or(line);
+        out.push_str(body);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mflog_prefixes_are_stripped() {
+        let text = "[MFLOG|0|2026-11-30T04:00:00.000000Z|task|abc]hello\n[MFLOG|0|2026-11-30T04:00:00.100000Z|task|abd]a]b|c\nplain\n";
+        assert_eq!(strip_mflog(text), "hello\na]b|c\nplain\n");
+    }
 
     #[test]
     fn decorates_lines_and_partials() {

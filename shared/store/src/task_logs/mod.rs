@@ -1,5 +1,8 @@
-//! Task logs in the Metaflow datastore: the key the task wrapper writes each attempt's output to,
-//! and the one reader of it, which `ferry logs` and the web UI both use.
+//! Task logs: the one owner of their contract. The key the task wrapper writes each attempt's
+//! output to in the Metaflow datastore, the mflog line format it decorates lines with and the
+//! reader strips ([`mflog`]), the path the embedded stack's process runner writes raw process
+//! output to ([`raw_log_path`]), and the one reader of both ([`TaskLogs`]), which `ferry logs`
+//! and the web UI use.
 //!
 //! Layout (Metaflow's `TaskDataStore`, below the datastore root, see [`crate::datastore`]):
 //! `<Flow>/<run>/<step>/<task>/<attempt>.task_<stdout|stderr>.log`, each line an mflog line
@@ -12,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::blobs::{BlobError, Blobs};
+
+pub mod mflog;
+
+pub use mflog::strip_mflog;
 
 /// Which output stream of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,27 +56,6 @@ pub fn log_key(task_prefix: &str, attempt: u32, stream: Stream) -> String {
     format!("{task_prefix}/{attempt}.task_{}.log", stream.name())
 }
 
-/// Strip the `[MFLOG|0|<time>|<source>|<id>]` prefix of each line (lines without it are kept).
-pub fn strip_mflog(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let body = line
-            .strip_prefix("[MFLOG|")
-            .and_then(|rest| {
-                // Four `|`-separated fields, then `]`.
-                let mut idx = 0;
-                for _ in 0..3 {
-                    idx += rest[idx..].find('|')? + 1;
-                }
-                let close = rest[idx..].find(']')?;
-                Some(&rest[idx + close + 1..])
-            })
-            .unwrap_or(line);
-        out.push_str(body);
-    }
-    out
-}
-
 /// The attempts with a log of `stream`, per task, from datastore keys below `step_prefix`
 /// (`<Flow>/<run>/<step>/`; ascending; tasks with keys but no such log map to an empty list).
 pub fn attempts_by_task(
@@ -96,6 +82,49 @@ pub fn attempts_by_task(
         .collect()
 }
 
+/// A path segment made safe for a file name: ASCII letters, digits, `-`, `_` and `.` are kept,
+/// other characters become `_`, at most 128 characters; an empty or all-dots segment is `_`.
+fn safe_segment(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        "_".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// The folder of a step's raw process logs: `<logs_dir>/<execution>/<step>` (each segment made
+/// safe for a file name; a job outside any execution files under `no-execution`).
+pub fn raw_log_dir(logs_dir: &Path, execution: Option<&str>, step: &str) -> PathBuf {
+    logs_dir
+        .join(safe_segment(execution.unwrap_or("no-execution")))
+        .join(safe_segment(step))
+}
+
+/// Where the embedded stack's process runner writes one attempt's raw output:
+/// `<logs_dir>/<execution>/<step>/<job id>.<job attempt>.<stream>` ([`raw_log_dir`]). The job id
+/// is the Metaflow task id; the job attempt is Batch's (1-based, `AWS_BATCH_JOB_ATTEMPT`).
+pub fn raw_log_path(
+    logs_dir: &Path,
+    execution: Option<&str>,
+    step: &str,
+    job_id: &str,
+    job_attempt: u32,
+    stream: Stream,
+) -> PathBuf {
+    raw_log_dir(logs_dir, execution, step).join(format!("{job_id}.{job_attempt}.{}", stream.name()))
+}
+
 /// The raw process output the embedded stack captured for a task, `(attempt, file)` ascending:
 /// `<logs_dir>/<execution>/<step>/<task>.<job attempt>.<stream>` (`run` is `sfn-<execution>`; the
 /// stack files them by execution name: the run id's, or the run segment as given when it is no
@@ -111,7 +140,7 @@ pub fn raw_logs(
     let execution = ferry_spec::RunId::parse(run)
         .map(|r| r.execution_name().to_string())
         .unwrap_or_else(|_| run.to_string());
-    let dir = logs_dir.join(execution).join(step);
+    let dir = raw_log_dir(logs_dir, Some(&execution), step);
     let (head, tail) = (format!("{task}."), format!(".{}", stream.name()));
     let mut files: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -307,12 +336,6 @@ impl TaskLogs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mflog_prefixes_are_stripped() {
-        let text = "[MFLOG|0|2026-11-30T04:00:00.000000Z|task|abc]hello\n[MFLOG|0|2026-11-30T04:00:00.100000Z|task|abd]a]b|c\nplain\n";
-        assert_eq!(strip_mflog(text), "hello\na]b|c\nplain\n");
-    }
 
     #[test]
     fn attempts_are_collected_per_task_and_stream() {

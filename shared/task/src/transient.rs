@@ -1,4 +1,6 @@
-//! Retrying transient store errors with exponential backoff.
+//! Retrying transient store errors (throttling, timeouts, lost connections) with exponential
+//! backoff, inside one task attempt. Not the retry of a task: that is `@retry`, compiled to the
+//! Batch job's `RetryStrategy` and the state's `Retry` (see `docs/architecture.md`).
 
 use std::future::Future;
 use std::time::Duration;

@@ -123,7 +123,7 @@ async fn stack() -> Stack {
 impl Stack {
     async fn context(&self) -> DeployContext {
         let env = self.env.clone();
-        crate::wiring::context_from(move |k| env.get(k).cloned())
+        deploy::wiring::context_from(move |k| env.get(k).cloned())
             .await
             .unwrap()
     }
@@ -221,7 +221,7 @@ impl Stack {
         let (id, key) = self.put_request(user, spec, action).await;
         let event = self.event(&key, 100);
         let ctx = self.context().await;
-        let summary = crate::handler::handle_event(&ctx, "ferry/", &event)
+        let summary = deploy::handler::handle_event(&ctx, "ferry/", &event)
             .await
             .unwrap();
         assert_eq!(
@@ -553,7 +553,7 @@ async fn notification_secrets_live_in_ssm_and_leave_with_the_deployment() {
             options,
         )
         .await;
-    crate::handler::handle_event(&ctx, "ferry/", &stack.event(&key, 100))
+    deploy::handler::handle_event(&ctx, "ferry/", &stack.event(&key, 100))
         .await
         .unwrap();
     let result = DeployResult::from_json(

@@ -125,7 +125,15 @@ async fn stack() -> Stack {
          sf = boto3.client('stepfunctions', endpoint_url=url)\n\
          for name in args[4:6]:\n\
          \x20   sf.create_state_machine(name=name, definition=args[6], roleArn='arn:aws:iam::123456789012:role/ferry-sfn')",
-        &[&bucket, &deployments, &state, &metadata, &report, &after, pass],
+        &[
+            &bucket,
+            &deployments,
+            &state,
+            &metadata,
+            &report,
+            &after,
+            pass,
+        ],
     );
 
     // The webhook receiver.

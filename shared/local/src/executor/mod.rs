@@ -64,6 +64,7 @@ mod intrinsics;
 pub mod jsonpath;
 mod map;
 mod model;
+mod parse;
 mod resources;
 mod run;
 mod template;

@@ -258,13 +258,9 @@ impl Dispatcher {
             };
             if let (Some(start), Some(record)) = (start, record) {
                 out.execution_name = Some(start.execution_name.clone());
-                match self.start_run(executions, record, start).await {
-                    // A duplicate's start only completes a start a crash interrupted: Step
-                    // Functions answers a repeated name with the running execution itself, so
-                    // "started" is reported for new decisions only.
-                    Ok(started) => {
-                        out.started = started && matches!(d.outcome, Outcome::Start { .. })
-                    }
+                let duplicate = matches!(d.outcome, Outcome::Duplicate { .. });
+                match self.start_run(executions, record, start, duplicate).await {
+                    Ok(started) => out.started = started,
                     Err(e) if e.is_transient() => return Err(e.into_delivery_error(start)),
                     Err(e) => out.start_error = Some(e.to_string()),
                 }
@@ -282,14 +278,29 @@ impl Dispatcher {
 
     /// Start `start` on `record`'s state machine: `Ok(true)` when it started now, `Ok(false)`
     /// when an execution of its name exists already.
+    ///
+    /// A `duplicate` delivery's start only completes a start a crash or a missing state machine
+    /// interrupted, so it first looks the execution up: Step Functions answers a repeated
+    /// `StartExecution` of a running execution with that execution, not an error, and only the
+    /// lookup tells "started now" from "started by the first delivery".
     async fn start_run(
         &self,
         executions: &dyn Executions,
         record: &DeploymentRecord,
         start: &StartDecision,
+        duplicate: bool,
     ) -> Result<bool, StartError> {
         let name = ExecutionName::parse(&start.execution_name)
             .map_err(|e| StartError::Control(ControlError::Invalid(e.to_string())))?;
+        if duplicate
+            && executions
+                .describe(&record.state_machine.name, &name)
+                .await
+                .map_err(StartError::Control)?
+                .is_some()
+        {
+            return Ok(false);
+        }
         let input = match &self.blobs {
             Some(blobs) => offload_long_parameters(blobs.as_ref(), start.input.clone())
                 .await

@@ -270,7 +270,7 @@ def test_terminate_stops_the_run_and_all_its_processes(stack, tmp_path):
     again = stack.ferry("terminate", run_id, check=False)
     assert again.returncode == 1 and "is not running" in again.stdout
     bad = stack.ferry("terminate", "not-a-run", check=False)
-    assert bad.returncode == 1 and "begin with 'sfn-'" in bad.stderr
+    assert bad.returncode == 2 and "begin with 'sfn-'" in bad.stderr  # a usage mistake
 
 
 def test_a_second_stack_on_the_same_home_is_refused(stack):

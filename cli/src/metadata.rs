@@ -95,26 +95,8 @@ impl MetadataClient {
 #[async_trait]
 impl RunMetadata for MetadataClient {
     async fn run_metadata(&self, flow: &str, run_id: &str) -> Result<Vec<MetadataRow>, String> {
-        let url = format!("{}/flows/{flow}/runs/{run_id}/metadata", self.base);
-        let mut req = self.http.get(&url);
-        if let Some(k) = &self.api_key {
-            req = req.header("x-api-key", k);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("the metadata service at {} does not answer: {e}", self.base))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("reading {url}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "{url} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("decoding {url}: {e}"))
+        let path = format!("/flows/{flow}/runs/{run_id}/metadata");
+        let rows = self.get_json(&path).await.map_err(|e| format!("{e:#}"))?;
+        serde_json::from_value(rows).map_err(|e| format!("decoding {}{path}: {e}", self.base))
     }
 }

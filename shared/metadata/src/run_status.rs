@@ -70,15 +70,10 @@ pub fn run_status(
 /// record, `DeploymentStore::get(state machine)`; from what its start recorded once the record
 /// is gone). Executions of state machines without a deployment record are ignored.
 ///
-/// Wiring: the embedded stack adds it to its `Listeners` (`ferry_local::stack`). On AWS, the
-/// Lambda receiving Step Functions' "Execution Status Change" events builds it from the
-/// metadata service's DynamoDB table and the deployments table:
-///
-/// ```text
-/// let metadata: Arc<dyn Table> = Arc::new(DynamoTable::new(client.clone(), &metadata_table));
-/// let deployments = DeploymentStore::new(Arc::new(DynamoTable::new(client, &deployments_table)));
-/// let listeners = Listeners::new().with(Arc::new(RunStatusListener::new(metadata, deployments)));
-/// ```
+/// Wiring: the embedded stack adds it to its `Listeners` (`ferry_local::stack`); on AWS the
+/// events Lambda, which receives Step Functions' "Execution Status Change" events, builds it
+/// over the metadata service's DynamoDB table and the deployments table
+/// (`functions/events/src/wiring.rs`, `listeners`).
 ///
 /// It writes to the metadata table only (items `F#<flow>`/`RX#<run id>` and
 /// `XF#<state machine>`/`<execution>`, `crate::layout`); a failure is the hook's to log.

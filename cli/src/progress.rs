@@ -144,14 +144,6 @@ pub async fn of_run(
         };
         let summary = &detail["steps"][step];
         let count = |k: &str| summary[k].as_u64().unwrap_or(0);
-        let step_jobs = jobs.map(|js| js.iter().filter(|j| j.step == step).collect::<Vec<_>>());
-        let (running, waiting) = match &step_jobs {
-            Some(js) => (
-                js.iter().filter(|j| j.started_at.is_some()).count() as u64,
-                js.iter().filter(|j| j.started_at.is_none()).count() as u64,
-            ),
-            None => (count("running"), 0),
-        };
         let total = if n["inside_foreach"].as_bool() != Some(true) {
             Some(1)
         } else {
@@ -166,17 +158,49 @@ pub async fn of_run(
                 None => None,
             }
         };
+        let (done, failed) = (count("succeeded"), count("failed"));
+        let (running, waiting) = match jobs {
+            Some(js) => job_counts(js.iter().filter(|j| j.step == step), done, failed, total),
+            None => (count("running"), 0),
+        };
         out.push(StepProgress {
             step: step.to_string(),
             status: summary["status"].as_str().unwrap_or("pending").to_string(),
-            done: count("succeeded"),
-            failed: count("failed"),
+            done,
+            failed,
             running,
             waiting,
             total,
         });
     }
     Ok(out)
+}
+
+/// `(running, waiting)` of a step from the executor's jobs of that step (`jobs`): a job waits
+/// until a worker starts it. A job outlives its task by the wrapper's last writes and the
+/// process exit, so a started job counts as running only while the step has a task left to
+/// end: with `total` known, at most `total - done - failed` jobs are unfinished tasks, and the
+/// waiting ones come first (they have no task to have ended).
+fn job_counts<'a>(
+    jobs: impl Iterator<Item = &'a RunningJob>,
+    done: u64,
+    failed: u64,
+    total: Option<u64>,
+) -> (u64, u64) {
+    let (mut running, mut waiting) = (0u64, 0u64);
+    for j in jobs {
+        if j.started_at.is_some() {
+            running += 1;
+        } else {
+            waiting += 1;
+        }
+    }
+    if let Some(t) = total {
+        let unfinished = t.saturating_sub(done + failed);
+        waiting = waiting.min(unfinished);
+        running = running.min(unfinished - waiting);
+    }
+    (running, waiting)
 }
 
 /// The foreach step whose body holds `step` (walking back along the graph's edges), when that
@@ -275,6 +299,36 @@ mod tests {
         assert_eq!(totals(&steps), None);
         assert_eq!(totals(&steps[..3]), Some((38, 1002)));
         assert_eq!(summary(&[]), "no task yet");
+    }
+
+    fn job(step: &str, started: bool) -> RunningJob {
+        RunningJob {
+            job_id: format!("{step}-job"),
+            step: step.into(),
+            attempt: u32::from(started),
+            submitted_at: chrono::Utc::now(),
+            started_at: started.then(chrono::Utc::now),
+        }
+    }
+
+    #[test]
+    fn jobs_whose_tasks_ended_do_not_count_as_running() {
+        // A foreach of 3: two tasks succeeded and one failed while their three jobs are still
+        // registered (the wrappers' last writes, the process exits). Seen as
+        // `explode 2/3 (1 failed, 3 running)` before.
+        let jobs = [
+            job("explode", true),
+            job("explode", true),
+            job("explode", true),
+        ];
+        assert_eq!(job_counts(jobs.iter(), 2, 1, Some(3)), (0, 0));
+        // One task left to end: one job runs it, whichever of the three it is.
+        assert_eq!(job_counts(jobs.iter(), 2, 0, Some(3)), (1, 0));
+        // Waiting jobs have no task yet: they stay, the running ones shrink first.
+        let mixed = [job("b", true), job("b", true), job("b", false)];
+        assert_eq!(job_counts(mixed.iter(), 4, 0, Some(6)), (1, 1));
+        // Unknown total (a nested foreach): the executor's view as it is.
+        assert_eq!(job_counts(mixed.iter(), 4, 0, None), (2, 1));
     }
 
     #[test]

@@ -171,6 +171,20 @@ def test_a_run_failed_at_train_resumes_at_train_cloning_everything_before(stack,
     assert "second-try" in tags, tags
 
 
+def test_a_resume_that_fails_again_says_where_and_exits_1(stack):
+    origin = failed_at_train(stack)
+    set_flag(stack, "fail-train")
+    try:
+        p, _ = resume(stack, origin, "--wait", check=False)
+    finally:
+        set_flag(stack, "fail-train", False)
+    assert p.returncode == 1, p
+    assert "ended FAILED." in p.stdout, p.stdout
+    assert "Failed step: train" in p.stdout, p.stdout
+    assert "--stderr" in p.stdout, "the ferry logs command to read the error: " + p.stdout
+    take_ran(stack)
+
+
 def test_refusals_say_why_and_what_to_do(stack, namespace, tmp_path):
     origin = failed_at_train(stack)
 

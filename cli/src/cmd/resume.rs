@@ -12,10 +12,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use ferry_control::{ControlError, Execution, ExecutionStatus, Executions, RunId};
+use ferry_control::{ControlError, Execution, ExecutionStatus, RunId};
 use ferry_deploy::DeploymentRecord;
 use ferry_deploy::resume::{
     ResumeError, ResumePlan, ResumeRequest, StepGraph, origin_tasks, plan_resume,
@@ -212,14 +211,19 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
     });
     let mut code = ExitCode::SUCCESS;
     if args.wait {
-        let ended = wait_for_end(executions, &started).await?;
-        result["status"] = json!(ended.status);
+        // The same wait as `ferry trigger --wait`: progress on stderr, and a failure explained.
+        let report = crate::run_wait::wait_with_progress(ctx, &control, started).await?;
+        let status = report.execution.status;
+        result["status"] = json!(status);
         if !ctx.json {
-            println!("Run {new_run} ended {}.", ended.status);
+            println!("Run {new_run} ended {status}.");
         }
-        if ended.status != ExecutionStatus::Succeeded {
-            if !ctx.json {
-                println!("`ferry status {new_run}` shows where it failed.");
+        if status != ExecutionStatus::Succeeded {
+            report.print_warnings();
+            if ctx.json {
+                result["failure"] = report.json();
+            } else {
+                report.failure_lines().iter().for_each(|l| println!("{l}"));
             }
             code = ExitCode::from(1);
         }
@@ -393,17 +397,4 @@ async fn origin_parameters(
     String::from_utf8(bytes)
         .map(Some)
         .context("the origin's parameters blob is not UTF-8")
-}
-
-/// Wait for the execution to end (a long wait, asked again until it has).
-async fn wait_for_end(executions: &dyn Executions, e: &Execution) -> anyhow::Result<Execution> {
-    loop {
-        let now = executions
-            .wait(&e.state_machine, &e.name, Duration::from_secs(3600))
-            .await
-            .map_err(failure)?;
-        if now.status.is_terminal() {
-            return Ok(now);
-        }
-    }
 }

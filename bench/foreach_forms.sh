@@ -46,7 +46,7 @@ for _ in $(seq 1 200); do [ -f "$FERRY_HOME/stack.json" ] && break; sleep 0.1; d
 
 measure() {
   local mode=$1
-  "$bin/ferry" deploy "$flow" --foreach-mode "$mode" >/dev/null
+  "$bin/ferry" deploy "$flow" --foreach-mode "$mode" >/dev/null 2>&1
   local l0 t0 c0 run status t1 c1
   l0=$(load); t0=$(now); c0=$(cpu_of "$up_pid")
   "$bin/ferry" trigger "$flow" --width "$width" --run-id-file "$work/run" >/dev/null

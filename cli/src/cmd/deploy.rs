@@ -94,9 +94,9 @@ pub struct DeployArgs {
     /// How each foreach body runs: `map` (the default: a Step Functions Map of one Batch job
     /// per item), `array` (AWS Batch array jobs wherever the body is a chain of plain steps:
     /// one SubmitJob per 10,000 items and body step instead of one per item; Map for the
-    /// rest; AWS only) or `auto` (the compiler chooses: array where the body allows it on
-    /// AWS, Map on the embedded stack). The output names each foreach's form; `ferry plan`
-    /// compares them. Example: `--foreach-mode array`.
+    /// rest) or `auto` (the compiler chooses: array wherever the body allows it). Both forms
+    /// run on AWS and on the embedded stack alike. The output names each foreach's form;
+    /// `ferry plan` compares them. Example: `--foreach-mode array`.
     #[arg(long, value_name = "MODE", default_value = "map",
           value_parser = crate::cmd::plan::foreach_mode_parser())]
     pub foreach_mode: ferry_compile::ForeachMode,

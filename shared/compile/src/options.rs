@@ -42,7 +42,7 @@ pub enum MapMode {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ForeachMode {
-    /// Every foreach is a `Map` of one `SubmitJob` per item (the embedded stack's only form).
+    /// Every foreach is a `Map` of one `SubmitJob` per item (the default).
     #[default]
     Map,
     /// Array jobs wherever the body allows ([`crate::asl::array_form_allowed`]), `Map` for the

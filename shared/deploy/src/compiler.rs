@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ferry_compile::naming::DeploymentNames;
-use ferry_compile::{CompileOptions, ForeachMode, JobDefinitionSpec, compile};
+use ferry_compile::{CompileOptions, JobDefinitionSpec, compile};
 use ferry_spec::task::{PackageRef, ProjectOptions};
 use ferry_spec::{FlowGraph, FlowSpec};
 
@@ -60,11 +60,8 @@ pub fn options_for(
         sha256: package.sha256.clone(),
     };
     opts.max_workers = o.max_workers.unwrap_or(crate::DEFAULT_MAX_WORKERS);
-    opts.foreach_mode = match o.foreach_mode {
-        // The embedded stack (the target with a machine) runs foreaches as Maps only.
-        ForeachMode::Auto if env.machine.is_some() => ForeachMode::Map,
-        mode => mode,
-    };
+    // The embedded stack runs both forms, so every mode means the same on every target.
+    opts.foreach_mode = o.foreach_mode;
     opts.workflow_timeout_seconds = o.workflow_timeout;
     opts.tags = o.tags.clone();
     opts.namespace = o.namespace.clone();
@@ -89,16 +86,6 @@ pub fn compile_deployment(
     token: &str,
 ) -> Result<CompiledDeployment, Vec<String>> {
     let opts = options_for(env, names, request, package, token);
-    if env.machine.is_some() && opts.foreach_mode == ForeachMode::Array {
-        return Err(vec![
-            "The Ferry embedded stack runs a foreach as a Map only: it cannot run Batch array \
-             jobs (--foreach-mode array) yet."
-                .to_string(),
-            "    Deploy here with --foreach-mode map (the default) or auto; use \
-             --foreach-mode array when deploying to AWS."
-                .to_string(),
-        ]);
-    }
     let compiled = compile(spec, graph, &opts).map_err(|e| {
         vec![
             format!("The flow {} cannot be compiled:", spec.flow),

@@ -13,9 +13,12 @@ impl BatchRunner for ProcessRunner {
     /// terminates it. A failed job is `States.TaskFailed` with the DescribeJobs record as cause.
     async fn run(&self, job: BatchJob, ctx: &TaskContext) -> Result<Value, StatesError> {
         tokio::select! {
-            r = self.run_job(&job) => r.map_err(|f| StatesError::task_failed(f.description.to_string())),
+            // The stop first: a job waiting for a worker slot must not start once its execution
+            // stopped, even when the slot and the stop arrive together.
+            biased;
             // Dropping the job future SIGTERMs (then SIGKILLs) its process group.
             _ = ctx.cancel.cancelled() => Err(StatesError::new(crate::executor::names::ABORTED, "Execution stopped")),
+            r = self.run_job(&job) => r.map_err(|f| StatesError::task_failed(f.description.to_string())),
         }
     }
 }

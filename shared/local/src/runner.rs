@@ -5,7 +5,8 @@
 //!   resolves to `$FERRY_TASK_WRAPPER`, else the `task-wrapper` next to the running executable,
 //!   else `task-wrapper` on `PATH`.
 //! - environment = the runner's own environment, then `ContainerOverrides.Environment`, then
-//!   `AWS_BATCH_JOB_ID` (a fresh UUID per job, stable across attempts) and
+//!   `AWS_BATCH_JOB_ID` (the job's [`BatchJob::job_id`] — an array child's `<array id>:<index>`
+//!   — else a fresh UUID; stable across attempts) and
 //!   `AWS_BATCH_JOB_ATTEMPT` (1-based), as Batch sets them.
 //! - `RetryStrategy.Attempts` (1..=10, default 1) attempts with the same job id;
 //!   `Timeout.AttemptDurationSeconds` kills an attempt that runs longer (and counts as a failure).
@@ -13,7 +14,9 @@
 //! - each process is the leader of its own process group; terminating a job (dropping its future,
 //!   [`ProcessRunner::terminate_execution`] or [`ProcessRunner::terminate_all`]) sends SIGTERM to
 //!   the group, then SIGKILL after a grace period.
-//! - stdout/stderr go to `<log_dir>/<execution>/<step>/<job id>.<attempt>.{stdout,stderr}`.
+//! - stdout/stderr go to `<log_dir>/<execution>/<step>/<task id>.<attempt>.{stdout,stderr}`, the
+//!   task id being the job id with an array child's `:<index>` made `-<index>`
+//!   ([`ferry_spec::array_job::task_id_of_job`]); the live view lists jobs by task id too.
 //! - memory: each attempt is held to the job's `ResourceRequirements` `MEMORY` (MiB; else
 //!   [`RunnerConfig::default_memory_mib`], the job definition's) as [`RunnerConfig::memory_limits`]
 //!   says ([`crate::memory`]); an attempt that ran out of it ends with status reason
@@ -285,16 +288,21 @@ impl ProcessRunner {
 
     /// [`ProcessRunner::run`] for an already parsed job.
     pub async fn run_job(&self, spec: &BatchJob) -> Result<Value, JobFailed> {
-        let job_id = uuid::Uuid::new_v4().to_string();
+        // Batch's id (`AWS_BATCH_JOB_ID`); logs and the live view use the task id made of it.
+        let job_id = spec
+            .job_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let task_id = ferry_spec::array_job::task_id_of_job(&job_id);
         let (stop_tx, stop_rx) = watch::channel(None);
         if let Ok(mut live) = self.live.lock() {
             live.insert(
-                job_id.clone(),
+                task_id.clone(),
                 Live {
                     execution: spec.execution(),
                     stop: stop_tx,
                     job: LiveJob {
-                        job_id: job_id.clone(),
+                        job_id: task_id.clone(),
                         step: spec.step(),
                         attempt: 0,
                         submitted_at: chrono::Utc::now(),
@@ -311,7 +319,7 @@ impl ProcessRunner {
                 }
             }
         }
-        let _unregister = Unregister(self, job_id.clone());
+        let _unregister = Unregister(self, task_id.clone());
 
         let created = now_ms();
         let mut attempts_out = Vec::new();
@@ -336,7 +344,7 @@ impl ProcessRunner {
             };
             let started = now_ms();
             started_first.get_or_insert(started);
-            self.mark_started(&job_id, attempt);
+            self.mark_started(&task_id, attempt);
             let (end, log_stream) = self
                 .run_attempt(spec, &job_id, attempt, stop_rx.clone())
                 .await;
@@ -461,10 +469,11 @@ impl ProcessRunner {
         attempt: u32,
         stop: watch::Receiver<Option<String>>,
     ) -> (AttemptEnd, String) {
+        let task_id = ferry_spec::array_job::task_id_of_job(job_id);
         let (out_path, err_path) =
-            self.log_paths(spec.execution().as_deref(), &spec.step(), job_id, attempt);
+            self.log_paths(spec.execution().as_deref(), &spec.step(), &task_id, attempt);
         let log_stream = out_path.display().to_string();
-        let work = self.cfg.work_dir.join(format!("{job_id}.{attempt}"));
+        let work = self.cfg.work_dir.join(format!("{task_id}.{attempt}"));
         let prepared = (|| -> std::io::Result<(std::fs::File, std::fs::File)> {
             if let Some(dir) = out_path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -487,7 +496,7 @@ impl ProcessRunner {
         let memory = match self
             .cfg
             .memory_limits
-            .for_attempt(&format!("{job_id}.{attempt}"), self.memory_of(spec))
+            .for_attempt(&format!("{task_id}.{attempt}"), self.memory_of(spec))
         {
             Ok(m) => m,
             Err(e) => {

@@ -1,7 +1,7 @@
 //! Every state machine in the compiler's golden files (`shared/compile/tests/golden/*.json`)
 //! validates on the local executor and runs to SUCCEEDED, with a Batch stand-in that has the
-//! task wrapper's side effects a foreach needs (the cardinality item in the state table and the
-//! `foreach/<job id>.json` blob) and checks that every job receives the run id.
+//! task wrapper's side effects a foreach needs (the cardinality and, for the array form, the chunk
+//! list in the state table, and the `foreach/<job id>.json` blob) and checks that every job receives the run id.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,10 +26,18 @@ impl BatchRunner for WrapperLike {
     async fn run(&self, job: BatchJob, _ctx: &TaskContext) -> Result<Value, StatesError> {
         let id = format!("job-{}", self.n.fetch_add(1, Ordering::SeqCst));
         let indexes: Vec<String> = (0..FANOUT).map(|i| i.to_string()).collect();
-        let attrs = [(
-            "for_each_cardinality".to_string(),
-            Attr::Ns(indexes.clone()),
-        )]
+        let chunks =
+            serde_json::to_string(&ferry_spec::array_job::array_chunks(FANOUT as u64)).unwrap();
+        let attrs = [
+            (
+                "for_each_cardinality".to_string(),
+                Attr::Ns(indexes.clone()),
+            ),
+            (
+                ferry_spec::array_job::ATTR_CHUNKS.to_string(),
+                Attr::S(chunks),
+            ),
+        ]
         .into_iter()
         .collect();
         self.table
@@ -80,14 +88,6 @@ async fn compiled_machines_run_locally() {
             .with_bucket("ferry-local-blobs", blobs.clone(), "")
             .with_default_bucket(blobs, "ferry/");
         let exec = Executor::new(Arc::new(resources));
-        // The array form of a foreach (Batch array jobs, issue 16) is not run by the local
-        // executor yet (the embedded stack refuses `ferry deploy --foreach-mode array`); those
-        // goldens are checked by asl-validator, the limits checker and moto instead.
-        if f.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("array_"))
-        {
-            continue;
-        }
         let machine = exec
             .validate(&definition)
             .unwrap_or_else(|e| panic!("{}: {e}", f.display()));

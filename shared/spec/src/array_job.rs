@@ -78,6 +78,15 @@ pub fn array_child_task_id(array_job_id: &str, index: u64) -> String {
     format!("{array_job_id}-{index}")
 }
 
+/// The Metaflow task id of Batch job `job_id`: an array child's `<array job id>:<index>` becomes
+/// [`array_child_task_id`]; any other job id is the task id as it is.
+pub fn task_id_of_job(job_id: &str) -> String {
+    match job_id.rsplit_once(':') {
+        Some((array, index)) if index.parse::<u64>().is_ok() => format!("{array}-{index}"),
+        _ => job_id.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +113,13 @@ mod tests {
         assert_eq!((one[0].size, one[0].count.as_str()), (2, "1"));
         let split: Vec<u64> = array_chunks(25_000).iter().map(|c| c.size).collect();
         assert_eq!(split, vec![8_334, 8_333, 8_333]);
+    }
+
+    #[test]
+    fn task_ids_of_jobs() {
+        assert_eq!(task_id_of_job("abc:7"), array_child_task_id("abc", 7));
+        assert_eq!(task_id_of_job("abc"), "abc");
+        assert_eq!(task_id_of_job("a:b"), "a:b");
     }
 
     #[test]

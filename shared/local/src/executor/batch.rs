@@ -1,4 +1,4 @@
-//! The Batch job of a `batch:submitJob.sync` Task state, from the state's resolved `Parameters`
+//! The Batch job of a `batch:submitJob(.sync)` Task state, from the state's resolved `Parameters`
 //! (AWS Batch `SubmitJob` in PascalCase, as Step Functions takes it) to the `DescribeJobs`
 //! record Step Functions hands back: [`BatchJob`] is parsed once here and is what every
 //! [`super::BatchRunner`] (the embedded stack's process runner, test stand-ins) receives.
@@ -15,15 +15,37 @@
 //! | `ContainerOverrides.ResourceRequirements` | array of `{Type, Value}`, `Value` a string or number; `MEMORY` a positive number of MiB |
 //! | `RetryStrategy.Attempts` | 1..=10 ([`MAX_ATTEMPTS`]), default 1 |
 //! | `Timeout.AttemptDurationSeconds` | a whole number of seconds; 0 means no limit |
+//! | `ArrayProperties.Size` | absent (a single job) or 2..=10,000 ([`MIN_ARRAY_SIZE`]..=[`MAX_ARRAY_SIZE`]): an array job of that many children |
+//! | `DependsOn` | at most 20 ([`MAX_DEPENDENCIES`]) `{JobId, Type}`; `Type` absent (wait for the whole job) or `N_TO_N` (child `i` waits for child `i`; both array jobs); `SEQUENTIAL` is refused |
+//!
+//! The limits are the AWS Batch `SubmitJob` API reference's
+//! (<https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html>: `arrayProperties`
+//! "between 2 and 10,000", `dependsOn` "up to 20 jobs"; array jobs and `N_TO_N`:
+//! <https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html>,
+//! <https://docs.aws.amazon.com/batch/latest/userguide/job_dependencies.html>).
 
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use super::error::StatesError;
+pub use ferry_spec::array_job::{MAX_ARRAY_SIZE, MIN_ARRAY_SIZE};
 
 /// Largest `RetryStrategy.Attempts` AWS Batch accepts.
 pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Most `DependsOn` entries one `SubmitJob` may carry (AWS Batch: "up to 20 jobs").
+pub const MAX_DEPENDENCIES: usize = 20;
+
+/// One `DependsOn` entry of a `SubmitJob` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDependency {
+    /// The job waited for (`JobId`).
+    pub job_id: String,
+    /// `Type: N_TO_N`: child `i` of this array job waits for child `i` of that one; otherwise
+    /// the job (every child) waits for the whole of that job.
+    pub n_to_n: bool,
+}
 
 /// A `SubmitJob` request that breaks a rule of the table in the module docs; the message says
 /// which field and what it must be. Step Functions reports it as `Batch.ClientException`.
@@ -60,6 +82,14 @@ pub struct BatchJob {
     pub attempts: u32,
     /// `Timeout.AttemptDurationSeconds`: the per-attempt limit as given (0: none).
     pub attempt_duration_seconds: Option<u64>,
+    /// `ArrayProperties.Size` (2..=10,000): an array job of that many children; `None` for a
+    /// single job.
+    pub array_size: Option<u64>,
+    /// `DependsOn`, in order.
+    pub depends_on: Vec<JobDependency>,
+    /// The id Batch gave the job when it was submitted without waiting, or an array child's
+    /// `<array job id>:<index>`; `None`: the [`super::BatchRunner`] picks one.
+    pub job_id: Option<String>,
 }
 
 fn stringify(v: &Value) -> String {
@@ -119,6 +149,21 @@ impl BatchJob {
                     .ok_or_else(|| bad("Timeout.AttemptDurationSeconds must be an integer"))
             })
             .transpose()?;
+        let array_size = match obj.get("ArrayProperties") {
+            None => None,
+            Some(a) => Some(
+                a.get("Size")
+                    .and_then(Value::as_u64)
+                    .filter(|n| (MIN_ARRAY_SIZE..=MAX_ARRAY_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        InvalidJob(format!(
+                            "ArrayProperties.Size must be an integer from {MIN_ARRAY_SIZE} to \
+                             {MAX_ARRAY_SIZE}, got {}",
+                            a.get("Size").map_or("nothing".into(), Value::to_string)
+                        ))
+                    })?,
+            ),
+        };
         Ok(BatchJob {
             job_name: s("JobName")?,
             job_queue: s("JobQueue")?,
@@ -129,7 +174,25 @@ impl BatchJob {
             resource_requirements: resource_requirements(overrides.get("ResourceRequirements"))?,
             attempts,
             attempt_duration_seconds,
+            depends_on: depends_on(obj.get("DependsOn"), array_size.is_some())?,
+            array_size,
+            job_id: None,
         })
+    }
+
+    /// Child `index` of this array job: the same request as a single job with id
+    /// `<array_job_id>:<index>` and `AWS_BATCH_JOB_ARRAY_INDEX` = `index` last in its
+    /// environment, as Batch starts each child.
+    pub fn array_child(&self, array_job_id: &str, index: u64) -> BatchJob {
+        let mut child = self.clone();
+        child.array_size = None;
+        child.depends_on = Vec::new();
+        child.job_id = Some(format!("{array_job_id}:{index}"));
+        child.environment.push((
+            ferry_spec::array_job::ENV_ARRAY_INDEX.to_string(),
+            index.to_string(),
+        ));
+        child
     }
 
     /// The per-attempt time limit, if there is one (`AttemptDurationSeconds` above 0).
@@ -205,6 +268,56 @@ impl BatchJob {
             },
         })
     }
+}
+
+/// `DependsOn`: `{JobId, Type}` entries; `N_TO_N` only on an array job.
+fn depends_on(entries: Option<&Value>, array: bool) -> Result<Vec<JobDependency>, InvalidJob> {
+    let bad = |why: &str| InvalidJob(why.to_string());
+    let Some(entries) = entries else {
+        return Ok(Vec::new());
+    };
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| bad("DependsOn must be an array of {JobId, Type}"))?;
+    if entries.len() > MAX_DEPENDENCIES {
+        return Err(InvalidJob(format!(
+            "DependsOn names {} jobs; a job can depend on at most {MAX_DEPENDENCIES}",
+            entries.len()
+        )));
+    }
+    entries
+        .iter()
+        .map(|d| {
+            let n_to_n = match d.get("Type").and_then(Value::as_str) {
+                None => false,
+                Some("N_TO_N") if array => true,
+                Some("N_TO_N") => {
+                    return Err(bad(
+                        "DependsOn Type N_TO_N needs an array job (ArrayProperties.Size)",
+                    ));
+                }
+                Some("SEQUENTIAL") => {
+                    return Err(bad(
+                        "DependsOn Type SEQUENTIAL is not supported by the local executor",
+                    ));
+                }
+                Some(other) => {
+                    return Err(InvalidJob(format!(
+                        "DependsOn Type must be N_TO_N or SEQUENTIAL, got {other:?}"
+                    )));
+                }
+            };
+            let job_id = d
+                .get("JobId")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| bad("DependsOn entry without a JobId"))?;
+            Ok(JobDependency {
+                job_id: job_id.to_string(),
+                n_to_n,
+            })
+        })
+        .collect()
 }
 
 /// `ContainerOverrides.Environment`: `{Name, Value}` entries in order.
@@ -308,6 +421,65 @@ mod tests {
         assert_eq!(d["Parameters"]["n"], 3);
         assert_eq!(d["Container"]["Command"], json!(["task-wrapper", "run"]));
         assert!(BatchJob::from_parameters(&json!({"JobName": "x"})).is_err());
+    }
+
+    #[test]
+    fn array_properties_and_dependencies() {
+        let mut p = submit();
+        p["ArrayProperties"] = json!({"Size": 10_000});
+        p["DependsOn"] = json!([{"JobId": "a", "Type": "N_TO_N"}, {"JobId": "b"}]);
+        let j = BatchJob::from_parameters(&p).unwrap();
+        assert_eq!(j.array_size, Some(10_000));
+        assert_eq!(
+            j.depends_on,
+            vec![
+                JobDependency {
+                    job_id: "a".into(),
+                    n_to_n: true
+                },
+                JobDependency {
+                    job_id: "b".into(),
+                    n_to_n: false
+                },
+            ]
+        );
+        let child = j.array_child("arr", 7);
+        assert_eq!(child.job_id.as_deref(), Some("arr:7"));
+        assert_eq!((child.array_size, child.depends_on.len()), (None, 0));
+        assert_eq!(
+            child.environment.last(),
+            Some(&("AWS_BATCH_JOB_ARRAY_INDEX".to_string(), "7".to_string()))
+        );
+        for (field, bad) in [
+            ("ArrayProperties", json!({"Size": 1})),
+            ("ArrayProperties", json!({"Size": 10_001})),
+            ("ArrayProperties", json!({})),
+            ("DependsOn", json!([{"Type": "N_TO_N"}])),
+            ("DependsOn", json!([{"JobId": "a", "Type": "ONE_TO_ONE"}])),
+            (
+                "DependsOn",
+                json!(
+                    (0..21)
+                        .map(|i| json!({"JobId": i.to_string()}))
+                        .collect::<Vec<_>>()
+                ),
+            ),
+        ] {
+            let mut p = submit();
+            p["ArrayProperties"] = json!({"Size": 2});
+            p[field] = bad.clone();
+            let e = BatchJob::from_parameters(&p).expect_err(&bad.to_string());
+            assert!(e.0.contains(field), "{bad}: {e}");
+        }
+        // N_TO_N needs an array job.
+        let mut p = submit();
+        p["DependsOn"] = json!([{"JobId": "a", "Type": "N_TO_N"}]);
+        assert!(
+            BatchJob::from_parameters(&p)
+                .unwrap_err()
+                .0
+                .contains("N_TO_N")
+        );
     }
 
     #[test]

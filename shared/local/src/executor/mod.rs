@@ -61,6 +61,7 @@ mod ddb;
 mod error;
 mod history;
 mod intrinsics;
+mod jobs;
 pub mod jsonpath;
 mod map;
 mod model;
@@ -78,13 +79,17 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-pub use batch::{BatchJob, InvalidJob, MAX_ATTEMPTS};
+pub use batch::{
+    BatchJob, InvalidJob, JobDependency, MAX_ARRAY_SIZE, MAX_ATTEMPTS, MAX_DEPENDENCIES,
+    MIN_ARRAY_SIZE,
+};
 pub use cancel::{CancelSource, Cancellation};
 pub use choice::string_matches;
 pub use context::ExecInfo;
 pub use error::{DefinitionError, StatesError, names};
 pub use history::{HistoryEvent, KEPT_EVENTS, MapRun};
 pub use intrinsics::Call as IntrinsicCall;
+pub use jobs::DEPENDENT_JOB_FAILED;
 pub use model::{Retrier, StateMachine};
 pub use resources::{BatchRunner, BucketMount, Resources, TaskContext, TaskResources, integration};
 pub use run::{error_matches, retry_delay};
@@ -206,7 +211,9 @@ impl Executor {
             random: self.random.clone(),
             cancel: cancel.token(),
             history: history.clone(),
+            jobs: Arc::new(jobs::SubmittedJobs::default()),
         });
+        let jobs = rt.jobs.clone();
         let (done_tx, done_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             exec: exec.clone(),
@@ -245,6 +252,8 @@ impl Executor {
                 _ = token.cancelled() => End::Stopped,
                 _ = limit => End::TimedOut,
             };
+            // Jobs submitted without waiting do not outlive the execution locally.
+            jobs.terminate_all();
             let mut rec = sh.started.clone();
             rec.status = ExecutionStatus::Succeeded;
             rec.stop_date = Some(time.now());

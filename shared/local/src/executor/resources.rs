@@ -4,7 +4,8 @@
 //!
 //! | resource (`arn:<partition>:states:::…`) | local meaning |
 //! |---|---|
-//! | `batch:submitJob.sync` | [`BatchRunner::run`] with the resolved parameters as a [`BatchJob`] (`super::batch`) |
+//! | `batch:submitJob.sync` | [`BatchRunner::run`] with the resolved parameters as a [`BatchJob`] (`super::batch`); an array job or one with `DependsOn` through `super::jobs` (children to the runner, the parent's description when all ended) |
+//! | `batch:submitJob` | `super::jobs`: the job starts and the state gets `{JobArn, JobId, JobName}` at once |
 //! | `dynamodb:getItem` / `putItem` / `updateItem` / `deleteItem` | a [`Table`] by `TableName` |
 //! | `s3:getObject` / `s3:putObject` / `s3:listObjectsV2` (also `aws-sdk:s3:*`) | a [`Blobs`] by `Bucket` |
 //!
@@ -25,6 +26,7 @@ use super::batch::BatchJob;
 use super::cancel::Cancellation;
 use super::ddb;
 use super::error::StatesError;
+use super::jobs::SubmittedJobs;
 
 /// What a Task invocation knows about where it runs.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct TaskContext {
     /// dropped (execution stopped, a sibling branch failed, the state timed out), so runners
     /// that start processes should also kill them on drop (`tokio::process::Command::kill_on_drop`).
     pub cancel: Cancellation,
+    /// The Batch jobs the execution submitted (array jobs, `DependsOn`, no `.sync`).
+    pub(crate) jobs: Arc<SubmittedJobs>,
 }
 
 /// The port the interpreter calls for `Task` states (and distributed-Map readers/writers).
@@ -72,8 +76,10 @@ pub fn integration(resource: &str) -> Option<&str> {
 /// Runs Batch jobs locally (implemented with task-wrapper processes by the embedded stack).
 ///
 /// Contract: run the job with Batch semantics (up to [`BatchJob::attempts`] attempts, each
-/// limited to [`BatchJob::attempt_timeout`]; `AWS_BATCH_JOB_ID` stable across attempts,
-/// `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the `DescribeJobs` record of the finished job
+/// limited to [`BatchJob::attempt_timeout`]; `AWS_BATCH_JOB_ID` stable across attempts — the
+/// job's [`BatchJob::job_id`] when it has one (an array child, a job submitted without waiting),
+/// else one the runner picks — and `AWS_BATCH_JOB_ATTEMPT` 1-based). It is only ever handed
+/// single jobs: the executor runs an array job as its children, one call each. and answer the `DescribeJobs` record of the finished job
 /// ([`BatchJob::describe`], status `SUCCEEDED`). When the last attempt fails, answer
 /// `Err(StatesError::task_failed(<that record as JSON text>))` (what Step Functions reports for
 /// `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
@@ -380,6 +386,7 @@ fn table_err(e: TableError) -> StatesError {
 }
 
 const SUPPORTED: &[&str] = &[
+    "batch:submitJob",
     "batch:submitJob.sync",
     "dynamodb:getItem",
     "dynamodb:putItem",
@@ -418,7 +425,11 @@ impl TaskResources for Resources {
                     StatesError::task_failed("no Batch runner is configured for this executor")
                 })?;
                 let job = BatchJob::from_parameters(&parameters)?;
-                runner.run(job, ctx).await
+                let sync = action == "submitJob.sync";
+                if sync && job.array_size.is_none() && job.depends_on.is_empty() {
+                    return runner.run(job, ctx).await;
+                }
+                ctx.jobs.submit(runner.clone(), job, ctx, sync).await
             }
             "dynamodb" => self.dynamodb(action, parameters).await,
             "s3" => self.s3(action, parameters).await,
@@ -445,6 +456,7 @@ mod tests {
         let r = Resources::new();
         assert!(r.supports("arn:aws:states:::dynamodb:putItem"));
         assert!(!r.supports("arn:aws:states:::lambda:invoke"));
-        assert!(!r.supports("arn:aws:states:::batch:submitJob"));
+        assert!(r.supports("arn:aws:states:::batch:submitJob"));
+        assert!(!r.supports("arn:aws:states:::batch:terminateJob"));
     }
 }

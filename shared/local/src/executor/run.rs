@@ -20,6 +20,7 @@ use super::cancel::Cancellation;
 use super::context::{Context, ExecInfo, Scope};
 use super::error::{StatesError, names};
 use super::history::History;
+use super::jobs::SubmittedJobs;
 use super::jsonpath::Path;
 use super::model::{
     Kind, NumberOrPath, Retrier, State, StateMachine, StringOrPath, Transition, WaitFor,
@@ -35,6 +36,8 @@ pub(crate) struct Runtime {
     pub random: Arc<dyn Fn() -> f64 + Send + Sync>,
     pub cancel: Cancellation,
     pub history: Arc<History>,
+    /// The Batch jobs the execution submitted as array jobs, with dependencies or without `.sync`.
+    pub jobs: Arc<SubmittedJobs>,
 }
 
 /// A failed (sub-)execution: the error and the state that raised it.
@@ -342,6 +345,7 @@ pub(crate) fn task_context(rt: &Runtime, ctx: &Context, name: &str) -> TaskConte
         state_name: name.to_string(),
         retry_count: ctx.retry_count,
         cancel: rt.cancel.clone(),
+        jobs: rt.jobs.clone(),
     }
 }
 

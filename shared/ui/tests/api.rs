@@ -750,8 +750,14 @@ async fn task_reads_are_projected_kept_and_bounded_in_the_store() {
     let tasks = format!("{run_path}/steps/body/tasks");
     let (_, p1) = get_json(&e.app, &format!("{tasks}?limit=10")).await;
     let reads = e.reads.task_reads();
-    assert!(total(&reads) <= 11 && reads.iter().all(|q| q.projected), "{reads:?}");
-    assert_eq!((p1["total"].clone(), p1["tasks"].as_array().unwrap().len()), (json!(WIDE), 10));
+    assert!(
+        total(&reads) <= 11 && reads.iter().all(|q| q.projected),
+        "{reads:?}"
+    );
+    assert_eq!(
+        (p1["total"].clone(), p1["tasks"].as_array().unwrap().len()),
+        (json!(WIDE), 10)
+    );
     assert_eq!(p1["tasks"][0]["task_id"], "body-t0");
     assert_eq!(p1["prev"], Value::Null);
     assert_eq!(p1["summary"]["succeeded"], WIDE);

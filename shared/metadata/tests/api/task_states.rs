@@ -71,7 +71,10 @@ async fn task_items_carry_their_latest_attempt(b: Backend) {
     let briefs = repo.list_task_briefs(&r, "s").await.unwrap();
     let whole: Vec<_> = tasks.iter().map(|t| t.brief()).collect();
     assert_eq!(briefs, whole);
-    let (first, more) = repo.task_briefs_page(&r, "s", None, false, 2).await.unwrap();
+    let (first, more) = repo
+        .task_briefs_page(&r, "s", None, false, 2)
+        .await
+        .unwrap();
     assert_eq!((first.as_slice(), more), (&whole[..2], true));
     let (rest, more) = repo
         .task_briefs_page(&r, "s", Some(first[1].task_id), false, 2)

@@ -144,7 +144,9 @@ fn page_of<'a>(tasks: &[&'a TaskBrief], from: Start, limit: usize) -> TaskPage<'
     };
     let rows = tasks[start..end].to_vec();
     TaskPage {
-        prev: (start > 0).then(|| rows.first().map(|t| t.task_id)).flatten(),
+        prev: (start > 0)
+            .then(|| rows.first().map(|t| t.task_id))
+            .flatten(),
         next: (end < tasks.len())
             .then(|| rows.last().map(|t| t.task_id))
             .flatten(),
@@ -215,7 +217,11 @@ pub(crate) async fn list(
     };
     // A settled run's whole step: its kept summary, and only the page read from the store.
     if settled && want.is_none() {
-        let summary = st.summaries.step(&st.repo, &r, &step, p, true).await?.summary;
+        let summary = st
+            .summaries
+            .step(&st.repo, &r, &step, p, true)
+            .await?
+            .summary;
         let page = store_page(&st, &r, &step, from, limit).await?;
         let total = summary.tasks;
         return Ok(answer(&summary, total, page.as_page()));
@@ -227,7 +233,11 @@ pub(crate) async fn list(
         .iter()
         .filter(|t| want.is_none_or(|w| task_state(&t.status, p) == w))
         .collect();
-    Ok(answer(&summary, matching.len(), page_of(&matching, from, limit)))
+    Ok(answer(
+        &summary,
+        matching.len(),
+        page_of(&matching, from, limit),
+    ))
 }
 
 /// A page read from the store alone, with its cursors.
@@ -258,7 +268,10 @@ async fn store_page(
 ) -> UiResult<StorePage> {
     Ok(match from {
         Start::After(id) => {
-            let (rows, more) = st.repo.task_briefs_page(r, step, Some(id), false, limit).await?;
+            let (rows, more) = st
+                .repo
+                .task_briefs_page(r, step, Some(id), false, limit)
+                .await?;
             StorePage {
                 prev: rows.first().map(|t| t.task_id),
                 next: more.then(|| rows.last().map(|t| t.task_id)).flatten(),
@@ -266,7 +279,10 @@ async fn store_page(
             }
         }
         Start::Before(id) => {
-            let (mut rows, more) = st.repo.task_briefs_page(r, step, Some(id), true, limit).await?;
+            let (mut rows, more) = st
+                .repo
+                .task_briefs_page(r, step, Some(id), true, limit)
+                .await?;
             rows.reverse();
             StorePage {
                 prev: more.then(|| rows.first().map(|t| t.task_id)).flatten(),
@@ -499,17 +515,35 @@ mod tests {
         let all: Vec<&TaskBrief> = tasks.iter().collect();
         let ids = |p: &TaskPage| p.rows.iter().map(|t| t.task_id).collect::<Vec<_>>();
         let first = page_of(&all, Start::Offset(0), 3);
-        assert_eq!((ids(&first), first.prev, first.next), (vec![10, 20, 30], None, Some(30)));
+        assert_eq!(
+            (ids(&first), first.prev, first.next),
+            (vec![10, 20, 30], None, Some(30))
+        );
         let second = page_of(&all, Start::After(30), 3);
-        assert_eq!((ids(&second), second.prev, second.next), (vec![40, 50, 60], Some(40), Some(60)));
+        assert_eq!(
+            (ids(&second), second.prev, second.next),
+            (vec![40, 50, 60], Some(40), Some(60))
+        );
         let last = page_of(&all, Start::After(60), 3);
-        assert_eq!((ids(&last), last.prev, last.next), (vec![70], Some(70), None));
+        assert_eq!(
+            (ids(&last), last.prev, last.next),
+            (vec![70], Some(70), None)
+        );
         let back = page_of(&all, Start::Before(40), 3);
-        assert_eq!((ids(&back), back.prev, back.next), (vec![10, 20, 30], None, Some(30)));
+        assert_eq!(
+            (ids(&back), back.prev, back.next),
+            (vec![10, 20, 30], None, Some(30))
+        );
         let back = page_of(&all, Start::Before(70), 3);
-        assert_eq!((ids(&back), back.prev, back.next), (vec![40, 50, 60], Some(40), Some(60)));
+        assert_eq!(
+            (ids(&back), back.prev, back.next),
+            (vec![40, 50, 60], Some(40), Some(60))
+        );
         let skipped = page_of(&all, Start::Offset(5), 3);
-        assert_eq!((ids(&skipped), skipped.prev, skipped.next), (vec![60, 70], Some(60), None));
+        assert_eq!(
+            (ids(&skipped), skipped.prev, skipped.next),
+            (vec![60, 70], Some(60), None)
+        );
         assert!(page_of(&all, Start::Offset(9), 3).rows.is_empty());
     }
 

@@ -294,9 +294,12 @@ fn decode(text: &str) -> Result<BTreeMap<String, Attr>, TableError> {
 enum Typed {
     S(String),
     N(i64),
-    SS(Vec<String>),
-    NS(Vec<String>),
-    BOOL(bool),
+    #[serde(rename = "SS")]
+    Ss(Vec<String>),
+    #[serde(rename = "NS")]
+    Ns(Vec<String>),
+    #[serde(rename = "BOOL")]
+    Bool(bool),
 }
 
 impl From<Typed> for Attr {
@@ -304,9 +307,9 @@ impl From<Typed> for Attr {
         match t {
             Typed::S(s) => Attr::S(s),
             Typed::N(n) => Attr::N(n),
-            Typed::SS(v) => Attr::Ss(v),
-            Typed::NS(v) => Attr::Ns(v),
-            Typed::BOOL(b) => Attr::Bool(b),
+            Typed::Ss(v) => Attr::Ss(v),
+            Typed::Ns(v) => Attr::Ns(v),
+            Typed::Bool(b) => Attr::Bool(b),
         }
     }
 }

@@ -61,10 +61,13 @@ pub fn settled(stopped: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     stopped.is_some_and(|t| (now - t).num_seconds() >= SETTLE_S)
 }
 
+/// Kept runs by flow and run number.
+type Kept = HashMap<(String, i64), Arc<RunSteps>>;
+
 /// The summaries of settled runs, by flow and run number.
 #[derive(Clone, Default)]
 pub struct StepSummaries {
-    kept: Arc<Mutex<HashMap<(String, i64), Arc<RunSteps>>>>,
+    kept: Arc<Mutex<Kept>>,
 }
 
 impl StepSummaries {
@@ -121,7 +124,7 @@ impl StepSummaries {
         Ok(StepTasks::of(&tasks, phase))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), Arc<RunSteps>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

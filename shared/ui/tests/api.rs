@@ -733,7 +733,7 @@ async fn task_reads_are_projected_kept_and_bounded_in_the_store() {
     }
 
     // Settled (ended over a minute ago): read once, then kept.
-    ended_ago(&e, &ex.name.to_string(), chrono::Duration::minutes(2)).await;
+    ended_ago(&e, ex.name.as_ref(), chrono::Duration::minutes(2)).await;
     let (_, first) = get_json(&e.app, &run_path).await;
     assert_eq!(total(&e.reads.task_reads()), WIDE + 3);
     let (_, again) = get_json(&e.app, &run_path).await;

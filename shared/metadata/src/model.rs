@@ -154,6 +154,20 @@ pub struct AttemptStatus {
 }
 
 impl AttemptStatus {
+    /// The latest attempt a task item keeps (attributes `attempt`, `attempt_ts`, `attempt_ok`,
+    /// `attempt_ok_ts`; absent ones read as unknown / 0).
+    fn of_task_item(it: &Item) -> Self {
+        AttemptStatus {
+            attempt: n(it, "attempt"),
+            attempt_ok: match it.attrs.get("attempt_ok") {
+                Some(Attr::Bool(b)) => Some(*b),
+                _ => None,
+            },
+            attempt_ok_ts: n(it, "attempt_ok_ts").unwrap_or(0),
+            attempt_ts: n(it, "attempt_ts").unwrap_or(0),
+        }
+    }
+
     /// Whether a newer attempt started after the latest `attempt_ok` (a failed attempt is retried).
     pub fn retrying(&self) -> bool {
         self.attempt_ok.is_some() && self.attempt_ts > self.attempt_ok_ts
@@ -364,15 +378,7 @@ impl Task {
             tags: tags(it, "tags"),
             system_tags: tags(it, "system_tags"),
             last_heartbeat_ts: n(it, "last_heartbeat_ts"),
-            status: AttemptStatus {
-                attempt: n(it, "attempt"),
-                attempt_ok: match it.attrs.get("attempt_ok") {
-                    Some(Attr::Bool(b)) => Some(*b),
-                    _ => None,
-                },
-                attempt_ok_ts: n(it, "attempt_ok_ts").unwrap_or(0),
-                attempt_ts: n(it, "attempt_ts").unwrap_or(0),
-            },
+            status: AttemptStatus::of_task_item(it),
         })
     }
 
@@ -391,6 +397,17 @@ impl Task {
             .unwrap_or_else(|| self.task_id.to_string())
     }
 
+    /// The task's [`TaskBrief`].
+    pub fn brief(&self) -> TaskBrief {
+        TaskBrief {
+            step_name: self.step_name.clone(),
+            task_id: self.task_id,
+            task_name: self.task_name.clone(),
+            ts_epoch: self.ts_epoch,
+            status: self.status,
+        }
+    }
+
     /// Wire form, with the run's tags.
     pub fn to_json(&self, run: &Run, last_heartbeat_ts: Option<i64>) -> Value {
         json!({
@@ -404,6 +421,56 @@ impl Task {
             "system_tags": tags_json(&run.system_tags),
             "last_heartbeat_ts": last_heartbeat_ts,
         })
+    }
+}
+
+/// A task as a listing of many tasks needs it: its ids, creation time and latest attempt, read
+/// from the task item's [`TaskBrief::ATTRIBUTES`] alone (a query projected to them decodes no
+/// tag list), so the per-step counts of a 10,000-task foreach cost one small read per task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskBrief {
+    /// Step name.
+    pub step_name: String,
+    /// Internal id (the task item's sort key).
+    pub task_id: i64,
+    /// Client-chosen alias, if any.
+    pub task_name: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub ts_epoch: i64,
+    /// The latest `attempt`/`attempt_ok` metadata posted for the task.
+    pub status: AttemptStatus,
+}
+
+impl TaskBrief {
+    /// The task item attributes a brief is read from (a query's projection).
+    pub const ATTRIBUTES: [&'static str; 8] = [
+        "step_name",
+        "task_id",
+        "task_name",
+        "ts_epoch",
+        "attempt",
+        "attempt_ts",
+        "attempt_ok",
+        "attempt_ok_ts",
+    ];
+
+    /// From a task item, whole or projected to [`TaskBrief::ATTRIBUTES`] (`None` if it is not a
+    /// task).
+    pub fn from_item(it: &Item) -> Option<Self> {
+        Some(TaskBrief {
+            step_name: s(it, "step_name")?,
+            task_id: n(it, "task_id")?,
+            task_name: s(it, "task_name"),
+            ts_epoch: n(it, "ts_epoch").unwrap_or(0),
+            status: AttemptStatus::of_task_item(it),
+        })
+    }
+
+    /// The exposed task id as a string (pathspecs): the alias, else the number.
+    pub fn exposed_str(&self) -> String {
+        self.task_name
+            .clone()
+            .unwrap_or_else(|| self.task_id.to_string())
     }
 }
 

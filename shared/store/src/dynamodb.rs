@@ -457,6 +457,7 @@ impl Table for DynamoTable {
             return Err(TableError::Invalid("pk must be 1 to 2,048 bytes".into()));
         }
         let limit = validate::limit(query.limit)?;
+        validate::projection(query.attributes.as_deref())?;
         let mut req = self
             .client
             .query()
@@ -476,6 +477,16 @@ impl Table for DynamoTable {
         }
         if let Some(after) = &query.after {
             req = req.set_exclusive_start_key(Some(Self::key(pk, after)));
+        }
+        if let Some(names) = &query.attributes {
+            // Placeholders for every name: attribute names may be reserved words.
+            let mut placeholders = vec!["pk".to_string(), "sk".to_string()];
+            for (i, n) in names.iter().enumerate() {
+                let p = format!("#a{i}");
+                req = req.expression_attribute_names(&p, n);
+                placeholders.push(p);
+            }
+            req = req.projection_expression(placeholders.join(", "));
         }
         let out = req.send().await.map_err(classify)?;
         let more = out

@@ -286,41 +286,70 @@ fn encode(attrs: &BTreeMap<String, Attr>) -> String {
 }
 
 fn decode(text: &str) -> Result<BTreeMap<String, Attr>, TableError> {
-    let bad = |what: &str| TableError::Other(format!("sqlite: corrupt attributes ({what})"));
-    let value: Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
-    let Value::Object(map) = value else {
-        return Err(bad("not an object"));
-    };
-    let strings = |v: &Value| -> Result<Vec<String>, TableError> {
-        v.as_array()
-            .ok_or_else(|| bad("set is not an array"))?
-            .iter()
-            .map(|m| {
-                m.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("set member"))
-            })
-            .collect()
-    };
-    let mut out = BTreeMap::new();
-    for (name, typed) in map {
-        let Value::Object(typed) = typed else {
-            return Err(bad("untyped value"));
-        };
-        let Some((tag, v)) = typed.into_iter().next() else {
-            return Err(bad("empty value"));
-        };
-        let attr = match tag.as_str() {
-            "S" => Attr::S(v.as_str().ok_or_else(|| bad("S"))?.to_string()),
-            "N" => Attr::N(v.as_i64().ok_or_else(|| bad("N"))?),
-            "SS" => Attr::Ss(strings(&v)?),
-            "NS" => Attr::Ns(strings(&v)?),
-            "BOOL" => Attr::Bool(v.as_bool().ok_or_else(|| bad("BOOL"))?),
-            _ => return Err(bad("unknown type")),
-        };
-        out.insert(name, attr);
+    decode_only(text, None)
+}
+
+/// One stored attribute in its typed form (`{"S": "x"}`, `{"N": 3}`, ...).
+#[derive(serde::Deserialize)]
+enum Typed {
+    S(String),
+    N(i64),
+    #[serde(rename = "SS")]
+    Ss(Vec<String>),
+    #[serde(rename = "NS")]
+    Ns(Vec<String>),
+    #[serde(rename = "BOOL")]
+    Bool(bool),
+}
+
+impl From<Typed> for Attr {
+    fn from(t: Typed) -> Self {
+        match t {
+            Typed::S(s) => Attr::S(s),
+            Typed::N(n) => Attr::N(n),
+            Typed::Ss(v) => Attr::Ss(v),
+            Typed::Ns(v) => Attr::Ns(v),
+            Typed::Bool(b) => Attr::Bool(b),
+        }
     }
-    Ok(out)
+}
+
+/// Reads the attributes object, keeping the attributes `only` names (all of them for `None`)
+/// and skipping the others unparsed into values.
+struct AttrsVisitor<'a> {
+    only: Option<&'a [String]>,
+}
+
+impl<'de> serde::de::Visitor<'de> for AttrsVisitor<'_> {
+    type Value = BTreeMap<String, Attr>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of typed attributes")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if self.only.is_none_or(|o| o.contains(&name)) {
+                let v: Typed = map.next_value()?;
+                out.insert(name, v.into());
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Decode the attributes JSON text, only the attributes `only` names when given.
+fn decode_only(text: &str, only: Option<&[String]>) -> Result<BTreeMap<String, Attr>, TableError> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let attrs = de
+        .deserialize_map(AttrsVisitor { only })
+        .and_then(|a| de.end().map(|()| a))
+        .map_err(|e| TableError::Other(format!("sqlite: corrupt attributes ({e})")))?;
+    Ok(attrs)
 }
 
 // ---- statements on one connection ------------------------------------------------------------
@@ -518,6 +547,7 @@ impl Table for SqliteTable {
             return Err(TableError::Invalid("pk must be 1 to 2,048 bytes".into()));
         }
         let limit = validate::limit(query.limit)?;
+        validate::projection(query.attributes.as_deref())?;
         let (tbl, pk) = (self.table.clone(), pk.to_string());
         self.pool
             .with_conn(move |conn| {
@@ -560,7 +590,7 @@ impl Table for SqliteTable {
                     items.push(Item {
                         pk: pk.clone(),
                         sk,
-                        attrs: decode(&text)?,
+                        attrs: decode_only(&text, query.attributes.as_deref())?,
                     });
                 }
                 let next = match limit {

@@ -143,6 +143,11 @@ pub struct Query {
     pub limit: Option<usize>,
     /// Continue after this sort key (the `next` of the previous page).
     pub after: Option<String>,
+    /// Only these attributes of each item (DynamoDB's `ProjectionExpression`); the keys always
+    /// come, an attribute an item lacks is left out. `None`: every attribute; `Some(vec![])`:
+    /// the keys alone. Names follow the attribute-name rules (1 to 255 bytes, not `pk`/`sk`).
+    /// A listing that needs a few small attributes of many items decodes only those.
+    pub attributes: Option<Vec<String>>,
 }
 
 /// A page of query results, in sort-key order.

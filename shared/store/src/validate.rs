@@ -169,6 +169,15 @@ pub(crate) fn transact(ops: Vec<WriteOp>) -> Result<Vec<WriteOp>, TableError> {
     Ok(out)
 }
 
+/// The attribute names of a query's projection ([`crate::table::Query::attributes`]): each
+/// a valid attribute name.
+pub(crate) fn projection(names: Option<&[String]>) -> Result<(), TableError> {
+    for n in names.unwrap_or_default() {
+        attr_name(n)?;
+    }
+    Ok(())
+}
+
 /// The page size of a query: `None` or at least 1.
 pub(crate) fn limit(limit: Option<usize>) -> Result<Option<usize>, TableError> {
     match limit {

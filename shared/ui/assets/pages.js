@@ -245,6 +245,9 @@ export function renderRun(main, flow, run, selected) {
   const details = el("div", { class: "grid" });
   const stepPanel = el("div", {});
   fill(main, head, failure, section("Graph", graph), section("Timeline", timeline), stepPanel, details);
+  // The selected step's task page: a cursor from the server (`after` / `before` a task id) and
+  // where the page starts, for its label.
+  let taskCursor = {};
   let taskOffset = 0;
   let lastRun = null;
 
@@ -253,7 +256,7 @@ export function renderRun(main, flow, run, selected) {
       fill(stepPanel);
       return;
     }
-    const data = await get(`runs/${seg(flow)}/${seg(run)}/steps/${seg(selected)}/tasks`, { offset: taskOffset, limit: 100 });
+    const data = await get(`runs/${seg(flow)}/${seg(run)}/steps/${seg(selected)}/tasks`, { ...taskCursor, offset: taskOffset, limit: 100 });
     const t0 = lastRun.started_ms;
     const t1 = lastRun.finished_ms || lastRun.now_ms;
     const bars = data.tasks.map((t) => ({ key: t.task_id, label: t.task_id, start: t.started_ms, end: t.finished_ms, status: t.state }));
@@ -272,13 +275,19 @@ export function renderRun(main, flow, run, selected) {
       "div",
       { class: "pager" },
       `tasks ${data.total ? data.offset + 1 : 0}–${data.offset + data.tasks.length} of ${data.total}`,
-      data.offset > 0 ? el("button", { type: "button", "data-page": "prev" }, "←") : null,
-      data.offset + data.tasks.length < data.total ? el("button", { type: "button", "data-page": "next" }, "→") : null,
+      data.prev !== null ? el("button", { type: "button", "data-page": "prev" }, "←") : null,
+      data.next !== null ? el("button", { type: "button", "data-page": "next" }, "→") : null,
     );
     pager.addEventListener("click", (ev) => {
       const b = ev.target.closest("button");
       if (!b) return;
-      taskOffset = Math.max(0, taskOffset + (b.dataset.page === "next" ? 100 : -100));
+      if (b.dataset.page === "next") {
+        taskCursor = { after: data.next };
+        taskOffset += data.tasks.length;
+      } else {
+        taskCursor = { before: data.prev };
+        taskOffset = Math.max(0, taskOffset - data.limit);
+      }
       drawStep();
     });
     fill(

@@ -31,6 +31,7 @@ pub mod error;
 pub mod executions;
 pub mod specs;
 pub mod status;
+pub mod summaries;
 
 pub use error::{UiError, UiResult};
 
@@ -77,6 +78,7 @@ pub struct UiState {
     pub(crate) executions: executions::Executions,
     pub(crate) logs: TaskLogs,
     pub(crate) blobs: Option<Arc<dyn Blobs>>,
+    pub(crate) summaries: summaries::StepSummaries,
 }
 
 impl UiState {
@@ -89,6 +91,7 @@ impl UiState {
             executions: executions::Executions::new(config.executions.clone()),
             logs: config.logs.clone(),
             blobs: config.blobs.clone(),
+            summaries: summaries::StepSummaries::default(),
         }
     }
 }

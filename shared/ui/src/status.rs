@@ -1,6 +1,7 @@
 //! Task and step states, computed server-side from the task items alone (each keeps its latest
-//! `attempt` / `attempt_ok` metadata, see `ferry_metadata::model::AttemptStatus`), so a step of
-//! 10,000 tasks is one partition read and one summary, not 10,000 rows for the page.
+//! `attempt` / `attempt_ok` metadata, see `ferry_metadata::model::AttemptStatus`; read as
+//! `TaskBrief`s, a query projected to those attributes), so a step of 10,000 tasks is one
+//! partition read and one summary, not 10,000 rows for the page.
 //!
 //! A task is `running` until its latest attempt reports `attempt_ok`; then `succeeded` or
 //! `failed`. A task whose failed attempt was followed by another is `running` again (and counts
@@ -12,7 +13,7 @@
 //! started yet and the execution goes on (a foreach may still create tasks); else `succeeded`,
 //! or `retried` when it succeeded and at least one task needed more than one attempt.
 
-use ferry_metadata::model::{AttemptStatus, Task};
+use ferry_metadata::model::{AttemptStatus, TaskBrief};
 use serde::Serialize;
 
 /// The state of one task.
@@ -86,7 +87,7 @@ pub struct StepSummary {
 
 impl StepSummary {
     /// The summary of a step's tasks.
-    pub fn of(tasks: &[Task], phase: RunPhase) -> Self {
+    pub fn of(tasks: &[TaskBrief], phase: RunPhase) -> Self {
         let mut s = StepSummary {
             tasks: tasks.len(),
             ..StepSummary::default()
@@ -142,16 +143,12 @@ impl StepSummary {
 mod tests {
     use super::*;
 
-    fn task(created: i64, status: AttemptStatus) -> Task {
-        Task {
+    fn task(created: i64, status: AttemptStatus) -> TaskBrief {
+        TaskBrief {
             step_name: "s".into(),
             task_id: created,
             task_name: None,
-            user_name: None,
             ts_epoch: created,
-            tags: None,
-            system_tags: None,
-            last_heartbeat_ts: None,
             status,
         }
     }

@@ -14,7 +14,9 @@ use ferry_control::{DeploymentName, ExecutionStatus, Executions, StateMachines};
 use ferry_local::executor::{Executor, Resources};
 use ferry_local::orchestrator::LocalOrchestrator;
 use ferry_store::task_logs::TaskLogs;
-use ferry_store::{Blobs, DirBlobs, SqliteTable, Table};
+use ferry_store::{
+    Attr, Blobs, Condition, DirBlobs, Item, Page, Query, SqliteTable, Table, TableError, WriteOp,
+};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -28,6 +30,80 @@ struct Env {
     table: Arc<dyn Table>,
     orchestrator: LocalOrchestrator,
     datastore: Arc<dyn Blobs>,
+    reads: Arc<Counting>,
+}
+
+/// One query as the store saw it: its partition, whether it was projected to named attributes,
+/// and how many items it returned.
+#[derive(Debug, Clone)]
+struct QueryRead {
+    pk: String,
+    projected: bool,
+    items: usize,
+}
+
+/// A [`Table`] that passes every call to the SQLite table and records its queries, so a test
+/// can tell how many task items an answer read from the store.
+struct Counting {
+    inner: SqliteTable,
+    queries: std::sync::Mutex<Vec<QueryRead>>,
+}
+
+impl Counting {
+    /// The queries since the last call, on task partitions (`S#<flow>#<run>#<step>`) only.
+    fn task_reads(&self) -> Vec<QueryRead> {
+        std::mem::take(&mut *self.queries.lock().unwrap())
+            .into_iter()
+            .filter(|q| q.pk.starts_with("S#"))
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for Counting {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        self.inner.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), TableError> {
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), TableError> {
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn add(&self, pk: &str, sk: &str, attr: &str, delta: i64) -> Result<i64, TableError> {
+        self.inner.add(pk, sk, attr, delta).await
+    }
+    async fn add_to_set(
+        &self,
+        pk: &str,
+        sk: &str,
+        attr: &str,
+        values: &[String],
+    ) -> Result<(), TableError> {
+        self.inner.add_to_set(pk, sk, attr, values).await
+    }
+    async fn set(
+        &self,
+        pk: &str,
+        sk: &str,
+        attrs: std::collections::BTreeMap<String, Attr>,
+        condition: Condition,
+    ) -> Result<(), TableError> {
+        self.inner.set(pk, sk, attrs, condition).await
+    }
+    async fn query(&self, pk: &str, query: Query) -> Result<Page, TableError> {
+        let projected = query.attributes.is_some();
+        let page = self.inner.query(pk, query).await?;
+        self.queries.lock().unwrap().push(QueryRead {
+            pk: pk.to_string(),
+            projected,
+            items: page.items.len(),
+        });
+        Ok(page)
+    }
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), TableError> {
+        self.inner.transact(ops).await
+    }
 }
 
 fn spec() -> Value {
@@ -75,8 +151,11 @@ fn batch_cause(task: &str) -> String {
 
 async fn env(api_key: Option<&str>) -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let table: Arc<dyn Table> =
-        Arc::new(SqliteTable::open(dir.path().join("ferry.db"), "default").unwrap());
+    let reads = Arc::new(Counting {
+        inner: SqliteTable::open(dir.path().join("ferry.db"), "default").unwrap(),
+        queries: Default::default(),
+    });
+    let table: Arc<dyn Table> = reads.clone();
     let blobs: Arc<dyn Blobs> = Arc::new(DirBlobs::open(dir.path().join("blobs")).unwrap());
     let datastore: Arc<dyn Blobs> = Arc::new(DirBlobs::open(dir.path().join("ds")).unwrap());
     let orchestrator = LocalOrchestrator::new(
@@ -112,6 +191,7 @@ async fn env(api_key: Option<&str>) -> Env {
         table,
         orchestrator,
         datastore,
+        reads,
     }
 }
 
@@ -601,4 +681,104 @@ async fn with_an_api_key_the_data_needs_it_and_the_shell_does_not() {
     let (s, _, b) = call(&e.app, "GET", "/ui/api/deployments", None, Some("s3cret")).await;
     assert_eq!(s, StatusCode::OK);
     assert!(!String::from_utf8_lossy(&b).contains("s3cret"));
+}
+
+/// Make an ended execution's end `ago` in the past (as if it had ended then), in the record the
+/// embedded stack keeps.
+async fn ended_ago(e: &Env, name: &str, ago: chrono::Duration) {
+    let pk = ferry_local::orchestrator::EXECUTIONS_PK;
+    let mut item = e.table.get(pk, name).await.unwrap().unwrap();
+    let mut record: Value = item.json("record").unwrap();
+    record["stop_date"] = json!(chrono::Utc::now() - ago);
+    item.attrs
+        .insert("record".into(), Attr::S(record.to_string()));
+    e.table.put(item, Condition::None).await.unwrap();
+}
+
+/// The mechanism behind "a 10,000-task run renders fast", counted in store reads rather than
+/// timed: the per-step counts decode only the task items' attempt attributes (projected
+/// queries), a settled run's counts are read once and then kept, and a page of a step's tasks
+/// reads that page from the store (`limit + 1` items), not the whole step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_reads_are_projected_kept_and_bounded_in_the_store() {
+    const WIDE: usize = 40;
+    let e = env(None).await;
+    let def = json!({"StartAt": "start", "States": {"start": {"Type": "Succeed"}}});
+    let ex = execution(&e, &def, json!({"Parameters": "{}"})).await;
+    let run_id = format!("sfn-{}", ex.name);
+    metadata_run(
+        &e,
+        &run_id,
+        &[],
+        &[
+            ("start", vec![(1, Some(true))]),
+            ("body", vec![(1, Some(true)); WIDE]),
+            ("join", vec![(1, Some(true))]),
+            ("end", vec![(1, Some(true))]),
+        ],
+    )
+    .await;
+    let run_path = format!("/ui/api/runs/{FLOW}/{run_id}");
+    let total = |reads: &[QueryRead]| reads.iter().map(|q| q.items).sum::<usize>();
+
+    // Just ended: every step's tasks are read, projected, on every request.
+    e.reads.task_reads();
+    for _ in 0..2 {
+        let (s, v) = get_json(&e.app, &run_path).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["steps"]["body"]["tasks"], WIDE);
+        let reads = e.reads.task_reads();
+        assert!(reads.iter().all(|q| q.projected), "{reads:?}");
+        assert_eq!(total(&reads), WIDE + 3, "{reads:?}");
+    }
+
+    // Settled (ended over a minute ago): read once, then kept.
+    ended_ago(&e, ex.name.as_ref(), chrono::Duration::minutes(2)).await;
+    let (_, first) = get_json(&e.app, &run_path).await;
+    assert_eq!(total(&e.reads.task_reads()), WIDE + 3);
+    let (_, again) = get_json(&e.app, &run_path).await;
+    assert_eq!(
+        e.reads.task_reads().len(),
+        0,
+        "a settled run's counts come from memory"
+    );
+    assert_eq!(first["steps"], again["steps"]);
+    assert_eq!(again["steps"]["body"]["succeeded"], WIDE);
+    assert_eq!(again["steps"]["body"]["status"], "succeeded");
+
+    // A page of a settled step: limit + 1 task items, forward and back, with the kept counts.
+    let tasks = format!("{run_path}/steps/body/tasks");
+    let (_, p1) = get_json(&e.app, &format!("{tasks}?limit=10")).await;
+    let reads = e.reads.task_reads();
+    assert!(
+        total(&reads) <= 11 && reads.iter().all(|q| q.projected),
+        "{reads:?}"
+    );
+    assert_eq!(
+        (p1["total"].clone(), p1["tasks"].as_array().unwrap().len()),
+        (json!(WIDE), 10)
+    );
+    assert_eq!(p1["tasks"][0]["task_id"], "body-t0");
+    assert_eq!(p1["prev"], Value::Null);
+    assert_eq!(p1["summary"]["succeeded"], WIDE);
+    let next = p1["next"].as_i64().expect("a next cursor");
+    let (_, p2) = get_json(&e.app, &format!("{tasks}?limit=10&after={next}")).await;
+    assert!(total(&e.reads.task_reads()) <= 11);
+    assert_eq!(p2["tasks"][0]["task_id"], "body-t10");
+    let prev = p2["prev"].as_i64().expect("a prev cursor");
+    let (_, back) = get_json(&e.app, &format!("{tasks}?limit=10&before={prev}")).await;
+    assert!(total(&e.reads.task_reads()) <= 11);
+    assert_eq!(back["tasks"], p1["tasks"]);
+    assert_eq!(back["prev"], Value::Null);
+    let (_, last) = get_json(&e.app, &format!("{tasks}?limit=10&offset=35")).await;
+    assert!(total(&e.reads.task_reads()) <= 35 + 11);
+    assert_eq!(last["tasks"].as_array().unwrap().len(), WIDE - 35);
+    assert_eq!(last["next"], Value::Null);
+    // A state filter needs every task's state: one projected read of the step.
+    let (_, ok) = get_json(&e.app, &format!("{tasks}?limit=10&state=succeeded")).await;
+    let reads = e.reads.task_reads();
+    assert!(reads.iter().all(|q| q.projected), "{reads:?}");
+    assert_eq!(ok["total"], WIDE);
+    let (s, _) = get_json(&e.app, &format!("{tasks}?after=1&before=2")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

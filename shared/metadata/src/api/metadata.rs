@@ -91,7 +91,7 @@ pub async fn by_task(
     let Some((r, t)) = find_task(&st, &flow, &run, &step, &task).await? else {
         return Ok(ok(Value::Array(vec![])));
     };
-    let rows = st.repo.list_metadata(&r, &t).await?;
+    let rows = st.repo.list_metadata(&r, t.task_id).await?;
     Ok(ok(Value::Array(
         rows.iter().map(|m| m.to_json(&r, &step, &t)).collect(),
     )))
@@ -109,7 +109,7 @@ pub async fn by_run(
     let mut out = Vec::new();
     for s in st.repo.list_steps(&r).await? {
         for t in st.repo.list_tasks(&r, &s.step_name).await? {
-            for m in st.repo.list_metadata(&r, &t).await? {
+            for m in st.repo.list_metadata(&r, t.task_id).await? {
                 out.push(m.to_json(&r, &s.step_name, &t));
             }
         }

@@ -158,7 +158,10 @@ pub async fn filtered(
         return Ok(ok(Value::Array(vec![])));
     };
     let tasks = st.repo.list_tasks(&r, &step).await?;
-    let futs: Vec<_> = tasks.iter().map(|t| st.repo.list_metadata(&r, t)).collect();
+    let futs: Vec<_> = tasks
+        .iter()
+        .map(|t| st.repo.list_metadata(&r, t.task_id))
+        .collect();
     let rows = stream::iter(futs)
         .buffered(crate::repo::FANOUT)
         .collect::<Vec<_>>()

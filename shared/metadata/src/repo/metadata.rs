@@ -37,9 +37,9 @@ impl Repo {
         Ok(rows.len())
     }
 
-    /// A task's metadata rows, newest first (`ts_epoch DESC, id DESC`).
-    pub async fn list_metadata(&self, run: &Run, task: &Task) -> ApiResult<Vec<Metadata>> {
-        let pk = layout::task_pk(&run.flow_id, run.run_number, task.task_id);
+    /// The metadata rows of the task with id `task_id`, newest first (`ts_epoch DESC, id DESC`).
+    pub async fn list_metadata(&self, run: &Run, task_id: i64) -> ApiResult<Vec<Metadata>> {
+        let pk = layout::task_pk(&run.flow_id, run.run_number, task_id);
         let items = self.query_all(&pk, layout::METADATA_PREFIX).await?;
         let mut rows: Vec<Metadata> = items.iter().filter_map(Metadata::from_item).collect();
         rows.sort_by_key(|m| std::cmp::Reverse((m.ts_epoch, m.id)));

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use ferry_store::{Attr, Condition, Item, TableError, WriteOp};
+use ferry_store::{Attr, Condition, Item, Query, TableError, WriteOp};
 
 use super::Repo;
 use crate::error::{ApiError, ApiResult};
 use crate::layout;
-use crate::model::{Run, Task};
+use crate::model::{Run, Task, TaskBrief};
 use crate::validate;
 
 impl Repo {
@@ -101,5 +101,59 @@ impl Repo {
         let pk = layout::step_pk(&run.flow_id, run.run_number, step);
         let items = self.query_all(&pk, layout::TASK_PREFIX).await?;
         Ok(items.iter().filter_map(Task::from_item).collect())
+    }
+
+    /// Every task of a step as a [`TaskBrief`], by id: the step's partition read with the
+    /// query projected to [`TaskBrief::ATTRIBUTES`] (following pages).
+    pub async fn list_task_briefs(&self, run: &Run, step: &str) -> ApiResult<Vec<TaskBrief>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.task_brief_query(run, step, false, None, after).await?;
+            out.extend(page.items.iter().filter_map(TaskBrief::from_item));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One page of a step's tasks as [`TaskBrief`]s, bounded in the store: at most `limit` tasks
+    /// with an id greater than `after` in id order, or with `descending` with an id smaller than
+    /// `after`, greatest first (paging back). Returns the tasks and whether more follow in that
+    /// direction. One query of `limit + 1` items at most (DynamoDB may stop a page at 1 MB).
+    pub async fn task_briefs_page(
+        &self,
+        run: &Run,
+        step: &str,
+        after: Option<i64>,
+        descending: bool,
+        limit: usize,
+    ) -> ApiResult<(Vec<TaskBrief>, bool)> {
+        let after = after.map(|id| layout::task(&run.flow_id, run.run_number, step, id).1);
+        let page = self
+            .task_brief_query(run, step, descending, Some(limit.max(1)), after)
+            .await?;
+        let briefs = page.items.iter().filter_map(TaskBrief::from_item).collect();
+        Ok((briefs, page.next.is_some()))
+    }
+
+    async fn task_brief_query(
+        &self,
+        run: &Run,
+        step: &str,
+        descending: bool,
+        limit: Option<usize>,
+        after: Option<String>,
+    ) -> ApiResult<ferry_store::Page> {
+        let pk = layout::step_pk(&run.flow_id, run.run_number, step);
+        let query = Query {
+            sk_prefix: layout::TASK_PREFIX.to_string(),
+            descending,
+            limit,
+            after,
+            attributes: Some(TaskBrief::ATTRIBUTES.map(str::to_string).to_vec()),
+        };
+        Ok(self.table.query(&pk, query).await?)
     }
 }

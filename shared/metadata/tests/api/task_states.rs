@@ -1,6 +1,6 @@
 //! The latest `attempt` / `attempt_ok` metadata of each task is kept on its item, so listing a
 //! step's tasks tells their states (what the UI's per-step counts read) without a metadata query
-//! per task.
+//! per task; a listing projected to those attributes (`TaskBrief`) tells the same.
 
 use serde_json::json;
 
@@ -65,4 +65,26 @@ async fn task_items_carry_their_latest_attempt(b: Backend) {
         .unwrap()
         .status;
     assert_eq!((again.attempt, again.outcome()), (Some(1), Some(true)));
+
+    // The briefs (a query projected to the attempt attributes) tell the same, by id, and page
+    // in the store both ways.
+    let briefs = repo.list_task_briefs(&r, "s").await.unwrap();
+    let whole: Vec<_> = tasks.iter().map(|t| t.brief()).collect();
+    assert_eq!(briefs, whole);
+    let (first, more) = repo
+        .task_briefs_page(&r, "s", None, false, 2)
+        .await
+        .unwrap();
+    assert_eq!((first.as_slice(), more), (&whole[..2], true));
+    let (rest, more) = repo
+        .task_briefs_page(&r, "s", Some(first[1].task_id), false, 2)
+        .await
+        .unwrap();
+    assert_eq!((rest.as_slice(), more), (&whole[2..], false));
+    let (back, more) = repo
+        .task_briefs_page(&r, "s", Some(whole[2].task_id), true, 5)
+        .await
+        .unwrap();
+    assert_eq!(back, vec![whole[1].clone(), whole[0].clone()]);
+    assert!(!more);
 }

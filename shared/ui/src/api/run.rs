@@ -17,18 +17,19 @@
 //!   start time), `manual`; `null` without an execution.
 //! - `dag`: [`crate::dag::Dag`] of the deployed spec (or the run's steps, without a spec).
 //! - `steps`: per-step [`crate::status::StepSummary`] and [`crate::status::StepStatus`],
-//!   computed from the task items (one partition read per step).
+//!   computed from the task items ([`crate::summaries`]: one projected partition read per
+//!   step, none for a run whose execution ended a minute ago).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use ferry_control::cause::TaskFailure;
 use ferry_control::{Execution, ExecutionStatus};
-use ferry_metadata::model::{Run, Task};
+use ferry_metadata::model::Run;
 use ferry_store::task_logs::{LogRead, StepPath, Stream};
-use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 
 use super::segment;
@@ -38,6 +39,7 @@ use crate::error::{UiError, UiResult};
 use crate::executions::{execution_name, status_name};
 use crate::specs::{Deployment, deployments};
 use crate::status::{RunPhase, StepStatus, StepSummary};
+use crate::summaries::{RunSteps, settled};
 
 /// Bytes of the failed task's log shown with the failure.
 pub const FAILURE_LOG_TAIL: usize = 8 * 1024;
@@ -124,40 +126,21 @@ pub(crate) async fn detail(
         Some(d) => st.specs.of(&d.record).await?,
         None => None,
     };
-    // Every step's tasks, a partition read each.
-    let steps = match &md {
-        Some(r) => st.repo.list_steps(r).await?,
-        None => Vec::new(),
+    // Every step's counts: one projected partition read per step, or none for a settled run.
+    let steps: Arc<RunSteps> = match &md {
+        Some(r) => {
+            let settled = settled(execution.as_ref().and_then(|e| e.stop_date), Utc::now());
+            st.summaries.run(&st.repo, r, phase, settled).await?
+        }
+        None => Arc::default(),
     };
-    let reads: Vec<_> = steps
-        .iter()
-        .map(|s| {
-            let repo = st.repo.clone();
-            let r = md.clone();
-            let name = s.step_name.clone();
-            async move {
-                let tasks = match &r {
-                    Some(r) => repo.list_tasks(r, &name).await?,
-                    None => Vec::new(),
-                };
-                Ok((name, tasks))
-            }
-        })
-        .collect();
-    let tasks: Vec<UiResult<(String, Vec<Task>)>> = stream::iter(reads).buffered(8).collect().await;
-    let tasks: HashMap<String, Vec<Task>> = tasks.into_iter().collect::<UiResult<_>>()?;
     // Metaflow's own pseudo-steps (`_parameters`) are not part of the flow's graph.
     let mut names: Vec<String> = steps
-        .iter()
-        .map(|s| s.step_name.clone())
+        .keys()
         .filter(|n| !n.starts_with('_'))
+        .cloned()
         .collect();
-    names.sort_by_key(|n| {
-        tasks
-            .get(n)
-            .and_then(|t| t.iter().map(|t| t.ts_epoch).min())
-            .unwrap_or(i64::MAX)
-    });
+    names.sort_by_key(|n| steps[n].summary.started_ms.unwrap_or(i64::MAX));
     let dag = match &spec {
         Some(s) => Dag::of_spec(s, &names),
         None => Dag::of_steps(&names),
@@ -168,17 +151,18 @@ pub(crate) async fn detail(
         .as_ref()
         .and_then(|e| e.failing_state.clone())
         .or_else(|| task_failure.as_ref().and_then(|f| f.step.clone()));
-    let summaries: HashMap<&str, StepSummary> = dag
+    let none = StepSummary::default();
+    let summaries: HashMap<&str, &StepSummary> = dag
         .nodes
         .iter()
         .map(|n| {
-            let t = tasks.get(&n.name).map(Vec::as_slice).unwrap_or_default();
-            (n.name.as_str(), StepSummary::of(t, phase))
+            let s = steps.get(&n.name).map_or(&none, |t| &t.summary);
+            (n.name.as_str(), s)
         })
         .collect();
     let mut steps_json = Map::new();
     for n in &dag.nodes {
-        let s = &summaries[n.name.as_str()];
+        let s = summaries[n.name.as_str()];
         let successor_started = dag
             .successors(&n.name)
             .any(|t| summaries.get(t).is_some_and(|x| x.tasks > 0));
@@ -197,7 +181,7 @@ pub(crate) async fn detail(
                 e,
                 failing_step.as_deref(),
                 task_failure.as_ref(),
-                &tasks,
+                &steps,
                 &steps_json,
             )
             .await?,
@@ -213,7 +197,7 @@ pub(crate) async fn detail(
     };
     let parameters = parameters(&st, execution.as_ref(), deployment.as_ref()).await;
     let trigger = match &execution {
-        Some(e) => Some(trigger(&st, e, deployment.as_ref(), md.as_ref(), &tasks).await?),
+        Some(e) => Some(trigger(&st, e, deployment.as_ref(), md.as_ref(), &steps).await?),
         None => None,
     };
     let started_ms = execution
@@ -282,7 +266,7 @@ async fn failure(
     e: &Execution,
     failing_step: Option<&str>,
     task_failure: Option<&TaskFailure>,
-    tasks: &HashMap<String, Vec<Task>>,
+    tasks: &RunSteps,
     steps: &Map<String, Value>,
 ) -> UiResult<Value> {
     let step = failing_step.map(str::to_string).or_else(|| {
@@ -294,11 +278,7 @@ async fn failure(
     // The task: the one the cause names, else the step's first task whose attempt failed.
     let task = task_failure.and_then(|f| f.task_id.clone()).or_else(|| {
         let s = step.as_deref()?;
-        tasks
-            .get(s)?
-            .iter()
-            .find(|t| t.status.outcome() == Some(false))
-            .map(Task::exposed_str)
+        tasks.get(s)?.first_failed.clone()
     });
     let mut log = Value::Null;
     if let (Some(s), Some(t)) = (&step, &task) {
@@ -387,7 +367,7 @@ async fn trigger(
     e: &Execution,
     d: Option<&Deployment>,
     md: Option<&Run>,
-    tasks: &HashMap<String, Vec<Task>>,
+    steps: &RunSteps,
 ) -> UiResult<Value> {
     // The execution input beyond the parameters (an event trigger's record).
     if let Some(Value::Object(input)) = e
@@ -406,7 +386,7 @@ async fn trigger(
         }
     }
     // Metaflow's `execution-triggers` metadata of the start task.
-    if let (Some(r), Some(start)) = (md, tasks.get("start").and_then(|t| t.first())) {
+    if let (Some(r), Some(start)) = (md, steps.get("start").and_then(|t| t.first)) {
         let rows = st.repo.list_metadata(r, start).await?;
         if let Some(m) = rows.iter().find(|m| m.field_name == "execution-triggers") {
             let details = serde_json::from_str::<Value>(&m.value)

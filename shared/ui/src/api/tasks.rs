@@ -1,9 +1,15 @@
 //! A step's tasks and one task: `GET /ui/api/runs/{flow}/{run}/steps/{step}/tasks[/{task}[/logs]]`.
 //!
-//! - `…/tasks?offset=&limit=&state=`: `{tasks: [{task_id, pathspec, state, attempt, started_ms,
-//!   finished_ms}], total, offset, limit, summary}`, tasks by creation time, `state` one of
-//!   `running`, `succeeded`, `failed`; `summary` the step's counts. Empty for a run the
-//!   metadata service does not have yet.
+//! - `…/tasks?after=|before=|offset=&limit=&state=`: `{tasks: [{task_id, pathspec, state,
+//!   attempt, started_ms, finished_ms}], total, offset, limit, prev, next, summary}`, tasks by
+//!   id (the order the metadata service created them in), `state` one of `running`,
+//!   `succeeded`, `failed`; `summary` the step's counts, `total` the tasks matching. A page
+//!   starts after the task id `after` (the `next` of the page before), ends before the task id
+//!   `before` (the `prev` of the page after), or skips `offset` tasks (echoed); `prev`/`next`
+//!   are `null` at either end. For a settled run without `state` the page is read from the store
+//!   alone (`limit + 1` task items, `offset + limit + 1` with an offset) and the counts are
+//!   kept ones ([`crate::summaries`]); else every task's brief is read once. Empty for a run
+//!   the metadata service does not have yet.
 //! - `…/tasks/{task}`: `{pathspec, state, attempts: [{attempt, started_ms, finished_ms, ok}],
 //!   metadata: [{field_name, value, type, ts_epoch, tags}], artifacts: [{attempt, name, type,
 //!   size, encoding, sha}], logs: {stdout: [attempts], stderr: [attempts]}}`. Artifact types and
@@ -18,7 +24,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use ferry_metadata::model::{Metadata, Run, Task};
+use chrono::Utc;
+use ferry_metadata::model::{Metadata, Run, Task, TaskBrief};
 use ferry_store::task_logs::{LogRead, LogSource, StepPath, Stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,6 +35,7 @@ use super::{page_size, segment};
 use crate::UiState;
 use crate::error::{UiError, UiResult};
 use crate::status::{RunPhase, StepSummary, TaskState, task_state};
+use crate::summaries::{StepTasks, settled};
 
 /// Most log bytes one answer carries.
 pub const LOG_MAX: usize = 1024 * 1024;
@@ -41,6 +49,8 @@ pub(crate) struct TasksQuery {
     offset: Option<usize>,
     limit: Option<usize>,
     state: Option<String>,
+    after: Option<i64>,
+    before: Option<i64>,
 }
 
 /// The query of a log.
@@ -51,7 +61,13 @@ pub(crate) struct LogQuery {
     after: Option<usize>,
 }
 
-async fn the_run(st: &UiState, flow: &str, run: &str, step: &str) -> UiResult<(Run, RunPhase)> {
+/// The run, its phase, and whether its tasks are final ([`crate::summaries::settled`]).
+async fn the_run(
+    st: &UiState,
+    flow: &str,
+    run: &str,
+    step: &str,
+) -> UiResult<(Run, RunPhase, bool)> {
     segment("flow", flow)?;
     segment("run", run)?;
     segment("step", step)?;
@@ -62,7 +78,8 @@ async fn the_run(st: &UiState, flow: &str, run: &str, step: &str) -> UiResult<(R
     };
     let located = locate(st, flow, run).await?;
     let (p, _) = phase(st, located.execution.as_ref(), Some(&r)).await?;
-    Ok((r, p))
+    let stopped = located.execution.as_ref().and_then(|e| e.stop_date);
+    Ok((r, p, settled(stopped, Utc::now())))
 }
 
 async fn the_task(
@@ -80,7 +97,7 @@ async fn the_task(
         .ok_or_else(|| UiError::NotFound(format!("no task {flow}/{run}/{step}/{task}")))
 }
 
-fn task_row(flow: &str, run: &str, t: &Task, p: RunPhase) -> Value {
+fn task_row(flow: &str, run: &str, t: &TaskBrief, p: RunPhase) -> Value {
     let id = t.exposed_str();
     json!({
         "task_id": id,
@@ -92,29 +109,68 @@ fn task_row(flow: &str, run: &str, t: &Task, p: RunPhase) -> Value {
     })
 }
 
+/// Where a page of tasks starts: after a task id, before one (paging back), or `offset` tasks
+/// from the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    After(i64),
+    Before(i64),
+    Offset(usize),
+}
+
+/// One page of tasks (by id) and the cursors around it: `prev` (pass as `before`) when tasks
+/// come before its first, `next` (pass as `after`) when tasks follow its last.
+struct TaskPage<'a> {
+    rows: Vec<&'a TaskBrief>,
+    prev: Option<i64>,
+    next: Option<i64>,
+}
+
+/// The page of `tasks` (sorted by id) that `from` and `limit` choose.
+fn page_of<'a>(tasks: &[&'a TaskBrief], from: Start, limit: usize) -> TaskPage<'a> {
+    let (start, end) = match from {
+        Start::After(id) => {
+            let s = tasks.partition_point(|t| t.task_id <= id);
+            (s, (s + limit).min(tasks.len()))
+        }
+        Start::Before(id) => {
+            let e = tasks.partition_point(|t| t.task_id < id);
+            (e.saturating_sub(limit), e)
+        }
+        Start::Offset(o) => {
+            let s = o.min(tasks.len());
+            (s, (s + limit).min(tasks.len()))
+        }
+    };
+    let rows = tasks[start..end].to_vec();
+    TaskPage {
+        prev: (start > 0)
+            .then(|| rows.first().map(|t| t.task_id))
+            .flatten(),
+        next: (end < tasks.len())
+            .then(|| rows.last().map(|t| t.task_id))
+            .flatten(),
+        rows,
+    }
+}
+
 pub(crate) async fn list(
     State(st): State<UiState>,
     Path((flow, run, step)): StepArgs,
     Query(q): Query<TasksQuery>,
 ) -> UiResult<Json<Value>> {
-    // A run the metadata service does not have yet (its start step has not registered it) has
-    // no task yet: an empty list, as the metadata API answers for missing parents.
-    let (r, p) = match the_run(&st, &flow, &run, &step).await {
-        Ok(x) => x,
-        Err(UiError::NotFound(_)) => {
-            return Ok(Json(json!({
-                "tasks": [],
-                "total": 0,
-                "offset": q.offset.unwrap_or(0),
-                "limit": page_size(q.limit, 100),
-                "summary": StepSummary::default(),
-            })));
+    let limit = page_size(q.limit, 100);
+    let offset = q.offset.unwrap_or(0);
+    let from = match (q.after, q.before) {
+        (Some(a), None) => Start::After(a),
+        (None, Some(b)) => Start::Before(b),
+        (None, None) => Start::Offset(offset),
+        (Some(_), Some(_)) => {
+            return Err(UiError::BadRequest(
+                "after and before together: page forward with after, back with before".into(),
+            ));
         }
-        Err(e) => return Err(e),
     };
-    let mut tasks = st.repo.list_tasks(&r, &step).await?;
-    tasks.sort_by_key(|t| (t.ts_epoch, t.task_id));
-    let summary = StepSummary::of(&tasks, p);
     let want: Option<TaskState> = match q.state.as_deref().filter(|s| !s.is_empty()) {
         Some("running") => Some(TaskState::Running),
         Some("succeeded") => Some(TaskState::Succeeded),
@@ -126,25 +182,125 @@ pub(crate) async fn list(
         }
         None => None,
     };
-    let matching: Vec<&Task> = tasks
+    // A run the metadata service does not have yet (its start step has not registered it) has
+    // no task yet: an empty list, as the metadata API answers for missing parents.
+    let (r, p, settled) = match the_run(&st, &flow, &run, &step).await {
+        Ok(x) => x,
+        Err(UiError::NotFound(_)) => {
+            return Ok(Json(json!({
+                "tasks": [],
+                "total": 0,
+                "offset": offset,
+                "limit": limit,
+                "prev": null,
+                "next": null,
+                "summary": StepSummary::default(),
+            })));
+        }
+        Err(e) => return Err(e),
+    };
+    let answer = |summary: &StepSummary, total: usize, page: TaskPage<'_>| {
+        let rows: Vec<Value> = page
+            .rows
+            .iter()
+            .map(|t| task_row(&flow, &run, t, p))
+            .collect();
+        Json(json!({
+            "tasks": rows,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "prev": page.prev,
+            "next": page.next,
+            "summary": summary,
+        }))
+    };
+    // A settled run's whole step: its kept summary, and only the page read from the store.
+    if settled && want.is_none() {
+        let summary = st
+            .summaries
+            .step(&st.repo, &r, &step, p, true)
+            .await?
+            .summary;
+        let page = store_page(&st, &r, &step, from, limit).await?;
+        let total = summary.tasks;
+        return Ok(answer(&summary, total, page.as_page()));
+    }
+    // Else every task's brief (one projected read): the live counts, and the state filter.
+    let tasks = st.repo.list_task_briefs(&r, &step).await?;
+    let summary = StepTasks::of(&tasks, p).summary;
+    let matching: Vec<&TaskBrief> = tasks
         .iter()
         .filter(|t| want.is_none_or(|w| task_state(&t.status, p) == w))
         .collect();
-    let limit = page_size(q.limit, 100);
-    let offset = q.offset.unwrap_or(0);
-    let rows: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|t| task_row(&flow, &run, t, p))
-        .collect();
-    Ok(Json(json!({
-        "tasks": rows,
-        "total": matching.len(),
-        "offset": offset,
-        "limit": limit,
-        "summary": summary,
-    })))
+    Ok(answer(
+        &summary,
+        matching.len(),
+        page_of(&matching, from, limit),
+    ))
+}
+
+/// A page read from the store alone, with its cursors.
+struct StorePage {
+    rows: Vec<TaskBrief>,
+    prev: Option<i64>,
+    next: Option<i64>,
+}
+
+impl StorePage {
+    fn as_page(&self) -> TaskPage<'_> {
+        TaskPage {
+            rows: self.rows.iter().collect(),
+            prev: self.prev,
+            next: self.next,
+        }
+    }
+}
+
+/// The page `from` and `limit` choose, bounded in the store: `limit` tasks after or before a
+/// cursor (one query of `limit + 1` items), or the first `offset + limit` for an offset.
+async fn store_page(
+    st: &UiState,
+    r: &Run,
+    step: &str,
+    from: Start,
+    limit: usize,
+) -> UiResult<StorePage> {
+    Ok(match from {
+        Start::After(id) => {
+            let (rows, more) = st
+                .repo
+                .task_briefs_page(r, step, Some(id), false, limit)
+                .await?;
+            StorePage {
+                prev: rows.first().map(|t| t.task_id),
+                next: more.then(|| rows.last().map(|t| t.task_id)).flatten(),
+                rows,
+            }
+        }
+        Start::Before(id) => {
+            let (mut rows, more) = st
+                .repo
+                .task_briefs_page(r, step, Some(id), true, limit)
+                .await?;
+            rows.reverse();
+            StorePage {
+                prev: more.then(|| rows.first().map(|t| t.task_id)).flatten(),
+                next: rows.last().map(|t| t.task_id),
+                rows,
+            }
+        }
+        Start::Offset(o) => {
+            let want = o.saturating_add(limit);
+            let (rows, more) = st.repo.task_briefs_page(r, step, None, false, want).await?;
+            let rows: Vec<TaskBrief> = rows.into_iter().skip(o).collect();
+            StorePage {
+                prev: (o > 0).then(|| rows.first().map(|t| t.task_id)).flatten(),
+                next: more.then(|| rows.last().map(|t| t.task_id)).flatten(),
+                rows,
+            }
+        }
+    })
 }
 
 /// One attempt as its metadata rows tell it: (started ms, finished ms, `attempt_ok`).
@@ -227,10 +383,10 @@ pub(crate) async fn detail(
     State(st): State<UiState>,
     Path((flow, run, step, task)): TaskArgs,
 ) -> UiResult<Json<Value>> {
-    let (r, p) = the_run(&st, &flow, &run, &step).await?;
+    let (r, p, _) = the_run(&st, &flow, &run, &step).await?;
     let t = the_task(&st, &r, &flow, &run, &step, &task).await?;
     let id = t.exposed_str();
-    let rows = st.repo.list_metadata(&r, &t).await?;
+    let rows = st.repo.list_metadata(&r, t.task_id).await?;
     let prefix = format!("{flow}/{run}/{step}/{id}");
     let path = StepPath {
         flow: &flow,
@@ -257,7 +413,7 @@ pub(crate) async fn detail(
             })
         })
         .collect();
-    let mut row = task_row(&flow, &run, &t, p);
+    let mut row = task_row(&flow, &run, &t.brief(), p);
     row["attempts"] = json!(attempts(&rows));
     row["metadata"] = json!(metadata);
     row["artifacts"] = json!(artifacts(&st, &r, &t, &prefix).await?);
@@ -293,7 +449,7 @@ pub(crate) async fn logs(
         .unwrap_or("stdout")
         .parse()
         .map_err(UiError::BadRequest)?;
-    let (r, p) = the_run(&st, &flow, &run, &step).await?;
+    let (r, p, _) = the_run(&st, &flow, &run, &step).await?;
     let t = the_task(&st, &r, &flow, &run, &step, &task).await?;
     let id = t.exposed_str();
     let path = StepPath {
@@ -344,6 +500,52 @@ pub(crate) async fn logs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_follow_cursors_both_ways() {
+        let tasks: Vec<TaskBrief> = (1..=7)
+            .map(|i| TaskBrief {
+                step_name: "s".into(),
+                task_id: i * 10,
+                task_name: None,
+                ts_epoch: i,
+                status: Default::default(),
+            })
+            .collect();
+        let all: Vec<&TaskBrief> = tasks.iter().collect();
+        let ids = |p: &TaskPage| p.rows.iter().map(|t| t.task_id).collect::<Vec<_>>();
+        let first = page_of(&all, Start::Offset(0), 3);
+        assert_eq!(
+            (ids(&first), first.prev, first.next),
+            (vec![10, 20, 30], None, Some(30))
+        );
+        let second = page_of(&all, Start::After(30), 3);
+        assert_eq!(
+            (ids(&second), second.prev, second.next),
+            (vec![40, 50, 60], Some(40), Some(60))
+        );
+        let last = page_of(&all, Start::After(60), 3);
+        assert_eq!(
+            (ids(&last), last.prev, last.next),
+            (vec![70], Some(70), None)
+        );
+        let back = page_of(&all, Start::Before(40), 3);
+        assert_eq!(
+            (ids(&back), back.prev, back.next),
+            (vec![10, 20, 30], None, Some(30))
+        );
+        let back = page_of(&all, Start::Before(70), 3);
+        assert_eq!(
+            (ids(&back), back.prev, back.next),
+            (vec![40, 50, 60], Some(40), Some(60))
+        );
+        let skipped = page_of(&all, Start::Offset(5), 3);
+        assert_eq!(
+            (ids(&skipped), skipped.prev, skipped.next),
+            (vec![60, 70], Some(60), None)
+        );
+        assert!(page_of(&all, Start::Offset(9), 3).rows.is_empty());
+    }
 
     #[test]
     fn logs_continue_from_an_offset() {

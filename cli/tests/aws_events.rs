@@ -90,7 +90,10 @@ async fn events_lists_the_state_table_log_newest_first() {
     let out = ferry(home.path(), &url, &["events", "--limit", "1"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("data_ready") && text.contains("GoneFlow: no_deployment"), "{text}");
+    assert!(
+        text.contains("data_ready") && text.contains("GoneFlow: no_deployment"),
+        "{text}"
+    );
     assert!(!text.contains("nobody_waits"), "{text}");
     let out = ferry(home.path(), &url, &["events", "--limit", "0"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");

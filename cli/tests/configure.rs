@@ -212,8 +212,7 @@ fn flags_alone_work_and_an_existing_metaflow_config_is_kept() {
     );
     assert!(profile.get("METAFLOW_SERVICE_AUTH_KEY").is_none());
     assert_eq!(
-        profile["METAFLOW_ARGO_EVENTS_WEBHOOK_URL"],
-        "https://meta.example.com/api/ferry/v1/events",
+        profile["METAFLOW_ARGO_EVENTS_WEBHOOK_URL"], "https://meta.example.com/api/ferry/v1/events",
         "the events route is on the service's API"
     );
     assert_eq!(profile["METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH"], "service");

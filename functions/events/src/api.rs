@@ -67,7 +67,9 @@ pub async fn handle(ctx: &EventsContext, payload: &Value) -> ApiGatewayProxyResp
         other => Answer::error(
             405,
             "invalid",
-            format!("{other} {EVENTS_ROUTE} is not a route: POST publishes an event, GET lists the recent events"),
+            format!(
+                "{other} {EVENTS_ROUTE} is not a route: POST publishes an event, GET lists the recent events"
+            ),
         ),
     };
     response(answer)

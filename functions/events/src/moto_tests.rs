@@ -428,16 +428,26 @@ async fn the_api_route_publishes_like_the_embedded_stack_and_lists_recent_events
     assert_eq!(delivery["event"]["id"], json!(id));
     assert_eq!(delivery["event"]["origin"], "published");
     let deployments = delivery["deployments"].as_array().unwrap();
-    assert_eq!(deployments.len(), 1, "only the @trigger deployment waits: {delivery}");
+    assert_eq!(
+        deployments.len(),
+        1,
+        "only the @trigger deployment waits: {delivery}"
+    );
     let d = &deployments[0];
-    assert_eq!((d["flow"].clone(), d["outcome"].clone()), (json!(s.report), json!("started")));
+    assert_eq!(
+        (d["flow"].clone(), d["outcome"].clone()),
+        (json!(s.report), json!("started"))
+    );
     assert_eq!(d["started"], true);
     let runs = s.executions(&s.report);
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["name"], d["execution_name"]);
     let input: Value = serde_json::from_str(runs[0]["input"].as_str().unwrap()).unwrap();
     let params: Value = serde_json::from_str(input["Parameters"].as_str().unwrap()).unwrap();
-    assert_eq!((params["day"].clone(), params["n"].clone()), (json!("2026-12-06"), json!(7)));
+    assert_eq!(
+        (params["day"].clone(), params["n"].clone()),
+        (json!("2026-12-06"), json!(7))
+    );
     assert_eq!(params["ferry.triggers"][0]["id"], json!(id));
 
     // The publisher's retry (the same id): 200, a duplicate, no second run.
@@ -458,9 +468,12 @@ async fn the_api_route_publishes_like_the_embedded_stack_and_lists_recent_events
     // A wrong-typed value: 200, refused with the reason, no run.
     let wrong = argo_body(&ferry_testkit::unique("argo"), "many");
     let (status, refused) = api_answer(
-        &handle(&s.ctx, &api_request("POST", "/ferry/v1/events", Some(&wrong), Value::Null))
-            .await
-            .unwrap(),
+        &handle(
+            &s.ctx,
+            &api_request("POST", "/ferry/v1/events", Some(&wrong), Value::Null),
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!(status, 200, "{refused}");
     assert_eq!(refused["deployments"][0]["outcome"], "refused");
@@ -472,9 +485,12 @@ async fn the_api_route_publishes_like_the_embedded_stack_and_lists_recent_events
         json!({"name": "data ready!", "payload": {}}).to_string(),
     ] {
         let (status, e) = api_answer(
-            &handle(&s.ctx, &api_request("POST", "/ferry/v1/events", Some(&bad), Value::Null))
-                .await
-                .unwrap(),
+            &handle(
+                &s.ctx,
+                &api_request("POST", "/ferry/v1/events", Some(&bad), Value::Null),
+            )
+            .await
+            .unwrap(),
         );
         assert_eq!((status, e["kind"].clone()), (400, json!("invalid")), "{e}");
         assert!(!e["error"].as_str().unwrap().is_empty(), "{e}");
@@ -495,17 +511,26 @@ async fn the_api_route_publishes_like_the_embedded_stack_and_lists_recent_events
     assert_eq!(entries[0]["deployments"][0]["outcome"], "refused", "{log}");
     assert_eq!(entries[1]["event"]["id"], json!(id2), "{log}");
     let (status, all) = api_answer(
-        &handle(&s.ctx, &api_request("GET", "/ferry/v1/events", None, Value::Null))
-            .await
-            .unwrap(),
+        &handle(
+            &s.ctx,
+            &api_request("GET", "/ferry/v1/events", None, Value::Null),
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!(status, 200);
     assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
 
     // What is no route: a limit that is no number, another method, another resource.
     let cases = [
-        (api_request("GET", "/ferry/v1/events", None, json!({"limit": "many"})), 400),
-        (api_request("DELETE", "/ferry/v1/events", None, Value::Null), 405),
+        (
+            api_request("GET", "/ferry/v1/events", None, json!({"limit": "many"})),
+            400,
+        ),
+        (
+            api_request("DELETE", "/ferry/v1/events", None, Value::Null),
+            405,
+        ),
         (api_request("GET", "/flows", None, Value::Null), 404),
     ];
     for (request, want) in cases {

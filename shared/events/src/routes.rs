@@ -90,7 +90,9 @@ pub fn recent_limit(text: Option<&str>) -> Result<usize, String> {
             .parse::<usize>()
             .map(|n| n.clamp(1, MAX_RECENT_LIMIT))
             .map_err(|_| {
-                format!("limit={t:?} is not a whole number: write limit=50 (1 to {MAX_RECENT_LIMIT})")
+                format!(
+                    "limit={t:?} is not a whole number: write limit=50 (1 to {MAX_RECENT_LIMIT})"
+                )
             }),
     }
 }

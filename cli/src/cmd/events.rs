@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use ferry_events::routes::{DEFAULT_RECENT_LIMIT, MAX_RECENT_LIMIT};
 use ferry_events::{Engine, LogEntry};
-use ferry_store::TableRef;
+use ferry_spec::task::TableRef;
 use serde_json::Value;
 
 use crate::context::{CONFIG_FILE, Context, Target};
@@ -33,13 +33,14 @@ value of the wrong type, a missing field), duplicate (the id was delivered befor
 no_deployment (addressed to a deployment deleted since). Entries are kept 14 days.")]
 pub struct EventsArgs {
     /// At most this many events, newest first (1 to 1000). Example: `--limit 5`.
-    #[arg(long, default_value_t = DEFAULT_RECENT_LIMIT, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=MAX_RECENT_LIMIT as i64).map(usize::from))]
-    pub limit: usize,
+    #[arg(long, default_value_t = DEFAULT_RECENT_LIMIT as u16, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=MAX_RECENT_LIMIT as i64))]
+    pub limit: u16,
 }
 
 /// Run `ferry events`.
 pub async fn run(ctx: &Context, args: EventsArgs) -> anyhow::Result<ExitCode> {
+    let limit = usize::from(args.limit);
     let entries = match &ctx.target {
         Target::Aws(aws) => {
             let Some(table) = aws.extra.get("state_table").and_then(Value::as_str) else {
@@ -59,7 +60,7 @@ pub async fn run(ctx: &Context, args: EventsArgs) -> anyhow::Result<ExitCode> {
             )
             .await?;
             Engine::new(state)
-                .recent(args.limit, Utc::now())
+                .recent(limit, Utc::now())
                 .await
                 .map_err(|e| Failure::new(ErrorKind::Unavailable, e.to_string()))?
         }
@@ -74,7 +75,7 @@ pub async fn run(ctx: &Context, args: EventsArgs) -> anyhow::Result<ExitCode> {
                     ),
                 ));
             };
-            client.recent_events(args.limit).await.map_err(failure)?
+            client.recent_events(limit).await.map_err(failure)?
         }
     };
     if ctx.json {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use ferry_events::routes::{DEFAULT_RECENT_LIMIT, MAX_RECENT_LIMIT};
-use ferry_events::{Engine, LogEntry};
+use ferry_events::{Engine, EventOrigin, LogEntry};
 use ferry_spec::task::TableRef;
 use serde_json::Value;
 
@@ -97,10 +97,10 @@ fn describe(e: &LogEntry) -> String {
         e.received_at.format("%Y-%m-%d %H:%M:%S%:z"),
         e.event.name,
         e.event.id,
-        serde_json::to_value(&e.event.origin)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
+        match e.event.origin {
+            EventOrigin::Published => "published",
+            EventOrigin::RunSucceeded => "a run succeeded",
+        }
     );
     if e.deployments.is_empty() {
         out.push_str("    no deployment waits for it\n");

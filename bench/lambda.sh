@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# The two Lambda functions as shipped: zip size per function (target: under 5 MB), and each
+# The three Lambda functions as shipped: zip size per function (target: under 5 MB), and each
 # bootstrap's time from process start to first handled event, locally, against a Python/boto3
 # peer doing the same first event (bench/lambda_peer.py).
 #
-# 1. Installs cargo-lambda 1.9.2 (PyPI wheel, pulls ziglang) into .tools/lambda-venv if absent:
-#    a bench-only venv (~470 MB), not part of scripts/setup-tools.
-# 2. `cargo lambda build --release --x86-64 --output-format zip -p metadata-api -p deploy`, in its
+# 1. Installs cargo-lambda 1.9.2 (PyPI wheel, pulls ziglang) into .tools/lambda-venv (or
+#    $FERRY_LAMBDA_VENV) if absent: a bench-only venv (~470 MB), not part of scripts/setup-tools.
+# 2. `cargo lambda build --release --x86-64 --output-format zip -p metadata-api -p deploy -p events`, in its
 #    own target dir ($FERRY_LAMBDA_TARGET_DIR, default target/lambda-build) so it does not
 #    wait on the debug builds of the shared target. Cold: 10+ minutes on 2 busy cores.
 # 3. Sizes of target/lambda/<fn>/bootstrap.zip and of the bootstrap inside it.
 # 4. Starts a private moto server and runs bench/lambda_startup.py on the unzipped bootstraps:
 #    a local Lambda Runtime API emulator hands each process one event (metadata-api: API
 #    Gateway v2 `GET /flows` over 20 flows in DynamoDB; deploy: S3 ObjectCreated of a real
-#    first deploy of a 2-step flow) and times spawn -> first GET /next -> response POST.
+#    first deploy of a 2-step flow; events: a @trigger rule's delivery of a Ferry event to a
+#    flow deployed once through the deploy bootstrap, which starts one run on moto's Step
+#    Functions) and times spawn -> first GET /next -> response POST.
 #    Then one more (untimed) round under moto's request recorder counts each variant's AWS
 #    calls, to show that the Python peer makes the same calls as the Rust function.
 #
@@ -25,7 +27,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-10}
 tools="${FERRY_TOOLS:-$root/.tools}"
 py="$tools/venv/bin/python"
-lvenv="$tools/lambda-venv"
+lvenv="${FERRY_LAMBDA_VENV:-$tools/lambda-venv}"
 target="${FERRY_LAMBDA_TARGET_DIR:-$root/target/lambda-build}"
 
 have=$("$lvenv/bin/python" -m pip show cargo-lambda 2>/dev/null | sed -n 's/^Version: //p' || true)
@@ -38,7 +40,7 @@ export PATH="$lvenv/bin:$PATH"   # cargo-lambda and `python3 -m ziglang`
 if [ -z "${FERRY_LAMBDA_NO_BUILD:-}" ]; then
   start=$(date +%s)
   (cd "$root" && CARGO_TARGET_DIR="$target" cargo lambda build -q --release --x86-64 \
-    --output-format zip -p metadata-api -p deploy)
+    --output-format zip -p metadata-api -p deploy -p events)
   echo "build: $(($(date +%s) - start)) s (cargo lambda build --release --x86-64, target $target)"
 fi
 
@@ -49,7 +51,7 @@ trap '[ -n "$moto" ] && kill "$moto" 2>/dev/null; rm -rf "$work"' EXIT
 echo
 echo "| function | bootstrap.zip | bootstrap (unzipped) | zip vs 5 MB target |"
 echo "|---|---|---|---|"
-for fn in metadata-api deploy; do
+for fn in metadata-api deploy events; do
   zip="$target/lambda/$fn/bootstrap.zip"
   mkdir -p "$work/$fn"
   "$py" - "$zip" "$work/$fn" "$fn" <<'PY'
@@ -76,5 +78,6 @@ for _ in $(seq 100); do "$py" -c "import urllib.request; urllib.request.urlopen(
 echo "moto $("$py" -c 'import moto; print(moto.__version__)') at $url; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$py" "$root/bench/lambda_startup.py" --moto "$url" --runs "$runs" --python "$py" \
   --metadata "$work/metadata-api/bootstrap" --deploy "$work/deploy/bootstrap" \
+  --events "$work/events/bootstrap" \
   --json "$target/lambda-startup.json" --recorder "$work/rec.jsonl"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,4 +1,4 @@
-"""The Python peer of the two Ferry Lambdas, for bench/lambda.sh (start-up to first handled event).
+"""The Python peer of the Ferry Lambdas, for bench/lambda.sh (start-up to first handled event).
 
 What a Python (boto3) implementation of the same functions would pay on a cold start: the
 interpreter, `import boto3`, the clients, and the same AWS calls as the Rust handler for the
@@ -8,6 +8,7 @@ the standard library, like the loop of a Python Lambda's runtime interface clien
 
     python bench/lambda_peer.py metadata   # API Gateway v2 event -> GET /flows on DynamoDB
     python bench/lambda_peer.py deploy     # S3 ObjectCreated event of a deploy request
+    python bench/lambda_peer.py events     # a @trigger rule's delivery of a Ferry event -> one run
 
 Environment: AWS_LAMBDA_RUNTIME_API, AWS_ENDPOINT_URL and the function's variables as in
 template.yaml (FERRY_METADATA_TABLE; FERRY_BUCKET, FERRY_BLOB_PREFIX, FERRY_DEPLOYMENTS_TABLE,
@@ -17,6 +18,13 @@ The deploy peer makes the Rust handler's 21 first-event calls (bench/aws.md: 2 w
 reads at context start + 19 per deploy, per service the same counts, checked with moto's
 recorder) around a minimal two-state definition; it does not reimplement the compiler, so it
 is a lower bound of a Python deploy handler.
+
+The events peer makes the Rust events handler's 5 calls for a first delivery of an event to a
+deployment with a one-event @trigger (the record, the dedupe record, its conditional put, the
+log entry, StartExecution; the same layout as shared/events/src/state.rs), with the same
+clients created at start as the Rust context (DynamoDB, Step Functions, S3 for long parameters,
+SSM and SNS for notifications); it maps fields by name and does not type-check values, so it
+too is a lower bound.
 """
 
 import hashlib
@@ -209,5 +217,64 @@ def deploy_main():
     serve(handler)
 
 
+# ---------------------------------------------------------------- events: one addressed delivery
+
+
+def events_main():
+    env = os.environ
+    records, state = env["FERRY_DEPLOYMENTS_TABLE"], env["FERRY_STATE_TABLE"]
+    ddb = boto3.client("dynamodb")
+    sfn = boto3.client("stepfunctions")
+    # The Rust context's other clients: S3 (long parameters), SSM and SNS (notifications).
+    for service in ("s3", "ssm", "sns"):
+        boto3.client(service)
+
+    def sha(text):
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def handler(event):
+        deployment, envelope = event["deployment"], event["event"]
+        detail = envelope["detail"]
+        payload = detail["payload"]
+        name = payload.get("name") or detail["name"]
+        eid, ts = str(payload["id"]), int(payload["timestamp"])
+        item = ddb.get_item(TableName=records, ConsistentRead=True,
+                            Key={"pk": {"S": "deploy#deployments"}, "sk": {"S": deployment}}).get("Item")
+        if item is None:
+            return {"kind": "delivery", "delivery": {"deployments": [
+                {"deployment": deployment, "outcome": "no_deployment", "started": False}]}}
+        record = json.loads(item["record"]["S"])
+        dependency = next(d for d in record["triggers"]["events"] if d["name"] == name)
+        pk, sk = f"events#deployment#{deployment}", "delivery#" + sha(eid)
+        if ddb.get_item(TableName=state, ConsistentRead=True,
+                        Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item"):
+            return {"kind": "delivery", "delivery": {"deployments": [
+                {"deployment": deployment, "outcome": "duplicate", "started": False}]}}
+        params = {m["parameter"]: payload[m["field"]] for m in dependency.get("parameters", [])
+                  if payload.get(m["field"]) is not None}
+        triggers = [{"timestamp": ts, "id": eid, "name": name, "type": "event"}]
+        execution = "ev-" + hashlib.sha256(deployment.encode() + b"\0" + eid.encode()).hexdigest()[:32]
+        run_id = "sfn-" + execution
+        start = {"deployment": deployment, "execution_name": execution, "run_id": run_id,
+                 "input": json.dumps({"Parameters": json.dumps(dict(params, **{"ferry.triggers": triggers}))})}
+        now = time.time()
+        ddb.put_item(TableName=state, ConditionExpression="attribute_not_exists(pk)", Item={
+            "pk": {"S": pk}, "sk": {"S": sk}, "event": {"S": name}, "at": {"N": str(int(now))},
+            "outcome": {"S": json.dumps({"kind": "start", "start": start})},
+            "ttl": {"N": str(int(now) + 7 * 86400)}})
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03}Z"
+        entry = {"received_at": stamp, "event": {"name": name, "id": eid, "timestamp": ts, "origin": "published"},
+                 "deployments": [{"deployment": deployment, "outcome": "started", "run_id": run_id}]}
+        ddb.put_item(TableName=state, Item={
+            "pk": {"S": "events#log#" + stamp[:10]}, "sk": {"S": f"{stamp}#{sha(eid)[:8]}"},
+            "entry": {"S": json.dumps(entry)}, "ttl": {"N": str(int(now) + 14 * 86400)}})
+        sfn.start_execution(stateMachineArn=record["state_machine"]["id"], name=execution, input=start["input"])
+        delivery = dict(entry, deployments=[dict(entry["deployments"][0], flow=record["flow"],
+                                                 execution_name=execution, started=True)])
+        return {"kind": "delivery", "delivery": delivery}
+
+    serve(handler)
+
+
 if __name__ == "__main__":
-    {"metadata": metadata_main, "deploy": deploy_main}[sys.argv[1]]()
+    {"metadata": metadata_main, "deploy": deploy_main, "events": events_main}[sys.argv[1]]()

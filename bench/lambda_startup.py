@@ -17,9 +17,16 @@ deploy of a new flow):
 - rust deploy: S3 `ObjectCreated:Put` of a real deploy request (2-step flow, new flow, new task
   image: state machine and job definition are created), checked through the `result.json` it
   writes,
-- python deploy peer (bench/lambda_peer.py deploy): the same event, the same AWS calls.
+- python deploy peer (bench/lambda_peer.py deploy): the same event, the same AWS calls,
+- rust events (with --events): a deployment's @trigger rule delivery (`{"deployment", "event"}`,
+  the EventBridge event of a Ferry event on the bus) to a flow deployed once, at set-up, through
+  the deploy bootstrap (a one-event `@trigger` mapping `day` from `date`); each run a new event
+  id, so each starts one run, checked through moto's Step Functions (the execution exists under
+  the name the answer gives),
+- python events peer (bench/lambda_peer.py events): the same delivery, the same AWS calls.
 
-    python bench/lambda_startup.py --moto URL --metadata BOOTSTRAP --deploy BOOTSTRAP [--runs 10]
+    python bench/lambda_startup.py --moto URL --metadata BOOTSTRAP --deploy BOOTSTRAP \
+        [--events BOOTSTRAP] [--runs 10]
 """
 
 import argparse
@@ -274,14 +281,15 @@ class DeployStack:
     def put(self, key, body: bytes):
         self.s3.put_object(Bucket=self.bucket, Key="ferry/" + key, Body=body)
 
-    def request(self):
+    def request(self, extra=None):
         """Upload package, spec and request of a first deploy of a new flow, as the CLI does;
-        the S3 event of the request and the key of its result."""
+        the S3 event of the request and the key of its result. `extra`: spec fields to add
+        (a version 2 spec's parameters and trigger)."""
         flow = f"Bench{uuid.uuid4().hex[:12]}Flow"
         rid = str(uuid.uuid4())
-        spec = json.dumps({"spec_version": 1, "flow": flow, "file": "bench.py", "steps": [
+        spec = json.dumps(dict({"spec_version": 1, "flow": flow, "file": "bench.py", "steps": [
             {"name": "start", "type": "start", "next": ["end"]},
-            {"name": "end", "type": "end", "next": []}]}).encode()
+            {"name": "end", "type": "end", "next": []}]}, **(extra or {}))).encode()
         pkg = b"code package bytes " + flow.encode()
         pkg_key = f"code/{hashlib.sha256(pkg).hexdigest()}.tgz"
         folder = f"deploy/{flow}/{rid}/"
@@ -294,6 +302,7 @@ class DeployStack:
             "user": "bench", "requested_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "options": {}}).encode()
         self.put(folder + "request.json", request)
+        self.flow = flow
         key = "ferry/" + folder + "request.json"
         event = json.dumps({"Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": REGION,
@@ -313,6 +322,66 @@ class DeployStack:
         assert isinstance(handled, list) and len(handled) == 1 and handled[0]["status"] == "ok", body
         result = json.loads(self.s3.get_object(Bucket=self.bucket, Key=result_key)["Body"].read())
         assert result["status"] == "ok", result
+
+
+class EventsStack:
+    """The events function's tables (template.yaml's environment) beside a DeployStack's bucket
+    and deployments table, and one deployment with a one-event @trigger, deployed through the
+    deploy bootstrap (untimed)."""
+
+    TRIGGERED = {
+        "spec_version": 2,
+        "parameters": [{"name": "day", "type": "str", "required": True}],
+        "decorators": {"trigger": {"events": [{"name": "data_ready", "parameters": {"day": "date"}}]}},
+    }
+
+    def __init__(self, deploy: DeployStack, deploy_argv, deploy_env):
+        ddb = boto3.client("dynamodb")
+        self.state = f"ferry-bench-state-{uuid.uuid4().hex[:8]}"
+        self.metadata = f"ferry-bench-metadata-{uuid.uuid4().hex[:8]}"
+        for t in (self.state, self.metadata):
+            ddb.create_table(
+                TableName=t, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "S"}])
+        event, result_key = deploy.request(self.TRIGGERED)
+        r = invoke(deploy_argv, deploy_env, event, os.path.join(tempfile.gettempdir(), "ferry-bench-events-deploy.log"))
+        deploy.check(r["body"], result_key)
+        self.deployment = deploy.flow
+        self.state_machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.deployment}"
+        self.sfn = boto3.client("stepfunctions")
+        self.env = {
+            "FERRY_BUCKET": deploy.bucket, "FERRY_BLOB_PREFIX": "ferry/",
+            "FERRY_DEPLOYMENTS_TABLE": deploy.table, "FERRY_METADATA_TABLE": self.metadata,
+            "FERRY_STATE_TABLE": self.state,
+            "FERRY_SFN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/ferry-sfn",
+            "FERRY_SCHEDULER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/ferry-scheduler",
+            "FERRY_SECRETS_PREFIX": "/ferry/bench/",
+        }
+
+    def delivery(self):
+        """The trigger rule's delivery of a new `data_ready` event (its input transformer's
+        `{"deployment", "event"}`), and the event id."""
+        eid = str(uuid.uuid4())
+        now = int(time.time())
+        payload = {"name": "data_ready", "id": eid, "timestamp": now,
+                   "utc_date": time.strftime("%Y%m%d", time.gmtime(now)), "generated-by-metaflow": True,
+                   "date": "2026-12-06"}
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "data_ready", "source": "ferry.events",
+                 "account": ACCOUNT, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                 "region": REGION, "resources": [],
+                 "detail": {"name": "data_ready", "id": eid, "timestamp": now, "payload": payload,
+                            "origin": "published"}}
+        return json.dumps({"deployment": self.deployment, "event": event}).encode(), eid
+
+    def check(self, body):
+        assert body.get("kind") == "delivery", body
+        d = body["delivery"]["deployments"]
+        assert len(d) == 1 and d[0]["started"] is True, body
+        arn = self.state_machine.replace(":stateMachine:", ":execution:") + ":" + d[0]["execution_name"]
+        params = json.loads(json.loads(self.sfn.describe_execution(executionArn=arn)["input"])["Parameters"])
+        assert params["day"] == "2026-12-06", params
 
 
 # ---------------------------------------------------------------- AWS calls (moto's recorder)
@@ -367,6 +436,7 @@ def main():
     ap.add_argument("--moto", required=True, help="moto server URL")
     ap.add_argument("--metadata", required=True, help="metadata-api bootstrap (release build)")
     ap.add_argument("--deploy", required=True, help="deploy bootstrap (release build)")
+    ap.add_argument("--events", help="events bootstrap (release build): adds the events variants")
     ap.add_argument("--python", default=sys.executable, help="python with boto3 for the peers")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--json", help="write the raw rows and the summary here")
@@ -416,6 +486,20 @@ def main():
         "deploy rust": deploy_case([a.deploy]),
         "deploy python": deploy_case([a.python, peer, "deploy"]),
     }
+    if a.events:
+        events = EventsStack(stack, [a.deploy], exec_env(deploy_env, [a.deploy]))
+        events_env = lambda_env(dict(base, **events.env), "ferry-events")
+
+        def events_case(argv):
+            def run(log):
+                event, _ = events.delivery()
+                r = invoke(argv, exec_env(events_env, argv), event, log)
+                events.check(r["body"])
+                return r
+            return run
+
+        cases["events rust"] = events_case([a.events])
+        cases["events python"] = events_case([a.python, peer, "events"])
     cases = {k: v for k, v in cases.items() if a.only in k}
     rows = {k: [] for k in cases}
     # One untimed round first (page cache, moto's lazily built backends), then round-robin.
@@ -428,12 +512,17 @@ def main():
     out = {k: summary(v) for k, v in rows.items()}
     calls = None
     if a.recorder:
-        moto_api(a.moto, "reset-recording")
-        moto_api(a.moto, "start-recording")
-        for name, run in cases.items():
-            run(os.path.join(work, name.replace(" ", "-") + ".log"))
-        moto_api(a.moto, "stop-recording")
-        calls = count_calls(a.recorder)
+        # One function at a time, so each one's calls are counted apart.
+        calls = {}
+        for fn in dict.fromkeys(name.split(" ")[0] for name in cases):
+            moto_api(a.moto, "reset-recording")
+            moto_api(a.moto, "start-recording")
+            for name, run in cases.items():
+                if name.split(" ")[0] == fn:
+                    run(os.path.join(work, name.replace(" ", "-") + ".log"))
+            moto_api(a.moto, "stop-recording")
+            for (who, svc, op), n in count_calls(a.recorder).items():
+                calls[(fn, who, svc, op)] = n
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"summary": out, "rows": rows,
@@ -444,7 +533,7 @@ def main():
     for k, s in out.items():
         print(f"{k:22} {s['init_ms']:8.1f} {s['handle_ms']:8.1f} {s['total_ms']:8.1f} "
               f"{s['total_min_ms']:8.1f} {s['total_max_ms']:8.1f} {s['hwm_mb']:6.1f}")
-    for fn in ("metadata-api", "deploy"):
+    for fn in ("metadata-api", "deploy", "events"):
         if f"{fn} rust" not in out or f"{fn} python" not in out:
             continue
         r, p = out[f"{fn} rust"], out[f"{fn} python"]
@@ -453,12 +542,12 @@ def main():
               f"RSS {r['hwm_mb'] / p['hwm_mb']:.2f}")
 
     if calls:
-        print("\nAWS calls of one first event per variant (moto recorder; each function's calls "
-              "metadata-api then deploy, by service/operation):")
-        for who in ("rust", "python"):
-            mine = {k[1:]: n for k, n in calls.items() if k[0] == who}
-            print(f"  {who:6} total {sum(mine.values()):3}: " +
-                  ", ".join(f"{svc} {op} {n}" for (svc, op), n in sorted(mine.items())))
+        print("\nAWS calls of one first event per variant (moto recorder, by service/operation):")
+        for fn in dict.fromkeys(k[0] for k in calls):
+            for who in ("rust", "python"):
+                mine = {k[2:]: n for k, n in calls.items() if k[:2] == (fn, who)}
+                print(f"  {fn:12} {who:6} total {sum(mine.values()):3}: " +
+                      ", ".join(f"{svc} {op} {n}" for (svc, op), n in sorted(mine.items())))
 
 
 if __name__ == "__main__":

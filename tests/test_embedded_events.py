@@ -161,6 +161,19 @@ def test_ferry_publish_prints_what_started_and_bad_bodies_are_refused(stack):
     body = json.loads(e.value.read())
     assert body["kind"] == "invalid" and "the event has no name" in body["error"], body
 
+    # `ferry events`: newest first, what each event started or why not.
+    # (The run's success is an event too, logged between them.)
+    log = json.loads(stack.ferry("--json", "events", "--limit", "10").stdout)
+    names = [e["event"]["name"] for e in log]
+    assert names.index("nobody_listens") < names.index("data_ready"), names
+    assert log[names.index("nobody_listens")]["deployments"] == []
+    started = log[names.index("data_ready")]["deployments"][0]
+    assert (started["outcome"], started["run_id"]) == ("started", new[0]), log
+    assert len(json.loads(stack.ferry("--json", "events", "--limit", "1").stdout)) == 1
+    text = stack.ferry("events", "--limit", "10").stdout
+    assert "nobody_listens" in text and "no deployment waits for it" in text, text
+    assert f"DailySalesReportFlow: started run {new[0]}" in text, text
+
 
 def test_project_branches_stay_apart(stack):
     for branch in ("a", "b"):

@@ -136,6 +136,7 @@ def test_outputs_feed_metaflow_settings_and_ferry_configure():
         "METAFLOWEVENTSSFNACCESSIAMROLE",
         "METAFLOWSFNDYNAMODBTABLE",
         "METAFLOWECSS3ACCESSIAMROLE",
+        "METAFLOWARGOEVENTSWEBHOOKURL",
     ]:
         assert key in outputs, key
     assert "ferry configure" in json.dumps(outputs["FerryConfigureCommand"])
@@ -189,6 +190,7 @@ def test_stack_comes_up_in_moto(translated, aws_env):
     queues = boto3.client("batch").describe_job_queues(jobQueues=[outputs["METAFLOWBATCHJOBQUEUE"]])["jobQueues"]
     assert [q["state"] for q in queues] == ["ENABLED"]
     assert outputs["METAFLOWDATASTORESYSROOTS3"] == f"s3://{bucket}/metaflow"
+    assert outputs["METAFLOWARGOEVENTSWEBHOOKURL"] == outputs["METAFLOWSERVICEURL"] + "/ferry/v1/events"
 
 
 def test_deploy_function_is_subscribed_to_deploy_requests_only(translated):
@@ -226,7 +228,8 @@ def test_events_function_is_invoked_by_the_stack_rules_only(translated):
     res = translated["Resources"]
     assert res["EventBus"]["Type"] == "AWS::Events::EventBus"
     perms = [r["Properties"] for r in res.values() if r["Type"] == "AWS::Lambda::Permission"
-             and r["Properties"]["FunctionName"] == {"Ref": "EventsFunction"}]
+             and r["Properties"]["FunctionName"] == {"Ref": "EventsFunction"}
+             and r["Properties"]["Principal"] != "apigateway.amazonaws.com"]
     assert len(perms) == 2
     assert {p["Principal"] for p in perms} == {"events.amazonaws.com"}
     arns = json.dumps([p["SourceArn"] for p in perms])
@@ -246,3 +249,25 @@ def test_events_function_is_invoked_by_the_stack_rules_only(translated):
     assert "states:StartExecution" in actions and "ssm:GetParameter" in actions
     assert not any(a.endswith(":*") for a in actions), actions
     assert "FerryEventBus" in load_template(TEMPLATE)["Outputs"]
+
+
+def test_the_events_routes_need_the_api_key_and_reach_the_events_function(translated):
+    """POST/GET /ferry/v1/events: keyed like the metadata API (API Gateway refuses a request
+    without x-api-key before any function runs), served by the events function, not the
+    metadata function's {proxy+}."""
+    apis = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    paths = apis[0]["Properties"]["Body"]["paths"]
+    route = paths["/ferry/v1/events"]
+    assert set(route) == {"post", "get"}, route
+    for method, op in route.items():
+        assert any("api_key" in s for s in op.get("security", [])), method
+        uri = json.dumps(op["x-amazon-apigateway-integration"]["uri"])
+        assert "EventsFunction" in uri and "MetadataFunction" not in uri, uri
+        assert op["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    keys = apis[0]["Properties"]["Body"]["securityDefinitions"]["api_key"]
+    assert (keys["in"], keys["name"]) == ("header", "x-api-key"), keys
+    invokes = [r["Properties"] for r in translated["Resources"].values()
+               if r["Type"] == "AWS::Lambda::Permission"
+               and r["Properties"]["FunctionName"] == {"Ref": "EventsFunction"}
+               and r["Properties"]["Principal"] == "apigateway.amazonaws.com"]
+    assert invokes and all("/ferry/v1/events" in json.dumps(p["SourceArn"]) for p in invokes), invokes

@@ -148,6 +148,12 @@ enum Command {
     /// Example: `ferry publish data_ready --payload '{"date": "2026-12-01"}'`
     Publish(cmd::publish::PublishArgs),
 
+    /// List the recent events and what each started: the run, the events still awaited, or
+    /// why nothing started (embedded stack or AWS).
+    ///
+    /// Example: `ferry events --limit 5`
+    Events(cmd::events::EventsArgs),
+
     /// Point ferry at a Ferry stack on AWS.
     Configure(cmd::configure::ConfigureArgs),
 
@@ -210,6 +216,7 @@ async fn main() -> ExitCode {
         Command::Logs(a) => cmd::logs::run(&ctx, a).await,
         Command::Terminate(a) => cmd::runs::terminate(&ctx, a).await,
         Command::Publish(a) => cmd::publish::run(&ctx, a).await,
+        Command::Events(a) => cmd::events::run(&ctx, a).await,
         Command::Configure(a) => cmd::configure::run(&ctx, a).await,
         Command::Env(a) => cmd::env::run(&ctx, a).await,
         Command::Plan(a) => cmd::plan::run(&ctx, a).await,

@@ -75,7 +75,8 @@ fn from_stack_writes_a_config_and_a_profile_metaflow_loads() {
     let script = "import json\nfrom metaflow import metaflow_config as c\n\
         print(json.dumps({k: getattr(c, k) for k in ['SERVICE_URL', 'SERVICE_HEADERS', 'DEFAULT_METADATA',\n\
         'DEFAULT_DATASTORE', 'DATASTORE_SYSROOT_S3', 'DATATOOLS_S3ROOT', 'BATCH_JOB_QUEUE',\n\
-        'ECS_S3_ACCESS_IAM_ROLE', 'SFN_IAM_ROLE', 'EVENTS_SFN_ACCESS_IAM_ROLE', 'SFN_DYNAMO_DB_TABLE']}))";
+        'ECS_S3_ACCESS_IAM_ROLE', 'SFN_IAM_ROLE', 'EVENTS_SFN_ACCESS_IAM_ROLE', 'SFN_DYNAMO_DB_TABLE',\n\
+        'ARGO_EVENTS_WEBHOOK_URL', 'ARGO_EVENTS_WEBHOOK_AUTH']}))";
     let out = Command::new(ferry_testkit::python())
         .args(["-c", script])
         .env("METAFLOW_HOME", mf.path())
@@ -122,6 +123,12 @@ fn from_stack_writes_a_config_and_a_profile_metaflow_loads() {
         mf_cfg["SFN_DYNAMO_DB_TABLE"],
         "ferry-StateTable-9S0T1U2V3W4X"
     );
+    // Metaflow's ArgoEvent(...).publish() posts to the stack's events route with the key.
+    assert_eq!(
+        mf_cfg["ARGO_EVENTS_WEBHOOK_URL"],
+        "https://k2x9q7w1ab.execute-api.eu-west-1.amazonaws.com/api/ferry/v1/events"
+    );
+    assert_eq!(mf_cfg["ARGO_EVENTS_WEBHOOK_AUTH"], "service");
 
     // --show: values, sources, the key masked; an environment variable wins and says so.
     let out = ferry(
@@ -204,6 +211,11 @@ fn flags_alone_work_and_an_existing_metaflow_config_is_kept() {
         "s3://my-ferry-bucket/metaflow"
     );
     assert!(profile.get("METAFLOW_SERVICE_AUTH_KEY").is_none());
+    assert_eq!(
+        profile["METAFLOW_ARGO_EVENTS_WEBHOOK_URL"], "https://meta.example.com/api/ferry/v1/events",
+        "the events route is on the service's API"
+    );
+    assert_eq!(profile["METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH"], "service");
 
     // Refusals: no bucket, a bad bucket, a URL that is not one.
     for args in [
@@ -220,4 +232,54 @@ fn flags_alone_work_and_an_existing_metaflow_config_is_kept() {
         let out = ferry(home.path(), mf.path(), &args, &[]);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
     }
+}
+
+/// What API Gateway sees of Metaflow's own `ArgoEvent(...).publish()` under the profile
+/// `ferry configure` writes: a POST with the API key in `x-api-key` (the header API Gateway
+/// checks) and the event body. A local receiver stands in for the API; the URL is pointed at it
+/// through the environment, which Metaflow reads before the profile.
+#[test]
+fn argo_event_publish_sends_the_api_key_under_the_profile() {
+    let home = tempfile::tempdir().unwrap();
+    let mf = tempfile::tempdir().unwrap();
+    let out = ferry(
+        home.path(),
+        mf.path(),
+        &["configure", "--from-stack", &stack_file(), "--api-key", KEY],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let script = r#"
+import json, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+seen = {}
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        seen["path"] = self.path
+        seen["headers"] = {k.lower(): v for k, v in self.headers.items()}
+        seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(202); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+srv = HTTPServer(("127.0.0.1", 0), H)
+threading.Thread(target=srv.handle_request, daemon=True).start()
+import os
+os.environ["METAFLOW_ARGO_EVENTS_WEBHOOK_URL"] = "http://127.0.0.1:%d/api/ferry/v1/events" % srv.server_address[1]
+from metaflow.integrations import ArgoEvent
+ArgoEvent("data_ready").publish({"date": "2026-12-06"}, ignore_errors=False)
+print(json.dumps(seen))
+"#;
+    let out = Command::new(ferry_testkit::python())
+        .args(["-c", script])
+        .env("METAFLOW_HOME", mf.path())
+        .env("METAFLOW_PROFILE", "ferry")
+        .env_remove("METAFLOW_SERVICE_AUTH_KEY")
+        .env_remove("METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["path"], "/api/ferry/v1/events");
+    assert_eq!(seen["headers"]["x-api-key"], KEY, "{seen}");
+    assert_eq!(seen["body"]["name"], "data_ready");
+    assert_eq!(seen["body"]["payload"]["date"], "2026-12-06");
 }

@@ -10,6 +10,12 @@
 //!   (use it with `METAFLOW_PROFILE=ferry`, or `eval "$(ferry env)"`); the default `config.json`
 //!   is never touched. Mode 0600: it holds the API key.
 //!
+//! The events URL (`METAFLOW_ARGO_EVENTS_WEBHOOK_URL`, stack output
+//! `METAFLOWARGOEVENTSWEBHOOKURL`, else `<service URL>/ferry/v1/events`: the route is on the
+//! same API) goes into the profile with `METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH=service`, so
+//! Metaflow's `ArgoEvent(...).publish()` sends the API key (`x-api-key`, from
+//! `METAFLOW_SERVICE_AUTH_KEY`) that API Gateway requires.
+//!
 //! The API key: `--api-key KEY`, else the stack's secret (`METAFLOWSERVICEAUTHKEYSECRET`, JSON
 //! key `apikey`) is recorded and the key left out; fetch it with the stack's `ApiKeyCommand`
 //! output and run `ferry configure --api-key …` again.
@@ -89,6 +95,10 @@ pub struct ConfigureValues {
     /// METAFLOW_SFN_DYNAMO_DB_TABLE, the state table.
     #[arg(long, value_name = "TABLE")]
     pub state_table: Option<String>,
+    /// METAFLOW_ARGO_EVENTS_WEBHOOK_URL, where `ArgoEvent(...).publish()` posts (default:
+    /// `<service URL>/ferry/v1/events`). Example: `https://abc.execute-api.eu-west-1.amazonaws.com/api/ferry/v1/events`.
+    #[arg(long, value_name = "URL")]
+    pub events_url: Option<String>,
     /// The stack's EventBridge bus, where `ferry publish` puts events (stack output `FerryEventBus`).
     /// Example: `--event-bus ferry-prod`.
     #[arg(long, value_name = "NAME")]
@@ -102,7 +112,7 @@ pub struct ConfigureValues {
 }
 
 /// Keys of the Ferry config (`<home>/config.json`) besides `target`.
-const FERRY_KEYS: [&str; 18] = [
+const FERRY_KEYS: [&str; 19] = [
     "metaflow_profile",
     "bucket",
     "prefix",
@@ -121,10 +131,11 @@ const FERRY_KEYS: [&str; 18] = [
     "events_role",
     "secrets_prefix",
     "event_bus",
+    "events_url",
 ];
 
 /// (Metaflow config key, Ferry config key) written to the profile.
-const METAFLOW_KEYS: [(&str, &str); 9] = [
+const METAFLOW_KEYS: [(&str, &str); 10] = [
     ("METAFLOW_SERVICE_URL", "service_url"),
     ("METAFLOW_SERVICE_AUTH_KEY", "api_key"),
     ("METAFLOW_DATASTORE_SYSROOT_S3", "datastore_root"),
@@ -134,7 +145,13 @@ const METAFLOW_KEYS: [(&str, &str); 9] = [
     ("METAFLOW_SFN_IAM_ROLE", "sfn_role"),
     ("METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE", "events_role"),
     ("METAFLOW_SFN_DYNAMO_DB_TABLE", "state_table"),
+    ("METAFLOW_ARGO_EVENTS_WEBHOOK_URL", "events_url"),
 ];
+
+/// `METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH` with an events URL: Metaflow's `ArgoEvent` then sends
+/// `SERVICE_HEADERS`, which hold `x-api-key` (`metaflow/plugins/argo/argo_events.py`), and the
+/// stack's API requires that key.
+const EVENTS_AUTH: &str = "service";
 
 /// Run `ferry configure`.
 pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode> {
@@ -146,7 +163,7 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
     if let Some(file) = &args.from_stack {
         values.extend(from_stack(file, args.stack_name.as_deref())?);
     }
-    let flags: [(&'static str, &Option<String>); 16] = [
+    let flags: [(&'static str, &Option<String>); 17] = [
         ("service_url", &args.service_url),
         ("api_key", &args.api_key),
         ("bucket", &args.bucket),
@@ -161,6 +178,7 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
         ("events_role", &args.events_role),
         ("state_table", &args.state_table),
         ("event_bus", &args.event_bus),
+        ("events_url", &args.events_url),
         ("endpoint_url", &args.endpoint_url),
         ("stack_name", &args.stack_name),
     ];
@@ -180,6 +198,11 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
     values
         .entry("datatools_root")
         .or_insert_with(|| format!("s3://{bucket}/data"));
+    if let Some(service) = values.get("service_url").cloned() {
+        values
+            .entry("events_url")
+            .or_insert_with(|| ferry_events::routes::events_url(&service));
+    }
     let mut prefix = values
         .remove("prefix")
         .unwrap_or_else(|| "ferry/".to_string());
@@ -210,6 +233,12 @@ pub async fn run(ctx: &Context, args: ConfigureArgs) -> anyhow::Result<ExitCode>
         if let Some(v) = values.get(key) {
             profile.insert(mf.into(), json!(v));
         }
+    }
+    if values.contains_key("events_url") {
+        profile.insert(
+            "METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH".into(),
+            json!(EVENTS_AUTH),
+        );
     }
     if let Some(v) = values.get("region") {
         profile.insert(
@@ -307,6 +336,7 @@ fn from_stack(file: &Path, name: Option<&str>) -> anyhow::Result<BTreeMap<&'stat
         ("state_table", "METAFLOWSFNDYNAMODBTABLE"),
         ("secrets_prefix", "FerrySecretsPrefix"),
         ("event_bus", "FerryEventBus"),
+        ("events_url", "METAFLOWARGOEVENTSWEBHOOKURL"),
     ] {
         if let Some(x) = outputs.get(output) {
             v.insert(key, x.clone());
@@ -341,7 +371,7 @@ fn validate(values: &BTreeMap<&'static str, String>) -> anyhow::Result<()> {
             bail!("{b:?} is not an S3 bucket name");
         }
     }
-    for k in ["service_url", "endpoint_url"] {
+    for k in ["service_url", "endpoint_url", "events_url"] {
         if let Some(u) = values.get(k)
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
@@ -483,6 +513,7 @@ fn show(ctx: &Context, profile: &str) -> anyhow::Result<ExitCode> {
     let mf = read_json(&profile_path)?.unwrap_or_default();
     let mut mf_keys: Vec<&str> = vec!["METAFLOW_DEFAULT_METADATA", "METAFLOW_DEFAULT_DATASTORE"];
     mf_keys.extend(METAFLOW_KEYS.iter().map(|(k, _)| *k));
+    mf_keys.push("METAFLOW_ARGO_EVENTS_WEBHOOK_AUTH");
     for k in mf_keys {
         let (v, src) = match std::env::var(k).ok().filter(|v| !v.is_empty()) {
             Some(v) => (v, format!("environment {k}")),

@@ -16,6 +16,7 @@
 //! | `runs` | `ferry list-runs`, `ferry status`, `ferry terminate` | embedded stack |
 //! | `logs` | `ferry logs` | embedded stack |
 //! | `publish` | `ferry publish` | embedded stack (events) |
+//! | `events` | `ferry events` | both targets (events) |
 //! | `configure` | `ferry configure` | AWS |
 //! | `env` | `ferry env` | both targets |
 //! | `plan` | `ferry plan` | AWS model |
@@ -24,6 +25,7 @@ pub mod configure;
 pub mod deploy;
 pub mod describe;
 pub mod env;
+pub mod events;
 pub mod logs;
 pub mod plan;
 pub mod publish;

@@ -5,6 +5,7 @@
 //! | `{"deployment": D, "event": <Ferry event>}` | D's `@trigger` rule on the Ferry bus | the engine for D: the event is read again as a publish body (so its name, id, timestamp and size are checked as on every path, and it counts as published whatever its `origin` says) |
 //! | `{"deployment": D, "event": <status change SUCCEEDED>}` | D's `@trigger_on_finish` rule on the default bus | the engine for D, with the event the upstream's success raises (`Dispatcher::run_succeeded`, from the upstream's record) |
 //! | a status change | a deployment's status-change rule | the lifecycle listeners (`crate::wiring::listeners`) |
+//! | an API Gateway request (`httpMethod`, `requestContext`) | `POST`/`GET /ferry/v1/events` on the stack's API | the events routes ([`crate::api`]); the answer is the API Gateway response |
 //!
 //! The answer says what happened: `{"kind": "delivery", "delivery": Delivery}`,
 //! `{"kind": "status_change", "run_id", "status"}`, or `{"kind": "ignored", "reason"}` for a
@@ -45,6 +46,10 @@ fn ignored(reason: String) -> Value {
 
 /// Handle one delivery (see the module docs).
 pub async fn handle(ctx: &EventsContext, payload: &Value) -> Result<Value, DeliveryError> {
+    if crate::api::is_request(payload) {
+        let answer = crate::api::handle(ctx, payload).await;
+        return Ok(serde_json::to_value(answer).unwrap_or_default());
+    }
     let now = Utc::now();
     if let Ok(a) = serde_json::from_value::<Addressed>(payload.clone()) {
         let event = match addressed_event(ctx, &a.event, now).await? {

@@ -4,6 +4,9 @@
 //!   `ferry_aws::eventbridge`): a Ferry event from the event bus (`@trigger`), or an upstream's
 //!   Step Functions status change (`@trigger_on_finish`); the engine decides for that
 //!   deployment and the runs it decides start (`ferry_events::Dispatcher::deliver_to`).
+//! - `POST`/`GET /ferry/v1/events` on the stack's API (API Gateway, API key required): publish
+//!   an event as Metaflow's `ArgoEvent(...).publish()` does, or read the recent-events log
+//!   ([`api`]); the answer is the API Gateway response.
 //! - A deployment's status-change rule delivers Step Functions' "Execution Status Change"
 //!   event itself: it goes to the lifecycle listeners ([`wiring::listeners`]: notifications).
 //!
@@ -11,6 +14,7 @@
 //! the invocation, so Lambda retries it (deliveries are deduplicated by event id); an event
 //! that can never be processed is logged and answered, so it is not retried in vain.
 
+mod api;
 mod handler;
 #[cfg(test)]
 mod moto_tests;

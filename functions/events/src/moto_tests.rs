@@ -381,3 +381,161 @@ async fn deliveries_start_the_right_runs_once_and_notify_without_leaking_the_sec
         "the logs hold the secret: {logged}"
     );
 }
+
+/// API Gateway's proxy request (fixture `apigw-publish.json`) of `method` on `resource` with
+/// `body` (`None`: no body) and `query`.
+fn api_request(method: &str, resource: &str, body: Option<&str>, query: Value) -> Value {
+    let mut v: Value = serde_json::from_str(&fixture("apigw-publish.json")).unwrap();
+    v["httpMethod"] = json!(method);
+    v["requestContext"]["httpMethod"] = json!(method);
+    v["resource"] = json!(resource);
+    v["path"] = json!(resource);
+    v["body"] = body.map(|b| json!(b)).unwrap_or(Value::Null);
+    v["queryStringParameters"] = query;
+    v
+}
+
+/// The status and the JSON body of an API Gateway response the handler answered.
+fn api_answer(answer: &Value) -> (i64, Value) {
+    assert_eq!(
+        answer["headers"]["content-type"], "application/json",
+        "{answer}"
+    );
+    let body = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    (answer["statusCode"].as_i64().unwrap(), body)
+}
+
+/// The body `ArgoEvent("data_ready").publish({"date": ..., "n": ...})` sends
+/// (`metaflow/plugins/argo/argo_events.py`), with the event id `id`.
+fn argo_body(id: &str, n: &str) -> String {
+    json!({"name": "data_ready", "payload": {
+        "name": "data_ready", "id": id, "timestamp": 1796504400, "utc_date": "20261206",
+        "generated-by-metaflow": true, "date": "2026-12-06", "n": n}})
+    .to_string()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_api_route_publishes_like_the_embedded_stack_and_lists_recent_events() {
+    let s = stack().await;
+    let id = ferry_testkit::unique("argo");
+
+    // ArgoEvent's body through API Gateway: the mapped run starts, answered 202 with the
+    // Delivery the embedded route answers.
+    let body = argo_body(&id, "7");
+    let post = api_request("POST", "/ferry/v1/events", Some(&body), Value::Null);
+    let (status, delivery) = api_answer(&handle(&s.ctx, &post).await.unwrap());
+    assert_eq!(status, 202, "{delivery}");
+    assert_eq!(delivery["event"]["id"], json!(id));
+    assert_eq!(delivery["event"]["origin"], "published");
+    let deployments = delivery["deployments"].as_array().unwrap();
+    assert_eq!(
+        deployments.len(),
+        1,
+        "only the @trigger deployment waits: {delivery}"
+    );
+    let d = &deployments[0];
+    assert_eq!(
+        (d["flow"].clone(), d["outcome"].clone()),
+        (json!(s.report), json!("started"))
+    );
+    assert_eq!(d["started"], true);
+    let runs = s.executions(&s.report);
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["name"], d["execution_name"]);
+    let input: Value = serde_json::from_str(runs[0]["input"].as_str().unwrap()).unwrap();
+    let params: Value = serde_json::from_str(input["Parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (params["day"].clone(), params["n"].clone()),
+        (json!("2026-12-06"), json!(7))
+    );
+    assert_eq!(params["ferry.triggers"][0]["id"], json!(id));
+
+    // The publisher's retry (the same id): 200, a duplicate, no second run.
+    let (status, again) = api_answer(&handle(&s.ctx, &post).await.unwrap());
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["deployments"][0]["outcome"], "duplicate");
+    assert_eq!(s.executions(&s.report).len(), 1);
+
+    // A body API Gateway base64-encoded (binary media types) reads the same.
+    let id2 = ferry_testkit::unique("argo");
+    let mut encoded = api_request("POST", "/ferry/v1/events", None, Value::Null);
+    encoded["body"] = json!(data_encoding::BASE64.encode(argo_body(&id2, "8").as_bytes()));
+    encoded["isBase64Encoded"] = json!(true);
+    let (status, b64) = api_answer(&handle(&s.ctx, &encoded).await.unwrap());
+    assert_eq!(status, 202, "{b64}");
+    assert_eq!(s.executions(&s.report).len(), 2);
+
+    // A wrong-typed value: 200, refused with the reason, no run.
+    let wrong = argo_body(&ferry_testkit::unique("argo"), "many");
+    let (status, refused) = api_answer(
+        &handle(
+            &s.ctx,
+            &api_request("POST", "/ferry/v1/events", Some(&wrong), Value::Null),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["deployments"][0]["outcome"], "refused");
+    assert_eq!(s.executions(&s.report).len(), 2);
+
+    // A body that is no event, a name AWS cannot carry: 400, what is wrong.
+    for bad in [
+        "not json".to_string(),
+        json!({"name": "data ready!", "payload": {}}).to_string(),
+    ] {
+        let (status, e) = api_answer(
+            &handle(
+                &s.ctx,
+                &api_request("POST", "/ferry/v1/events", Some(&bad), Value::Null),
+            )
+            .await
+            .unwrap(),
+        );
+        assert_eq!((status, e["kind"].clone()), (400, json!("invalid")), "{e}");
+        assert!(!e["error"].as_str().unwrap().is_empty(), "{e}");
+    }
+
+    // The recent-events log, newest first, from the state table.
+    let (status, log) = api_answer(
+        &handle(
+            &s.ctx,
+            &api_request("GET", "/ferry/v1/events", None, json!({"limit": "2"})),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(status, 200, "{log}");
+    let entries = log.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{log}");
+    assert_eq!(entries[0]["deployments"][0]["outcome"], "refused", "{log}");
+    assert_eq!(entries[1]["event"]["id"], json!(id2), "{log}");
+    let (status, all) = api_answer(
+        &handle(
+            &s.ctx,
+            &api_request("GET", "/ferry/v1/events", None, Value::Null),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
+
+    // What is no route: a limit that is no number, another method, another resource.
+    let cases = [
+        (
+            api_request("GET", "/ferry/v1/events", None, json!({"limit": "many"})),
+            400,
+        ),
+        (
+            api_request("DELETE", "/ferry/v1/events", None, Value::Null),
+            405,
+        ),
+        (api_request("GET", "/flows", None, Value::Null), 404),
+    ];
+    for (request, want) in cases {
+        let (status, e) = api_answer(&handle(&s.ctx, &request).await.unwrap());
+        assert_eq!(status, want, "{e}");
+        assert!(e["error"].is_string(), "{e}");
+    }
+}

@@ -13,6 +13,8 @@
 //! - [`dispatch`]: [`Dispatcher`]: subscriptions from the deployment records, the engine, and
 //!   the starts it decides through `Executions::start` (long parameters offloaded); the
 //!   `@trigger_on_finish` lifecycle listener. Used by the embedded stack and the events Lambda.
+//! - [`routes`]: the publish and recent-events routes' request-to-answer logic, served by the
+//!   embedded stack and by the events Lambda behind API Gateway alike.
 //! - [`state`], [`log`]: the items on the [`ferry_store::Table`] and the recent-events log.
 //!
 //! The caller is trusted with one thing: only Ferry builds [`EventOrigin::RunSucceeded`]
@@ -25,6 +27,7 @@ pub mod error;
 pub mod event;
 pub mod log;
 pub mod mapping;
+pub mod routes;
 pub mod start;
 pub mod state;
 

@@ -452,6 +452,16 @@ impl ControlClient {
         self.post("events", body).await
     }
 
+    /// The recent-events log (`GET /ferry/v1/events?limit=N`, [`crate::events`]): at most
+    /// `limit` entries (1 to 1,000), newest first. Errors: [`ControlError::Transient`] when
+    /// the stack could not read it, [`ControlError::Unreachable`].
+    pub async fn recent_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<ferry_events::LogEntry>, ControlError> {
+        self.get(&format!("events?limit={limit}")).await
+    }
+
     /// `POST state-machines/{state_machine}/executions`, on the definition with sha256
     /// `definition_sha256` when given.
     async fn post_start(

@@ -6,10 +6,15 @@
 //! | method and path | what | answer |
 //! |---|---|---|
 //! | `POST /ferry/v1/events` | publish: the body Metaflow's `ArgoEvent(name).publish(payload)` POSTs to `METAFLOW_ARGO_EVENTS_WEBHOOK_URL` (`metaflow/plugins/argo/argo_events.py`), which `ferry publish` sends too | [`Delivery`]: 202 when a run started, else 200 (nothing new started: no deployment waits for the event, a duplicate, a refusal, waiting for other events); 400 for a body that is no event; 503 when the state store or the start failed (publish again: deliveries are deduplicated by event id) |
-//! | `GET /ferry/v1/events?limit=N` | the recent-events log, newest first (default 50, at most 1,000) | `[LogEntry]` |
+//! | `GET /ferry/v1/events?limit=N` | the recent-events log, newest first (default 50, at most 1,000) | `[LogEntry]`; 400 for a `limit` that is no number |
+//!
+//! The routes' logic is [`ferry_events::routes`], shared with the AWS events Lambda's API
+//! Gateway route; this module only serves it with axum.
 //!
 //! The subscriptions are the deployment records' `triggers`, read at each event, so a deploy or
 //! a delete takes effect at once; what the dispatcher guarantees is in [`ferry_events::dispatch`].
+
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -18,82 +23,36 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::Utc;
-use ferry_events::{Event, LogEntry};
-use serde::Deserialize;
-use serde_json::json;
+use ferry_events::routes::{self, Answer};
 
-/// The publish route, under the control API's prefix.
-pub const EVENTS_ROUTE: &str = "/ferry/v1/events";
-
-/// The URL Metaflow's `ArgoEvent(...).publish()` posts to for the stack at `url` (its base URL):
-/// the value of `METAFLOW_ARGO_EVENTS_WEBHOOK_URL`.
-pub fn events_url(url: &str) -> String {
-    format!("{}{EVENTS_ROUTE}", url.trim_end_matches('/'))
-}
+pub use ferry_events::routes::{EVENTS_ROUTE, events_url};
 
 /// The embedded stack's dispatcher: the engine and the deployment records on the stack's
 /// `ferry.db`, long parameters to the stack's blobs ([`ferry_events::Dispatcher`]).
 pub type StackEvents = ferry_events::Dispatcher;
 pub use ferry_events::{DeliveredOutcome, Delivery, DeliveryError, RunSucceededListener};
 
-/// Query of `GET /ferry/v1/events`.
-#[derive(Debug, Default, Deserialize)]
-pub struct RecentQuery {
-    /// At most this many entries (default 50, at most 1,000).
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
-
-/// The events routes (see the module docs).
+/// The events routes (see the module docs; their logic is [`ferry_events::routes`]).
 pub fn router(events: StackEvents) -> Router {
     Router::new()
         .route(EVENTS_ROUTE, post(publish).get(recent))
         .with_state(events)
 }
 
-/// An error answer in the control API's shape: `{"error", "kind", "detail"}`.
-fn error_answer(status: StatusCode, kind: &str, message: String) -> Response {
-    (
-        status,
-        Json(json!({"error": message, "kind": kind, "detail": message})),
-    )
-        .into_response()
+/// The axum response of an [`Answer`].
+fn respond(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(answer.body)).into_response()
 }
 
 async fn publish(State(events): State<StackEvents>, body: Bytes) -> Response {
-    let now = Utc::now();
-    let event = match Event::from_publish_body(&body, now) {
-        Ok(e) => e,
-        Err(e) => return error_answer(StatusCode::BAD_REQUEST, "invalid", e.to_string()),
-    };
-    match events.deliver(&event, now).await {
-        Ok(delivery) => {
-            let status = if delivery.started().next().is_some() {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            };
-            (status, Json(delivery)).into_response()
-        }
-        Err(e) => {
-            tracing::warn!(event = %event.name, id = %event.id, "event not processed: {e}");
-            error_answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-        }
-    }
+    respond(routes::publish(&events, &body, Utc::now()).await)
 }
 
-async fn recent(State(events): State<StackEvents>, Query(q): Query<RecentQuery>) -> Response {
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    match events.engine().recent(limit, Utc::now()).await {
-        Ok(entries) => Json::<Vec<LogEntry>>(entries).into_response(),
-        Err(e) => error_answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        ),
-    }
+async fn recent(
+    State(events): State<StackEvents>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let limit = q.get("limit").map(String::as_str);
+    respond(routes::recent(&events, limit, Utc::now()).await)
 }

@@ -29,25 +29,32 @@ pub fn local_stack(ctx: &Context) -> anyhow::Result<Option<ControlClient>> {
     }
 }
 
+/// The client of the embedded stack running on the context's home; when none runs, an
+/// [`ErrorKind::Unavailable`] failure saying how to start one ([`no_stack`]).
+pub fn running_stack(ctx: &Context) -> anyhow::Result<ControlClient> {
+    local_stack(ctx)?.ok_or_else(|| no_stack(ctx))
+}
+
+/// The failure of a command that needs the embedded stack on the context's home when none
+/// runs there.
+pub fn no_stack(ctx: &Context) -> anyhow::Error {
+    Failure::new(
+        ErrorKind::Unavailable,
+        format!(
+            "no Ferry stack is running on {}: start one with `ferry up --home {}`",
+            ctx.home.display(),
+            ctx.home.display()
+        ),
+    )
+}
+
 impl ControlPlane {
     /// The control plane of the context's target. Errors: no embedded stack running on the
     /// home ([`ErrorKind::Unavailable`], saying how to start one); an AWS configuration without
     /// the Step Functions role, region or table (saying which `ferry configure` flag sets it).
     pub async fn connect(ctx: &Context) -> anyhow::Result<Self> {
         let executions: Box<dyn Executions> = match &ctx.target {
-            Target::Local => match local_stack(ctx)? {
-                Some(client) => Box::new(client),
-                None => {
-                    return Err(Failure::new(
-                        ErrorKind::Unavailable,
-                        format!(
-                            "no Ferry stack is running on {}: start one with `ferry up --home {}`",
-                            ctx.home.display(),
-                            ctx.home.display()
-                        ),
-                    ));
-                }
-            },
+            Target::Local => Box::new(running_stack(ctx)?),
             Target::Aws(aws) => aws_executions(ctx, aws).await?,
         };
         Ok(ControlPlane {

@@ -25,11 +25,7 @@ impl MetadataClient {
         let (base, api_key) = match &ctx.target {
             Target::Local => {
                 let Some(info) = ferry_local::stack::read_stack_file(&ctx.home) else {
-                    bail!(
-                        "no Ferry stack is running on {}: start one with `ferry up --home {}`",
-                        ctx.home.display(),
-                        ctx.home.display()
-                    );
+                    return Err(crate::control::no_stack(ctx));
                 };
                 (info.url, None)
             }

@@ -17,7 +17,7 @@ use ferry_spec::task::TableRef;
 use serde_json::Value;
 
 use crate::context::{CONFIG_FILE, Context, Target};
-use crate::control::{failure, local_stack};
+use crate::control::{failure, running_stack};
 use crate::failure::{ErrorKind, Failure};
 
 /// Arguments of `ferry events`.
@@ -64,19 +64,10 @@ pub async fn run(ctx: &Context, args: EventsArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| Failure::new(ErrorKind::Unavailable, e.to_string()))?
         }
-        Target::Local => {
-            let Some(client) = local_stack(ctx)? else {
-                return Err(Failure::new(
-                    ErrorKind::Unavailable,
-                    format!(
-                        "no Ferry stack is running on {}: start one with `ferry up --home {}`",
-                        ctx.home.display(),
-                        ctx.home.display()
-                    ),
-                ));
-            };
-            client.recent_events(limit).await.map_err(failure)?
-        }
+        Target::Local => running_stack(ctx)?
+            .recent_events(limit)
+            .await
+            .map_err(failure)?,
     };
     if ctx.json {
         println!("{}", serde_json::to_string(&entries)?);

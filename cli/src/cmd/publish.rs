@@ -17,7 +17,7 @@ use ferry_events::Event;
 use serde_json::{Map, Value, json};
 
 use crate::context::{Context, Target};
-use crate::control::{failure, local_stack};
+use crate::control::{failure, running_stack};
 use crate::failure::{ErrorKind, Failure};
 
 /// Arguments of `ferry publish`.
@@ -90,16 +90,7 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
     if let Target::Aws(aws) = &ctx.target {
         return publish_to_bus(ctx, aws, &event).await;
     }
-    let Some(client) = local_stack(ctx)? else {
-        return Err(Failure::new(
-            ErrorKind::Unavailable,
-            format!(
-                "no Ferry stack is running on {}: start one with `ferry up --home {}`",
-                ctx.home.display(),
-                ctx.home.display()
-            ),
-        ));
-    };
+    let client = running_stack(ctx)?;
     let delivery = client
         .publish(&event.publish_body())
         .await

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+import urllib.request
 
 import pytest
 
@@ -142,3 +143,22 @@ def test_wide_foreach_in_both_forms(stack):
     assert [t["index"] for t in body] == list(range(WIDE))
     assert body[last]["artifacts"]["square"] == repr(last * last)
     assert f"body item {last}" in body[last]["stdout"]
+
+
+def test_a_failed_array_child_is_explained_like_a_map_iteration(stack):
+    flow = "embedded_array_fail_flow.py"
+    deploy(stack, flow, "array")
+    p = stack.ferry("trigger", FLOWS / flow, "--wait", check=False)
+    assert p.returncode == 1, p
+    # The failing task is the child, not its array job: its exception and its own logs command.
+    assert "ValueError: array child 1 fails on purpose" in p.stdout, p.stdout
+    logs = re.search(r"ferry logs (EmbeddedArrayFailFlow/\S+/body/\S+) --stderr", p.stdout)
+    assert logs and logs.group(1).endswith("-1"), p.stdout
+    err = stack.ferry("logs", logs.group(1), "--stderr").stdout
+    assert "array child 1 fails on purpose" in err, err
+    # The web UI's run answer names the same child and shows its log.
+    _, run_id, step, task = logs.group(1).split("/")
+    with urllib.request.urlopen(f"{stack.url}/ui/api/runs/EmbeddedArrayFailFlow/{run_id}") as r:
+        failure = json.load(r)["failure"]
+    assert (failure["step"], failure["task"]) == (step, task), failure
+    assert "array child 1 fails on purpose" in failure["log"]["text"], failure

@@ -131,7 +131,19 @@ impl RunReport {
         let failure = match e.status {
             ExecutionStatus::Running | ExecutionStatus::Succeeded => None,
             _ => match e.cause.as_deref().and_then(TaskFailure::from_cause) {
-                Some(task) => {
+                Some(mut task) => {
+                    if e.cause
+                        .as_deref()
+                        .is_some_and(ferry_control::cause::names_array_job)
+                        && let Some(step) = e.failing_state.clone().or_else(|| task.step.clone())
+                    {
+                        match failed_child(ctx, &flow_name, &run, &step).await {
+                            Ok(child) => task.task_id = child,
+                            Err(err) => warnings.push(format!(
+                                "cannot find the failed child of the array job: {err:#}"
+                            )),
+                        }
+                    }
                     Some(explain(&e, &flow_name, &run, task, logs.as_ref(), &mut warnings).await)
                 }
                 None => None,
@@ -288,6 +300,26 @@ fn job_json(j: &RunningJob) -> Value {
 /// is Batch's (1 for the first).
 fn metaflow_attempt(j: &RunningJob) -> u32 {
     j.attempt.saturating_sub(1)
+}
+
+/// The task of `step` whose latest attempt failed (the failed child of an array job), from the
+/// metadata service; `None` when none has.
+async fn failed_child(
+    ctx: &Context,
+    flow: &str,
+    run: &str,
+    step: &str,
+) -> anyhow::Result<Option<String>> {
+    let tasks = MetadataClient::for_context(ctx)?
+        .get_json(&format!(
+            "/ui/api/runs/{flow}/{run}/steps/{step}/tasks?state=failed&limit=1"
+        ))
+        .await?;
+    let task = &tasks["tasks"][0];
+    Ok(task["task_id"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| task["task_id"].as_u64().map(|n| n.to_string())))
 }
 
 /// Why the task in `task` failed: its exit code in words and the exception its stderr ends

@@ -22,6 +22,14 @@ pub fn batch_job_in_cause(cause: &str) -> Option<Value> {
     None
 }
 
+/// Whether the failed Batch job in `cause` is an array job (its record has `ArrayProperties`).
+/// Its record then names the array job, not the child that failed, as AWS Batch's
+/// `DescribeJobs` of an array job does: the failed child is found elsewhere (the step's task
+/// whose latest attempt failed, in the metadata).
+pub fn names_array_job(cause: &str) -> bool {
+    batch_job_in_cause(cause).is_some_and(|job| job.get("ArrayProperties").is_some())
+}
+
 /// The step the failed Batch job in `cause` ran (its `step_name` job parameter).
 pub fn failing_step(cause: &str) -> Option<String> {
     TaskFailure::from_cause(cause)?.step
@@ -106,6 +114,11 @@ mod tests {
             Some(want)
         );
         assert!(batch_job_in_cause(r#"{"other": 1}"#).is_none());
+        assert!(!names_array_job(failed));
+        let array = r#"{"JobId":"a-1","ArrayProperties":{"Size":3,"StatusSummary":{"FAILED":1}}}"#;
+        assert!(names_array_job(&format!(
+            "(last error States.TaskFailed: {array})"
+        )));
     }
 
     #[test]

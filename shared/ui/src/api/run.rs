@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
-use ferry_control::cause::TaskFailure;
+use ferry_control::cause::{TaskFailure, names_array_job};
 use ferry_control::{Execution, ExecutionStatus};
 use ferry_metadata::model::Run;
 use ferry_store::task_logs::{LogRead, StepPath, Stream};
@@ -275,8 +275,12 @@ async fn failure(
             .find(|(_, v)| v["status"] == json!(StepStatus::Failed))
             .map(|(k, _)| k.clone())
     });
-    // The task: the one the cause names, else the step's first task whose attempt failed.
-    let task = task_failure.and_then(|f| f.task_id.clone()).or_else(|| {
+    // The task: the one the cause names, else (no task named, or an array job named instead of
+    // its failed child) the step's first task whose attempt failed.
+    let named = task_failure
+        .filter(|_| !e.cause.as_deref().is_some_and(names_array_job))
+        .and_then(|f| f.task_id.clone());
+    let task = named.or_else(|| {
         let s = step.as_deref()?;
         tasks.get(s)?.first_failed.clone()
     });

@@ -119,3 +119,65 @@ fn foreach_mode_is_checked_and_the_embedded_stack_deploys_every_form() {
         assert!(text(&out).contains(form), "{mode}: {}", text(&out));
     }
 }
+
+const NESTED: &str = r#"
+from metaflow import FlowSpec, step
+
+
+class NestedFlow(FlowSpec):
+    @step
+    def start(self):
+        self.outer = [1, 2]
+        self.next(self.mid, foreach="outer")
+
+    @step
+    def mid(self):
+        self.inner = [1, 2]
+        self.next(self.leaf, foreach="inner")
+
+    @step
+    def leaf(self):
+        self.next(self.inner_join)
+
+    @step
+    def inner_join(self, inputs):
+        self.next(self.outer_join)
+
+    @step
+    def outer_join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    NestedFlow()
+"#;
+
+#[test]
+fn a_nested_foreach_too_wide_to_simulate_is_a_usage_error_at_once() {
+    let h = Stack::new();
+    let f = flow("nested.py", NESTED);
+    // --width applies to every foreach: 1,000 x 1,000 tasks a trial is refused, not simulated
+    // for minutes.
+    let started = std::time::Instant::now();
+    let out = h.ferry("alice", &["plan", f.path()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("1,000,000 tasks") && t.contains("--width"),
+        "{t}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "refused at once"
+    );
+    // A width whose square fits is simulated.
+    let out = h.ferry(
+        "alice",
+        &["plan", f.path(), "--width", "10", "--trials", "1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

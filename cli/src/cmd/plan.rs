@@ -21,7 +21,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub flow: crate::flow::FlowArgs,
 
-    /// Items of every foreach. Example: `--width 10000`.
+    /// Items of every foreach (a foreach nested in another has width x width tasks; one
+    /// simulated execution holds at most 200,000 tasks). Example: `--width 10000`.
     #[arg(long, default_value_t = 1_000, value_name = "N")]
     pub width: u64,
 
@@ -71,6 +72,57 @@ pub(crate) fn foreach_mode_parser() -> impl TypedValueParser<Value = ForeachMode
     })
 }
 
+/// The most tasks one simulated execution may have: 100,000-wide single foreaches fit, a
+/// nested foreach at the default width (1,000 x 1,000) does not.
+const MAX_SIMULATED_TASKS: u64 = 200_000;
+
+/// Refuse (usage error) a width that makes one simulated execution hold more than
+/// [`MAX_SIMULATED_TASKS`] tasks: `--width` applies to every foreach, so a foreach nested in
+/// another has `width^depth` tasks.
+fn check_simulated_tasks(graph: &FlowGraph, width: u64) -> anyhow::Result<()> {
+    let depth = graph
+        .nodes()
+        .filter(|n| n.ty() == ferry_spec::model::StepType::Foreach)
+        .map(|n| graph.enclosing_foreaches(n.name()).len() as u32 + 1)
+        .max()
+        .unwrap_or(0);
+    if depth < 2 {
+        return Ok(());
+    }
+    let tasks = width.checked_pow(depth);
+    if tasks.is_some_and(|t| t <= MAX_SIMULATED_TASKS) {
+        return Ok(());
+    }
+    let fits = (1..=width)
+        .rev()
+        .find(|w| {
+            w.checked_pow(depth)
+                .is_some_and(|t| t <= MAX_SIMULATED_TASKS)
+        })
+        .unwrap_or(1);
+    let shown = tasks.map_or_else(|| "too many".to_string(), |t| format!("{} tasks", group(t)));
+    Err(crate::UsageError(anyhow::anyhow!(
+        "--width {width} applies to every foreach, and this flow nests them {depth} deep: one \
+         simulated execution would hold {shown}, more than the model runs ({} at most). Give a \
+         smaller width, e.g. --width {fits}.",
+        group(MAX_SIMULATED_TASKS)
+    ))
+    .into())
+}
+
+/// `1000000` as `1,000,000`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Compile and simulate.
 pub async fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<ExitCode> {
     if !(args.task_seconds.is_finite() && args.task_seconds >= 0.0) {
@@ -87,6 +139,7 @@ pub async fn run(ctx: &Context, args: PlanArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read the flow file {}", args.flow.flow.display()))?;
     let spec = crate::flow::export(&flow_file, args.flow.flow_class.as_deref()).await?;
     let graph = FlowGraph::new(&spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_simulated_tasks(&graph, args.width)?;
     let modes = match args.foreach_mode {
         Some(m) => vec![m],
         None => vec![ForeachMode::Map, ForeachMode::Array],

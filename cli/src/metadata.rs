@@ -61,6 +61,34 @@ impl MetadataClient {
 }
 
 impl MetadataClient {
+    /// The first task of `step` in the web UI's task `state` (`succeeded`, `failed`, …) and its
+    /// id (`GET /ui/api/runs/{flow}/{run}/steps/{step}/tasks?state=…&limit=1`, `docs/ui.md`):
+    /// `None` when the step has no such task.
+    pub async fn first_task_in_state(
+        &self,
+        flow: &str,
+        run: &str,
+        step: &str,
+        state: &str,
+    ) -> anyhow::Result<Option<(String, serde_json::Value)>> {
+        let mut tasks = self
+            .get_json(&format!(
+                "/ui/api/runs/{flow}/{run}/steps/{step}/tasks?state={state}&limit=1"
+            ))
+            .await?;
+        let task = tasks
+            .get_mut("tasks")
+            .and_then(|t| t.get_mut(0))
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
+        let id = match &task["task_id"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return Ok(None),
+        };
+        Ok(Some((id, task)))
+    }
+
     /// `GET <service><path>` (e.g. `/ui/api/runs/F/sfn-1`) as JSON. Errors: no answer, a
     /// non-2xx status (with the body), a body that is not JSON.
     pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {

@@ -232,17 +232,10 @@ async fn foreach_width(
     step: &str,
 ) -> Option<u64> {
     let blobs = logs?.logs.blobs()?.clone();
-    let tasks = metadata
-        .get_json(&format!(
-            "/ui/api/runs/{flow}/{run}/steps/{step}/tasks?state=succeeded&limit=1"
-        ))
+    let (task_id, task) = metadata
+        .first_task_in_state(flow, run, step, "succeeded")
         .await
-        .ok()?;
-    let task = &tasks["tasks"][0];
-    let task_id = task["task_id"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| task["task_id"].as_u64().map(|n| n.to_string()))?;
+        .ok()??;
     let attempt = task["attempt"]
         .as_u64()
         .and_then(|a| u32::try_from(a).ok())?;

@@ -310,16 +310,10 @@ async fn failed_child(
     run: &str,
     step: &str,
 ) -> anyhow::Result<Option<String>> {
-    let tasks = MetadataClient::for_context(ctx)?
-        .get_json(&format!(
-            "/ui/api/runs/{flow}/{run}/steps/{step}/tasks?state=failed&limit=1"
-        ))
-        .await?;
-    let task = &tasks["tasks"][0];
-    Ok(task["task_id"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| task["task_id"].as_u64().map(|n| n.to_string())))
+    Ok(MetadataClient::for_context(ctx)?
+        .first_task_in_state(flow, run, step, "failed")
+        .await?
+        .map(|(id, _)| id))
 }
 
 /// Why the task in `task` failed: its exit code in words and the exception its stderr ends

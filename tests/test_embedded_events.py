@@ -131,6 +131,28 @@ print(json.dumps({{
     assert ns.startswith("production:")
 
 
+COUNTED_FLOW = """
+from metaflow import FlowSpec, Parameter, step, trigger
+
+
+@trigger(event={"name": "batch_ready", "parameters": {"n": "count"}})
+class CountedFlow(FlowSpec):
+    n = Parameter("n", type=int, default=1)
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    CountedFlow()
+"""
+
+
 def test_ferry_publish_prints_what_started_and_bad_bodies_are_refused(stack):
     report = EXAMPLES / "event_report_flow.py"
     deploy(stack, report)
@@ -141,6 +163,19 @@ def test_ferry_publish_prints_what_started_and_bad_bodies_are_refused(stack):
     new = [r for r in wait_for_runs(stack, report, len(before) + 1) if r not in before]
     assert len(new) == 1 and new[0] in p.stdout
     assert stack.wait(new[0], timeout=300)["status"] == "SUCCEEDED"
+
+    # A value the deployment refuses: it says why and exits 1, nothing started.
+    counted = stack.home.parent / "counted_flow.py"
+    counted.write_text(COUNTED_FLOW)
+    deploy(stack, counted)
+    refused = stack.ferry("publish", "batch_ready", "--param", "count=many", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "CountedFlow: no run: " in refused.stdout and '"many"' in refused.stdout, refused.stdout
+    assert "1 of 1 deployments waiting for batch_ready started no run" in refused.stderr, refused.stderr
+    assert runs_of(stack, counted) == []
+    as_json = stack.ferry("--json", "publish", "batch_ready", "--param", "count=x", check=False)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["deployments"][0]["outcome"] == "refused"
 
     nobody = json.loads(stack.ferry("--json", "publish", "nobody_listens").stdout)
     assert nobody["deployments"] == [] and "no deployment waits" in nobody["message"], nobody

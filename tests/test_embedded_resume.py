@@ -116,7 +116,7 @@ def test_a_run_failed_at_train_resumes_at_train_cloning_everything_before(stack,
     p, run = resume(stack, origin, "--wait")
     assert f"Resuming {origin}" in p.stdout, p.stdout
     assert "23 of its tasks are cloned" in p.stdout, p.stdout
-    assert f"Run {run} ended SUCCEEDED." in p.stdout, p.stdout
+    assert f"Run {run} of ResumeFlow (deployment " in p.stdout and "): SUCCEEDED" in p.stdout, p.stdout
     assert run != origin and run.startswith("sfn-")
     assert take_ran(stack) == ["end", "train"], "only train and end ran user code"
 
@@ -179,7 +179,7 @@ def test_a_resume_that_fails_again_says_where_and_exits_1(stack):
     finally:
         set_flag(stack, "fail-train", False)
     assert p.returncode == 1, p
-    assert "ended FAILED." in p.stdout, p.stdout
+    assert "): FAILED" in p.stdout and f"Resumed from: {origin} (at step train)" in p.stdout, p.stdout
     assert "Failed step: train" in p.stdout, p.stdout
     assert "--stderr" in p.stdout, "the ferry logs command to read the error: " + p.stdout
     take_ran(stack)
@@ -240,7 +240,7 @@ def test_refusals_say_why_and_what_to_do(stack, namespace, tmp_path):
         assert p.returncode == 1 and "is not the token of this deployment" in p.stderr, p.stderr
         # With the token, another user may resume.
         p, run = resume(stack, origin, "--authorize", namespace, "--wait")
-        assert f"Run {run} ended SUCCEEDED." in p.stdout
+        assert f"Run {run} of ResumeFlow (deployment " in p.stdout and "): SUCCEEDED" in p.stdout, p.stdout
     finally:
         stack.env = saved
     assert take_ran(stack) == ["end", "train"]
@@ -266,7 +266,7 @@ def test_a_run_stopped_by_a_stack_restart_resumes_after_the_restart(tmp_path):
         assert st["status"] == "FAILED" and st["error_name"] == "Ferry.StackStopped", st
         take_ran(b)
         p, again = resume(b, run, "--wait")
-        assert f"Run {again} ended SUCCEEDED." in p.stdout, p.stdout
+        assert f"Run {again} of ResumeFlow (deployment " in p.stdout and "): SUCCEEDED" in p.stdout, p.stdout
         assert take_ran(b) == ["end", "train"]
         got = client_view(b, ns, again, run)
         assert got["ok"] is True and got["origin"] == f"ResumeFlow/{run}"

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ferry_control::{Execution, ExecutionStatus};
+use serde_json::{Map, Value};
 
 use crate::context::Context;
 use crate::control::{ControlPlane, failure};
@@ -108,6 +109,16 @@ pub async fn wait_with_progress(
 /// end with its outcome: success for `SUCCEEDED`, else a [`ErrorKind::Failed`] failure whose
 /// `--json` object is the status object with the `error` beside it.
 pub fn outcome(report: &RunReport, json: bool) -> anyhow::Result<ExitCode> {
+    outcome_with(report, json, Map::new())
+}
+
+/// [`outcome`], with `extra` fields added to the `--json` object where the status object has
+/// none of that name (`ferry resume --wait`: the resume's origin, plan and cloned tasks).
+pub fn outcome_with(
+    report: &RunReport,
+    json: bool,
+    extra: Map<String, Value>,
+) -> anyhow::Result<ExitCode> {
     report.print_warnings();
     let e = &report.execution;
     if !json {
@@ -115,16 +126,22 @@ pub fn outcome(report: &RunReport, json: bool) -> anyhow::Result<ExitCode> {
             println!("{line}");
         }
     }
+    let mut object = report.json();
+    if let Some(fields) = object.as_object_mut() {
+        for (k, v) in extra {
+            fields.entry(k).or_insert(v);
+        }
+    }
     if e.status == ExecutionStatus::Succeeded {
         if json {
-            println!("{}", serde_json::to_string_pretty(&report.json())?);
+            println!("{}", serde_json::to_string_pretty(&object)?);
         }
         return Ok(ExitCode::SUCCESS);
     }
     Err(anyhow::Error::new(Failure {
         kind: ErrorKind::Failed,
         message: format!("the run {} ended {}", e.run_id(), e.status),
-        result: Some(report.json()),
+        result: Some(object),
         reported: !json,
     }))
 }

@@ -2,7 +2,9 @@
 //! embedded stack, as Metaflow's `ArgoEvent(EVENT).publish(payload)` does: the same body
 //! (`ferry_events::Event::published`: `name`, a UUID `id`, `timestamp`, `utc_date`, then the
 //! payload's fields) posted to the stack's events route (`ferry_local::events`). Prints what
-//! each deployment waiting for the event did: the runs it started, or why not.
+//! each deployment waiting for the event did: the runs it started, or why not. Exits 1 when a
+//! deployment refused the event (a payload value its parameter cannot take) or its run could not
+//! start; 0 otherwise, also when no deployment waits for the event.
 //!
 //! On AWS the event goes on the stack's event bus (`PutEvents`, the bus `ferry configure`
 //! recorded from the stack output `FerryEventBus`); EventBridge routes it to the rules of the
@@ -96,9 +98,22 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
         .await
         .map_err(failure)
         .with_context(|| format!("publishing the event {}", event.name))?;
+    // Exit 1 when a deployment waiting for the event started no run because of it (a refused
+    // value, a run that could not start): the publisher's mistake or a failure to look at.
+    // "No deployment waits", "kept until other events arrive" and redeliveries are fine.
+    let refused = delivery
+        .deployments
+        .iter()
+        .filter(|d| d.start_error.is_some() || d.logged.outcome == "refused")
+        .count();
+    let code = if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(ErrorKind::Failed.exit_code())
+    };
     if ctx.json {
         println!("{}", serde_json::to_string(&delivery)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     println!(
         "Published the event {} (id {}).",
@@ -134,7 +149,14 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
         };
         println!("  {line}");
     }
-    Ok(ExitCode::SUCCESS)
+    if refused > 0 {
+        eprintln!(
+            "error: {refused} of {} deployments waiting for {} started no run (see above)",
+            delivery.deployments.len(),
+            delivery.event.name
+        );
+    }
+    Ok(code)
 }
 
 /// `ferry publish` on AWS: `PutEvents` on the stack's bus.

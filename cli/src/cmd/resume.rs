@@ -201,7 +201,7 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     }
-    let mut result = json!({
+    let result = json!({
         "run_id": new_run, "origin_run_id": plan.origin_run_id, "flow": flow,
         "deployment": deployment, "namespace": record.namespace,
         "resume_step": plan.resume_step, "rerun_steps": plan.rerun_steps,
@@ -209,29 +209,17 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
         "origin_version": if version.earlier.is_some() { "earlier" } else { "current" },
         "input": input, "started_at": started.start_date, "notes": notes,
     });
-    let mut code = ExitCode::SUCCESS;
     if args.wait {
-        // The same wait as `ferry trigger --wait`: progress on stderr, and a failure explained.
+        // The same wait and end as `ferry trigger --wait`: progress on stderr, `ferry status`'s
+        // text (or its object, with the fields above) at the end, a failure explained, exit 1.
         let report = crate::run_wait::wait_with_progress(ctx, &control, started).await?;
-        let status = report.execution.status;
-        result["status"] = json!(status);
-        if !ctx.json {
-            println!("Run {new_run} ended {status}.");
-        }
-        if status != ExecutionStatus::Succeeded {
-            report.print_warnings();
-            if ctx.json {
-                result["failure"] = report.json();
-            } else {
-                report.failure_lines().iter().for_each(|l| println!("{l}"));
-            }
-            code = ExitCode::from(1);
-        }
+        let fields = result.as_object().cloned().unwrap_or_default();
+        return crate::run_wait::outcome_with(&report, ctx.json, fields);
     }
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     }
-    Ok(code)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What the user is told before the run id.

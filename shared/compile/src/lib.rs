@@ -24,7 +24,7 @@ pub mod schedule;
 pub mod token;
 pub mod triggers;
 
-pub use asl::{array_foreaches, array_form_allowed, compile};
+pub use asl::{array_body, array_foreaches, array_form_allowed, compile};
 pub use options::{CompileOptions, ForeachMode, MapMode, Platform};
 pub use output::{
     CompileError, Compiled, ForeachForm, JobDefinitionSpec, ScheduleSpec, TaskDescriptionBlob,

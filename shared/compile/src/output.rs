@@ -33,6 +33,10 @@ pub struct ForeachForm {
     pub form: String,
     /// The body steps, up to the join (array form only; empty otherwise).
     pub body: Vec<String>,
+    /// Why a Map form foreach did not get array jobs under `--foreach-mode array` or `auto`
+    /// (`it is inside the foreach outer`); `None` for the array form and under `map`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_array: Option<String>,
 }
 
 impl ForeachForm {
@@ -44,8 +48,20 @@ impl ForeachForm {
                 self.step,
                 self.body.join(", ")
             ),
-            "map-distributed" => format!("Foreach {}: distributed Map.", self.step),
-            _ => format!("Foreach {}: inline Map.", self.step),
+            form => {
+                let kind = if form == "map-distributed" {
+                    "distributed"
+                } else {
+                    "inline"
+                };
+                match &self.not_array {
+                    Some(why) => format!(
+                        "Foreach {}: {kind} Map, not array jobs: {why}.",
+                        self.step
+                    ),
+                    None => format!("Foreach {}: {kind} Map.", self.step),
+                }
+            }
         }
     }
 }

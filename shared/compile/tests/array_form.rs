@@ -81,15 +81,28 @@ fn nested_foreach_and_split_bodies_keep_the_map() {
             step("end", End, &[]),
         ],
     );
-    for spec in [nested, split] {
+    let said = [
+        vec![
+            "Foreach start: distributed Map, not array jobs: its body has the foreach outer.",
+            "Foreach outer: distributed Map, not array jobs: it is inside the foreach start.",
+        ],
+        vec!["Foreach start: distributed Map, not array jobs: its body has the split s."],
+    ];
+    for (spec, said) in [nested, split].into_iter().zip(said) {
         let o = CompileOptions {
             foreach_mode: ForeachMode::Array,
             ..aws_options(&spec.flow)
         };
         let graph = FlowGraph::new(&spec).unwrap();
         assert!(array_foreaches(&graph, &o).is_empty(), "{}", spec.flow);
-        let def = compile_ok(&spec, &o).definition;
-        assert!(!has_array_job(&def), "{}", spec.flow);
+        let compiled = compile_ok(&spec, &o);
+        assert!(!has_array_job(&compiled.definition), "{}", spec.flow);
+        // The deploy output says why each foreach kept the Map.
+        let lines: Vec<String> = compiled.foreach_forms.iter().map(|f| f.describe()).collect();
+        assert_eq!(lines, said, "{}", spec.flow);
+        // Under --foreach-mode map nothing was asked, so nothing is explained.
+        let map = compile_ok(&spec, &aws_options(&spec.flow));
+        assert!(map.foreach_forms.iter().all(|f| f.not_array.is_none()));
     }
 }
 

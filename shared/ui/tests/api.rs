@@ -504,6 +504,24 @@ async fn deployments_runs_and_a_run_with_per_step_states() {
         (s, bad["error"]["kind"].clone()),
         (StatusCode::BAD_REQUEST, json!("usage"))
     );
+    // A malformed number answers the same JSON error, naming the parameter.
+    for path in [
+        "/ui/api/runs?limit=abc",
+        "/ui/api/runs?offset=-1",
+        &format!("/ui/api/runs/{FLOW}/{ok_run}/steps/body/tasks?limit=ten"),
+    ] {
+        let (s, bad) = get_json(&e.app, path).await;
+        assert_eq!(
+            (s, bad["error"]["kind"].clone()),
+            (StatusCode::BAD_REQUEST, json!("usage")),
+            "{path}: {bad}"
+        );
+        let message = bad["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("limit") || message.contains("offset"),
+            "{path}: {message}"
+        );
+    }
 
     // A succeeded run: the graph, per-step states and counts, parameters, tags, trigger.
     let (s, run) = get_json(&e.app, &format!("/ui/api/runs/{FLOW}/{ok_run}")).await;

@@ -27,26 +27,49 @@ use crate::options::{CompileOptions, ForeachMode};
 
 /// The body of foreach `foreach` (its steps in order, up to the join) when the array form can
 /// express it: the foreach is inside no other foreach, and the body is a chain of plain
-/// (linear) steps, so no split or foreach inside. `None` otherwise.
+/// (linear) steps, so no split or foreach inside. `None` otherwise; [`array_body`] says why.
 pub fn array_form_allowed(graph: &FlowGraph, foreach: &str) -> Option<Vec<String>> {
-    let node = graph.node(foreach)?;
-    if node.ty() != StepType::Foreach || !graph.enclosing_foreaches(foreach).is_empty() {
-        return None;
+    array_body(graph, foreach).ok()
+}
+
+/// [`array_form_allowed`], with the reason when the array form cannot express the foreach:
+/// `Err("it is inside the foreach outer")`, `Err("its body has the foreach inner")`, ...
+pub fn array_body(graph: &FlowGraph, foreach: &str) -> Result<Vec<String>, String> {
+    let Some(node) = graph.node(foreach).filter(|n| n.ty() == StepType::Foreach) else {
+        return Err(format!("{foreach} is not a foreach step"));
+    };
+    if let Some(outer) = graph.enclosing_foreaches(foreach).first() {
+        return Err(format!("it is inside the foreach {outer}"));
     }
-    let join = node.matching_join.as_deref()?;
-    let [first] = node.next() else { return None };
+    let Some(join) = node.matching_join.as_deref() else {
+        return Err("it has no join".to_string());
+    };
+    let [first] = node.next() else {
+        return Err("it fans out to more than one step".to_string());
+    };
     let mut body = Vec::new();
-    let mut cur = graph.node(first)?;
+    let mut cur = graph
+        .node(first)
+        .ok_or_else(|| format!("its body step {first} is missing"))?;
     loop {
-        if cur.ty() != StepType::Linear || cur.in_funcs.len() != 1 {
-            return None;
+        let name = cur.name();
+        match cur.ty() {
+            StepType::Linear if cur.in_funcs.len() == 1 => {}
+            StepType::Foreach => return Err(format!("its body has the foreach {name}")),
+            StepType::Split => return Err(format!("its body has the split {name}")),
+            StepType::Join => return Err(format!("its body has the join {name}")),
+            _ => return Err(format!("its body step {name} is not a plain step")),
         }
-        body.push(cur.name().to_string());
-        let [next] = cur.next() else { return None };
+        body.push(name.to_string());
+        let [next] = cur.next() else {
+            return Err(format!("its body step {name} has more than one next step"));
+        };
         if next == join {
-            return Some(body);
+            return Ok(body);
         }
-        cur = graph.node(next)?;
+        cur = graph
+            .node(next)
+            .ok_or_else(|| format!("its body step {next} is missing"))?;
     }
 }
 

@@ -46,7 +46,7 @@ use serde_json::{Map, Value, json};
 
 use crate::limits;
 use crate::naming;
-use crate::options::{CompileOptions, MapMode};
+use crate::options::{CompileOptions, ForeachMode, MapMode};
 use crate::output::{CompileError, Compiled, ForeachForm};
 use crate::schedule::schedule_for;
 
@@ -56,7 +56,7 @@ pub mod exit_hook;
 mod input;
 mod walk;
 
-pub use array::{array_foreaches, array_form_allowed};
+pub use array::{array_body, array_foreaches, array_form_allowed};
 use input::Input;
 
 /// Batch parameter carrying the run id (the execution name captured by `start`).
@@ -110,18 +110,23 @@ pub fn compile(
         .filter(|n| n.ty() == StepType::Foreach)
         .map(|n| {
             let step = n.name().to_string();
+            let array_body = array::array_body(graph, &step);
             let (form, body) = if arrays.contains(&step) {
-                let body = array::array_form_allowed(graph, &step).unwrap_or_default();
-                ("array", body)
+                ("array", array_body.clone().unwrap_or_default())
             } else if distributed.contains(&step) {
                 ("map-distributed", Vec::new())
             } else {
                 ("map-inline", Vec::new())
             };
+            // Asked for array jobs and not given them: say why.
+            let not_array = (options.foreach_mode != ForeachMode::Map)
+                .then(|| array_body.err())
+                .flatten();
             ForeachForm {
                 step,
                 form: form.to_string(),
                 body,
+                not_array,
             }
         })
         .collect();

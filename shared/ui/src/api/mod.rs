@@ -12,8 +12,11 @@
 //! Errors: `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 500 or 503.
 
 use axum::Router;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::Uri;
+use axum::http::request::Parts;
 use axum::routing::get;
+use serde::de::DeserializeOwned;
 
 use crate::UiState;
 use crate::error::UiError;
@@ -42,6 +45,22 @@ pub(crate) fn router(state: UiState) -> Router {
 
 async fn unknown(uri: Uri) -> UiError {
     UiError::NotFound(format!("no such UI API route: {}", uri.path()))
+}
+
+/// The query string of a UI API request, parsed into `T`. Unlike axum's `Query`, a malformed
+/// value (`limit=abc`) answers the API's JSON error (400, kind `usage`) naming the parameter,
+/// not a plain-text rejection.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = UiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, UiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(UiError::BadRequest(e.body_text())),
+        }
+    }
 }
 
 /// A page size: `limit` (default `default`), at most [`MAX_PAGE`].

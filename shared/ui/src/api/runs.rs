@@ -14,14 +14,14 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use ferry_control::{Execution, ExecutionStatus};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{page_size, segment};
+use super::{ApiQuery, page_size, segment};
 use crate::UiState;
 use crate::error::{UiError, UiResult};
 use crate::executions::status_name;
@@ -84,7 +84,7 @@ struct Row<'a> {
 
 pub(crate) async fn list(
     State(st): State<UiState>,
-    Query(q): Query<RunsQuery>,
+    ApiQuery(q): ApiQuery<RunsQuery>,
 ) -> UiResult<Json<Value>> {
     let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     if let Some(s) = search

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use chrono::Utc;
 use ferry_metadata::model::{Metadata, Run, Task, TaskBrief};
 use ferry_store::task_logs::{LogRead, LogSource, StepPath, Stream};
@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::run::{locate, phase, tail};
-use super::{page_size, segment};
+use super::{ApiQuery, page_size, segment};
 use crate::UiState;
 use crate::error::{UiError, UiResult};
 use crate::status::{RunPhase, StepSummary, TaskState, task_state};
@@ -157,7 +157,7 @@ fn page_of<'a>(tasks: &[&'a TaskBrief], from: Start, limit: usize) -> TaskPage<'
 pub(crate) async fn list(
     State(st): State<UiState>,
     Path((flow, run, step)): StepArgs,
-    Query(q): Query<TasksQuery>,
+    ApiQuery(q): ApiQuery<TasksQuery>,
 ) -> UiResult<Json<Value>> {
     let limit = page_size(q.limit, 100);
     let offset = q.offset.unwrap_or(0);
@@ -441,7 +441,7 @@ fn from_offset(text: &str, after: usize) -> (String, usize, bool) {
 pub(crate) async fn logs(
     State(st): State<UiState>,
     Path((flow, run, step, task)): TaskArgs,
-    Query(q): Query<LogQuery>,
+    ApiQuery(q): ApiQuery<LogQuery>,
 ) -> UiResult<Json<Value>> {
     let stream: Stream = q
         .stream

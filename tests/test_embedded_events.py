@@ -7,6 +7,7 @@ what started; a body that is no event answers 400.
 """
 
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -56,8 +57,6 @@ def argo_publish(stack, name, payload) -> str:
         "from metaflow.integrations import ArgoEvent\n"
         f"print(ArgoEvent({name!r}).publish(json.loads(sys.argv[1]), ignore_errors=False))\n"
     )
-    import subprocess
-
     env = dict(stack.env)
     env["FERRY"] = str(binary("ferry"))
     env["PY"] = str(tools_dir() / "venv" / "bin" / "python")
@@ -176,6 +175,25 @@ def test_ferry_publish_prints_what_started_and_bad_bodies_are_refused(stack):
     as_json = stack.ferry("--json", "publish", "batch_ready", "--param", "count=x", check=False)
     assert as_json.returncode == 1
     assert json.loads(as_json.stdout)["deployments"][0]["outcome"] == "refused"
+
+    # An AWS configuration posts to the stack's events API (`events_url`, with the API key) and
+    # prints the same lines. The embedded stack serves that route with the events Lambda's code.
+    aws_home = stack.home.parent / "aws-home"
+    aws_home.mkdir(exist_ok=True)
+    (aws_home / "config.json").write_text(json.dumps({
+        "target": "aws", "bucket": "unused", "prefix": "ferry/", "region": "us-east-1",
+        "events_url": stack.url + "/ferry/v1/events", "api_key": "test-key",
+    }))
+    aws = dict(stack.env, FERRY_HOME=str(aws_home))
+    ferry = [str(binary("ferry")), "publish", "batch_ready", "--param"]
+
+    p = subprocess.run([*ferry, "count=many"], env=aws, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "CountedFlow: no run: " in p.stdout, p.stdout + p.stderr
+    p = subprocess.run([*ferry, "count=3"], env=aws, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "CountedFlow: started run sfn-ev-" in p.stdout, p.stdout + p.stderr
+    (run_id,) = wait_for_runs(stack, counted, 1)
+    assert run_id in p.stdout
+    assert stack.wait(run_id, timeout=300)["status"] == "SUCCEEDED"
 
     nobody = json.loads(stack.ferry("--json", "publish", "nobody_listens").stdout)
     assert nobody["deployments"] == [] and "no deployment waits" in nobody["message"], nobody

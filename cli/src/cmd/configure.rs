@@ -95,11 +95,12 @@ pub struct ConfigureValues {
     /// METAFLOW_SFN_DYNAMO_DB_TABLE, the state table.
     #[arg(long, value_name = "TABLE")]
     pub state_table: Option<String>,
-    /// METAFLOW_ARGO_EVENTS_WEBHOOK_URL, where `ArgoEvent(...).publish()` posts (default:
-    /// `<service URL>/ferry/v1/events`). Example: `https://abc.execute-api.eu-west-1.amazonaws.com/api/ferry/v1/events`.
+    /// METAFLOW_ARGO_EVENTS_WEBHOOK_URL, where `ArgoEvent(...).publish()` and `ferry publish`
+    /// post (default: `<service URL>/ferry/v1/events`). Example: `https://abc.execute-api.eu-west-1.amazonaws.com/api/ferry/v1/events`.
     #[arg(long, value_name = "URL")]
     pub events_url: Option<String>,
-    /// The stack's EventBridge bus, where `ferry publish` puts events (stack output `FerryEventBus`).
+    /// The stack's EventBridge bus (stack output `FerryEventBus`), where `ferry publish` puts
+    /// events when no events URL is configured.
     /// Example: `--event-bus ferry-prod`.
     #[arg(long, value_name = "NAME")]
     pub event_bus: Option<String>,

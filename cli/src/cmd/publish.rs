@@ -6,19 +6,24 @@
 //! deployment refused the event (a payload value its parameter cannot take) or its run could not
 //! start; 0 otherwise, also when no deployment waits for the event.
 //!
-//! On AWS the event goes on the stack's event bus (`PutEvents`, the bus `ferry configure`
-//! recorded from the stack output `FerryEventBus`); EventBridge routes it to the rules of the
-//! deployments waiting for it, and the events Lambda starts their runs (`docs/events.md`).
-//! The command prints the event and the bus; `ferry list-runs` shows the runs.
+//! On AWS the event goes to the stack's events API (`POST <API>/ferry/v1/events`, the
+//! `events_url` `ferry configure` records from the stack output `METAFLOWARGOEVENTSWEBHOOKURL`,
+//! with the API key), which the events Lambda serves with the same code and answer
+//! (`ferry_events::routes`): the same lines print. A configuration without an events URL puts
+//! the event on the stack's event bus instead (`PutEvents`, the output `FerryEventBus`), where
+//! EventBridge routes it to the deployments' rules; the runs start asynchronously then and
+//! `ferry events` shows what they did.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use ferry_events::Event;
+use ferry_events::routes::EVENTS_ROUTE;
+use ferry_events::{Delivery, Event};
+use ferry_local::control::ControlClient;
 use serde_json::{Map, Value, json};
 
-use crate::context::{Context, Target};
+use crate::context::{AwsTarget, Context, Target};
 use crate::control::{failure, running_stack};
 use crate::failure::{ErrorKind, Failure};
 
@@ -89,18 +94,53 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
     let fields = payload_fields(&args)?;
     let event = Event::published(&args.event, fields, Utc::now())
         .map_err(|e| Failure::new(ErrorKind::Usage, e.to_string()))?;
-    if let Target::Aws(aws) = &ctx.target {
-        return publish_to_bus(ctx, aws, &event).await;
-    }
-    let client = running_stack(ctx)?;
+    let client = match &ctx.target {
+        Target::Aws(aws) => match events_api(aws)? {
+            Some(api) => api,
+            None => return publish_to_bus(ctx, aws, &event).await,
+        },
+        Target::Local => running_stack(ctx)?,
+    };
     let delivery = client
         .publish(&event.publish_body())
         .await
         .map_err(failure)
-        .with_context(|| format!("publishing the event {}", event.name))?;
-    // Exit 1 when a deployment waiting for the event started no run because of it (a refused
-    // value, a run that could not start): the publisher's mistake or a failure to look at.
-    // "No deployment waits", "kept until other events arrive" and redeliveries are fine.
+        .with_context(|| format!("publishing the event {} to {}", event.name, client.url()))?;
+    report(ctx, &delivery)
+}
+
+/// The AWS stack's events API: `POST <API>/ferry/v1/events`, the `events_url` `ferry configure`
+/// recorded (stack output `METAFLOWARGOEVENTSWEBHOOKURL`), with the API key (`api_key`, else
+/// `METAFLOW_SERVICE_AUTH_KEY`). `None` when no events URL of that form is configured.
+fn events_api(aws: &AwsTarget) -> anyhow::Result<Option<ControlClient>> {
+    let extra = |k: &str| {
+        aws.extra
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let Some(base) = extra("events_url").and_then(|u| {
+        u.trim_end_matches('/')
+            .strip_suffix(EVENTS_ROUTE)
+            .map(str::to_string)
+    }) else {
+        return Ok(None);
+    };
+    let key = extra("api_key").or_else(|| {
+        std::env::var("METAFLOW_SERVICE_AUTH_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+    });
+    Ok(Some(
+        ControlClient::remote(&base, key.as_deref()).map_err(failure)?,
+    ))
+}
+
+/// Print what each deployment did with the event, and exit 1 when one refused it or its run
+/// could not start: the publisher's mistake or a failure to look at. "No deployment waits",
+/// "kept until other events arrive" and redeliveries are fine.
+fn report(ctx: &Context, delivery: &Delivery) -> anyhow::Result<ExitCode> {
     let refused = delivery
         .deployments
         .iter()
@@ -112,7 +152,7 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(ErrorKind::Failed.exit_code())
     };
     if ctx.json {
-        println!("{}", serde_json::to_string(&delivery)?);
+        println!("{}", serde_json::to_string(delivery)?);
         return Ok(code);
     }
     println!(
@@ -163,14 +203,14 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
 #[cfg(feature = "aws")]
 async fn publish_to_bus(
     ctx: &Context,
-    aws: &crate::context::AwsTarget,
+    aws: &AwsTarget,
     event: &Event,
 ) -> anyhow::Result<ExitCode> {
     let Some(bus) = aws.extra.get("event_bus").and_then(Value::as_str) else {
         return Err(Failure::new(
             ErrorKind::Usage,
             format!(
-                "the AWS configuration in {} names no event bus: run `ferry configure --from-stack FILE` again with the stack's describe-stacks output (its FerryEventBus output), or `ferry configure --event-bus NAME`",
+                "the AWS configuration in {} names neither the events API nor an event bus: run `ferry configure --from-stack FILE` again with the stack's describe-stacks output (its METAFLOWARGOEVENTSWEBHOOKURL and FerryEventBus outputs), or `ferry configure --events-url URL` or `--event-bus NAME`",
                 ctx.home.join(crate::context::CONFIG_FILE).display()
             ),
         ));

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use ferry_control::{ControlError, Execution, ExecutionStatus, RunId};
+use ferry_control::{ControlError, Execution, RunId};
 use ferry_deploy::DeploymentRecord;
 use ferry_deploy::resume::{
     ResumeError, ResumePlan, ResumeRequest, StepGraph, origin_tasks, plan_resume,

@@ -372,8 +372,27 @@ impl ControlClient {
     /// A client of the stack at `url` (its base URL, `http://127.0.0.1:<port>`, as in
     /// [`StackInfo::url`]). Errors: [`ControlError::Other`] when no HTTP client can be built.
     pub fn new(url: &str) -> Result<Self, ControlError> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        Self::build(url, reqwest::Client::builder().no_proxy())
+    }
+
+    /// A client of a remote stack's API (the AWS stack's REST API, whose events routes
+    /// `functions/events` serves), with its key sent as `x-api-key` on every request when given;
+    /// the system's proxy settings apply. Errors: as [`Self::new`], and a key that is no HTTP
+    /// header value.
+    pub fn remote(url: &str, api_key: Option<&str>) -> Result<Self, ControlError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(k) = api_key {
+            let mut key = reqwest::header::HeaderValue::from_str(k).map_err(|_| {
+                ControlError::Other("the API key is not a valid HTTP header value".into())
+            })?;
+            key.set_sensitive(true);
+            headers.insert("x-api-key", key);
+        }
+        Self::build(url, reqwest::Client::builder().default_headers(headers))
+    }
+
+    fn build(url: &str, builder: reqwest::ClientBuilder) -> Result<Self, ControlError> {
+        let http = builder
             .build()
             .map_err(|e| ControlError::Other(format!("building the HTTP client: {e}")))?;
         Ok(ControlClient {

@@ -70,7 +70,7 @@ pub const PARAM_PRODUCTION_TOKEN: &str = "metaflow.production_token";
 /// Static splits with more branches than this join through the state table instead of one
 /// `FERRY_PARENT_<i>_TASK_ID` variable per branch (~110 characters each at worst): with the
 /// wrapper bootstrap in the command (`crate::bootstrap`, ~1,200 characters) 56 branches keep a
-/// join's worst case under Batch's 8,192-character overrides (`tests/bootstrap_limits.rs`).
+/// join's worst case under Batch's 8,192-character overrides (`tests/it/bootstrap_limits.rs`).
 pub const MAX_ENV_JOIN_BRANCHES: usize = 56;
 
 /// Batch parameter key of the split parent of foreach `f`.

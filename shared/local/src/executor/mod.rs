@@ -50,7 +50,7 @@
 //! `Resources::new().with_batch(runner).with_default_table(state_table)
 //! .with_bucket("ferry-local-blobs", blobs, "").with_default_bucket(blobs, "ferry/")` serves the
 //! compiled machines of `docs/runtime-contract.md` §6 whatever `TableName`/`Bucket` they name
-//! (every compiler golden runs in `tests/compiled_goldens.rs`). The [`BatchRunner`] contract is
+//! (every compiler golden runs in `tests/it/compiled_goldens.rs`). The [`BatchRunner`] contract is
 //! on the trait.
 
 mod batch;

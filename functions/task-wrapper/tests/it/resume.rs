@@ -3,7 +3,7 @@
 //! resume section in its trigger parameters, and each task clones its origin counterpart
 //! (Metaflow's `step --clone-only`) or runs. The real client reads the resumed run back.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

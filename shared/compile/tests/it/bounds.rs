@@ -2,7 +2,7 @@
 //! workflow timeout, run tags and AWS tag values, and each step's vCPUs, memory and GPUs against
 //! AWS Batch (EC2 and Fargate). Every refusal names the value and what to change.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,8 +1,8 @@
 //! Golden files: each fixture's compiled output is compared with
-//! `tests/golden/<name>.json` (regenerate with `FERRY_BLESS=1 cargo test -p ferry-compile --test golden`
+//! `tests/golden/<name>.json` (regenerate with `FERRY_BLESS=1 cargo test -p ferry-compile --test it golden::`
 //! and review the diff), and every definition passes `asl-validator` and the crate's own checker.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

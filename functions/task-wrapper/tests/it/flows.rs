@@ -3,7 +3,7 @@
 //! metadata in the `metadata-api` service, then read back with the real Metaflow client over
 //! HTTP: artifacts, `Task.stdout`/`Task.stderr`, namespaces and tags.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

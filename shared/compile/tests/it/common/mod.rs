@@ -1,5 +1,4 @@
 //! Spec fixtures built in Rust, and the options of a test deployment.
-#![allow(dead_code)]
 
 use ferry_compile::{CompileOptions, Compiled, compile};
 use ferry_spec::FlowGraph;

@@ -2,7 +2,7 @@
 //! S3 or directory blobs) compile to definitions that respect every AWS limit, with every
 //! state reachable and every `Next` resolving; a sample also passes `asl-validator`.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! state table in DynamoDB, the Metaflow datastore (artifacts and logs) in S3, metadata in the
 //! `metadata-api` service. A foreach flow runs task by task; the real client reads it back.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

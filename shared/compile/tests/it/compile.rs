@@ -1,7 +1,7 @@
 //! Behaviour of the compiler: what readers, the wrapper and the executor rely on, and every
 //! error a user can hit.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! error for an unknown mode, refused by the embedded stack for `array`, named per foreach in
 //! the deploy output.
 
-mod common;
+use crate::common;
 
 use common::*;
 

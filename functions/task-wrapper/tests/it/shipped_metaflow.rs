@@ -5,7 +5,7 @@
 //! (`FERRY_BOOTSTRAP_SITE`). A real flow runs start and end through the real wrapper; the real
 //! client reads it back.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

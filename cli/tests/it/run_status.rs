@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 use common::{Stack, flow, stdout_json, text};
 

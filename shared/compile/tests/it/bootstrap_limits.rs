@@ -1,7 +1,7 @@
 //! The wrapper bootstrap travels in every task's container overrides (8,192 characters with the
 //! environment): the widest shapes the compiler emits must still fit with it.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ferry_compile::CompileOptions;

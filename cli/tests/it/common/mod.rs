@@ -1,6 +1,5 @@
 //! The harness the CLI's embedded-stack tests share: the `ferry` binary under test, flow files in
 //! folders of their own, and a fresh Ferry home with `ferry up` running on it as a child process.
-#![allow(dead_code)] // each test binary uses its own part
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -2,7 +2,7 @@
 //! target (AWS on EC2 and on Fargate, the embedded stack) to definitions that pass the limit checker and
 //! `asl-validator`; project flows get Metaflow's names and token prefixes.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

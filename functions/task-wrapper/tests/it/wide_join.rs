@@ -5,7 +5,7 @@
 //!   copies of one real body task (the datastore's artifacts are content-addressed, so a copy of
 //!   the task folder is a valid task); the state table is seeded as the body tails would leave it.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! SIGTERM to the wrapper ends the step and its children, and the logs written so far stay
 //! readable (by the real Metaflow client).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-mod common;
+use crate::common;
 
 use common::{Stack, flow, stdout_json, text};
 

@@ -1,6 +1,6 @@
 //! Golden files for triggers: each case's compiled [`TriggerSpec`] (what the deployment record
 //! keeps) and EventBridge rule are compared with `tests/golden/triggers/<case>.json`
-//! (regenerate with `FERRY_BLESS=1 cargo test -p ferry-compile --test event_rules` and review
+//! (regenerate with `FERRY_BLESS=1 cargo test -p ferry-compile --test it event_rules::` and review
 //! the diff). The rules' limits are checked on every case.
 
 use ferry_compile::event_rules::{

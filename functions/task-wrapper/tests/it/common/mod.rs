@@ -2,7 +2,6 @@
 //! package cache in a temporary folder; helpers that publish code packages and task descriptions
 //! the way deploy does, and run the real `task-wrapper` binary with the environment the executor
 //! would set (no executor involved).
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

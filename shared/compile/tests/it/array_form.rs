@@ -1,6 +1,6 @@
 //! Which foreaches take the Batch array form, and the limits checker on array jobs.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ferry_compile::{CompileOptions, ForeachMode, array_foreaches};

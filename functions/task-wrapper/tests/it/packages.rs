@@ -1,7 +1,7 @@
 //! Code packages and task descriptions the wrapper must refuse before any user code runs, and the
 //! host package cache.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ferry_spec::task::{StepCommand, StepInputs, TaskDescription};

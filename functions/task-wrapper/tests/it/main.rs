@@ -1,0 +1,12 @@
+//! The task wrapper's integration tests, one binary.
+//!
+//! Each module is one former test file; run one with `cargo test -p task-wrapper --test it <module>::`.
+
+mod common;
+mod aws;
+mod flows;
+mod packages;
+mod resume;
+mod shipped_metaflow;
+mod signals;
+mod wide_join;

@@ -201,11 +201,7 @@ fn report(ctx: &Context, delivery: &Delivery) -> anyhow::Result<ExitCode> {
 
 /// `ferry publish` on AWS: `PutEvents` on the stack's bus.
 #[cfg(feature = "aws")]
-async fn publish_to_bus(
-    ctx: &Context,
-    aws: &AwsTarget,
-    event: &Event,
-) -> anyhow::Result<ExitCode> {
+async fn publish_to_bus(ctx: &Context, aws: &AwsTarget, event: &Event) -> anyhow::Result<ExitCode> {
     let Some(bus) = aws.extra.get("event_bus").and_then(Value::as_str) else {
         return Err(Failure::new(
             ErrorKind::Usage,

@@ -2,13 +2,13 @@
 //!
 //! Each module is one former test file; run one with `cargo test -p ferry-cli --test it <module>::`.
 
-mod common;
 mod aws_events;
 mod aws_logs;
 mod aws_publish;
 mod aws_runs;
 mod aws_target;
 mod cli_shapes;
+mod common;
 mod configure;
 mod deploy;
 mod env;

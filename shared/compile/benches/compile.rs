@@ -1,7 +1,7 @@
 //! Compile time of big flows (target: < 20 ms each) and their definition sizes against Step
 //! Functions' 1 MB limit. Run with `bench/compile.sh` (or `cargo bench -p ferry-compile`).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::hint::black_box;

@@ -55,10 +55,9 @@ impl ForeachForm {
                     "inline"
                 };
                 match &self.not_array {
-                    Some(why) => format!(
-                        "Foreach {}: {kind} Map, not array jobs: {why}.",
-                        self.step
-                    ),
+                    Some(why) => {
+                        format!("Foreach {}: {kind} Map, not array jobs: {why}.", self.step)
+                    }
                     None => format!("Foreach {}: {kind} Map.", self.step),
                 }
             }

@@ -2,8 +2,8 @@
 //!
 //! Each module is one former test file; run one with `cargo test -p task-wrapper --test it <module>::`.
 
-mod common;
 mod aws;
+mod common;
 mod flows;
 mod packages;
 mod resume;

@@ -98,7 +98,11 @@ fn nested_foreach_and_split_bodies_keep_the_map() {
         let compiled = compile_ok(&spec, &o);
         assert!(!has_array_job(&compiled.definition), "{}", spec.flow);
         // The deploy output says why each foreach kept the Map.
-        let lines: Vec<String> = compiled.foreach_forms.iter().map(|f| f.describe()).collect();
+        let lines: Vec<String> = compiled
+            .foreach_forms
+            .iter()
+            .map(|f| f.describe())
+            .collect();
         assert_eq!(lines, said, "{}", spec.flow);
         // Under --foreach-mode map nothing was asked, so nothing is explained.
         let map = compile_ok(&spec, &aws_options(&spec.flow));

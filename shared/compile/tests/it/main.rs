@@ -2,11 +2,11 @@
 //!
 //! Each module is one former test file; run one with `cargo test -p ferry-compile --test it <module>::`.
 
-mod common;
 mod array_form;
 mod bootstrap;
 mod bootstrap_limits;
 mod bounds;
+mod common;
 mod compile;
 mod event_rules;
 mod examples;

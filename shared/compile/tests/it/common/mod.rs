@@ -1,4 +1,5 @@
 //! Spec fixtures built in Rust, and the options of a test deployment.
+#![allow(dead_code)] // benches/compile.rs uses a part of it
 
 use ferry_compile::{CompileOptions, Compiled, compile};
 use ferry_spec::FlowGraph;

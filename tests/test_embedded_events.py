@@ -174,7 +174,9 @@ def test_ferry_publish_prints_what_started_and_bad_bodies_are_refused(stack):
     assert runs_of(stack, counted) == []
     as_json = stack.ferry("--json", "publish", "batch_ready", "--param", "count=x", check=False)
     assert as_json.returncode == 1
-    assert json.loads(as_json.stdout)["deployments"][0]["outcome"] == "refused"
+    answer = json.loads(as_json.stdout)
+    assert answer["deployments"][0]["outcome"] == "refused", answer
+    assert answer["error"]["kind"] == "failed" and "started no run" in answer["error"]["message"], answer
 
     # An AWS configuration posts to the stack's events API (`events_url`, with the API key) and
     # prints the same lines. The embedded stack serves that route with the events Lambda's code.

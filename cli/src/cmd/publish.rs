@@ -2,9 +2,10 @@
 //! embedded stack, as Metaflow's `ArgoEvent(EVENT).publish(payload)` does: the same body
 //! (`ferry_events::Event::published`: `name`, a UUID `id`, `timestamp`, `utc_date`, then the
 //! payload's fields) posted to the stack's events route (`ferry_local::events`). Prints what
-//! each deployment waiting for the event did: the runs it started, or why not. Exits 1 when a
-//! deployment refused the event (a payload value its parameter cannot take) or its run could not
-//! start; 0 otherwise, also when no deployment waits for the event.
+//! each deployment waiting for the event did: the runs it started, or why not. Fails (exit 1,
+//! under `--json` the delivery with an `error` beside it) when a deployment refused the event (a
+//! payload value its parameter cannot take) or its run could not start; 0 otherwise, also when
+//! no deployment waits for the event.
 //!
 //! On AWS the event goes to the stack's events API (`POST <API>/ferry/v1/events`, the
 //! `events_url` `ferry configure` records from the stack output `METAFLOWARGOEVENTSWEBHOOKURL`,
@@ -146,14 +147,28 @@ fn report(ctx: &Context, delivery: &Delivery) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|d| d.start_error.is_some() || d.logged.outcome == "refused")
         .count();
-    let code = if refused == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(ErrorKind::Failed.exit_code())
-    };
+    let failed = (refused > 0).then(|| {
+        anyhow::Error::new(Failure {
+            kind: ErrorKind::Failed,
+            message: format!(
+                "{refused} of {} deployments waiting for {} started no run{}",
+                delivery.deployments.len(),
+                delivery.event.name,
+                if ctx.json { "" } else { " (see above)" }
+            ),
+            result: serde_json::to_value(delivery).ok(),
+            reported: false,
+        })
+    });
     if ctx.json {
-        println!("{}", serde_json::to_string(delivery)?);
-        return Ok(code);
+        return match failed {
+            // The delivery with the `error` beside it (`crate::failure::report`).
+            Some(e) => Err(e),
+            None => {
+                println!("{}", serde_json::to_string(delivery)?);
+                Ok(ExitCode::SUCCESS)
+            }
+        };
     }
     println!(
         "Published the event {} (id {}).",
@@ -189,14 +204,10 @@ fn report(ctx: &Context, delivery: &Delivery) -> anyhow::Result<ExitCode> {
         };
         println!("  {line}");
     }
-    if refused > 0 {
-        eprintln!(
-            "error: {refused} of {} deployments waiting for {} started no run (see above)",
-            delivery.deployments.len(),
-            delivery.event.name
-        );
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
     }
-    Ok(code)
 }
 
 /// `ferry publish` on AWS: `PutEvents` on the stack's bus.

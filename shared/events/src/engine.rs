@@ -5,7 +5,8 @@
 //! 1. **Dedupe.** A delivery of an event id the deployment has seen returns
 //!    [`Outcome::Duplicate`] with the first delivery's start decision, if any (the same execution
 //!    name, so starting it again cannot start a second run). At-least-once delivery (EventBridge,
-//!    a publisher's retries) never starts a run twice.
+//!    a publisher's retries) never starts a run twice. A refused delivery uses nothing up: the
+//!    same id is evaluated again (a publisher may correct the payload and resend it).
 //! 2. **Mapping.** The payload sets the mapped parameters, typed; an event that cannot (a
 //!    wrong-typed value, a missing required field) starts nothing: [`Outcome::Refused`] with the
 //!    reason. It does not count towards a several-event trigger either.
@@ -310,14 +311,18 @@ impl Engine {
         let pk = deployment_pk(&sub.deployment);
         let sk = state::delivery_sk(&event.id);
         // 1. Dedupe.
+        // A refused delivery used nothing up: the same id is evaluated again, so a publisher
+        // can correct the payload and resend under the id it keeps for its retries.
+        let replace = |item: &ferry_store::Item| match state::ttl_of(item) {
+            Some(t) => Condition::AttrEquals(state::TTL.into(), ferry_store::Attr::N(t)),
+            None => Condition::None,
+        };
         let delivery_condition = match self.table.get(&pk, &sk).await? {
-            Some(item) if !expired(&item, at) => {
-                return Ok(Some(duplicate_of(decode_delivery(&item)?)));
-            }
-            Some(item) => match state::ttl_of(&item) {
-                Some(t) => Condition::AttrEquals(state::TTL.into(), ferry_store::Attr::N(t)),
-                None => Condition::None,
+            Some(item) if !expired(&item, at) => match decode_delivery(&item)? {
+                Outcome::Refused { .. } => replace(&item),
+                first => return Ok(Some(duplicate_of(first))),
             },
+            Some(item) => replace(&item),
             None => Condition::NotExists,
         };
         let summary = event.summary();

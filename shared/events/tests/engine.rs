@@ -192,14 +192,20 @@ async fn wrong_types_and_missing_required_fields_start_nothing(table: &Arc<dyn T
         }
     );
     assert!(r.starts().is_empty());
-    // Its redelivery is a duplicate of a refusal: still nothing to start.
+    // A refusal uses nothing up: its redelivery is refused again, for the same reason...
     let again = engine.receive(&wrong, &s, t0()).await.unwrap();
-    assert_eq!(
-        only(&again),
-        &Outcome::Duplicate {
-            first: "refused".into(),
-            start: None
-        }
+    assert!(
+        matches!(only(&again), Outcome::Refused { reason } if reason.contains("\"many\" is not an integer")),
+        "{again:#?}"
+    );
+    // ...and the publisher's corrected payload under the same id starts the run, once.
+    let fixed = publish("data_ready", "e-wrong", json!({"date": "d", "count": 4}));
+    let r = engine.receive(&fixed, &s, t0()).await.unwrap();
+    assert_eq!(parameters_of(started(&r))["count"], json!(4));
+    let r = engine.receive(&fixed, &s, t0()).await.unwrap();
+    assert!(
+        matches!(only(&r), Outcome::Duplicate { first, start: Some(_) } if first == "started"),
+        "{r:#?}"
     );
     let missing = publish("data_ready", "e-missing", json!({"count": 3}));
     let r = engine.receive(&missing, &s, t0()).await.unwrap();

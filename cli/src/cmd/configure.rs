@@ -379,6 +379,14 @@ fn validate(values: &BTreeMap<&'static str, String>) -> anyhow::Result<()> {
             bail!("{k} {u:?} is not an http(s) URL");
         }
     }
+    if let Some(u) = values.get("events_url")
+        && ferry_events::routes::events_api_base(u).is_none()
+    {
+        bail!(
+            "events_url {u:?} is not the stack's events route: it ends in {} (the stack output METAFLOWARGOEVENTSWEBHOOKURL)",
+            ferry_events::routes::EVENTS_ROUTE
+        );
+    }
     for k in ["datastore_root", "datatools_root"] {
         if let Some(u) = values.get(k)
             && !u.starts_with("s3://")

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use ferry_events::routes::EVENTS_ROUTE;
+use ferry_events::routes::{EVENTS_ROUTE, events_api_base};
 use ferry_events::{Delivery, Event};
 use ferry_local::control::ControlClient;
 use serde_json::{Map, Value, json};
@@ -112,7 +112,8 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
 
 /// The AWS stack's events API: `POST <API>/ferry/v1/events`, the `events_url` `ferry configure`
 /// recorded (stack output `METAFLOWARGOEVENTSWEBHOOKURL`), with the API key (`api_key`, else
-/// `METAFLOW_SERVICE_AUTH_KEY`). `None` when no events URL of that form is configured.
+/// `METAFLOW_SERVICE_AUTH_KEY`). `None` when no events URL is configured; a usage error when it is
+/// not the events route.
 fn events_api(aws: &AwsTarget) -> anyhow::Result<Option<ControlClient>> {
     let extra = |k: &str| {
         aws.extra
@@ -121,12 +122,16 @@ fn events_api(aws: &AwsTarget) -> anyhow::Result<Option<ControlClient>> {
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    let Some(base) = extra("events_url").and_then(|u| {
-        u.trim_end_matches('/')
-            .strip_suffix(EVENTS_ROUTE)
-            .map(str::to_string)
-    }) else {
+    let Some(url) = extra("events_url") else {
         return Ok(None);
+    };
+    let Some(base) = events_api_base(&url) else {
+        return Err(Failure::new(
+            ErrorKind::Usage,
+            format!(
+                "the events_url {url:?} in the AWS configuration is not the stack's events route, an http(s) URL ending in {EVENTS_ROUTE}: run `ferry configure --events-url URL` with the stack output METAFLOWARGOEVENTSWEBHOOKURL"
+            ),
+        ));
     };
     let key = extra("api_key").or_else(|| {
         std::env::var("METAFLOW_SERVICE_AUTH_KEY")
@@ -134,7 +139,7 @@ fn events_api(aws: &AwsTarget) -> anyhow::Result<Option<ControlClient>> {
             .filter(|k| !k.is_empty())
     });
     Ok(Some(
-        ControlClient::remote(&base, key.as_deref()).map_err(failure)?,
+        ControlClient::remote(base, key.as_deref()).map_err(failure)?,
     ))
 }
 

@@ -123,3 +123,48 @@ fn publish_puts_the_event_on_the_stack_bus_and_refuses_what_aws_cannot_carry() {
     assert_eq!(detail["origin"], "published");
     assert_eq!(detail["payload"]["date"], "2026-12-01");
 }
+
+#[test]
+fn publish_to_an_events_url_that_is_not_the_route_or_does_not_answer_says_so() {
+    let home = tempfile::tempdir().unwrap();
+    let write = |events_url: &str| {
+        let config = json!({"target": "aws", "bucket": "unused", "prefix": "ferry/",
+            "region": "us-east-1", "events_url": events_url, "api_key": "k"});
+        std::fs::write(home.path().join("config.json"), config.to_string()).unwrap();
+    };
+    let publish = || {
+        Command::new(FERRY)
+            .args(["--json", "publish", "data_ready"])
+            .env("FERRY_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    // Not the events route: a usage error naming the value and the route.
+    for bad in [
+        "http://127.0.0.1:9/",
+        "127.0.0.1:9/ferry/v1/events",
+        "http://h/ferry/v1/event",
+    ] {
+        write(bad);
+        let out = publish();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(bad) && message.contains("/ferry/v1/events"),
+            "{message}"
+        );
+    }
+    // The route on a port nobody listens on: unavailable, about the API, not `ferry up`.
+    write("http://127.0.0.1:9/ferry/v1/events");
+    let out = publish();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["kind"], "unavailable", "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("the Ferry API at http://127.0.0.1:9 does not answer")
+            && !message.contains("ferry up"),
+        "{message}"
+    );
+}

@@ -228,10 +228,34 @@ fn flags_alone_work_and_an_existing_metaflow_config_is_kept() {
             "--service-url",
             "meta.example.com",
         ],
+        vec![
+            "configure",
+            "--bucket",
+            "ok-bucket",
+            "--events-url",
+            "https://meta.example.com/api/wrong",
+        ],
     ] {
         let out = ferry(home.path(), mf.path(), &args, &[]);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
     }
+    let out = ferry(
+        home.path(),
+        mf.path(),
+        &[
+            "configure",
+            "--bucket",
+            "ok-bucket",
+            "--events-url",
+            "https://e.example.com/x",
+        ],
+        &[],
+    );
+    assert!(
+        text(&out).contains("is not the stack's events route: it ends in /ferry/v1/events"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// What API Gateway sees of Metaflow's own `ArgoEvent(...).publish()` under the profile

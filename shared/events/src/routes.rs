@@ -32,6 +32,17 @@ pub fn events_url(base: &str) -> String {
     format!("{}{EVENTS_ROUTE}", base.trim_end_matches('/'))
 }
 
+/// The API base of an events URL (`https://abc.execute-api…/api/ferry/v1/events` →
+/// `https://abc.execute-api…/api`), the inverse of [`events_url`]; a trailing `/` is allowed.
+/// `None` when `url` is no http(s) URL ending in [`EVENTS_ROUTE`].
+pub fn events_api_base(url: &str) -> Option<&str> {
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return None;
+    }
+    url.trim_end_matches('/').strip_suffix(EVENTS_ROUTE)
+}
+
 /// An HTTP answer: the status code and the JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -116,6 +127,24 @@ pub async fn recent(dispatcher: &Dispatcher, limit: Option<&str>, now: DateTime<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_api_base_inverts_events_url() {
+        let base = "https://abc.execute-api.eu-west-1.amazonaws.com/api";
+        assert_eq!(events_api_base(&events_url(base)), Some(base));
+        assert_eq!(
+            events_api_base("http://127.0.0.1:8080/ferry/v1/events/"),
+            Some("http://127.0.0.1:8080")
+        );
+        for bad in [
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/ferry/v1/event",
+            "127.0.0.1:8080/ferry/v1/events",
+            "ftp://h/ferry/v1/events",
+        ] {
+            assert_eq!(events_api_base(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn limits_default_clamp_and_refuse_words() {

@@ -366,13 +366,15 @@ async fn get_deployment(
 pub struct ControlClient {
     base: String,
     http: reqwest::Client,
+    /// A remote stack's API ([`Self::remote`]), not an embedded stack `ferry up` runs.
+    remote: bool,
 }
 
 impl ControlClient {
     /// A client of the stack at `url` (its base URL, `http://127.0.0.1:<port>`, as in
     /// [`StackInfo::url`]). Errors: [`ControlError::Other`] when no HTTP client can be built.
     pub fn new(url: &str) -> Result<Self, ControlError> {
-        Self::build(url, reqwest::Client::builder().no_proxy())
+        Self::build(url, reqwest::Client::builder().no_proxy(), false)
     }
 
     /// A client of a remote stack's API (the AWS stack's REST API, whose events routes
@@ -388,16 +390,25 @@ impl ControlClient {
             key.set_sensitive(true);
             headers.insert("x-api-key", key);
         }
-        Self::build(url, reqwest::Client::builder().default_headers(headers))
+        Self::build(
+            url,
+            reqwest::Client::builder().default_headers(headers),
+            true,
+        )
     }
 
-    fn build(url: &str, builder: reqwest::ClientBuilder) -> Result<Self, ControlError> {
+    fn build(
+        url: &str,
+        builder: reqwest::ClientBuilder,
+        remote: bool,
+    ) -> Result<Self, ControlError> {
         let http = builder
             .build()
             .map_err(|e| ControlError::Other(format!("building the HTTP client: {e}")))?;
         Ok(ControlClient {
             base: url.trim_end_matches('/').to_string(),
             http,
+            remote,
         })
     }
 
@@ -417,10 +428,14 @@ impl ControlClient {
         req: reqwest::RequestBuilder,
     ) -> Result<T, ControlError> {
         let resp = req.send().await.map_err(|e| {
-            ControlError::Unreachable(format!(
-                "the Ferry stack at {} does not answer (is `ferry up` still running?): {e}",
-                self.base
-            ))
+            ControlError::Unreachable(if self.remote {
+                format!("the Ferry API at {} does not answer: {e}", self.base)
+            } else {
+                format!(
+                    "the Ferry stack at {} does not answer (is `ferry up` still running?): {e}",
+                    self.base
+                )
+            })
         })?;
         let status = resp.status();
         let body = resp

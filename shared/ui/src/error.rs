@@ -15,6 +15,9 @@ pub enum UiError {
     /// A query or path value is malformed (400, kind `usage`).
     #[error("{0}")]
     BadRequest(String),
+    /// A method the route does not serve (405, kind `method_not_allowed`).
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// No API key sent (401, kind `unauthorized`).
     #[error("{0}")]
     Unauthorized(String),
@@ -37,6 +40,7 @@ impl UiError {
         match self {
             UiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             UiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "usage"),
+            UiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             UiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             UiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             UiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

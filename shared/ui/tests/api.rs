@@ -631,13 +631,51 @@ async fn deployments_runs_and_a_run_with_per_step_states() {
     );
     let (s, _) = get_json(&e.app, &format!("/ui/api/runs/{FLOW}/sfn-unknown")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    // A run not registered yet (its start step has not run) has no task yet.
-    let (s, early) = get_json(
+    // A run with neither metadata nor an execution: 404, for its tasks too.
+    let (s, none) = get_json(
         &e.app,
         &format!("/ui/api/runs/{FLOW}/sfn-unknown/steps/body/tasks"),
     )
     .await;
-    assert_eq!((s, early["total"].clone()), (StatusCode::OK, json!(0)));
+    assert_eq!(
+        (s, none["error"]["kind"].clone()),
+        (StatusCode::NOT_FOUND, json!("not_found")),
+        "{none}"
+    );
+    // A run whose execution started but whose start step has not registered it: no task yet.
+    let early = execution(&e, &ok_def, json!({"Parameters": "{}"})).await;
+    let (s, tasks) = get_json(
+        &e.app,
+        &format!("/ui/api/runs/{FLOW}/sfn-{}/steps/body/tasks", early.name),
+    )
+    .await;
+    assert_eq!(
+        (s, tasks["total"].clone()),
+        (StatusCode::OK, json!(0)),
+        "{tasks}"
+    );
+    // An attempt the task has not made: 404 naming the attempts it has.
+    let (s, no_attempt) = get_json(
+        &e.app,
+        &format!("/ui/api/runs/{FLOW}/{failed_run}/steps/body/tasks/body-t1/logs?attempt=7"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{no_attempt}");
+    assert!(
+        no_attempt["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no attempt 7"),
+        "{no_attempt}"
+    );
+    // Another method than GET: 405 with the JSON error.
+    let (s, _, body) = call(&e.app, "DELETE", "/ui/api/deployments", None, None).await;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    assert_eq!(
+        (s, body["error"]["kind"].clone()),
+        (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,12 +9,12 @@
 //! | `GET /ui/api/runs/{flow}/{run}/steps/{step}/tasks/{task}` | one task: attempts, metadata, artifacts (names, types, sizes) |
 //! | `GET /ui/api/runs/{flow}/{run}/steps/{step}/tasks/{task}/logs?stream=&attempt=&after=` | a task's stdout or stderr (the `ferry logs` reader), from byte `after` on |
 //!
-//! Errors: `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 500 or 503.
+//! Errors: `{"error": {"kind", "message"}}` with 400, 401, 403, 404, 405, 500 or 503.
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
-use axum::http::Uri;
 use axum::http::request::Parts;
+use axum::http::{Method, Uri};
 use axum::routing::get;
 use serde::de::DeserializeOwned;
 
@@ -40,11 +40,20 @@ pub(crate) fn router(state: UiState) -> Router {
         .route(&format!("{TASKS}/{{task}}"), get(tasks::detail))
         .route(&format!("{TASKS}/{{task}}/logs"), get(tasks::logs))
         .fallback(unknown)
+        .method_not_allowed_fallback(read_only)
         .with_state(state)
 }
 
 async fn unknown(uri: Uri) -> UiError {
     UiError::NotFound(format!("no such UI API route: {}", uri.path()))
+}
+
+/// Another method than GET on a route: 405 with the API's JSON error.
+async fn read_only(method: Method, uri: Uri) -> UiError {
+    UiError::MethodNotAllowed(format!(
+        "{method} {}: the UI API is read-only, use GET",
+        uri.path()
+    ))
 }
 
 /// The query string of a UI API request, parsed into `T`. Unlike axum's `Query`, a malformed

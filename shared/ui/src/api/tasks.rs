@@ -182,11 +182,14 @@ pub(crate) async fn list(
         }
         None => None,
     };
-    // A run the metadata service does not have yet (its start step has not registered it) has
-    // no task yet: an empty list, as the metadata API answers for missing parents.
+    // A run the metadata service does not have yet (its execution started, its start step has
+    // not registered it) has no task yet: an empty list. A run with no execution either: 404.
     let (r, p, settled) = match the_run(&st, &flow, &run, &step).await {
         Ok(x) => x,
-        Err(UiError::NotFound(_)) => {
+        Err(UiError::NotFound(why)) => {
+            if locate(&st, &flow, &run).await?.execution.is_none() {
+                return Err(UiError::NotFound(why));
+            }
             return Ok(Json(json!({
                 "tasks": [],
                 "total": 0,
@@ -452,6 +455,15 @@ pub(crate) async fn logs(
     let (r, p, _) = the_run(&st, &flow, &run, &step).await?;
     let t = the_task(&st, &r, &flow, &run, &step, &task).await?;
     let id = t.exposed_str();
+    // An attempt the task has not made (a running task's current attempt may have no log yet).
+    let latest = t.status.attempt.unwrap_or(0);
+    if let Some(a) = q.attempt
+        && i64::from(a) > latest
+    {
+        return Err(UiError::NotFound(format!(
+            "no attempt {a} of {flow}/{run}/{step}/{id}: its attempts are 0 to {latest}"
+        )));
+    }
     let path = StepPath {
         flow: &flow,
         run: &run,

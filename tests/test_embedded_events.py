@@ -225,6 +225,10 @@ def test_ferry_publish_prints_what_started_and_bad_bodies_are_refused(stack):
     started = log[names.index("data_ready")]["deployments"][0]
     assert (started["outcome"], started["run_id"]) == ("started", new[0]), log
     assert len(json.loads(stack.ferry("--json", "events", "--limit", "1").stdout)) == 1
+    # --event: only that event's deliveries, past the run-ended events of the runs since.
+    only = json.loads(stack.ferry("--json", "events", "--event", "nobody_listens", "--limit", "1").stdout)
+    assert [e["event"]["name"] for e in only] == ["nobody_listens"], only
+    assert "No event never_sent among" in stack.ferry("events", "--event", "never_sent").stdout
     text = stack.ferry("events", "--limit", "10").stdout
     assert "nobody_listens" in text and "no deployment waits for it" in text, text
     assert f"DailySalesReportFlow: started run {new[0]}" in text, text

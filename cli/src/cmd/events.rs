@@ -26,6 +26,7 @@ use crate::failure::{ErrorKind, Failure};
 Examples:
   ferry events                 # the 50 most recent events and what they started
   ferry events --limit 5
+  ferry events --event data_ready   # only that event's deliveries
   ferry --json events          # [{\"received_at\", \"event\": {\"name\", \"id\", \"timestamp\", \"origin\"}, \"deployments\": [{\"deployment\", \"outcome\", \"run_id\", \"reason\", \"missing\"}]}]
 
 Outcomes: started (the run id), waiting (the events still missing), refused (why: a payload
@@ -36,11 +37,22 @@ pub struct EventsArgs {
     #[arg(long, default_value_t = DEFAULT_RECENT_LIMIT as u16, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=MAX_RECENT_LIMIT as i64))]
     pub limit: u16,
+    /// Only the events of this name (at most --limit of them, among the newest 1,000), e.g.
+    /// to see past the `metaflow.<Flow>.end` event every finished run adds. Example:
+    /// `--event data_ready`.
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
 }
 
 /// Run `ferry events`.
 pub async fn run(ctx: &Context, args: EventsArgs) -> anyhow::Result<ExitCode> {
     let limit = usize::from(args.limit);
+    // Filtered by name: read as far back as the log answers, then keep the newest `limit`.
+    let read = if args.event.is_some() {
+        MAX_RECENT_LIMIT
+    } else {
+        limit
+    };
     let entries = match &ctx.target {
         Target::Aws(aws) => {
             let Some(table) = aws.extra.get("state_table").and_then(Value::as_str) else {
@@ -60,19 +72,27 @@ pub async fn run(ctx: &Context, args: EventsArgs) -> anyhow::Result<ExitCode> {
             )
             .await?;
             Engine::new(state)
-                .recent(limit, Utc::now())
+                .recent(read, Utc::now())
                 .await
                 .map_err(|e| Failure::new(ErrorKind::Unavailable, e.to_string()))?
         }
         Target::Local => running_stack(ctx)?
-            .recent_events(limit)
+            .recent_events(read)
             .await
             .map_err(failure)?,
     };
+    let entries: Vec<LogEntry> = entries
+        .into_iter()
+        .filter(|e| args.event.as_ref().is_none_or(|n| &e.event.name == n))
+        .take(limit)
+        .collect();
     if ctx.json {
         println!("{}", serde_json::to_string(&entries)?);
     } else if entries.is_empty() {
-        println!("No events in the last 14 days.");
+        match &args.event {
+            Some(name) => println!("No event {name} among the recent events."),
+            None => println!("No events in the last 14 days."),
+        }
     } else {
         for e in &entries {
             print!("{}", describe(e));

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use ferry_control::{ControlError, Execution, RunId};
+use ferry_control::{ControlError, Execution};
 use ferry_deploy::DeploymentRecord;
 use ferry_deploy::resume::{
     ResumeError, ResumePlan, ResumeRequest, StepGraph, origin_tasks, plan_resume,
@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, args: ResumeArgs) -> anyhow::Result<ExitCode> {
             "invalid tag {bad:?}: a tag is 1 to 500 bytes"
         )));
     }
-    let run = RunId::parse(&args.run_id)?;
+    let run = crate::cmd::runs::run_id(&args.run_id)?;
     let control = ControlPlane::connect(ctx).await?;
     let Some(origin) = control.find_run(&run).await? else {
         return Err(Failure::new(

@@ -24,7 +24,7 @@ fn no_run(ctx: &Context, run_id: &RunId) -> anyhow::Error {
 
 /// The run id argument parsed (`sfn-<execution name>`, the one execution-name rule), with
 /// Metaflow's message when the prefix is missing; a malformed one is a usage error (exit 2).
-fn run_id(arg: &str) -> anyhow::Result<RunId> {
+pub(crate) fn run_id(arg: &str) -> anyhow::Result<RunId> {
     RunId::parse(arg).map_err(|e| anyhow::Error::new(crate::UsageError(e.into())))
 }
 

@@ -41,6 +41,7 @@ fn usage_mistakes_exit_2_with_a_usage_error_object() {
     let h = Stack::new();
     usage(&h.ferry("alice", &["status", "nope"]));
     usage(&h.ferry("alice", &["terminate", "nope"]));
+    usage(&h.ferry("alice", &["resume", "nope"]));
     usage(&h.ferry("alice", &["logs", "Flow/run"]));
     let out = h.ferry("alice", &["--json", "status", "nope"]);
     usage(&out);

@@ -26,26 +26,7 @@ wide_workers=${WIDE_WORKERS:-8}
 profile=${CARGO_PROFILE:-dev}
 flow="$root/bench/flows/foreach_bench_flow.py"
 
-for b in ferry task-wrapper; do
-  [ -x "$bin/$b" ] || { echo "missing $bin/$b: cargo build -p ferry-cli -p task-wrapper" >&2; exit 1; }
-done
-
-work=$(mktemp -d)
-up_pid=""
-cleanup() {
-  if [ -n "$up_pid" ]; then kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-export PATH="$bin:$tools/venv/bin:$PATH"
-export USER=${USER:-bench} METAFLOW_USER=${METAFLOW_USER:-bench}
-export FERRY_HOME="$work/home" METAFLOW_HOME="$work/mfconfig"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-
-now() { python3 -c 'import time; print(time.time())'; }
-# CPU seconds (user + system) of process $1 and its reaped descendants, from /proc/<pid>/stat.
-cpu_of() { python3 -c 'import os,sys; f=open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")",1)[1].split(); print(sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK"))' "$1"; }
+source "$root/bench/lib/embedded.sh"
 
 echo "== 1. ${width}-wide foreach of trivial Metaflow steps, $workers workers"
 "$bin/ferry" up --port "$port" --max-workers "$workers" >"$work/up.log" 2>&1 &

@@ -19,23 +19,7 @@ workers=${WORKERS:-4}
 works=${WORKS:-"0 5"}
 flow="$root/bench/flows/resume_bench_flow.py"
 
-for b in ferry task-wrapper; do
-  [ -x "$bin/$b" ] || { echo "missing $bin/$b: cargo build -p ferry-cli -p task-wrapper" >&2; exit 1; }
-done
-
-work=$(mktemp -d)
-up_pid=""
-cleanup() {
-  if [ -n "$up_pid" ]; then kill "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-export PATH="$bin:$tools/venv/bin:$PATH"
-export USER=${USER:-bench} METAFLOW_USER=${METAFLOW_USER:-bench}
-export FERRY_HOME="$work/home" METAFLOW_HOME="$work/mfconfig"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-now() { python3 -c 'import time; print(time.time())'; }
+source "$root/bench/lib/embedded.sh"
 status_of() { "$bin/ferry" --json status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
 wait_end() {
   while :; do

@@ -346,7 +346,7 @@ impl ProcessRunner {
             started_first.get_or_insert(started);
             self.mark_started(&task_id, attempt);
             let (end, log_stream) = self
-                .run_attempt(spec, &job_id, attempt, stop_rx.clone())
+                .run_attempt(spec, (&job_id, &task_id), attempt, stop_rx.clone())
                 .await;
             let stopped = now_ms();
             let (exit_code, reason) = match &end {
@@ -465,13 +465,12 @@ impl ProcessRunner {
     async fn run_attempt(
         &self,
         spec: &BatchJob,
-        job_id: &str,
+        (job_id, task_id): (&str, &str),
         attempt: u32,
         stop: watch::Receiver<Option<String>>,
     ) -> (AttemptEnd, String) {
-        let task_id = ferry_spec::array_job::task_id_of_job(job_id);
         let (out_path, err_path) =
-            self.log_paths(spec.execution().as_deref(), &spec.step(), &task_id, attempt);
+            self.log_paths(spec.execution().as_deref(), &spec.step(), task_id, attempt);
         let log_stream = out_path.display().to_string();
         let work = self.cfg.work_dir.join(format!("{task_id}.{attempt}"));
         let prepared = (|| -> std::io::Result<(std::fs::File, std::fs::File)> {

@@ -78,9 +78,9 @@ pub fn integration(resource: &str) -> Option<&str> {
 /// Contract: run the job with Batch semantics (up to [`BatchJob::attempts`] attempts, each
 /// limited to [`BatchJob::attempt_timeout`]; `AWS_BATCH_JOB_ID` stable across attempts — the
 /// job's [`BatchJob::job_id`] when it has one (an array child, a job submitted without waiting),
-/// else one the runner picks — and `AWS_BATCH_JOB_ATTEMPT` 1-based). It is only ever handed
-/// single jobs: the executor runs an array job as its children, one call each. and answer the `DescribeJobs` record of the finished job
-/// ([`BatchJob::describe`], status `SUCCEEDED`). When the last attempt fails, answer
+/// else one the runner picks — and `AWS_BATCH_JOB_ATTEMPT` 1-based) and answer the
+/// `DescribeJobs` record of the finished job ([`BatchJob::describe`], status `SUCCEEDED`). It is
+/// only ever handed single jobs: the executor runs an array job as its children, one call each. When the last attempt fails, answer
 /// `Err(StatesError::task_failed(<that record as JSON text>))` (what Step Functions reports for
 /// `submitJob.sync`). Watch `ctx.cancel` or kill on drop.
 #[async_trait]

@@ -35,7 +35,7 @@ use super::{ApiQuery, page_size, segment};
 use crate::UiState;
 use crate::error::{UiError, UiResult};
 use crate::status::{RunPhase, StepSummary, TaskState, task_state};
-use crate::summaries::{StepTasks, settled};
+use crate::summaries::settled;
 
 /// Most log bytes one answer carries.
 pub const LOG_MAX: usize = 1024 * 1024;
@@ -190,33 +190,20 @@ pub(crate) async fn list(
             if locate(&st, &flow, &run).await?.execution.is_none() {
                 return Err(UiError::NotFound(why));
             }
-            return Ok(Json(json!({
-                "tasks": [],
-                "total": 0,
-                "offset": offset,
-                "limit": limit,
-                "prev": null,
-                "next": null,
-                "summary": StepSummary::default(),
-            })));
+            let summary = StepSummary::default();
+            let empty = tasks_json(Vec::new(), (None, None), &summary, 0, (offset, limit));
+            return Ok(Json(empty));
         }
         Err(e) => return Err(e),
     };
     let answer = |summary: &StepSummary, total: usize, page: TaskPage<'_>| {
-        let rows: Vec<Value> = page
+        let rows = page
             .rows
             .iter()
             .map(|t| task_row(&flow, &run, t, p))
             .collect();
-        Json(json!({
-            "tasks": rows,
-            "total": total,
-            "offset": offset,
-            "limit": limit,
-            "prev": page.prev,
-            "next": page.next,
-            "summary": summary,
-        }))
+        let cursors = (page.prev, page.next);
+        Json(tasks_json(rows, cursors, summary, total, (offset, limit)))
     };
     // A settled run's whole step: its kept summary, and only the page read from the store.
     if settled && want.is_none() {
@@ -231,7 +218,7 @@ pub(crate) async fn list(
     }
     // Else every task's brief (one projected read): the live counts, and the state filter.
     let tasks = st.repo.list_task_briefs(&r, &step).await?;
-    let summary = StepTasks::of(&tasks, p).summary;
+    let summary = StepSummary::of(&tasks, p);
     let matching: Vec<&TaskBrief> = tasks
         .iter()
         .filter(|t| want.is_none_or(|w| task_state(&t.status, p) == w))
@@ -241,6 +228,26 @@ pub(crate) async fn list(
         matching.len(),
         page_of(&matching, from, limit),
     ))
+}
+
+/// The task list answer: `rows` between the cursors `(prev, next)`, the step's `summary`, the
+/// `total` matching and the `(offset, limit)` asked.
+fn tasks_json(
+    rows: Vec<Value>,
+    (prev, next): (Option<i64>, Option<i64>),
+    summary: &StepSummary,
+    total: usize,
+    (offset, limit): (usize, usize),
+) -> Value {
+    json!({
+        "tasks": rows,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "prev": prev,
+        "next": next,
+        "summary": summary,
+    })
 }
 
 /// A page read from the store alone, with its cursors.

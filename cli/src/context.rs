@@ -42,6 +42,26 @@ pub struct AwsTarget {
 }
 
 impl AwsTarget {
+    /// A string setting `ferry configure` recorded (`service_url`, `events_url`, …); `None`
+    /// when it is absent, not a string or empty.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.extra
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    }
+
+    /// The stack API's key: the recorded `api_key`, else `METAFLOW_SERVICE_AUTH_KEY` (what the
+    /// Metaflow client sends as `x-api-key`).
+    pub fn api_key(&self) -> Option<String> {
+        self.setting("api_key").or_else(|| {
+            std::env::var("METAFLOW_SERVICE_AUTH_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+        })
+    }
+
     /// The endpoint and region recorded for the stack, as AWS client settings.
     pub fn client_settings(&self) -> ferry_store::AwsClientSettings {
         ferry_store::AwsClientSettings {

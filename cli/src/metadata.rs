@@ -30,22 +30,15 @@ impl MetadataClient {
                 (info.url, None)
             }
             Target::Aws(aws) => {
-                let extra = |k: &str| {
-                    aws.extra
-                        .get(k)
-                        .and_then(|v| v.as_str())
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_string)
-                };
-                let Some(url) = extra("service_url").or_else(|| env("METAFLOW_SERVICE_URL")) else {
+                let Some(url) = aws
+                    .setting("service_url")
+                    .or_else(|| env("METAFLOW_SERVICE_URL"))
+                else {
                     bail!(
                         "the AWS configuration names no metadata service: run `ferry configure --from-stack FILE` (or set METAFLOW_SERVICE_URL)"
                     );
                 };
-                (
-                    url,
-                    extra("api_key").or_else(|| env("METAFLOW_SERVICE_AUTH_KEY")),
-                )
+                (url, aws.api_key())
             }
         };
         let http = reqwest::Client::builder()

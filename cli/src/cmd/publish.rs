@@ -115,14 +115,7 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> anyhow::Result<ExitCode> {
 /// `METAFLOW_SERVICE_AUTH_KEY`). `None` when no events URL is configured; a usage error when it is
 /// not the events route.
 fn events_api(aws: &AwsTarget) -> anyhow::Result<Option<ControlClient>> {
-    let extra = |k: &str| {
-        aws.extra
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let Some(url) = extra("events_url") else {
+    let Some(url) = aws.setting("events_url") else {
         return Ok(None);
     };
     let Some(base) = events_api_base(&url) else {
@@ -133,11 +126,7 @@ fn events_api(aws: &AwsTarget) -> anyhow::Result<Option<ControlClient>> {
             ),
         ));
     };
-    let key = extra("api_key").or_else(|| {
-        std::env::var("METAFLOW_SERVICE_AUTH_KEY")
-            .ok()
-            .filter(|k| !k.is_empty())
-    });
+    let key = aws.api_key();
     Ok(Some(
         ControlClient::remote(base, key.as_deref()).map_err(failure)?,
     ))
